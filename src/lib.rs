@@ -1,0 +1,26 @@
+//! peft-lab's engine: load a Hugging Face checkpoint, attach a parameter-efficient method, train and compare,
+//! save adapters in peft's format. Backend-agnostic (the burn `Device` picks ndarray, wgpu or WebGPU) and free
+//! of any browser dependency; the CLI (`src/bin`) and the page are thin layers over it.
+
+pub mod data;
+pub mod device;
+pub mod method;
+pub mod model;
+pub mod rng;
+pub mod share;
+pub mod train;
+
+/// Any engine error, converted at the edges (CLI, worker) into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] model::LoadError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    Method(#[from] method::MethodError),
+    #[error(transparent)]
+    Train(#[from] train::TrainError),
+    #[error(transparent)]
+    Export(#[from] share::peft::ExportError),
+}

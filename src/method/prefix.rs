@@ -1,0 +1,157 @@
+//! Prefix tuning (Li & Liang, 2021) and P-tuning v2 (Liu et al., 2022), as peft's `tuners/prefix_tuning`:
+//! trained keys and values for `num_virtual_tokens` positions are prepended in every layer's attention.
+//! With `prefix_projection` they come from an MLP over a small embedding (Embedding -> Linear -> tanh -> Linear),
+//! the reparameterisation of the paper; without it the table is trained directly, which is P-tuning v2.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{AttachContext, MethodError, NamedTensor, Method};
+use crate::model::bert::LayerPrefix;
+use crate::model::{BertConfig, SequenceClassifier};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrefixConfig {
+    pub num_virtual_tokens: usize,
+    /// Train through the reparameterisation MLP; without it the key/value table trains directly (P-tuning v2).
+    pub prefix_projection: bool,
+    /// Hidden width of the MLP; `None` means the model's hidden size, as in peft.
+    pub encoder_hidden_size: Option<usize>,
+}
+
+impl Default for PrefixConfig {
+    fn default() -> Self {
+        Self { num_virtual_tokens: 10, prefix_projection: false, encoder_hidden_size: None }
+    }
+}
+
+impl PrefixConfig {
+    /// The MLP's hidden width for a model of hidden size `hidden`, or `None` without projection.
+    pub fn projection_hidden(&self, hidden: usize) -> Option<usize> {
+        self.prefix_projection.then(|| self.encoder_hidden_size.unwrap_or(hidden))
+    }
+}
+
+/// The MLP of prefix projection: [tokens, hidden] -> tanh(Linear) -> Linear -> [tokens, layers*2*hidden].
+#[derive(Module, Debug)]
+pub struct PrefixProjection {
+    pub first: Linear,
+    pub second: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct PrefixEncoder {
+    /// [tokens, layers*2*hidden] without projection, [tokens, hidden] with it.
+    pub embedding: Param<Tensor<2>>,
+    pub projection: Option<PrefixProjection>,
+    pub num_layers: usize,
+    pub heads: usize,
+}
+
+impl PrefixEncoder {
+    pub fn num_virtual_tokens(&self) -> usize {
+        self.embedding.dims()[0]
+    }
+
+    /// The key/value table [tokens, layers*2*hidden]: columns run over layers x {key, value} x heads x head_dim.
+    pub fn table(&self) -> Tensor<2> {
+        let embedding = self.embedding.val();
+        match &self.projection {
+            Some(mlp) => mlp.second.forward(mlp.first.forward(embedding).tanh()),
+            None => embedding,
+        }
+    }
+
+    /// Per-layer keys and values, each [batch, heads, tokens, head_dim], as peft's `get_prompt` splits them.
+    pub fn layer_prefixes(&self, batch: usize) -> Vec<LayerPrefix> {
+        let table = self.table();
+        let [tokens, width] = table.dims();
+        let head_dim = width / (self.num_layers * 2 * self.heads);
+        let per_slot = table.reshape([tokens, self.num_layers * 2, self.heads, head_dim]).permute([1, 2, 0, 3]);
+        let slot = |i: usize| {
+            per_slot
+                .clone()
+                .slice([i..i + 1])
+                .expand([batch, self.heads, tokens, head_dim])
+        };
+        (0..self.num_layers).map(|l| LayerPrefix { key: slot(2 * l), value: slot(2 * l + 1) }).collect()
+    }
+}
+
+/// torch's default `nn.Linear` init: weight and bias U(-1/sqrt(in), 1/sqrt(in)); weight kept [in, out].
+pub(crate) fn torch_linear(d_in: usize, d_out: usize, device: &burn::tensor::Device) -> Linear {
+    let bound = 1.0 / (d_in as f64).sqrt();
+    Linear {
+        weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Uniform(-bound, bound), device)),
+        bias: Some(Param::from_tensor(Tensor::random([d_out], Distribution::Uniform(-bound, bound), device))),
+    }
+}
+
+impl Method for PrefixConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        let cfg = model.config.clone();
+        let positions = cfg.max_position_embeddings;
+        if self.num_virtual_tokens == 0 {
+            return Err(MethodError::Invalid("prefix tuning needs at least 1 virtual token".into()));
+        }
+        // transformers shifts the real tokens' positions by the prefix length, so both must fit.
+        if self.num_virtual_tokens + ctx.max_length > positions {
+            return Err(MethodError::Invalid(format!(
+                "{} virtual tokens + max length {} exceed the model's {positions} positions; use at most {} virtual tokens",
+                self.num_virtual_tokens,
+                ctx.max_length,
+                positions.saturating_sub(ctx.max_length)
+            )));
+        }
+        let projection_hidden = self.projection_hidden(cfg.hidden_size);
+        if projection_hidden == Some(0) {
+            return Err(MethodError::Invalid("prefix projection hidden size must be at least 1".into()));
+        }
+        let (layers, hidden) = (cfg.num_hidden_layers, cfg.hidden_size);
+        let width = layers * 2 * hidden;
+        let tokens = self.num_virtual_tokens;
+        let device = &ctx.device;
+        // nn.Embedding's default init is N(0, 1).
+        let normal = Distribution::Normal(0.0, 1.0);
+        let (embedding, projection) = match projection_hidden {
+            Some(h) => (
+                Tensor::random([tokens, hidden], normal, device),
+                Some(PrefixProjection { first: torch_linear(hidden, h, device), second: torch_linear(h, width, device) }),
+            ),
+            None => (Tensor::random([tokens, width], normal, device), None),
+        };
+        let mut model = model.freeze_base();
+        model.prefix = Some(PrefixEncoder {
+            embedding: Param::from_tensor(embedding),
+            projection,
+            num_layers: layers,
+            heads: cfg.num_attention_heads,
+        });
+        Ok(model)
+    }
+
+    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        if let Some(prefix) = &model.prefix {
+            out.push(NamedTensor::new("prompt_embeddings".into(), prefix.table()));
+        }
+        out.extend(model.classifier_tensors("base_model.classifier"));
+        out
+    }
+
+    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": "PREFIX_TUNING",
+            "num_virtual_tokens": self.num_virtual_tokens,
+            "prefix_projection": self.prefix_projection,
+            // peft fills encoder_hidden_size with token_dim when it is not given.
+            "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
+            "token_dim": cfg.hidden_size,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_layers": cfg.num_hidden_layers,
+            "num_transformer_submodules": 1,
+        })
+    }
+}

@@ -1,0 +1,368 @@
+//! BERT-family encoders (BERT, MiniLM, bert-tiny/mini/small): config.json + model.safetensors.
+//!
+//! Mirrors transformers' `models/bert/modeling_bert.py` (4.57): struct fields follow the checkpoint's key paths
+//! (`encoder.layer.N.attention.self.query`), so loading is mechanical and a mismatch names the exact key.
+//! Method hooks: every projection is a [`TunableLinear`] (LoRA wraps it) and each layer accepts
+//! prefix keys/values (prefix tuning, P-tuning v2) that are prepended to its own.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::load::{Checkpoint, LoadError};
+use super::tunable::{LayerNorm, TunableLinear};
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_positions() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_position_type() -> String {
+    "absolute".into()
+}
+
+/// The fields of a BERT config.json that the forward pass needs, with transformers' defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BertConfig {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_position_type")]
+    pub position_embedding_type: String,
+}
+
+const SUPPORTED: &str = "supported: model_type \"bert\" (BERT, MiniLM, bert-tiny/mini/small-style checkpoints) \
+with hidden_act gelu/gelu_new/relu and absolute position embeddings";
+
+impl BertConfig {
+    /// Parses config.json and checks that this engine can run it.
+    pub fn parse(json: &str) -> Result<Self, LoadError> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| LoadError::Config(e.to_string()))?;
+        let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+        if model_type != "bert" {
+            let found = if model_type.is_empty() { "no model_type".to_string() } else { format!("model_type \"{model_type}\"") };
+            return Err(LoadError::Unsupported(format!("config.json has {found}; {SUPPORTED}")));
+        }
+        let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
+        if !matches!(config.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
+            return Err(LoadError::Unsupported(format!("hidden_act \"{}\"; {SUPPORTED}", config.hidden_act)));
+        }
+        if config.position_embedding_type != "absolute" {
+            return Err(LoadError::Unsupported(format!(
+                "position_embedding_type \"{}\"; {SUPPORTED}",
+                config.position_embedding_type
+            )));
+        }
+        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+            return Err(LoadError::Config(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                config.hidden_size, config.num_attention_heads
+            )));
+        }
+        Ok(config)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// A copy with every dropout off (reference comparisons run the model deterministically).
+    pub fn without_dropout(&self) -> Self {
+        Self { hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0, ..self.clone() }
+    }
+}
+
+/// Keys and values one layer attends to before the sequence: each [batch, heads, virtual tokens, head_dim].
+#[derive(Clone, Debug)]
+pub struct LayerPrefix {
+    pub key: Tensor<4>,
+    pub value: Tensor<4>,
+}
+
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    pub word_embeddings: Param<Tensor<2>>,
+    pub position_embeddings: Param<Tensor<2>>,
+    pub token_type_embeddings: Param<Tensor<2>>,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl Embeddings {
+    fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
+        let h = cfg.hidden_size;
+        Ok(Self {
+            word_embeddings: Param::from_tensor(ckpt.tensor("embeddings.word_embeddings.weight", [cfg.vocab_size, h], device)?),
+            position_embeddings: Param::from_tensor(ckpt.tensor(
+                "embeddings.position_embeddings.weight",
+                [cfg.max_position_embeddings, h],
+                device,
+            )?),
+            token_type_embeddings: Param::from_tensor(ckpt.tensor(
+                "embeddings.token_type_embeddings.weight",
+                [cfg.type_vocab_size, h],
+                device,
+            )?),
+            layer_norm: LayerNorm::load(ckpt, "embeddings.LayerNorm", h, cfg.layer_norm_eps, device)?,
+            dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+        })
+    }
+
+    /// Word embeddings only: input-level methods (prompt tuning, P-tuning) prepend to these.
+    pub fn words(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        burn::tensor::module::embedding(self.word_embeddings.val(), input_ids)
+    }
+
+    /// `words` [batch, seq, hidden] plus positions starting at `position_offset` and token type 0, normalised.
+    /// transformers offsets positions by the length of the past keys when a prefix is given; so do we.
+    pub fn forward(&self, words: Tensor<3>, position_offset: usize) -> Tensor<3> {
+        let [_, seq, hidden] = words.dims();
+        let positions = self.position_embeddings.val().slice([position_offset..position_offset + seq]);
+        let token_type = self.token_type_embeddings.val().slice([0..1]);
+        let x = words + positions.reshape([1, seq, hidden]) + token_type.reshape([1, 1, hidden]);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub query: TunableLinear,
+    pub key: TunableLinear,
+    pub value: TunableLinear,
+    pub dropout: Dropout,
+    pub heads: usize,
+}
+
+impl SelfAttention {
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, hidden] = x.dims();
+        x.reshape([batch, seq, self.heads, hidden / self.heads]).swap_dims(1, 2)
+    }
+
+    /// `mask_bias` [batch, 1, 1, keys] holds 0 for visible keys and a large negative number for padding.
+    fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, prefix: Option<&LayerPrefix>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let q = self.split_heads(self.query.forward(x.clone()));
+        let mut k = self.split_heads(self.key.forward(x.clone()));
+        let mut v = self.split_heads(self.value.forward(x));
+        if let Some(prefix) = prefix {
+            k = Tensor::cat(vec![prefix.key.clone(), k], 2);
+            v = Tensor::cat(vec![prefix.value.clone(), v], 2);
+        }
+        let scale = 1.0 / ((hidden / self.heads) as f64).sqrt();
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Layer {
+    pub attention_self: SelfAttention,
+    pub attention_output: TunableLinear,
+    pub attention_layer_norm: LayerNorm,
+    pub intermediate: TunableLinear,
+    pub output: TunableLinear,
+    pub output_layer_norm: LayerNorm,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+/// The feed-forward activation named by `hidden_act`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+}
+
+impl Activation {
+    fn from_name(name: &str) -> Self {
+        match name {
+            "gelu_new" => Self::GeluTanh,
+            "relu" => Self::Relu,
+            _ => Self::Gelu,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            // x/2 (1 + erf(x/√2)) written out: burn's fused `gelu` differentiates the tanh approximation,
+            // which puts gradients 1e-3 (relative) away from transformers'; composed, autodiff is exact.
+            Self::Gelu => x.clone().mul(x.div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0)).div_scalar(2.0),
+            Self::GeluTanh => burn::tensor::activation::gelu_approximate(x),
+            Self::Relu => burn::tensor::activation::relu(x),
+        }
+    }
+}
+
+impl Layer {
+    fn load(ckpt: &Checkpoint, cfg: &BertConfig, index: usize, device: &Device) -> Result<Self, LoadError> {
+        let p = format!("encoder.layer.{index}");
+        let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        Ok(Self {
+            attention_self: SelfAttention {
+                query: TunableLinear::load(ckpt, &format!("{p}.attention.self.query"), h, h, device)?,
+                key: TunableLinear::load(ckpt, &format!("{p}.attention.self.key"), h, h, device)?,
+                value: TunableLinear::load(ckpt, &format!("{p}.attention.self.value"), h, h, device)?,
+                dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
+                heads: cfg.num_attention_heads,
+            },
+            attention_output: TunableLinear::load(ckpt, &format!("{p}.attention.output.dense"), h, h, device)?,
+            attention_layer_norm: LayerNorm::load(ckpt, &format!("{p}.attention.output.LayerNorm"), h, eps, device)?,
+            intermediate: TunableLinear::load(ckpt, &format!("{p}.intermediate.dense"), h, i, device)?,
+            output: TunableLinear::load(ckpt, &format!("{p}.output.dense"), i, h, device)?,
+            output_layer_norm: LayerNorm::load(ckpt, &format!("{p}.output.LayerNorm"), h, eps, device)?,
+            dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            act: Activation::from_name(&cfg.hidden_act),
+        })
+    }
+
+    fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, prefix: Option<&LayerPrefix>) -> Tensor<3> {
+        let attended = self.attention_self.forward(x.clone(), mask_bias, prefix);
+        let attended = self.dropout.forward(self.attention_output.forward(attended));
+        let x = self.attention_layer_norm.forward(attended + x);
+        let inner = self.act.forward(self.intermediate.forward(x.clone()));
+        let out = self.dropout.forward(self.output.forward(inner));
+        self.output_layer_norm.forward(out + x)
+    }
+}
+
+/// The encoder: embeddings, layers and pooler (`BertModel`).
+#[derive(Module, Debug)]
+pub struct Bert {
+    pub embeddings: Embeddings,
+    pub layers: Vec<Layer>,
+    pub pooler: TunableLinear,
+}
+
+impl Bert {
+    /// Loads the encoder from a checkpoint whose keys are `embeddings.*`/`encoder.*`/`pooler.*`, optionally under `bert.`.
+    pub fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::load(ckpt, cfg, i, device))
+            .collect::<Result<_, _>>()?;
+        let h = cfg.hidden_size;
+        Ok(Self {
+            embeddings: Embeddings::load(ckpt, cfg, device)?,
+            layers,
+            pooler: TunableLinear::load(ckpt, "pooler.dense", h, h, device)?,
+        })
+    }
+
+    /// Runs the layers over embedded input. `mask` [batch, keys] is 1 for tokens to attend to, prefix included.
+    pub fn encode(&self, embedded: Tensor<3>, mask: Tensor<2>, prefixes: Option<&[LayerPrefix]>) -> Tensor<3> {
+        let [batch, keys] = mask.dims();
+        // (1 - mask) * large negative, as transformers' extended attention mask (finfo.min there; -1e9 keeps
+        // the sum finite on every backend and the softmax result identical).
+        let mask_bias = mask.neg().add_scalar(1.0).mul_scalar(-1.0e9).reshape([batch, 1, 1, keys]);
+        let mut x = embedded;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, mask_bias.clone(), prefixes.map(|p| &p[i]));
+        }
+        x
+    }
+
+    /// tanh(dense(hidden state of the first token)), as `BertPooler`.
+    pub fn pool(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, h] = hidden.dims();
+        let first = hidden.slice([0..batch, 0..1]).reshape([batch, h]);
+        self.pooler.forward(first).tanh()
+    }
+}
+
+/// Lists every projection with its checkpoint path, borrowed as `&` or `&mut` (one list for both).
+macro_rules! tunable_list {
+    ($bert:expr, $($borrow:tt)+) => {{
+        let bert = $bert;
+        let mut out = Vec::new();
+        for (i, l) in ($($borrow)+ bert.layers).into_iter().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            out.push((format!("{p}.attention.self.query"), $($borrow)+ l.attention_self.query));
+            out.push((format!("{p}.attention.self.key"), $($borrow)+ l.attention_self.key));
+            out.push((format!("{p}.attention.self.value"), $($borrow)+ l.attention_self.value));
+            out.push((format!("{p}.attention.output.dense"), $($borrow)+ l.attention_output));
+            out.push((format!("{p}.intermediate.dense"), $($borrow)+ l.intermediate));
+            out.push((format!("{p}.output.dense"), $($borrow)+ l.output));
+        }
+        out.push(("pooler.dense".to_string(), $($borrow)+ bert.pooler));
+        out
+    }};
+}
+
+impl Bert {
+    /// Every projection with its checkpoint path (`encoder.layer.0.attention.self.query`), as peft names modules.
+    pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear)> {
+        tunable_list!(self, &)
+    }
+
+    pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear)> {
+        tunable_list!(self, &mut)
+    }
+
+    /// The distinct module names a method can target (`query`, `key`, `value`, `dense`).
+    pub fn tunable_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.tunable_linears().iter().map(|(p, _)| p.rsplit('.').next().unwrap_or(p).to_string()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Every base weight under its checkpoint key (with `prefix`), in torch layout.
+    pub fn named_tensors(&self, prefix: &str) -> Vec<crate::method::NamedTensor> {
+        use crate::method::NamedTensor;
+        let e = &self.embeddings;
+        let mut out = vec![
+            NamedTensor::new(format!("{prefix}embeddings.word_embeddings.weight"), e.word_embeddings.val()),
+            NamedTensor::new(format!("{prefix}embeddings.position_embeddings.weight"), e.position_embeddings.val()),
+            NamedTensor::new(format!("{prefix}embeddings.token_type_embeddings.weight"), e.token_type_embeddings.val()),
+        ];
+        let norm = |out: &mut Vec<NamedTensor>, key: String, n: &LayerNorm| {
+            out.push(NamedTensor::new(format!("{key}.weight"), n.weight.val()));
+            out.push(NamedTensor::new(format!("{key}.bias"), n.bias.val()));
+        };
+        norm(&mut out, format!("{prefix}embeddings.LayerNorm"), &e.layer_norm);
+        for (path, linear) in self.tunable_linears() {
+            out.push(NamedTensor::from_linear(format!("{prefix}{path}.weight"), linear.base.weight.val()));
+            if let Some(bias) = &linear.base.bias {
+                out.push(NamedTensor::new(format!("{prefix}{path}.bias"), bias.val()));
+            }
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            norm(&mut out, format!("{prefix}encoder.layer.{i}.attention.output.LayerNorm"), &l.attention_layer_norm);
+            norm(&mut out, format!("{prefix}encoder.layer.{i}.output.LayerNorm"), &l.output_layer_norm);
+        }
+        out
+    }
+}

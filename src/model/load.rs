@@ -1,0 +1,108 @@
+//! Reading Hugging Face checkpoints: safetensors in f32, f16 or bf16, converted to f32 tensors.
+//!
+//! Every tensor is asked for by its checkpoint key and expected shape, so a mismatch names the exact key.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+/// What can go wrong while loading a model; each message names the file or tensor involved.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("config.json does not parse: {0}")]
+    Config(String),
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    #[error("model.safetensors is not a valid safetensors file ({0}); is it truncated or another format?")]
+    Safetensors(String),
+    #[error("model.safetensors has no tensor '{key}' (looked for '{key}' and '{alternatives}')")]
+    MissingTensor { key: String, alternatives: String },
+    #[error("tensor '{key}' has shape {found:?}, expected {expected:?} from config.json")]
+    WrongShape { key: String, found: Vec<usize>, expected: Vec<usize> },
+    #[error("tensor '{key}' is stored as {dtype}; supported: F32, F16, BF16")]
+    UnsupportedDtype { key: String, dtype: String },
+    #[error("tokenizer.json does not parse: {0}")]
+    Tokenizer(String),
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+}
+
+/// A parsed safetensors file. Keys may carry an architecture prefix (`bert.`) that is resolved on lookup.
+pub struct Checkpoint<'a> {
+    tensors: SafeTensors<'a>,
+    prefix: String,
+}
+
+impl<'a> Checkpoint<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, LoadError> {
+        let tensors =
+            SafeTensors::deserialize(bytes).map_err(|e| LoadError::Safetensors(e.to_string()))?;
+        Ok(Self { tensors, prefix: String::new() })
+    }
+
+    /// Uses `prefix` for every lookup when the checkpoint stores keys under it (e.g. `bert.` in a
+    /// `BertForSequenceClassification` file), found by probing for `probe_key`.
+    pub fn with_prefix_if_present(mut self, prefix: &str, probe_key: &str) -> Self {
+        let has_plain = self.tensors.tensor(probe_key).is_ok();
+        let has_prefixed = self.tensors.tensor(&format!("{prefix}{probe_key}")).is_ok();
+        if !has_plain && has_prefixed {
+            self.prefix = prefix.to_string();
+        }
+        self
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.tensors.tensor(&format!("{}{key}", self.prefix)).is_ok()
+    }
+
+    /// The tensor `key` as f32 values in its stored (row-major) layout, checked against `expected`.
+    pub fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let full_key = format!("{}{key}", self.prefix);
+        let view = self.tensors.tensor(&full_key).map_err(|_| LoadError::MissingTensor {
+            key: full_key.clone(),
+            alternatives: if self.prefix.is_empty() { format!("bert.{key}") } else { key.to_string() },
+        })?;
+        if view.shape() != expected {
+            return Err(LoadError::WrongShape {
+                key: full_key,
+                found: view.shape().to_vec(),
+                expected: expected.to_vec(),
+            });
+        }
+        let bytes = view.data();
+        let values = match view.dtype() {
+            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            other => return Err(LoadError::UnsupportedDtype { key: full_key, dtype: format!("{other:?}") }),
+        };
+        Ok(values)
+    }
+
+    pub fn tensor<const D: usize>(&self, key: &str, expected: [usize; D], device: &Device) -> Result<Tensor<D>, LoadError> {
+        let values = self.values(key, &expected)?;
+        Ok(Tensor::from_data(TensorData::new(values, expected), device))
+    }
+
+    /// A torch `nn.Linear` weight stored [out, in], returned as burn's [in, out].
+    pub fn linear_weight(&self, key: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Tensor<2>, LoadError> {
+        let values = self.values(key, &[d_out, d_in])?;
+        Ok(Tensor::from_data(TensorData::new(transpose(&values, d_out, d_in), [d_in, d_out]), device))
+    }
+}
+
+/// Row-major [rows, cols] -> row-major [cols, rows].
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}

@@ -1,0 +1,108 @@
+//! The comparison runner: every method gets the same split, seed and budget; one failing method is reported
+//! and the others still run.
+
+use serde::{Deserialize, Serialize};
+
+use super::{train, EvalMetrics, Host, TrainConfig, TrainError};
+use crate::data::batch::TokenizedExample;
+use crate::method::{AttachContext, MethodConfig};
+use crate::model::{Pretrained, SequenceClassifier};
+use crate::share::peft::{self, RunInfo};
+use crate::Error;
+use burn::tensor::Device;
+
+/// One method's row of the comparison table, plus its curves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    pub method: String,
+    pub config: MethodConfig,
+    pub learning_rate: f64,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub trainable_percent: f64,
+    /// Size of the saved adapter_model.safetensors.
+    pub adapter_bytes: usize,
+    pub steps: usize,
+    pub seconds_per_step: f64,
+    pub first_step_seconds: f64,
+    pub peak_memory_bytes: Option<u64>,
+    pub losses: Vec<f32>,
+    pub evaluations: Vec<(usize, EvalMetrics)>,
+    /// The last evaluation's (after the final step) loss, accuracy and macro-F1; `None` without validation data.
+    pub val_loss: Option<f64>,
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+}
+
+/// The examples every method trains and validates on, tokenised once.
+pub struct PreparedData {
+    pub train: Vec<TokenizedExample>,
+    pub val: Vec<TokenizedExample>,
+    pub labels: Vec<String>,
+}
+
+/// Builds a fresh classifier, attaches `method`, trains it; returns the table row and the trained model.
+pub async fn run_method(
+    pretrained: &Pretrained,
+    method: &MethodConfig,
+    learning_rate: f64,
+    data: &PreparedData,
+    config: &TrainConfig,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<(MethodResult, SequenceClassifier), Error> {
+    // The same seed for every method: the head starts identical and batches come in the same order.
+    device.seed(config.seed);
+    let model = pretrained.classifier(data.labels.len(), device)?;
+    let ctx = AttachContext { device: device.clone(), max_length: config.max_length };
+    let model = method.method().attach(model, &ctx)?;
+    let (trainable_params, total_params) = model.parameter_counts();
+    host.reset_peak_memory();
+    let label = method.label();
+    let trained = train(model, &data.train, &data.val, pretrained.tokenizer.pad_id(), config, learning_rate, &label, host).await?;
+    let peak_memory_bytes = host.peak_memory(device);
+    let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
+    let files = peft::export(method, &trained.model, &info).await?;
+    let last = trained.evaluations.last().map(|(_, m)| m);
+    let result = MethodResult {
+        method: label,
+        config: method.clone(),
+        learning_rate,
+        trainable_params,
+        total_params,
+        trainable_percent: 100.0 * trainable_params as f64 / total_params.max(1) as f64,
+        adapter_bytes: files.weights.len(),
+        steps: trained.steps,
+        seconds_per_step: trained.seconds_per_step,
+        first_step_seconds: trained.first_step_seconds,
+        peak_memory_bytes,
+        losses: trained.losses,
+        val_loss: last.map(|m| m.loss),
+        accuracy: last.map(|m| m.accuracy),
+        macro_f1: last.map(|m| m.macro_f1),
+        evaluations: trained.evaluations.clone(),
+    };
+    Ok((result, trained.model))
+}
+
+/// Runs each `(method, learning rate)` in turn. A method that fails (bad settings, NaN loss) yields its error
+/// and the rest continue; cancelling stops the whole comparison.
+pub async fn compare(
+    pretrained: &Pretrained,
+    methods: &[(MethodConfig, f64)],
+    data: &PreparedData,
+    config: &TrainConfig,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Vec<(MethodConfig, Result<MethodResult, Error>)> {
+    let mut out = Vec::new();
+    for (method, learning_rate) in methods {
+        let result = run_method(pretrained, method, *learning_rate, data, config, device, host).await.map(|(r, _)| r);
+        let cancelled = matches!(result, Err(Error::Train(TrainError::Cancelled)));
+        out.push((method.clone(), result));
+        if cancelled {
+            break;
+        }
+    }
+    out
+}

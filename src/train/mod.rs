@@ -1,0 +1,198 @@
+//! The training loop: async so the same code runs in a Web Worker (tensors are only read with `*_async`),
+//! reporting through a [`Host`] instead of printing.
+
+pub mod compare;
+pub mod metrics;
+pub mod optim;
+
+use std::ops::ControlFlow;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use compare::{compare, MethodResult};
+pub use metrics::EvalMetrics;
+
+use crate::data::batch::{Batch, TokenizedExample};
+use crate::model::SequenceClassifier;
+use crate::rng::SplitMix64;
+
+/// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Stops after this many optimiser steps when set (overrides epochs).
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub max_length: usize,
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming the learning rate up from 0.
+    pub warmup_ratio: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { epochs: 3, max_steps: None, batch_size: 16, max_length: 128, weight_decay: 0.01, warmup_ratio: 0.06, max_grad_norm: 1.0, seed: 42 }
+    }
+}
+
+impl TrainConfig {
+    pub fn total_steps(&self, train_examples: usize) -> usize {
+        let per_epoch = train_examples.div_ceil(self.batch_size.max(1));
+        self.max_steps.unwrap_or(per_epoch * self.epochs)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("the training loss became {loss} at step {step}; lower the learning rate (it was {learning_rate:.2e})")]
+    NonFinite { step: usize, loss: f32, learning_rate: f64 },
+    #[error("stopped by the user")]
+    Cancelled,
+    #[error("nothing to train on: the training split is empty")]
+    NoData,
+    #[error("the {0} failed: {1}")]
+    Device(&'static str, String),
+}
+
+/// What the loop reports as it goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrainEvent {
+    Step { step: usize, total_steps: usize, epoch: usize, loss: f32, learning_rate: f64, seconds: f64 },
+    Evaluated { step: usize, epoch: usize, metrics: EvalMetrics },
+}
+
+/// What the engine needs from whoever runs it: a clock (std's `Instant` does not exist in browsers),
+/// an event sink that may cancel, and memory readings where the platform has them.
+pub trait Host {
+    /// Seconds since any fixed origin.
+    fn now(&self) -> f64;
+    /// Receives progress; `Break` cancels the run.
+    fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()>;
+    /// Starts a new peak-memory measurement.
+    fn reset_peak_memory(&mut self) {}
+    /// Peak bytes since the last reset, when the platform can tell.
+    fn peak_memory(&mut self, _device: &Device) -> Option<u64> {
+        None
+    }
+}
+
+/// One finished training run.
+pub struct Trained {
+    pub model: SequenceClassifier,
+    pub losses: Vec<f32>,
+    pub evaluations: Vec<(usize, EvalMetrics)>,
+    pub steps: usize,
+    /// Mean wall time of the steps after the first (the first also compiles kernels on GPUs).
+    pub seconds_per_step: f64,
+    pub first_step_seconds: f64,
+}
+
+/// Mean cross-entropy of `logits` [batch, classes] against `labels`.
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, burn::tensor::Int>) -> Tensor<1> {
+    let [_, classes] = logits.dims();
+    let targets: Tensor<2> = labels.one_hot::<2>(classes).float();
+    log_softmax(logits, 1).mul(targets).sum_dim(1).mean().neg()
+}
+
+/// Trains `model` (already on an autodiff device, method attached) on `train`, evaluating on `val` after
+/// each epoch and at the end. `label` names the run in events.
+pub async fn train(
+    mut model: SequenceClassifier,
+    train: &[TokenizedExample],
+    val: &[TokenizedExample],
+    pad_id: u32,
+    config: &TrainConfig,
+    learning_rate: f64,
+    label: &str,
+    host: &mut dyn Host,
+) -> Result<Trained, TrainError> {
+    if train.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    let device = model.classifier.weight.val().device();
+    let total_steps = config.total_steps(train.len());
+    let warmup = (total_steps as f64 * config.warmup_ratio).round() as usize;
+    let mut optimizer = optim::adamw(config.weight_decay);
+    let mut rng = SplitMix64::new(config.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let (mut losses, mut evaluations) = (Vec::new(), Vec::new());
+    let (mut step, mut epoch) = (0, 0);
+    let (mut first_step_seconds, mut later_seconds) = (0.0, 0.0);
+    while step < total_steps {
+        rng.shuffle(&mut order);
+        for chunk in order.chunks(config.batch_size.max(1)) {
+            if step >= total_steps {
+                break;
+            }
+            let started = host.now();
+            let examples: Vec<&TokenizedExample> = chunk.iter().map(|&i| &train[i]).collect();
+            let batch = Batch::new(&examples, pad_id, &device);
+            let learning_rate = optim::linear_schedule(learning_rate, step, warmup, total_steps);
+            let loss = cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels);
+            let loss_value: f32 = loss
+                .clone()
+                .into_scalar_async()
+                .await
+                .map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
+            if !loss_value.is_finite() {
+                return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, learning_rate });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = optim::clip_global_norm(&model, grads, config.max_grad_norm);
+            model = optimizer.step(learning_rate, model, grads);
+            step += 1;
+            losses.push(loss_value);
+            let seconds = host.now() - started;
+            if step == 1 {
+                first_step_seconds = seconds;
+            } else {
+                later_seconds += seconds;
+            }
+            let event = TrainEvent::Step { step, total_steps, epoch, loss: loss_value, learning_rate, seconds };
+            if host.event(label, &event).is_break() {
+                return Err(TrainError::Cancelled);
+            }
+        }
+        epoch += 1;
+        if !val.is_empty() {
+            let metrics = evaluate(&model, val, pad_id, config.batch_size).await?;
+            let event = TrainEvent::Evaluated { step, epoch, metrics: metrics.clone() };
+            evaluations.push((step, metrics));
+            if host.event(label, &event).is_break() {
+                return Err(TrainError::Cancelled);
+            }
+        }
+    }
+    let seconds_per_step = if step > 1 { later_seconds / (step - 1) as f64 } else { first_step_seconds };
+    Ok(Trained { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds })
+}
+
+/// Logits for `examples`, row-major [n, classes], computed without autodiff and read back asynchronously.
+pub async fn logits(model: &SequenceClassifier, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<Vec<f32>, TrainError> {
+    let model = model.valid();
+    let device = model.classifier.weight.val().device();
+    let mut out = Vec::new();
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&TokenizedExample> = chunk.iter().collect();
+        let batch = Batch::new(&refs, pad_id, &device);
+        let data = model
+            .forward(batch.input_ids, batch.mask)
+            .into_data_async()
+            .await
+            .map_err(|e| TrainError::Device("logits read-back", format!("{e:?}")))?;
+        out.extend(data.try_to_vec::<f32>().map_err(|e| TrainError::Device("logits conversion", format!("{e:?}")))?);
+    }
+    Ok(out)
+}
+
+pub async fn evaluate(model: &SequenceClassifier, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<EvalMetrics, TrainError> {
+    let logits = logits(model, examples, pad_id, batch_size).await?;
+    let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    Ok(metrics::evaluate(&logits, &labels, model.num_labels()))
+}

@@ -1,0 +1,136 @@
+//! Every broken model file and bad method setting gives a clear error naming what is wrong, never a panic.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use peft_lab::method::lora::LoraConfig;
+use peft_lab::method::prefix::PrefixConfig;
+use peft_lab::method::{AttachContext, Method, MethodError};
+use peft_lab::model::Pretrained;
+use safetensors::tensor::TensorView;
+use safetensors::SafeTensors;
+
+/// A copy of tiny-bert in a fresh directory, for breaking.
+fn tiny_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixtures().join("tiny-bert").join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn load_err(dir: &Path) -> String {
+    match Pretrained::from_dir(dir).and_then(|p| p.classifier(2, &peft_lab::device::cpu().inner()).map(|_| ())) {
+        Ok(()) => panic!("broken model in {} loaded", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(path, config.to_string()).unwrap();
+}
+
+/// Rewrites model.safetensors keeping only the tensors `keep` accepts.
+fn rewrite_weights(dir: &Path, keep: impl Fn(&str) -> bool) {
+    let path: PathBuf = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let kept: HashMap<String, TensorView> = st.tensors().into_iter().filter(|(name, _)| keep(name)).collect();
+    std::fs::write(&path, safetensors::tensor::serialize(kept, None).unwrap()).unwrap();
+}
+
+#[test]
+fn missing_files_name_the_path() {
+    let dir = tiny_copy();
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.starts_with("cannot read") && err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn unsupported_and_malformed_configs_say_what_is_supported() {
+    let dir = tiny_copy();
+    edit_config(dir.path(), |c| c["model_type"] = "gpt2".into());
+    let err = load_err(dir.path());
+    assert!(err.contains("model_type \"gpt2\"") && err.contains("supported: model_type \"bert\""), "{err}");
+
+    edit_config(dir.path(), |c| {
+        c["model_type"] = "bert".into();
+        c["hidden_act"] = "swish".into();
+    });
+    assert!(load_err(dir.path()).contains("hidden_act \"swish\""));
+
+    std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
+    assert!(load_err(dir.path()).starts_with("config.json does not parse"));
+
+    edit_config_raw(dir.path(), r#"{"model_type": "bert", "hidden_size": 32}"#);
+    assert!(load_err(dir.path()).contains("missing field"), "{}", load_err(dir.path()));
+}
+
+fn edit_config_raw(dir: &Path, text: &str) {
+    std::fs::write(dir.join("config.json"), text).unwrap();
+}
+
+#[test]
+fn truncated_or_foreign_weights_are_refused() {
+    let dir = tiny_copy();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("not a valid safetensors file") && err.contains("truncated"), "{err}");
+    std::fs::write(&path, b"PK\x03\x04 a zip, not safetensors").unwrap();
+    assert!(load_err(dir.path()).contains("not a valid safetensors file"));
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let dir = tiny_copy();
+    rewrite_weights(dir.path(), |name| name != "encoder.layer.1.output.dense.weight");
+    let err = load_err(dir.path());
+    assert!(err.contains("no tensor 'encoder.layer.1.output.dense.weight'"), "{err}");
+}
+
+#[test]
+fn a_tensor_of_the_wrong_shape_is_named_with_both_shapes() {
+    let dir = tiny_copy();
+    edit_config(dir.path(), |c| c["intermediate_size"] = 48.into());
+    let err = load_err(dir.path());
+    assert_eq!(err, "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [64, 32], expected [48, 32] from config.json");
+}
+
+#[test]
+fn a_broken_tokenizer_is_refused() {
+    let dir = tiny_copy();
+    std::fs::write(dir.path().join("tokenizer.json"), r#"{"version": "1.0", "model": {"type": "Nope"}}"#).unwrap();
+    assert!(load_err(dir.path()).starts_with("tokenizer.json does not parse"));
+}
+
+fn attach_err(method: &dyn Method, max_length: usize) -> String {
+    let device = peft_lab::device::cpu();
+    let model = tiny_model().classifier(2, &device).unwrap();
+    match method.attach(model, &AttachContext { device, max_length }) {
+        Err(e @ MethodError::Invalid(_)) => e.to_string(),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("bad configuration accepted"),
+    }
+}
+
+#[test]
+fn bad_method_settings_name_the_valid_range() {
+    let lora = |r: usize, targets: &[&str]| LoraConfig { r, target_modules: targets.iter().map(|t| t.to_string()).collect(), ..Default::default() };
+    assert!(attach_err(&lora(0, &["query"]), 16).contains("rank r must be at least 1"));
+    assert!(attach_err(&lora(33, &["query"]), 16).contains("choose 1..=32"));
+    let err = attach_err(&lora(4, &["q_proj"]), 16);
+    assert!(err.contains("match no layer") && err.contains("query") && err.contains("dense"), "{err}");
+    let prefix = |n: usize| PrefixConfig { num_virtual_tokens: n, ..Default::default() };
+    assert!(attach_err(&prefix(0), 16).contains("at least 1 virtual token"));
+    // tiny-bert has 64 positions: 60 virtual tokens + 16 real ones do not fit.
+    assert!(attach_err(&prefix(60), 16).contains("use at most 48 virtual tokens"));
+}

@@ -1,0 +1,118 @@
+//! Shared helpers for the integration tests: reading reference fixtures and comparing tensors.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use peft_lab::model::load::transpose;
+use peft_lab::model::Pretrained;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fixture file: tensors by name (f32 values or i64 values) plus the json beside it.
+pub struct Fixture {
+    pub floats: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub ints: HashMap<String, (Vec<usize>, Vec<i64>)>,
+    pub json: serde_json::Value,
+}
+
+impl Fixture {
+    pub fn load(stem: &str) -> Self {
+        let bytes = std::fs::read(fixtures().join(format!("{stem}.safetensors"))).expect("fixture safetensors");
+        let st = SafeTensors::deserialize(&bytes).expect("valid fixture");
+        let (mut floats, mut ints) = (HashMap::new(), HashMap::new());
+        for (name, view) in st.tensors() {
+            let shape = view.shape().to_vec();
+            let data = view.data();
+            match view.dtype() {
+                Dtype::F32 => {
+                    floats.insert(name, (shape, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()));
+                }
+                Dtype::I64 => {
+                    ints.insert(name, (shape, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()));
+                }
+                other => panic!("unexpected dtype {other:?} in fixture"),
+            }
+        }
+        let json = serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{stem}.json"))).expect("fixture json")).expect("json");
+        Self { floats, ints, json }
+    }
+
+    pub fn f(&self, name: &str) -> &[f32] {
+        &self.floats.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}")).1
+    }
+
+    pub fn shape(&self, name: &str) -> &[usize] {
+        &self.floats.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}")).0
+    }
+
+    pub fn tensor<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D> {
+        let (shape, values) = self.floats.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}"));
+        Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
+    }
+
+    /// A torch [out, in] weight as a trainable burn [in, out] parameter.
+    pub fn linear_param(&self, name: &str, device: &Device) -> Param<Tensor<2>> {
+        let (shape, values) = self.floats.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}"));
+        let data = TensorData::new(transpose(values, shape[0], shape[1]), [shape[1], shape[0]]);
+        Param::from_tensor(Tensor::from_data(data, device))
+    }
+
+    pub fn param<const D: usize>(&self, name: &str, device: &Device) -> Param<Tensor<D>> {
+        Param::from_tensor(self.tensor(name, device))
+    }
+
+    pub fn ids(&self, device: &Device) -> Tensor<2, Int> {
+        let (shape, values) = &self.ints["input_ids"];
+        Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
+    }
+
+    pub fn mask(&self, device: &Device) -> Tensor<2> {
+        let (shape, values) = &self.ints["attention_mask"];
+        let floats: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        Tensor::from_data(TensorData::new(floats, shape.clone()), device)
+    }
+
+    pub fn labels(&self, device: &Device) -> Tensor<1, Int> {
+        let (shape, values) = &self.ints["labels"];
+        Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
+    }
+
+    pub fn rows(&self) -> Vec<Vec<i64>> {
+        let (shape, values) = &self.ints["input_ids"];
+        values.chunks(shape[1]).map(|r| r.to_vec()).collect()
+    }
+}
+
+pub fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32 tensor")
+}
+
+/// Largest absolute difference; panics with the name when above `tol`.
+pub fn assert_close(name: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    assert_eq!(ours.len(), reference.len(), "{name}: length");
+    let worst = ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= tol, "{name}: max abs difference {worst:e} > {tol:e}");
+}
+
+/// Relative difference ‖ours - ref‖∞ / ‖ref‖∞ (gradients span orders of magnitude).
+pub fn assert_rel_close(name: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    assert_eq!(ours.len(), reference.len(), "{name}: length");
+    let worst = ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let scale = reference.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-12);
+    assert!(worst / scale <= tol, "{name}: relative difference {:e} > {tol:e} (max abs {worst:e}, scale {scale:e})", worst / scale);
+}
+
+pub fn tiny_model() -> Pretrained {
+    Pretrained::from_dir(&fixtures().join("tiny-bert")).expect("tiny-bert loads")
+}
+
+pub fn minilm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("public/models/all-MiniLM-L6-v2")
+}
