@@ -5,12 +5,13 @@ Prints one JSON line like `peft-lab bench`. Run by scripts/bench.sh; needs torch
 import argparse, json, resource, time
 
 import torch
-from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
-from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
+from transformers import get_linear_schedule_with_warmup
+
+from peft_reference import LEARNING_RATES, METHODS, adamw, make_model
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
-p.add_argument("--method", required=True, choices=["lora", "prefix", "ptuning-v2", "full", "head"])
+p.add_argument("--method", required=True, choices=METHODS)
 p.add_argument("--batch-size", type=int, default=16)
 p.add_argument("--seq-len", type=int, default=64)
 p.add_argument("--steps", type=int, default=5)
@@ -19,18 +20,9 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(42)
 
-model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=2)
-lr = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "full": 5e-5, "head": 5e-3}[a.method]
-if a.method == "lora":
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"]))
-elif a.method in ("prefix", "ptuning-v2"):
-    model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=a.method == "prefix"))
-elif a.method == "head":
-    for n, p_ in model.named_parameters():
-        p_.requires_grad = n.startswith("classifier")
+model, params = make_model(a.model, a.method, 2)
 model.train()
-params = [p_ for p_ in model.parameters() if p_.requires_grad]
-optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+optim = adamw(params, LEARNING_RATES[a.method])
 total = a.steps + 1
 sched = get_linear_schedule_with_warmup(optim, round(0.06 * total), total)
 vocab = model.config.vocab_size

@@ -10,14 +10,15 @@ warmup over 6% of the steps then linear decay, gradient clipping at norm 1, per-
 import argparse, json, math, random
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
-from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from peft_reference import LEARNING_RATES, METHODS, adamw, make_model
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
 p.add_argument("--train", required=True)
 p.add_argument("--val", required=True)
-p.add_argument("--method", required=True, choices=["lora", "prefix", "ptuning-v2", "head", "full"])
+p.add_argument("--method", required=True, choices=METHODS)
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--batch-size", type=int, default=16)
 p.add_argument("--max-length", type=int, default=64)
@@ -36,17 +37,9 @@ def load(path):
 train, val = load(a.train), load(a.val)
 labels = sorted({l for _, l in train}, key=lambda l: int(l) if l.lstrip("-").isdigit() else l)
 tok = AutoTokenizer.from_pretrained(a.model)
-model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=len(labels))
-lr = a.lr or {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "head": 5e-3, "full": 5e-5}[a.method]
-if a.method == "lora":
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"]))
-elif a.method in ("prefix", "ptuning-v2"):
-    model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=a.method == "prefix"))
-elif a.method == "head":
-    for n, p_ in model.named_parameters():
-        p_.requires_grad = n.startswith("classifier")
-params = [p_ for p_ in model.parameters() if p_.requires_grad]
-optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, eps=1e-8)
+lr = a.lr or LEARNING_RATES[a.method]
+model, params = make_model(a.model, a.method, len(labels))
+optim = adamw(params, lr)
 steps = math.ceil(len(train) / a.batch_size) * a.epochs
 sched = get_linear_schedule_with_warmup(optim, round(0.06 * steps), steps)
 

@@ -14,7 +14,7 @@ use peft_lab::data::{Dataset, Summary};
 use peft_lab::method::{lora::LoraConfig, prefix::PrefixConfig, MethodConfig};
 use peft_lab::model::Pretrained;
 use peft_lab::share::peft::{self, RunInfo};
-use peft_lab::train::compare::{run_method, PreparedData};
+use peft_lab::train::{run_method, PreparedData};
 use peft_lab::train::{compare, Host, MethodResult, TrainConfig, TrainEvent};
 
 #[derive(Parser)]

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{train, EvalMetrics, Host, TrainConfig, TrainError};
-use crate::data::batch::TokenizedExample;
+use super::{train, EvalMetrics, Host, PreparedData, TrainConfig, TrainError};
 use crate::method::{AttachContext, MethodConfig};
 use crate::model::{Pretrained, SequenceClassifier};
 use crate::share::peft::{self, RunInfo};
@@ -34,13 +33,6 @@ pub struct MethodResult {
     pub macro_f1: Option<f64>,
 }
 
-/// The examples every method trains and validates on, tokenised once.
-pub struct PreparedData {
-    pub train: Vec<TokenizedExample>,
-    pub val: Vec<TokenizedExample>,
-    pub labels: Vec<String>,
-}
-
 /// Builds a fresh classifier, attaches `method`, trains it; returns the table row and the trained model.
 pub async fn run_method(
     pretrained: &Pretrained,
@@ -59,7 +51,7 @@ pub async fn run_method(
     let (trainable_params, total_params) = model.parameter_counts();
     host.reset_peak_memory();
     let label = method.label();
-    let trained = train(model, &data.train, &data.val, pretrained.tokenizer.pad_id(), config, learning_rate, &label, host).await?;
+    let trained = train(model, data, pretrained.tokenizer.pad_id(), config, learning_rate, &label, host).await?;
     let peak_memory_bytes = host.peak_memory(device);
     let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
     let files = peft::export(method, &trained.model, &info).await?;

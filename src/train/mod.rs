@@ -13,7 +13,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{compare, MethodResult};
+pub use compare::{compare, run_method, MethodResult};
 pub use metrics::EvalMetrics;
 
 use crate::data::batch::{Batch, TokenizedExample};
@@ -82,6 +82,13 @@ pub trait Host {
     }
 }
 
+/// The examples every method trains and validates on, tokenised once, and the label names.
+pub struct PreparedData {
+    pub train: Vec<TokenizedExample>,
+    pub val: Vec<TokenizedExample>,
+    pub labels: Vec<String>,
+}
+
 /// One finished training run.
 pub struct Trained {
     pub model: SequenceClassifier,
@@ -100,18 +107,18 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, burn::tensor::Int>) ->
     log_softmax(logits, 1).mul(targets).sum_dim(1).mean().neg()
 }
 
-/// Trains `model` (already on an autodiff device, method attached) on `train`, evaluating on `val` after
-/// each epoch and at the end. `label` names the run in events.
+/// Trains `model` (already on an autodiff device, method attached) on `data.train`, evaluating on `data.val`
+/// after each epoch. `label` names the run in events.
 pub async fn train(
     mut model: SequenceClassifier,
-    train: &[TokenizedExample],
-    val: &[TokenizedExample],
+    data: &PreparedData,
     pad_id: u32,
     config: &TrainConfig,
     learning_rate: f64,
     label: &str,
     host: &mut dyn Host,
 ) -> Result<Trained, TrainError> {
+    let (train, val) = (&data.train, &data.val);
     if train.is_empty() {
         return Err(TrainError::NoData);
     }
