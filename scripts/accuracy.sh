@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Validation accuracy of peft-lab beside the transformers + peft reference, same data, hyper-parameters and seeds:
+# MiniLM on the Yelp sample sentences (a fixed 800/200 split), 3 epochs, batch 16, max length 64, each method's
+# default learning rate. Usage: bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2)] [seeds (1,2,3)]
+# PYTHON selects the reference interpreter (default python3; it needs torch, transformers, peft).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
+methods="${1:-lora,prefix,ptuning-v2}"
+seeds="${2:-1,2,3}"
+python="${PYTHON:-python3}"
+model=public/models/all-MiniLM-L6-v2
+work=$(mktemp -d)
+python3 - "$work" <<'PY'
+import json, random, sys
+rows = [r for r in json.load(open("public/data/yelp.json")) if r.get("text")]
+random.Random(0).shuffle(rows)
+json.dump(rows[:800], open(f"{sys.argv[1]}/train.json", "w"))
+json.dump(rows[800:], open(f"{sys.argv[1]}/val.json", "w"))
+PY
+cargo build --quiet --bin peft-lab
+common=(--model "$model" --epochs 3 --batch-size 16 --max-length 64)
+for seed in ${seeds//,/ }; do
+  "$CARGO_TARGET_DIR/debug/peft-lab" compare --data "$work/train.json" --val-data "$work/val.json" --methods "$methods" \
+    --seed "$seed" --json "${common[@]}" 2>/dev/null > "$work/ours-$seed.json"
+  for m in ${methods//,/ }; do
+    "$python" scripts/reference_train.py --train "$work/train.json" --val "$work/val.json" --method "$m" --seed "$seed" \
+      "${common[@]}" 2>/dev/null >> "$work/reference-$seed.jsonl"
+  done
+done
+python3 - "$work" "$methods" "$seeds" <<'PY'
+import json, sys
+work, methods, seeds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+print(f"{'method':<12} {'seed':>4} {'peft-lab':>9} {'peft':>9}")
+for m in methods:
+    ours_all, ref_all = [], []
+    for s in seeds:
+        # Our labels start with the CLI's method name ("lora r8", "prefix 10", "ptuning-v2 10").
+        ours = {r["method"].split()[0]: r for r in json.load(open(f"{work}/ours-{s}.json"))}
+        ref = {r["method"]: r for r in map(json.loads, open(f"{work}/reference-{s}.jsonl"))}
+        o, r = ours[m]["accuracy"] * 100, ref[m]["accuracy"] * 100
+        ours_all.append(o); ref_all.append(r)
+        print(f"{m:<12} {s:>4} {o:9.2f} {r:9.2f}")
+    print(f"{m:<12} {'mean':>4} {sum(ours_all)/len(ours_all):9.2f} {sum(ref_all)/len(ref_all):9.2f}")
+PY
