@@ -11,6 +11,7 @@ export CARGO_TERM_COLOR=never
 # Pin wgpu to lavapipe so the GPU kernels run on the CPU where there is no GPU.
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
 
+cargo fmt --all -- --check
 cargo test --all-targets -j 2 -- --test-threads 1
 cargo build --lib --target wasm32-unknown-unknown --profile wasm-check -j 2
 echo "test: wasm32 engine build ok"

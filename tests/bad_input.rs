@@ -10,8 +10,8 @@ use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::{AttachContext, Method, MethodError};
 use peft_lab::model::Pretrained;
-use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
 
 /// A copy of tiny-bert in a fresh directory, for breaking.
 fn tiny_copy() -> tempfile::TempDir {
@@ -102,7 +102,10 @@ fn a_tensor_of_the_wrong_shape_is_named_with_both_shapes() {
     let dir = tiny_copy();
     edit_config(dir.path(), |c| c["intermediate_size"] = 48.into());
     let err = load_err(dir.path());
-    assert_eq!(err, "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [64, 32], expected [48, 32] from config.json");
+    assert_eq!(
+        err,
+        "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [64, 32], expected [48, 32] from config.json"
+    );
 }
 
 #[test]
@@ -124,7 +127,11 @@ fn attach_err(method: &dyn Method, max_length: usize) -> String {
 
 #[test]
 fn bad_method_settings_name_the_valid_range() {
-    let lora = |r: usize, targets: &[&str]| LoraConfig { r, target_modules: targets.iter().map(|t| t.to_string()).collect(), ..Default::default() };
+    let lora = |r: usize, targets: &[&str]| LoraConfig {
+        r,
+        target_modules: targets.iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
+    };
     assert!(attach_err(&lora(0, &["query"]), 16).contains("rank r must be at least 1"));
     assert!(attach_err(&lora(33, &["query"]), 16).contains("choose 1..=32"));
     let err = attach_err(&lora(4, &["q_proj"]), 16);

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-
 fn peft_lab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_peft-lab")).args(args).output().expect("the binary runs")
 }
@@ -15,7 +14,23 @@ fn stderr(out: &Output) -> String {
 /// A CSV of sentences the tiny vocabulary covers.
 fn write_csv(dir: &Path) -> String {
     let mut csv = String::from("review,sentiment\n");
-    for (i, w) in ["good", "great", "excellent", "best", "nice", "fun", "bad", "terrible", "awful", "worst", "boring", "never good"].iter().enumerate() {
+    for (i, w) in [
+        "good",
+        "great",
+        "excellent",
+        "best",
+        "nice",
+        "fun",
+        "bad",
+        "terrible",
+        "awful",
+        "worst",
+        "boring",
+        "never good",
+    ]
+    .iter()
+    .enumerate()
+    {
         let label = if i < 6 { "positive" } else { "negative" };
         for t in ["the movie was", "this film is really", "the food was very", "it was so"] {
             csv.push_str(&format!("\"{t} {w}\",{label}\n"));
@@ -37,12 +52,32 @@ fn train_prints_one_json_result_and_saves_a_peft_adapter() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_csv(dir.path());
     let adapter = dir.path().join("adapter");
-    let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "lora", "--json", "--save-adapter", adapter.to_str().unwrap()];
+    let mut args = vec![
+        "train",
+        "--model",
+        tiny(),
+        "--data",
+        &data,
+        "--method",
+        "lora",
+        "--json",
+        "--save-adapter",
+        adapter.to_str().unwrap(),
+    ];
     args.extend(FAST);
     let out = peft_lab(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
-    for key in ["method", "trainable_params", "total_params", "adapter_bytes", "seconds_per_step", "val_loss", "accuracy", "macro_f1"] {
+    for key in [
+        "method",
+        "trainable_params",
+        "total_params",
+        "adapter_bytes",
+        "seconds_per_step",
+        "val_loss",
+        "accuracy",
+        "macro_f1",
+    ] {
         assert!(result.get(key).is_some(), "missing {key} in {result}");
     }
     assert_eq!(result["steps"], 6);
@@ -50,7 +85,8 @@ fn train_prints_one_json_result_and_saves_a_peft_adapter() {
     for file in ["adapter_config.json", "adapter_model.safetensors", "peft_lab.json"] {
         assert!(adapter.join(file).is_file(), "{file} written");
     }
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(adapter.join("peft_lab.json")).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(adapter.join("peft_lab.json")).unwrap()).unwrap();
     assert_eq!(info["labels"], serde_json::json!(["negative", "positive"]));
 }
 
@@ -65,7 +101,10 @@ fn compare_prints_a_table_row_per_method() {
     let table = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("method") && lines[0].contains("macro-F1"), "{table}");
-    assert!(lines[1].starts_with("lora r8") && lines[2].starts_with("ptuning-v2 10") && lines[3].starts_with("head"), "{table}");
+    assert!(
+        lines[1].starts_with("lora r8") && lines[2].starts_with("ptuning-v2 10") && lines[3].starts_with("head"),
+        "{table}"
+    );
 }
 
 /// Runs `train` on `contents` and returns (exit ok?, stderr).
@@ -85,11 +124,36 @@ fn train_on(file_name: &str, contents: &[u8], extra: &[&str]) -> (bool, String) 
 fn bad_datasets_fail_with_a_message_and_no_panic() {
     let cases: Vec<(&str, &[u8], &[&str], &str)> = vec![
         ("empty.csv", b"", &[], "the dataset is empty"),
-        ("latin1.csv", b"text,label\ncaf\xe9 good,1\nbad,0\n", &[], "not UTF-8 text (first invalid byte at offset 14, line 2)"),
-        ("one.csv", b"text,label\ngood,pos\ngreat,pos\n", &[], "label column 'label' has 1 class(es) (pos); need at least 2"),
-        ("nolabel.csv", b"text,score\ngood,1\nbad,0\n", &[], "cannot tell which column holds the label; columns are: text, score"),
-        ("named.csv", b"text,label\ngood,1\nbad,0\n", &["--label-column", "stars"], "no column 'stars'; columns are: text, label"),
-        ("broken.jsonl", b"{\"text\":\"good\",\"label\":1}\n{\"text\": oops}\n{\"text\":\"bad\",\"label\":0}\n", &[], "1 row(s) cannot be read (line 2: not JSON"),
+        (
+            "latin1.csv",
+            b"text,label\ncaf\xe9 good,1\nbad,0\n",
+            &[],
+            "not UTF-8 text (first invalid byte at offset 14, line 2)",
+        ),
+        (
+            "one.csv",
+            b"text,label\ngood,pos\ngreat,pos\n",
+            &[],
+            "label column 'label' has 1 class(es) (pos); need at least 2",
+        ),
+        (
+            "nolabel.csv",
+            b"text,score\ngood,1\nbad,0\n",
+            &[],
+            "cannot tell which column holds the label; columns are: text, score",
+        ),
+        (
+            "named.csv",
+            b"text,label\ngood,1\nbad,0\n",
+            &["--label-column", "stars"],
+            "no column 'stars'; columns are: text, label",
+        ),
+        (
+            "broken.jsonl",
+            b"{\"text\":\"good\",\"label\":1}\n{\"text\": oops}\n{\"text\":\"bad\",\"label\":0}\n",
+            &[],
+            "1 row(s) cannot be read (line 2: not JSON",
+        ),
         ("quotes.csv", b"text,label\n\"good,1\nbad,0\n", &[], "is a quote left open?"),
     ];
     for (name, contents, extra, expected) in cases {
@@ -118,7 +182,11 @@ fn unknown_methods_and_missing_models_are_explained() {
     let data = write_csv(dir.path());
     let out = peft_lab(&["train", "--model", tiny(), "--data", &data, "--method", "qlora"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unknown method 'qlora'; available: lora, prefix, ptuning-v2, head, full"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown method 'qlora'; available: lora, prefix, ptuning-v2, head, full"),
+        "{}",
+        stderr(&out)
+    );
     let out = peft_lab(&["train", "--model", "/nonexistent/model", "--data", &data, "--method", "lora"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot read /nonexistent/model/config.json"), "{}", stderr(&out));

@@ -7,7 +7,7 @@ mod common;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use common::*;
-use peft_lab::method::lora::{merge, LoraConfig};
+use peft_lab::method::lora::{LoraConfig, merge};
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::{AttachContext, Method, MethodConfig};
 use peft_lab::model::{Pretrained, SequenceClassifier};
@@ -21,7 +21,13 @@ fn device() -> Device {
 }
 
 /// A classifier on `pretrained` with dropout off, the head taken from the fixture under `head_prefix`.
-fn classifier(pretrained: &Pretrained, fx: &Fixture, head_prefix: &str, labels: usize, device: &Device) -> SequenceClassifier {
+fn classifier(
+    pretrained: &Pretrained,
+    fx: &Fixture,
+    head_prefix: &str,
+    labels: usize,
+    device: &Device,
+) -> SequenceClassifier {
     let config = pretrained.config.without_dropout();
     let mut model = pretrained.classifier_with_config(&config, labels, device).expect("model builds");
     model.classifier.weight = fx.linear_param(&format!("{head_prefix}.weight"), device);
@@ -57,8 +63,18 @@ fn grad_of<const D: usize>(param: &Param<Tensor<D>>, grads: &burn::tensor::Gradi
 }
 
 fn check_head_grads(model: &SequenceClassifier, grads: &burn::tensor::Gradients, fx: &Fixture, prefix: &str) {
-    assert_rel_close(&format!("{prefix}.weight grad"), &grad_of_linear(&model.classifier.weight, grads), fx.f(&format!("{prefix}.weight")), REL);
-    assert_rel_close(&format!("{prefix}.bias grad"), &grad_of(model.classifier.bias.as_ref().unwrap(), grads), fx.f(&format!("{prefix}.bias")), REL);
+    assert_rel_close(
+        &format!("{prefix}.weight grad"),
+        &grad_of_linear(&model.classifier.weight, grads),
+        fx.f(&format!("{prefix}.weight")),
+        REL,
+    );
+    assert_rel_close(
+        &format!("{prefix}.bias grad"),
+        &grad_of(model.classifier.bias.as_ref().unwrap(), grads),
+        fx.f(&format!("{prefix}.bias")),
+        REL,
+    );
 }
 
 #[test]
@@ -70,8 +86,18 @@ fn tiny_bert_hidden_states_match_transformers_in_f32_f16_and_bf16() {
         let model = classifier(&pretrained, &fx, "head.classifier", 3, &device);
         let embedded = model.bert.embeddings.forward(model.bert.embeddings.words(fx.ids(&device)), 0);
         let hidden = model.bert.encode(embedded, fx.mask(&device), None);
-        assert_close(&format!("{dir} last_hidden_state"), &read(hidden.clone()), fx.f(&format!("{key}.last_hidden_state")), ABS);
-        assert_close(&format!("{dir} pooler_output"), &read(model.bert.pool(hidden)), fx.f(&format!("{key}.pooler_output")), ABS);
+        assert_close(
+            &format!("{dir} last_hidden_state"),
+            &read(hidden.clone()),
+            fx.f(&format!("{key}.last_hidden_state")),
+            ABS,
+        );
+        assert_close(
+            &format!("{dir} pooler_output"),
+            &read(model.bert.pool(hidden)),
+            fx.f(&format!("{key}.pooler_output")),
+            ABS,
+        );
     }
 }
 
@@ -88,8 +114,14 @@ fn head_and_full_fine_tuning_logits_loss_and_gradients_match() {
     // Full fine-tuning: base weights across the model get the reference gradient.
     let layer = &model.bert.layers[0];
     let pairs: Vec<(&str, Vec<f32>)> = vec![
-        ("encoder.layer.0.attention.self.query.weight", grad_of_linear(&layer.attention_self.query.base.weight, &grads)),
-        ("encoder.layer.0.attention.self.value.bias", grad_of(layer.attention_self.value.base.bias.as_ref().unwrap(), &grads)),
+        (
+            "encoder.layer.0.attention.self.query.weight",
+            grad_of_linear(&layer.attention_self.query.base.weight, &grads),
+        ),
+        (
+            "encoder.layer.0.attention.self.value.bias",
+            grad_of(layer.attention_self.value.base.bias.as_ref().unwrap(), &grads),
+        ),
         ("encoder.layer.0.intermediate.dense.weight", grad_of_linear(&layer.intermediate.base.weight, &grads)),
         ("encoder.layer.0.output.LayerNorm.weight", grad_of(&layer.output_layer_norm.weight, &grads)),
         ("encoder.layer.1.output.dense.weight", grad_of_linear(&model.bert.layers[1].output.base.weight, &grads)),
@@ -108,7 +140,13 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
     let fx = Fixture::load("tiny_ref");
     let device = device();
     let base = classifier(&tiny_model(), &fx, "lora.base_model.model.classifier", 3, &device);
-    let config = LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, target_modules: vec!["query".into(), "value".into()], use_rslora: false };
+    let config = LoraConfig {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        target_modules: vec!["query".into(), "value".into()],
+        use_rslora: false,
+    };
     let mut model = attach(&config, base, &device);
     set_lora(&mut model, &fx, "lora", &device);
     let (trainable, _) = model.parameter_counts();
@@ -122,20 +160,36 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
     for (path, linear) in model.bert.tunable_linears() {
         if let Some(lora) = &linear.lora {
             let key = format!("lora.grad.base_model.model.bert.{path}");
-            assert_rel_close(&format!("{path} lora_A grad"), &grad_of_linear(&lora.lora_a, &grads), fx.f(&format!("{key}.lora_A.weight")), REL);
-            assert_rel_close(&format!("{path} lora_B grad"), &grad_of_linear(&lora.lora_b, &grads), fx.f(&format!("{key}.lora_B.weight")), REL);
+            assert_rel_close(
+                &format!("{path} lora_A grad"),
+                &grad_of_linear(&lora.lora_a, &grads),
+                fx.f(&format!("{key}.lora_A.weight")),
+                REL,
+            );
+            assert_rel_close(
+                &format!("{path} lora_B grad"),
+                &grad_of_linear(&lora.lora_b, &grads),
+                fx.f(&format!("{key}.lora_B.weight")),
+                REL,
+            );
         }
     }
 
     let merged = merge(model);
     assert!(merged.bert.tunable_linears().iter().all(|(_, l)| l.lora.is_none()));
     let weight = &merged.bert.layers[1].attention_self.value.base.weight;
-    assert_close("merged value weight", &read(weight.val().transpose()), fx.f("lora.merged.encoder.layer.1.attention.self.value.weight"), ABS);
+    assert_close(
+        "merged value weight",
+        &read(weight.val().transpose()),
+        fx.f("lora.merged.encoder.layer.1.attention.self.value.weight"),
+        ABS,
+    );
     let (logits, _) = logits_and_loss(&merged, &fx, &device);
     assert_close("merged logits", &read(logits), fx.f("lora.merged_logits"), ABS);
 
     let rs = LoraConfig { use_rslora: true, ..config };
-    let mut model = attach(&rs, classifier(&tiny_model(), &fx, "lora.base_model.model.classifier", 3, &device), &device);
+    let mut model =
+        attach(&rs, classifier(&tiny_model(), &fx, "lora.base_model.model.classifier", 3, &device), &device);
     set_lora(&mut model, &fx, "lora", &device);
     assert_close("rslora logits", &read(logits_and_loss(&model, &fx, &device).0), fx.f("lora_rs.logits"), ABS);
 }
@@ -159,7 +213,12 @@ fn prefix_tuning_without_projection_matches_peft() {
     assert_close("prefix loss", &read(loss.clone()), fx.f("prefix.loss"), ABS);
     let grads = loss.backward();
     check_head_grads(&model, &grads, &fx, "prefix.grad.classifier");
-    assert_rel_close("prompt grad", &grad_of(&model.prefix.as_ref().unwrap().embedding, &grads), fx.f("prefix.grad.prompt_embeddings"), REL);
+    assert_rel_close(
+        "prompt grad",
+        &grad_of(&model.prefix.as_ref().unwrap().embedding, &grads),
+        fx.f("prefix.grad.prompt_embeddings"),
+        REL,
+    );
 }
 
 #[test]
@@ -189,11 +248,36 @@ fn prefix_tuning_with_projection_matches_peft() {
     let grads = loss.backward();
     check_head_grads(&model, &grads, &fx, "prefix_proj.grad.classifier");
     let mlp = prefix.projection.as_ref().unwrap();
-    assert_rel_close("embedding grad", &grad_of(&prefix.embedding, &grads), fx.f("prefix_proj.grad.embedding.weight"), REL);
-    assert_rel_close("transform.0 grad", &grad_of_linear(&mlp.first.weight, &grads), fx.f("prefix_proj.grad.transform.0.weight"), REL);
-    assert_rel_close("transform.0 bias grad", &grad_of(mlp.first.bias.as_ref().unwrap(), &grads), fx.f("prefix_proj.grad.transform.0.bias"), REL);
-    assert_rel_close("transform.2 grad", &grad_of_linear(&mlp.second.weight, &grads), fx.f("prefix_proj.grad.transform.2.weight"), REL);
-    assert_rel_close("transform.2 bias grad", &grad_of(mlp.second.bias.as_ref().unwrap(), &grads), fx.f("prefix_proj.grad.transform.2.bias"), REL);
+    assert_rel_close(
+        "embedding grad",
+        &grad_of(&prefix.embedding, &grads),
+        fx.f("prefix_proj.grad.embedding.weight"),
+        REL,
+    );
+    assert_rel_close(
+        "transform.0 grad",
+        &grad_of_linear(&mlp.first.weight, &grads),
+        fx.f("prefix_proj.grad.transform.0.weight"),
+        REL,
+    );
+    assert_rel_close(
+        "transform.0 bias grad",
+        &grad_of(mlp.first.bias.as_ref().unwrap(), &grads),
+        fx.f("prefix_proj.grad.transform.0.bias"),
+        REL,
+    );
+    assert_rel_close(
+        "transform.2 grad",
+        &grad_of_linear(&mlp.second.weight, &grads),
+        fx.f("prefix_proj.grad.transform.2.weight"),
+        REL,
+    );
+    assert_rel_close(
+        "transform.2 bias grad",
+        &grad_of(mlp.second.bias.as_ref().unwrap(), &grads),
+        fx.f("prefix_proj.grad.transform.2.bias"),
+        REL,
+    );
 }
 
 #[test]
@@ -202,7 +286,8 @@ fn minilm_matches_transformers_and_peft() {
     let device = peft_lab::device::cpu().inner();
     let pretrained = Pretrained::from_dir(&minilm_dir()).expect("setup installs MiniLM into public/models");
     // Our tokenizer gives the fixture's ids.
-    let texts: Vec<String> = fx.json["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let texts: Vec<String> =
+        fx.json["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
     let encoded = pretrained.tokenizer.encode_all(&texts, 512).unwrap();
     for (row, enc) in fx.rows().iter().zip(&encoded) {
         let ours: Vec<i64> = enc.ids.iter().map(|&i| i as i64).collect();
@@ -217,18 +302,21 @@ fn minilm_matches_transformers_and_peft() {
     assert_close("MiniLM head logits", &read(logits_and_loss(&model, &fx, &device).0), fx.f("head.logits"), ABS);
 
     let config = LoraConfig { r: 8, alpha: 16.0, ..Default::default() };
-    let mut lora = attach(&config, classifier(&pretrained, &fx, "lora.base_model.model.classifier", 2, &device), &device);
+    let mut lora =
+        attach(&config, classifier(&pretrained, &fx, "lora.base_model.model.classifier", 2, &device), &device);
     set_lora(&mut lora, &fx, "lora", &device);
     assert_close("MiniLM LoRA logits", &read(logits_and_loss(&lora, &fx, &device).0), fx.f("lora.logits"), ABS);
 
-    let mut prefix = attach(&PrefixConfig::default(), classifier(&pretrained, &fx, "prefix.classifier", 2, &device), &device);
+    let mut prefix =
+        attach(&PrefixConfig::default(), classifier(&pretrained, &fx, "prefix.classifier", 2, &device), &device);
     prefix.prefix.as_mut().unwrap().embedding = fx.param("prefix.prompt_embeddings", &device);
     assert_close("MiniLM prefix logits", &read(logits_and_loss(&prefix, &fx, &device).0), fx.f("prefix.logits"), ABS);
 }
 
 #[test]
 fn trainable_parameter_counts_on_minilm_equal_peft() {
-    let counts: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("counts.json")).unwrap()).unwrap();
+    let counts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("counts.json")).unwrap()).unwrap();
     let pretrained = Pretrained::from_dir(&minilm_dir()).expect("setup installs MiniLM into public/models");
     let device = device();
     let cases = [
@@ -243,7 +331,11 @@ fn trainable_parameter_counts_on_minilm_equal_peft() {
         let (trainable, total) = model.parameter_counts();
         assert_eq!(trainable as u64, counts[key]["trainable"].as_u64().unwrap(), "{key}");
         // Everything else is the frozen encoder. (peft's own total counts modules_to_save's copy of the head twice.)
-        let frozen = if matches!(method, MethodConfig::Full) { 0 } else { counts["base_model_params"].as_u64().unwrap() as usize };
+        let frozen = if matches!(method, MethodConfig::Full) {
+            0
+        } else {
+            counts["base_model_params"].as_u64().unwrap() as usize
+        };
         assert_eq!(total - trainable, frozen, "{key}");
     }
 }

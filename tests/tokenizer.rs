@@ -32,7 +32,8 @@ fn check(tokenizer: &TextTokenizer, cases: &serde_json::Value, which: &str) -> u
 
 #[test]
 fn ids_equal_hugging_face_tokenizers() {
-    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("tokenizer_ids.json")).unwrap()).unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("tokenizer_ids.json")).unwrap()).unwrap();
     let tiny = tiny_model();
     assert!(check(&tiny.tokenizer, &cases["tiny"], "tiny") >= 20);
     let minilm = Pretrained::from_dir(&minilm_dir()).expect("setup installs MiniLM into public/models");

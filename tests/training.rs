@@ -7,22 +7,29 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use common::*;
+use peft_lab::Error;
 use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example};
+use peft_lab::method::MethodConfig;
 use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::method::MethodConfig;
-use peft_lab::share::peft::{export, RunInfo};
-use peft_lab::train::{run_method, PreparedData};
-use peft_lab::train::{compare, Host, TrainConfig, TrainError, TrainEvent};
-use peft_lab::Error;
+use peft_lab::share::peft::{RunInfo, export};
+use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
+use peft_lab::train::{PreparedData, run_method};
 use safetensors::SafeTensors;
 
 /// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
 fn sentiment_examples() -> Vec<Example> {
     let good = ["good", "great", "excellent", "best", "nice", "fun"];
     let bad = ["bad", "terrible", "awful", "worst", "boring", "never good"];
-    let templates = ["the movie was {}", "this film is really {}", "the food was very {}", "it was so {}", "the acting is {} !", "my time at this place was {}"];
+    let templates = [
+        "the movie was {}",
+        "this film is really {}",
+        "the food was very {}",
+        "it was so {}",
+        "the acting is {} !",
+        "my time at this place was {}",
+    ];
     let mut out = Vec::new();
     for t in templates {
         for (label, words) in [(1, good), (0, bad)] {
@@ -43,7 +50,12 @@ fn tiny_without_dropout() -> peft_lab::model::Pretrained {
 }
 
 fn prepared(max_length: usize) -> PreparedData {
-    let dataset = Dataset { columns: peft_lab::data::Columns { text: "text".into(), label: "label".into() }, labels: vec!["neg".into(), "pos".into()], examples: sentiment_examples(), skipped_rows: 0 };
+    let dataset = Dataset {
+        columns: peft_lab::data::Columns { text: "text".into(), label: "label".into() },
+        labels: vec!["neg".into(), "pos".into()],
+        examples: sentiment_examples(),
+        skipped_rows: 0,
+    };
     let (train, val) = dataset.split(0.25, 3);
     let tokenizer = &tiny_model().tokenizer;
     PreparedData {
@@ -83,7 +95,14 @@ impl Host for Recorder {
 }
 
 fn config(steps: usize) -> TrainConfig {
-    TrainConfig { epochs: 1, max_steps: Some(steps), batch_size: 8, max_length: 16, warmup_ratio: 0.1, ..Default::default() }
+    TrainConfig {
+        epochs: 1,
+        max_steps: Some(steps),
+        batch_size: 8,
+        max_length: 16,
+        warmup_ratio: 0.1,
+        ..Default::default()
+    }
 }
 
 fn mean(values: &[f32]) -> f32 {
@@ -97,7 +116,14 @@ fn every_method_trains_in_a_comparison() {
     let device = peft_lab::device::cpu();
     let methods = vec![
         (MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() }), 2e-2),
-        (MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 4, prefix_projection: true, encoder_hidden_size: Some(16) }), 1e-2),
+        (
+            MethodConfig::Prefix(PrefixConfig {
+                num_virtual_tokens: 4,
+                prefix_projection: true,
+                encoder_hidden_size: Some(16),
+            }),
+            1e-2,
+        ),
         (MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 4, ..Default::default() }), 3e-2),
         (MethodConfig::Head, 3e-2),
         (MethodConfig::Full, 3e-3),
@@ -130,7 +156,16 @@ fn overfits_a_small_batch(device: &burn::tensor::Device) {
     data.train.truncate(8);
     data.val = data.train.clone();
     let config = TrainConfig { warmup_ratio: 0.0, weight_decay: 0.0, ..config(30) };
-    let (r, _) = pollster::block_on(run_method(&tiny_without_dropout(), &MethodConfig::Full, 1e-3, &data, &config, device, &mut Recorder::default())).unwrap();
+    let (r, _) = pollster::block_on(run_method(
+        &tiny_without_dropout(),
+        &MethodConfig::Full,
+        1e-3,
+        &data,
+        &config,
+        device,
+        &mut Recorder::default(),
+    ))
+    .unwrap();
     assert!(r.losses[0] > 0.6 && *r.losses.last().unwrap() < 0.5, "losses {:?}", r.losses);
     assert!(r.losses.windows(2).filter(|w| w[1] < w[0]).count() >= 25, "losses {:?}", r.losses);
     assert!(r.accuracy.unwrap() >= 0.75, "accuracy {:?}", r.accuracy);
@@ -156,23 +191,50 @@ fn exported_adapters_have_peft_keys_shapes_and_config() {
     let cases = [
         ("tiny_lora", MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() })),
         ("tiny_prefix", MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 5, ..Default::default() })),
-        ("tiny_prefix_proj", MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 5, prefix_projection: true, encoder_hidden_size: Some(16) })),
+        (
+            "tiny_prefix_proj",
+            MethodConfig::Prefix(PrefixConfig {
+                num_virtual_tokens: 5,
+                prefix_projection: true,
+                encoder_hidden_size: Some(16),
+            }),
+        ),
     ];
     for (dir, method) in cases {
-        let (_, model) = pollster::block_on(run_method(&pretrained, &method, 1e-3, &data, &config(2), &device, &mut Recorder::default())).unwrap();
+        let (_, model) = pollster::block_on(run_method(
+            &pretrained,
+            &method,
+            1e-3,
+            &data,
+            &config(2),
+            &device,
+            &mut Recorder::default(),
+        ))
+        .unwrap();
         let info = RunInfo { base_model: "tiny-bert".into(), labels: data.labels.clone(), method: method.clone() };
         let files = pollster::block_on(export(&method, &model, &info)).unwrap();
-        let reference = std::fs::read(fixtures().join("peft_saved").join(dir).join("adapter_model.safetensors")).unwrap();
+        let reference =
+            std::fs::read(fixtures().join("peft_saved").join(dir).join("adapter_model.safetensors")).unwrap();
         let (ours, our_meta) = layout(&files.weights);
         let (theirs, their_meta) = layout(&reference);
         // peft 0.21 saves a projected prefix with 3 classes too; our tiny data has 2 labels, so compare the rest.
         let strip = |m: BTreeMap<String, Vec<usize>>| -> BTreeMap<String, Vec<usize>> {
-            m.into_iter().map(|(k, mut s)| { if k.contains("classifier") { s[0] = 0; } (k, s) }).collect()
+            m.into_iter()
+                .map(|(k, mut s)| {
+                    if k.contains("classifier") {
+                        s[0] = 0;
+                    }
+                    (k, s)
+                })
+                .collect()
         };
         assert_eq!(strip(ours), strip(theirs), "{dir}: tensor names and shapes");
         assert_eq!(our_meta, their_meta, "{dir}: metadata");
         let ours: serde_json::Value = serde_json::from_str(&files.config_json).unwrap();
-        let theirs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("peft_saved").join(dir).join("adapter_config.json")).unwrap()).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("peft_saved").join(dir).join("adapter_config.json")).unwrap(),
+        )
+        .unwrap();
         for (key, value) in ours.as_object().unwrap() {
             if key == "modules_to_save" {
                 continue;
@@ -190,9 +252,19 @@ fn a_diverging_run_stops_with_a_clear_message() {
     let data = prepared(16);
     let device = peft_lab::device::cpu();
     let method = MethodConfig::Full;
-    let result = pollster::block_on(run_method(&tiny_model(), &method, 1e4, &data, &config(30), &device, &mut Recorder::default()));
+    let result = pollster::block_on(run_method(
+        &tiny_model(),
+        &method,
+        1e4,
+        &data,
+        &config(30),
+        &device,
+        &mut Recorder::default(),
+    ));
     match result {
-        Err(Error::Train(e @ TrainError::NonFinite { .. })) => assert!(e.to_string().contains("lower the learning rate"), "{e}"),
+        Err(Error::Train(e @ TrainError::NonFinite { .. })) => {
+            assert!(e.to_string().contains("lower the learning rate"), "{e}")
+        }
         Err(e) => panic!("unexpected error {e}"),
         Ok((r, _)) => panic!("loss stayed finite: {:?}", r.losses),
     }

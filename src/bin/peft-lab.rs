@@ -9,16 +9,20 @@ use std::time::Instant;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use peft_lab::data::batch::{tokenize, TokenizedExample};
+use peft_lab::data::batch::{TokenizedExample, tokenize};
 use peft_lab::data::{Dataset, Summary};
-use peft_lab::method::{lora::LoraConfig, prefix::PrefixConfig, MethodConfig};
+use peft_lab::method::{MethodConfig, lora::LoraConfig, prefix::PrefixConfig};
 use peft_lab::model::Pretrained;
 use peft_lab::share::peft::{self, RunInfo};
-use peft_lab::train::{run_method, PreparedData};
-use peft_lab::train::{compare, Host, MethodResult, TrainConfig, TrainEvent};
+use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, compare};
+use peft_lab::train::{PreparedData, run_method};
 
 #[derive(Parser)]
-#[command(name = "peft-lab", version, about = "Fine-tune small transformers with parameter-efficient methods and compare them")]
+#[command(
+    name = "peft-lab",
+    version,
+    about = "Fine-tune small transformers with parameter-efficient methods and compare them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -160,14 +164,23 @@ impl Common {
                     r: self.lora_r,
                     alpha: self.lora_alpha,
                     dropout: self.lora_dropout,
-                    target_modules: self.lora_targets.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+                    target_modules: self
+                        .lora_targets
+                        .split(',')
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
                     use_rslora: self.rslora,
                 }
             }
             MethodConfig::Prefix(c) => {
                 c.num_virtual_tokens = self.prefix_tokens;
                 if let Some(hidden) = self.prefix_projection {
-                    *c = PrefixConfig { num_virtual_tokens: self.prefix_tokens, prefix_projection: hidden > 0, encoder_hidden_size: (hidden > 0).then_some(hidden) };
+                    *c = PrefixConfig {
+                        num_virtual_tokens: self.prefix_tokens,
+                        prefix_projection: hidden > 0,
+                        encoder_hidden_size: (hidden > 0).then_some(hidden),
+                    };
                 }
             }
             MethodConfig::Head | MethodConfig::Full => {}
@@ -175,7 +188,6 @@ impl Common {
         let lr = self.lr.unwrap_or_else(|| method.default_learning_rate());
         Ok((method, lr))
     }
-
 }
 
 impl Backend {
@@ -189,12 +201,19 @@ impl Backend {
 
 /// Loads the model and data, tokenises once, prints the summary to stderr.
 fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), String> {
-    let pretrained = Pretrained::from_dir(&common.model).map_err(|e| format!("model {}: {e}", common.model.display()))?;
+    let pretrained =
+        Pretrained::from_dir(&common.model).map_err(|e| format!("model {}: {e}", common.model.display()))?;
     let read = |path: &PathBuf| -> Result<Dataset, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        Dataset::from_bytes(&name, &bytes, common.text_column.as_deref(), common.label_column.as_deref(), common.skip_bad_rows)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        Dataset::from_bytes(
+            &name,
+            &bytes,
+            common.text_column.as_deref(),
+            common.label_column.as_deref(),
+            common.skip_bad_rows,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))
     };
     let dataset = read(&common.data)?;
     let (train, val) = match &common.val_data {
@@ -291,7 +310,9 @@ fn print_table(rows: &[(MethodConfig, Result<MethodResult, String>)]) {
     for (method, row) in rows {
         match row {
             Ok(r) => {
-                let f = |v: Option<f64>, scale: f64, digits: usize| v.map_or("n/a".into(), |v| format!("{:.*}", digits, v * scale));
+                let f = |v: Option<f64>, scale: f64, digits: usize| {
+                    v.map_or("n/a".into(), |v| format!("{:.*}", digits, v * scale))
+                };
                 println!(
                     "{:<18} {:>12} {:>9.3} {:>13} {:>9.3} {:>10} {:>9} {:>9} {:>9}",
                     r.method,
@@ -323,7 +344,15 @@ fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<Tokeniz
         .collect()
 }
 
-fn bench(model: &PathBuf, method: &str, batch_size: usize, seq_len: usize, steps: usize, backend: Backend, host: &mut Terminal) -> Result<(), String> {
+fn bench(
+    model: &PathBuf,
+    method: &str,
+    batch_size: usize,
+    seq_len: usize,
+    steps: usize,
+    backend: Backend,
+    host: &mut Terminal,
+) -> Result<(), String> {
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
     let total = steps + 1;
@@ -335,7 +364,8 @@ fn bench(model: &PathBuf, method: &str, batch_size: usize, seq_len: usize, steps
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let device = backend.device();
     let lr = method.default_learning_rate();
-    let (result, _) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host)).map_err(|e| e.to_string())?;
+    let (result, _) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host))
+        .map_err(|e| e.to_string())?;
     eprintln!();
     let json = serde_json::json!({
         "implementation": "peft-lab",
@@ -356,7 +386,9 @@ fn bench(model: &PathBuf, method: &str, batch_size: usize, seq_len: usize, steps
 fn run(cli: Cli) -> Result<(), String> {
     let mut host = Terminal { start: Instant::now() };
     match cli.command {
-        Command::Bench { model, method, batch_size, seq_len, steps, backend } => bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?,
+        Command::Bench { model, method, batch_size, seq_len, steps, backend } => {
+            bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?
+        }
         Command::Summary { common } => {
             let (_, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
@@ -369,10 +401,22 @@ fn run(cli: Cli) -> Result<(), String> {
             let (pretrained, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
-            let (result, model) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &common.train_config(), &device, &mut host))
-                .map_err(|e| format!("{}: {e}", method.label()))?;
+            let (result, model) = pollster::block_on(run_method(
+                &pretrained,
+                &method,
+                lr,
+                &data,
+                &common.train_config(),
+                &device,
+                &mut host,
+            ))
+            .map_err(|e| format!("{}: {e}", method.label()))?;
             if let Some(dir) = save_adapter {
-                let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
+                let info = RunInfo {
+                    base_model: pretrained.name.clone(),
+                    labels: data.labels.clone(),
+                    method: method.clone(),
+                };
                 let files = pollster::block_on(peft::export(&method, &model, &info)).map_err(|e| e.to_string())?;
                 peft::write_dir(&files, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
                 eprintln!("adapter saved to {}", dir.display());
@@ -384,11 +428,16 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Compare { common, methods } => {
-            let methods = methods.split(',').filter(|m| !m.trim().is_empty()).map(|m| common.method(m)).collect::<Result<Vec<_>, _>>()?;
+            let methods = methods
+                .split(',')
+                .filter(|m| !m.trim().is_empty())
+                .map(|m| common.method(m))
+                .collect::<Result<Vec<_>, _>>()?;
             let (pretrained, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
-            let rows = pollster::block_on(compare(&pretrained, &methods, &data, &common.train_config(), &device, &mut host));
+            let rows =
+                pollster::block_on(compare(&pretrained, &methods, &data, &common.train_config(), &device, &mut host));
             let rows: Vec<(MethodConfig, Result<MethodResult, String>)> =
                 rows.into_iter().map(|(m, r)| (m, r.map_err(|e| e.to_string()))).collect();
             if common.json {

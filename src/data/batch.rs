@@ -13,11 +13,16 @@ pub struct TokenizedExample {
 }
 
 /// Tokenises `examples`; also returns each text's length before truncation (for the summary).
-pub fn tokenize(tokenizer: &TextTokenizer, examples: &[Example], max_length: usize) -> Result<(Vec<TokenizedExample>, Vec<usize>), DataError> {
+pub fn tokenize(
+    tokenizer: &TextTokenizer,
+    examples: &[Example],
+    max_length: usize,
+) -> Result<(Vec<TokenizedExample>, Vec<usize>), DataError> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let encoded = tokenizer.encode_all(&texts, max_length).map_err(DataError::Tokenize)?;
     let lengths = encoded.iter().map(|e| e.full_length).collect();
-    let tokenized = encoded.into_iter().zip(examples).map(|(e, ex)| TokenizedExample { ids: e.ids, label: ex.label }).collect();
+    let tokenized =
+        encoded.into_iter().zip(examples).map(|(e, ex)| TokenizedExample { ids: e.ids, label: ex.label }).collect();
     Ok((tokenized, lengths))
 }
 

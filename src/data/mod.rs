@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use parse::{decode_utf8, parse, Format, Table};
+pub use parse::{Format, Table, decode_utf8, parse};
 
 use crate::rng::SplitMix64;
 
@@ -28,7 +28,9 @@ pub enum DataError {
     AmbiguousColumn { what: &'static str, available: Vec<String> },
     #[error("label column '{column}' has {count} class(es) ({}); need at least 2", .labels.join(", "))]
     OneClass { column: String, count: usize, labels: Vec<String> },
-    #[error("label column '{column}' has {count} distinct values; at most {max} classes are supported (is it the right column?)")]
+    #[error(
+        "label column '{column}' has {count} distinct values; at most {max} classes are supported (is it the right column?)"
+    )]
     TooManyClasses { column: String, count: usize, max: usize },
     #[error("{count} row(s) have an empty text or label (first at row {first}); fix them or pass --skip-bad-rows")]
     EmptyCells { count: usize, first: usize },
@@ -45,8 +47,22 @@ fn describe_rows(rows: &[(usize, String)]) -> String {
 /// Most classes a label column may have before we assume the wrong column was picked.
 pub const MAX_CLASSES: usize = 1000;
 
-const TEXT_NAMES: &[&str] = &["text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "input", "sentence1", "question"];
-const LABEL_NAMES: &[&str] = &["label", "labels", "class", "category", "sentiment", "target", "intent", "y", "gold_label"];
+const TEXT_NAMES: &[&str] = &[
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "document",
+    "body",
+    "comment",
+    "tweet",
+    "utterance",
+    "input",
+    "sentence1",
+    "question",
+];
+const LABEL_NAMES: &[&str] =
+    &["label", "labels", "class", "category", "sentiment", "target", "intent", "y", "gold_label"];
 
 /// Which columns hold the text and the label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,19 +74,19 @@ pub struct Columns {
 impl Columns {
     /// Explicit names win (and must exist); otherwise well-known names are looked up case-insensitively.
     pub fn choose(table: &Table, text: Option<&str>, label: Option<&str>) -> Result<Self, DataError> {
-        let pick = |explicit: Option<&str>, names: &[&str], what: &'static str| -> Result<String, DataError> {
-            if let Some(name) = explicit {
-                return table.columns.iter().find(|c| *c == name).cloned().ok_or_else(|| DataError::MissingColumn {
-                    name: name.into(),
-                    available: table.columns.clone(),
-                });
-            }
-            names
-                .iter()
-                .find_map(|n| table.columns.iter().find(|c| c.eq_ignore_ascii_case(n)))
-                .cloned()
-                .ok_or_else(|| DataError::AmbiguousColumn { what, available: table.columns.clone() })
-        };
+        let pick =
+            |explicit: Option<&str>, names: &[&str], what: &'static str| -> Result<String, DataError> {
+                if let Some(name) = explicit {
+                    return table.columns.iter().find(|c| *c == name).cloned().ok_or_else(|| {
+                        DataError::MissingColumn { name: name.into(), available: table.columns.clone() }
+                    });
+                }
+                names
+                    .iter()
+                    .find_map(|n| table.columns.iter().find(|c| c.eq_ignore_ascii_case(n)))
+                    .cloned()
+                    .ok_or_else(|| DataError::AmbiguousColumn { what, available: table.columns.clone() })
+            };
         Ok(Self { text: pick(text, TEXT_NAMES, "text")?, label: pick(label, LABEL_NAMES, "label")? })
     }
 }
@@ -126,13 +142,22 @@ impl Dataset {
         }
         let examples = pairs
             .into_iter()
-            .map(|(text, label)| Example { label: labels.iter().position(|l| *l == label).expect("collected above"), text })
+            .map(|(text, label)| Example {
+                label: labels.iter().position(|l| *l == label).expect("collected above"),
+                text,
+            })
             .collect();
         Ok(Self { columns, labels, examples, skipped_rows: table.skipped.len() + empty.len() })
     }
 
     /// Reads any supported file from bytes: decode, detect the format, parse, pick columns, label.
-    pub fn from_bytes(file_name: &str, bytes: &[u8], text_column: Option<&str>, label_column: Option<&str>, skip_bad_rows: bool) -> Result<Self, DataError> {
+    pub fn from_bytes(
+        file_name: &str,
+        bytes: &[u8],
+        text_column: Option<&str>,
+        label_column: Option<&str>,
+        skip_bad_rows: bool,
+    ) -> Result<Self, DataError> {
         let text = decode_utf8(bytes)?;
         let table = parse(text, Format::detect(file_name, text), skip_bad_rows)?;
         let columns = Columns::choose(&table, text_column, label_column)?;
@@ -148,7 +173,10 @@ impl Dataset {
         Ok(other
             .examples
             .into_iter()
-            .map(|e| Example { label: self.labels.iter().position(|l| *l == other.labels[e.label]).expect("checked"), text: e.text })
+            .map(|e| Example {
+                label: self.labels.iter().position(|l| *l == other.labels[e.label]).expect("checked"),
+                text: e.text,
+            })
             .collect())
     }
 
@@ -185,7 +213,8 @@ impl Dataset {
 }
 
 fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut set: Vec<String> = labels.map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut set: Vec<String> =
+        labels.map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     if set.iter().all(|l| l.parse::<i64>().is_ok()) {
         set.sort_by_key(|l| l.parse::<i64>().expect("checked"));
     }
@@ -242,7 +271,10 @@ mod tests {
     #[test]
     fn columns_are_found_by_name_or_named_explicitly() {
         let t = table(&[("a", "pos")]);
-        assert_eq!(Columns::choose(&t, None, None).unwrap(), Columns { text: "Sentence".into(), label: "sentiment".into() });
+        assert_eq!(
+            Columns::choose(&t, None, None).unwrap(),
+            Columns { text: "Sentence".into(), label: "sentiment".into() }
+        );
         let err = Columns::choose(&t, None, Some("label")).unwrap_err();
         assert_eq!(err.to_string(), "no column 'label'; columns are: Sentence, sentiment");
         let bare = Table { columns: vec!["a".into(), "b".into()], rows: vec![], skipped: vec![] };
@@ -265,7 +297,10 @@ mod tests {
         assert_eq!(err.to_string(), "label column 'sentiment' has 1 class(es) (pos); need at least 2");
         let t = table(&[("a", "pos"), ("", "neg"), ("c", "neg"), ("", "")]);
         let cols = Columns::choose(&t, None, None).unwrap();
-        assert!(matches!(Dataset::from_table(&t, cols.clone(), false), Err(DataError::EmptyCells { count: 1, first: 2 })));
+        assert!(matches!(
+            Dataset::from_table(&t, cols.clone(), false),
+            Err(DataError::EmptyCells { count: 1, first: 2 })
+        ));
         assert_eq!(Dataset::from_table(&t, cols, true).unwrap().skipped_rows, 1);
     }
 
@@ -280,7 +315,8 @@ mod tests {
 
     #[test]
     fn split_is_stratified_and_seeded() {
-        let rows: Vec<(String, &str)> = (0..40).map(|i| (format!("t{i}"), if i % 4 == 0 { "a" } else { "b" })).collect();
+        let rows: Vec<(String, &str)> =
+            (0..40).map(|i| (format!("t{i}"), if i % 4 == 0 { "a" } else { "b" })).collect();
         let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b)).collect();
         let t = table(&refs);
         let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();

@@ -95,7 +95,11 @@ fn parse_delimited(text: &str, delimiter: u8, skip_bad_rows: bool) -> Result<Tab
             Ok(r) if r.iter().all(|c| c.trim().is_empty()) => {} // blank line
             Ok(r) => {
                 let line = r.position().map_or(0, |p| p.line() as usize);
-                let hint = if r.iter().any(|c| c.contains('\n')) { "; a quoted field runs across lines: is a quote left open?" } else { "" };
+                let hint = if r.iter().any(|c| c.contains('\n')) {
+                    "; a quoted field runs across lines: is a quote left open?"
+                } else {
+                    ""
+                };
                 skipped.push((line, format!("{} fields, the header has {}{hint}", r.len(), columns.len())));
             }
             Err(e) => {
@@ -114,7 +118,10 @@ fn parse_delimited(text: &str, delimiter: u8, skip_bad_rows: bool) -> Result<Tab
 }
 
 /// Objects to rows; the columns are the union of keys in first-seen order.
-fn objects_to_table(objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>, skipped: Vec<(usize, String)>) -> Table {
+fn objects_to_table(
+    objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>,
+    skipped: Vec<(usize, String)>,
+) -> Table {
     let mut columns: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     for (_, object) in &objects {
@@ -163,7 +170,9 @@ fn parse_json_array(text: &str) -> Result<Table, DataError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| DataError::Parse(format!("the JSON does not parse: {e}")))?;
     let serde_json::Value::Array(items) = value else {
-        return Err(DataError::Parse("a .json dataset must be an array of objects, e.g. [{\"text\": ..., \"label\": ...}]".into()));
+        return Err(DataError::Parse(
+            "a .json dataset must be an array of objects, e.g. [{\"text\": ..., \"label\": ...}]".into(),
+        ));
     };
     let mut objects = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
@@ -220,7 +229,8 @@ mod tests {
 
     #[test]
     fn json_arrays_take_numbers_as_text() {
-        let t = parse("[{\"text\":\"x\",\"class\":0},{\"text\":\"y\",\"class\":1},{}]", Format::JsonArray, false).unwrap();
+        let t =
+            parse("[{\"text\":\"x\",\"class\":0},{\"text\":\"y\",\"class\":1},{}]", Format::JsonArray, false).unwrap();
         assert_eq!(t.columns, vec!["text", "class"]);
         assert_eq!(t.rows[1], vec!["y", "1"]);
         assert_eq!(t.rows[2], vec!["", ""]);

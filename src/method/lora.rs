@@ -6,7 +6,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, MethodError, NamedTensor, Method};
+use super::{AttachContext, Method, MethodError, NamedTensor};
 use crate::model::{BertConfig, SequenceClassifier};
 
 /// peft's `LoraConfig` fields that change the computation, with peft's defaults (target modules: BERT's query, value).

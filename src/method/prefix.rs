@@ -8,7 +8,7 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, MethodError, NamedTensor, Method};
+use super::{AttachContext, Method, MethodError, NamedTensor};
 use crate::model::bert::LayerPrefix;
 use crate::model::{BertConfig, SequenceClassifier};
 
@@ -70,12 +70,7 @@ impl PrefixEncoder {
         let [tokens, width] = table.dims();
         let head_dim = width / (self.num_layers * 2 * self.heads);
         let per_slot = table.reshape([tokens, self.num_layers * 2, self.heads, head_dim]).permute([1, 2, 0, 3]);
-        let slot = |i: usize| {
-            per_slot
-                .clone()
-                .slice([i..i + 1])
-                .expand([batch, self.heads, tokens, head_dim])
-        };
+        let slot = |i: usize| per_slot.clone().slice([i..i + 1]).expand([batch, self.heads, tokens, head_dim]);
         (0..self.num_layers).map(|l| LayerPrefix { key: slot(2 * l), value: slot(2 * l + 1) }).collect()
     }
 }
@@ -118,7 +113,10 @@ impl Method for PrefixConfig {
         let (embedding, projection) = match projection_hidden {
             Some(h) => (
                 Tensor::random([tokens, hidden], normal, device),
-                Some(PrefixProjection { first: torch_linear(hidden, h, device), second: torch_linear(h, width, device) }),
+                Some(PrefixProjection {
+                    first: torch_linear(hidden, h, device),
+                    second: torch_linear(h, width, device),
+                }),
             ),
             None => (Tensor::random([tokens, width], normal, device), None),
         };

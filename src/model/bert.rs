@@ -65,11 +65,14 @@ with hidden_act gelu/gelu_new/relu and absolute position embeddings";
 impl BertConfig {
     /// Parses config.json and checks that this engine can run it.
     pub fn parse(json: &str) -> Result<Self, LoadError> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| LoadError::Config(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| LoadError::Config(e.to_string()))?;
         let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
         if model_type != "bert" {
-            let found = if model_type.is_empty() { "no model_type".to_string() } else { format!("model_type \"{model_type}\"") };
+            let found = if model_type.is_empty() {
+                "no model_type".to_string()
+            } else {
+                format!("model_type \"{model_type}\"")
+            };
             return Err(LoadError::Unsupported(format!("config.json has {found}; {SUPPORTED}")));
         }
         let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
@@ -121,7 +124,11 @@ impl Embeddings {
     fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
         let h = cfg.hidden_size;
         Ok(Self {
-            word_embeddings: Param::from_tensor(ckpt.tensor("embeddings.word_embeddings.weight", [cfg.vocab_size, h], device)?),
+            word_embeddings: Param::from_tensor(ckpt.tensor(
+                "embeddings.word_embeddings.weight",
+                [cfg.vocab_size, h],
+                device,
+            )?),
             position_embeddings: Param::from_tensor(ckpt.tensor(
                 "embeddings.position_embeddings.weight",
                 [cfg.max_position_embeddings, h],
@@ -269,9 +276,7 @@ pub struct Bert {
 impl Bert {
     /// Loads the encoder from a checkpoint whose keys are `embeddings.*`/`encoder.*`/`pooler.*`, optionally under `bert.`.
     pub fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(ckpt, cfg, i, device))
-            .collect::<Result<_, _>>()?;
+        let layers = (0..cfg.num_hidden_layers).map(|i| Layer::load(ckpt, cfg, i, device)).collect::<Result<_, _>>()?;
         let h = cfg.hidden_size;
         Ok(Self {
             embeddings: Embeddings::load(ckpt, cfg, device)?,

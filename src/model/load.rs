@@ -34,8 +34,7 @@ pub struct Checkpoint<'a> {
 
 impl<'a> Checkpoint<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, LoadError> {
-        let tensors =
-            SafeTensors::deserialize(bytes).map_err(|e| LoadError::Safetensors(e.to_string()))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Safetensors(e.to_string()))?;
         Ok(Self { tensors, prefix: String::new() })
     }
 
@@ -71,20 +70,19 @@ impl<'a> Checkpoint<'a> {
         let bytes = view.data();
         let values = match view.dtype() {
             Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             other => return Err(LoadError::UnsupportedDtype { key: full_key, dtype: format!("{other:?}") }),
         };
         Ok(values)
     }
 
-    pub fn tensor<const D: usize>(&self, key: &str, expected: [usize; D], device: &Device) -> Result<Tensor<D>, LoadError> {
+    pub fn tensor<const D: usize>(
+        &self,
+        key: &str,
+        expected: [usize; D],
+        device: &Device,
+    ) -> Result<Tensor<D>, LoadError> {
         let values = self.values(key, &expected)?;
         Ok(Tensor::from_data(TensorData::new(values, expected), device))
     }

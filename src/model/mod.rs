@@ -14,8 +14,8 @@ pub use bert::{Bert, BertConfig};
 pub use load::{Checkpoint, LoadError};
 pub use tokenizer::{Encoded, TextTokenizer};
 
-use crate::method::prefix::PrefixEncoder;
 use crate::method::NamedTensor;
+use crate::method::prefix::PrefixEncoder;
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
@@ -28,8 +28,14 @@ pub struct Pretrained {
 
 impl Pretrained {
     /// Parses config.json and tokenizer.json and checks that model.safetensors is readable.
-    pub fn from_bytes(name: &str, config_json: &[u8], weights: Vec<u8>, tokenizer_json: &[u8]) -> Result<Self, LoadError> {
-        let config_text = std::str::from_utf8(config_json).map_err(|_| LoadError::Config("config.json is not UTF-8".into()))?;
+    pub fn from_bytes(
+        name: &str,
+        config_json: &[u8],
+        weights: Vec<u8>,
+        tokenizer_json: &[u8],
+    ) -> Result<Self, LoadError> {
+        let config_text =
+            std::str::from_utf8(config_json).map_err(|_| LoadError::Config("config.json is not UTF-8".into()))?;
         let config = BertConfig::parse(config_text)?;
         Checkpoint::parse(&weights)?;
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
@@ -54,8 +60,14 @@ impl Pretrained {
     }
 
     /// As [`Self::classifier`] with another config (e.g. dropout off for reference comparisons).
-    pub fn classifier_with_config(&self, config: &BertConfig, num_labels: usize, device: &Device) -> Result<SequenceClassifier, LoadError> {
-        let ckpt = Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
+    pub fn classifier_with_config(
+        &self,
+        config: &BertConfig,
+        num_labels: usize,
+        device: &Device,
+    ) -> Result<SequenceClassifier, LoadError> {
+        let ckpt =
+            Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
         let bert = Bert::load(&ckpt, config, device)?;
         let h = config.hidden_size;
         let classifier = Linear {

@@ -38,7 +38,13 @@ pub struct TunableLinear {
 
 impl TunableLinear {
     /// Loads `{prefix}.weight` ([out, in] in the checkpoint) and `{prefix}.bias`.
-    pub fn load(ckpt: &Checkpoint, prefix: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Self, LoadError> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
         let weight = ckpt.linear_weight(&format!("{prefix}.weight"), d_in, d_out, device)?;
         let bias = ckpt.tensor(&format!("{prefix}.bias"), [d_out], device)?;
         Ok(Self::new(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) }))

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
+use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
 use crate::method::MethodConfig;
@@ -38,11 +38,20 @@ pub struct AdapterFiles {
 }
 
 /// Reads the method's tensors back and writes them in peft's format.
-pub async fn export(method: &MethodConfig, model: &SequenceClassifier, info: &RunInfo) -> Result<AdapterFiles, ExportError> {
+pub async fn export(
+    method: &MethodConfig,
+    model: &SequenceClassifier,
+    info: &RunInfo,
+) -> Result<AdapterFiles, ExportError> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for named in method.method().adapter_tensors(model) {
-        let data = named.values.into_data_async().await.map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
-        let values = data.try_to_vec::<f32>().map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
+        let data = named
+            .values
+            .into_data_async()
+            .await
+            .map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
+        let values =
+            data.try_to_vec::<f32>().map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         tensors.push((named.name, named.shape, bytes));
     }
@@ -55,7 +64,8 @@ pub async fn export(method: &MethodConfig, model: &SequenceClassifier, info: &Ru
         })
         .collect::<Result<Vec<_>, _>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let weights = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ExportError::Safetensors(e.to_string()))?;
+    let weights =
+        safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ExportError::Safetensors(e.to_string()))?;
     let mut config = method.method().peft_json(&model.config);
     let common = serde_json::json!({
         "task_type": "SEQ_CLS",

@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{train, EvalMetrics, Host, PreparedData, TrainConfig, TrainError};
+use super::{EvalMetrics, Host, PreparedData, TrainConfig, TrainError, train};
+use crate::Error;
 use crate::method::{AttachContext, MethodConfig};
 use crate::model::{Pretrained, SequenceClassifier};
 use crate::share::peft::{self, RunInfo};
-use crate::Error;
 use burn::tensor::Device;
 
 /// One method's row of the comparison table, plus its curves.

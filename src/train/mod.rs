@@ -13,7 +13,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{compare, run_method, MethodResult};
+pub use compare::{MethodResult, compare, run_method};
 pub use metrics::EvalMetrics;
 
 use crate::data::batch::{Batch, TokenizedExample};
@@ -37,7 +37,16 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 3, max_steps: None, batch_size: 16, max_length: 128, weight_decay: 0.01, warmup_ratio: 0.06, max_grad_norm: 1.0, seed: 42 }
+        Self {
+            epochs: 3,
+            max_steps: None,
+            batch_size: 16,
+            max_length: 128,
+            weight_decay: 0.01,
+            warmup_ratio: 0.06,
+            max_grad_norm: 1.0,
+            seed: 42,
+        }
     }
 }
 
@@ -181,7 +190,12 @@ pub async fn train(
 }
 
 /// Logits for `examples`, row-major [n, classes], computed without autodiff and read back asynchronously.
-pub async fn logits(model: &SequenceClassifier, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<Vec<f32>, TrainError> {
+pub async fn logits(
+    model: &SequenceClassifier,
+    examples: &[TokenizedExample],
+    pad_id: u32,
+    batch_size: usize,
+) -> Result<Vec<f32>, TrainError> {
     let model = model.valid();
     let device = model.classifier.weight.val().device();
     let mut out = Vec::new();
@@ -198,7 +212,12 @@ pub async fn logits(model: &SequenceClassifier, examples: &[TokenizedExample], p
     Ok(out)
 }
 
-pub async fn evaluate(model: &SequenceClassifier, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<EvalMetrics, TrainError> {
+pub async fn evaluate(
+    model: &SequenceClassifier,
+    examples: &[TokenizedExample],
+    pad_id: u32,
+    batch_size: usize,
+) -> Result<EvalMetrics, TrainError> {
     let logits = logits(model, examples, pad_id, batch_size).await?;
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Ok(metrics::evaluate(&logits, &labels, model.num_labels()))

@@ -8,8 +8,8 @@ use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use peft_lab::model::load::transpose;
 use peft_lab::model::Pretrained;
+use peft_lab::model::load::transpose;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -32,15 +32,24 @@ impl Fixture {
             let data = view.data();
             match view.dtype() {
                 Dtype::F32 => {
-                    floats.insert(name, (shape, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()));
+                    floats.insert(
+                        name,
+                        (shape, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()),
+                    );
                 }
                 Dtype::I64 => {
-                    ints.insert(name, (shape, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()));
+                    ints.insert(
+                        name,
+                        (shape, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()),
+                    );
                 }
                 other => panic!("unexpected dtype {other:?} in fixture"),
             }
         }
-        let json = serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{stem}.json"))).expect("fixture json")).expect("json");
+        let json = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join(format!("{stem}.json"))).expect("fixture json"),
+        )
+        .expect("json");
         Self { floats, ints, json }
     }
 
@@ -106,7 +115,11 @@ pub fn assert_rel_close(name: &str, ours: &[f32], reference: &[f32], tol: f32) {
     assert_eq!(ours.len(), reference.len(), "{name}: length");
     let worst = ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let scale = reference.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-12);
-    assert!(worst / scale <= tol, "{name}: relative difference {:e} > {tol:e} (max abs {worst:e}, scale {scale:e})", worst / scale);
+    assert!(
+        worst / scale <= tol,
+        "{name}: relative difference {:e} > {tol:e} (max abs {worst:e}, scale {scale:e})",
+        worst / scale
+    );
 }
 
 pub fn tiny_model() -> Pretrained {
