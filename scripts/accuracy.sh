@@ -4,13 +4,9 @@
 # default learning rate. Usage: bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2)] [seeds (1,2,3)]
 # PYTHON selects the reference interpreter (default python3; it needs torch, transformers, peft).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
+source "$(dirname "$0")/env.sh"
 methods="${1:-lora,prefix,ptuning-v2}"
 seeds="${2:-1,2,3}"
-python="${PYTHON:-python3}"
-model=public/models/all-MiniLM-L6-v2
 work=$(mktemp -d)
 python3 - "$work" <<'PY'
 import json, random, sys
@@ -19,10 +15,9 @@ random.Random(0).shuffle(rows)
 json.dump(rows[:800], open(f"{sys.argv[1]}/train.json", "w"))
 json.dump(rows[800:], open(f"{sys.argv[1]}/val.json", "w"))
 PY
-cargo build --quiet --bin peft-lab
 common=(--model "$model" --epochs 3 --batch-size 16 --max-length 64)
 for seed in ${seeds//,/ }; do
-  "$CARGO_TARGET_DIR/debug/peft-lab" compare --data "$work/train.json" --val-data "$work/val.json" --methods "$methods" \
+  "$bin" compare --data "$work/train.json" --val-data "$work/val.json" --methods "$methods" \
     --seed "$seed" --json "${common[@]}" 2>/dev/null > "$work/ours-$seed.json"
   for m in ${methods//,/ }; do
     "$python" scripts/reference_train.py --train "$work/train.json" --val "$work/val.json" --method "$m" --seed "$seed" \

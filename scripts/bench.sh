@@ -5,17 +5,10 @@
 #   bash scripts/bench.sh [methods (lora,prefix,ptuning-v2,full)] [threads (1)]
 # PYTHON selects the reference interpreter (default python3).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
+source "$(dirname "$0")/env.sh"
 methods="${1:-lora,prefix,ptuning-v2,full}"
 threads="${2:-1}"
 steps="${STEPS:-5}"
-model=public/models/all-MiniLM-L6-v2
-python="${PYTHON:-python3}"
-# The dev profile is the optimised one here (see Cargo.toml): the same build the tests use.
-cargo build --quiet --bin peft-lab
-bin="$CARGO_TARGET_DIR/debug/peft-lab"
 reference=yes
 "$python" -c "import torch, transformers, peft" 2>/dev/null || { reference=no; echo "bench: no torch/transformers/peft in $python: reference skipped" >&2; }
 
