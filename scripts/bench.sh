@@ -14,7 +14,7 @@ reference=yes
 
 printf '%-11s %12s %12s %8s %14s %14s %9s\n' method "peft-lab ex/s" "ref ex/s" ratio "peft-lab peak" "ref peak" "mem ratio"
 for m in ${methods//,/ }; do
-  ours=$(RAYON_NUM_THREADS=$threads "$bin" bench --model "$model" --method "$m" --steps "$steps" 2>/dev/null | tail -1)
+  ours=$(RAYON_NUM_THREADS=$threads MATMUL_NUM_THREADS=$threads "$bin" bench --model "$model" --method "$m" --steps "$steps" 2>/dev/null | tail -1)
   if [ "$reference" = yes ]; then
     ref=$(OMP_NUM_THREADS=$threads "$python" scripts/bench_reference.py --model "$model" --method "$m" --steps "$steps" --threads "$threads" 2>/dev/null | tail -1)
   else
