@@ -7,9 +7,9 @@ mod common;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use common::*;
+use peft_lab::method::MethodConfig;
 use peft_lab::method::lora::{LoraConfig, merge};
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::method::{AttachContext, Method, MethodConfig};
 use peft_lab::model::{Pretrained, SequenceClassifier};
 use peft_lab::train::cross_entropy;
 
@@ -18,34 +18,6 @@ const REL: f32 = 1e-3;
 
 fn device() -> Device {
     peft_lab::device::cpu()
-}
-
-/// A classifier on `pretrained` with dropout off, the head taken from the fixture under `head_prefix`.
-fn classifier(
-    pretrained: &Pretrained,
-    fx: &Fixture,
-    head_prefix: &str,
-    labels: usize,
-    device: &Device,
-) -> SequenceClassifier {
-    let config = pretrained.config.without_dropout();
-    let mut model = pretrained.classifier_with_config(&config, labels, device).expect("model builds");
-    model.classifier.weight = fx.linear_param(&format!("{head_prefix}.weight"), device);
-    model.classifier.bias = Some(fx.param(&format!("{head_prefix}.bias"), device));
-    model
-}
-
-fn attach(method: &dyn Method, model: SequenceClassifier, device: &Device) -> SequenceClassifier {
-    method.attach(model, &AttachContext { device: device.clone(), max_length: 32 }).expect("method attaches")
-}
-
-fn set_lora(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
-    for (path, linear) in model.bert.tunable_linears_mut() {
-        if let Some(lora) = &mut linear.lora {
-            lora.lora_a = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_A.weight"), device);
-            lora.lora_b = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_B.weight"), device);
-        }
-    }
 }
 
 fn logits_and_loss(model: &SequenceClassifier, fx: &Fixture, device: &Device) -> (Tensor<2>, Tensor<1>) {
@@ -228,15 +200,7 @@ fn prefix_tuning_with_projection_matches_peft() {
     let base = classifier(&tiny_model(), &fx, "prefix_proj.classifier", 3, &device);
     let config = PrefixConfig { num_virtual_tokens: 5, prefix_projection: true, encoder_hidden_size: Some(16) };
     let mut model = attach(&config, base, &device);
-    {
-        let prefix = model.prefix.as_mut().unwrap();
-        prefix.embedding = fx.param("prefix_proj.embedding.weight", &device);
-        let mlp = prefix.projection.as_mut().unwrap();
-        mlp.first.weight = fx.linear_param("prefix_proj.transform.0.weight", &device);
-        mlp.first.bias = Some(fx.param("prefix_proj.transform.0.bias", &device));
-        mlp.second.weight = fx.linear_param("prefix_proj.transform.2.weight", &device);
-        mlp.second.bias = Some(fx.param("prefix_proj.transform.2.bias", &device));
-    }
+    set_prefix_projection(&mut model, &fx, "prefix_proj", &device);
     let (trainable, _) = model.parameter_counts();
     assert_eq!(trainable, fx.json["prefix_proj.nb_trainable_parameters"][0].as_u64().unwrap() as usize);
     let prefix = model.prefix.as_ref().unwrap();

@@ -8,8 +8,9 @@ use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use peft_lab::model::Pretrained;
+use peft_lab::method::{AttachContext, Method};
 use peft_lab::model::load::transpose;
+use peft_lab::model::{Pretrained, SequenceClassifier};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -128,4 +129,43 @@ pub fn tiny_model() -> Pretrained {
 
 pub fn minilm_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("public/models/all-MiniLM-L6-v2")
+}
+
+/// A classifier on `pretrained` with dropout off, the head taken from the fixture under `head_prefix`.
+pub fn classifier(
+    pretrained: &Pretrained,
+    fx: &Fixture,
+    head_prefix: &str,
+    labels: usize,
+    device: &Device,
+) -> SequenceClassifier {
+    let config = pretrained.config.without_dropout();
+    let mut model = pretrained.classifier_with_config(&config, labels, device).expect("model builds");
+    model.classifier.weight = fx.linear_param(&format!("{head_prefix}.weight"), device);
+    model.classifier.bias = Some(fx.param(&format!("{head_prefix}.bias"), device));
+    model
+}
+
+pub fn attach(method: &dyn Method, model: SequenceClassifier, device: &Device) -> SequenceClassifier {
+    method.attach(model, &AttachContext { device: device.clone(), max_length: 32 }).expect("method attaches")
+}
+
+pub fn set_lora(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
+    for (path, linear) in model.bert.tunable_linears_mut() {
+        if let Some(lora) = &mut linear.lora {
+            lora.lora_a = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_A.weight"), device);
+            lora.lora_b = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_B.weight"), device);
+        }
+    }
+}
+
+/// Loads the prefix MLP's embedding and both linears stored under `{prefix}.embedding.weight`/`{prefix}.transform.{0,2}`.
+pub fn set_prefix_projection(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
+    let encoder = model.prefix.as_mut().expect("prefix attached");
+    encoder.embedding = fx.param(&format!("{prefix}.embedding.weight"), device);
+    let mlp = encoder.projection.as_mut().expect("projection attached");
+    mlp.first.weight = fx.linear_param(&format!("{prefix}.transform.0.weight"), device);
+    mlp.first.bias = Some(fx.param(&format!("{prefix}.transform.0.bias"), device));
+    mlp.second.weight = fx.linear_param(&format!("{prefix}.transform.2.weight"), device);
+    mlp.second.bias = Some(fx.param(&format!("{prefix}.transform.2.bias"), device));
 }
