@@ -49,10 +49,6 @@ impl<'a> Checkpoint<'a> {
         self
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.tensors.tensor(&format!("{}{key}", self.prefix)).is_ok()
-    }
-
     /// The tensor `key` as f32 values in its stored (row-major) layout, checked against `expected`.
     pub fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
         let full_key = format!("{}{key}", self.prefix);

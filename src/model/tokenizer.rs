@@ -24,10 +24,6 @@ impl TextTokenizer {
         Ok(Self { plain })
     }
 
-    pub fn vocab_size(&self) -> usize {
-        self.plain.get_vocab_size(true)
-    }
-
     pub fn pad_id(&self) -> u32 {
         self.plain.token_to_id("[PAD]").unwrap_or(0)
     }
@@ -55,9 +51,5 @@ impl TextTokenizer {
                 Ok(Encoded { ids, full_length })
             })
             .collect()
-    }
-
-    pub fn tokens(&self, text: &str) -> Result<Vec<String>, String> {
-        Ok(self.plain.encode(text, true).map_err(|e| e.to_string())?.get_tokens().to_vec())
     }
 }
