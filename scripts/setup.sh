@@ -59,6 +59,7 @@ fi
 if [ "${1:-}" = "--test" ]; then
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
     echo "setup: installing Mesa's Vulkan drivers (lavapipe) for the native wgpu tests"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit tests, reference-parity and bad-input tests on burn's ndarray backend,
+# Sets up and runs every test: format and lint checks, unit tests, reference-parity and bad-input tests on burn's ndarray backend,
 # a training test on native wgpu (Mesa lavapipe), and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ export CARGO_TERM_COLOR=never
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
 
 cargo fmt --all -- --check
+cargo clippy --all-targets -j 2 -- -D warnings
 cargo test --all-targets -j 2 -- --test-threads 1
 cargo build --lib --target wasm32-unknown-unknown --profile wasm-check -j 2
 echo "test: wasm32 engine build ok"

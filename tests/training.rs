@@ -176,8 +176,11 @@ fn the_loop_overfits_a_small_batch() {
     overfits_a_small_batch(&peft_lab::device::cpu());
 }
 
+/// Tensor names with shapes, and the file's metadata.
+type Layout = (BTreeMap<String, Vec<usize>>, Option<std::collections::HashMap<String, String>>);
+
 /// Keys and shapes of a safetensors file, and its metadata.
-fn layout(bytes: &[u8]) -> (BTreeMap<String, Vec<usize>>, Option<std::collections::HashMap<String, String>>) {
+fn layout(bytes: &[u8]) -> Layout {
     let (_, metadata) = SafeTensors::read_metadata(bytes).unwrap();
     let st = SafeTensors::deserialize(bytes).unwrap();
     (st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec())).collect(), metadata.metadata().clone())

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -345,7 +345,7 @@ fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<Tokeniz
 }
 
 fn bench(
-    model: &PathBuf,
+    model: &Path,
     method: &str,
     batch_size: usize,
     seq_len: usize,

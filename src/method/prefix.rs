@@ -70,7 +70,7 @@ impl PrefixEncoder {
         let [tokens, width] = table.dims();
         let head_dim = width / (self.num_layers * 2 * self.heads);
         let per_slot = table.reshape([tokens, self.num_layers * 2, self.heads, head_dim]).permute([1, 2, 0, 3]);
-        let slot = |i: usize| per_slot.clone().slice([i..i + 1]).expand([batch, self.heads, tokens, head_dim]);
+        let slot = |i: usize| per_slot.clone().narrow(0, i, 1).expand([batch, self.heads, tokens, head_dim]);
         (0..self.num_layers).map(|l| LayerPrefix { key: slot(2 * l), value: slot(2 * l + 1) }).collect()
     }
 }

@@ -85,7 +85,7 @@ impl BertConfig {
                 config.position_embedding_type
             )));
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(LoadError::Config(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 config.hidden_size, config.num_attention_heads
@@ -153,8 +153,8 @@ impl Embeddings {
     /// transformers offsets positions by the length of the past keys when a prefix is given; so do we.
     pub fn forward(&self, words: Tensor<3>, position_offset: usize) -> Tensor<3> {
         let [_, seq, hidden] = words.dims();
-        let positions = self.position_embeddings.val().slice([position_offset..position_offset + seq]);
-        let token_type = self.token_type_embeddings.val().slice([0..1]);
+        let positions = self.position_embeddings.val().narrow(0, position_offset, seq);
+        let token_type = self.token_type_embeddings.val().narrow(0, 0, 1);
         let x = words + positions.reshape([1, seq, hidden]) + token_type.reshape([1, 1, hidden]);
         self.dropout.forward(self.layer_norm.forward(x))
     }
