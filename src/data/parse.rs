@@ -118,13 +118,10 @@ fn parse_delimited(text: &str, delimiter: u8, skip_bad_rows: bool) -> Result<Tab
 }
 
 /// Objects to rows; the columns are the union of keys in first-seen order.
-fn objects_to_table(
-    objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>,
-    skipped: Vec<(usize, String)>,
-) -> Table {
+fn objects_to_table(objects: Vec<serde_json::Map<String, serde_json::Value>>, skipped: Vec<(usize, String)>) -> Table {
     let mut columns: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
-    for (_, object) in &objects {
+    for object in &objects {
         for key in object.keys() {
             if seen.insert(key.clone()) {
                 columns.push(key.clone());
@@ -133,7 +130,7 @@ fn objects_to_table(
     }
     let rows = objects
         .into_iter()
-        .map(|(_, object)| columns.iter().map(|c| object.get(c).map(cell_text).unwrap_or_default()).collect())
+        .map(|object| columns.iter().map(|c| object.get(c).map(cell_text).unwrap_or_default()).collect())
         .collect();
     Table { columns, rows, skipped }
 }
@@ -155,7 +152,7 @@ fn parse_json_lines(text: &str, skip_bad_rows: bool) -> Result<Table, DataError>
             continue;
         }
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => objects.push((i + 1, o)),
+            Ok(serde_json::Value::Object(o)) => objects.push(o),
             Ok(_) => skipped.push((i + 1, "not a JSON object".into())),
             Err(e) => skipped.push((i + 1, format!("not JSON: {e}"))),
         }
@@ -177,7 +174,7 @@ fn parse_json_array(text: &str) -> Result<Table, DataError> {
     let mut objects = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         match item {
-            serde_json::Value::Object(o) => objects.push((i + 1, o)),
+            serde_json::Value::Object(o) => objects.push(o),
             _ => return Err(DataError::Parse(format!("array item {} is not an object", i + 1))),
         }
     }

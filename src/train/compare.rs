@@ -55,7 +55,7 @@ pub async fn run_method(
     let peak_memory_bytes = host.peak_memory(device);
     let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
     let files = peft::export(method, &trained.model, &info).await?;
-    let last = trained.evaluations.last().map(|(_, m)| m);
+    let last = trained.evaluations.last().map(|(_, m)| m.clone());
     let result = MethodResult {
         method: label,
         config: method.clone(),
@@ -69,10 +69,10 @@ pub async fn run_method(
         first_step_seconds: trained.first_step_seconds,
         peak_memory_bytes,
         losses: trained.losses,
-        val_loss: last.map(|m| m.loss),
-        accuracy: last.map(|m| m.accuracy),
-        macro_f1: last.map(|m| m.macro_f1),
-        evaluations: trained.evaluations.clone(),
+        val_loss: last.as_ref().map(|m| m.loss),
+        accuracy: last.as_ref().map(|m| m.accuracy),
+        macro_f1: last.as_ref().map(|m| m.macro_f1),
+        evaluations: trained.evaluations,
     };
     Ok((result, trained.model))
 }
