@@ -102,9 +102,7 @@ fn head_and_full_fine_tuning_logits_loss_and_gradients_match() {
         ("embeddings.LayerNorm.bias", grad_of(&model.bert.embeddings.layer_norm.bias, &grads)),
         ("pooler.dense.weight", grad_of_linear(&model.bert.pooler.base.weight, &grads)),
     ];
-    for (name, ours) in pairs {
-        assert_rel_close(name, &ours, fx.f(&format!("full.grad.{name}")), REL);
-    }
+    assert_all_rel_close(&fx, "full.grad", pairs, REL);
 }
 
 #[test]
@@ -212,36 +210,14 @@ fn prefix_tuning_with_projection_matches_peft() {
     let grads = loss.backward();
     check_head_grads(&model, &grads, &fx, "prefix_proj.grad.classifier");
     let mlp = prefix.projection.as_ref().unwrap();
-    assert_rel_close(
-        "embedding grad",
-        &grad_of(&prefix.embedding, &grads),
-        fx.f("prefix_proj.grad.embedding.weight"),
-        REL,
-    );
-    assert_rel_close(
-        "transform.0 grad",
-        &grad_of_linear(&mlp.first.weight, &grads),
-        fx.f("prefix_proj.grad.transform.0.weight"),
-        REL,
-    );
-    assert_rel_close(
-        "transform.0 bias grad",
-        &grad_of(mlp.first.bias.as_ref().unwrap(), &grads),
-        fx.f("prefix_proj.grad.transform.0.bias"),
-        REL,
-    );
-    assert_rel_close(
-        "transform.2 grad",
-        &grad_of_linear(&mlp.second.weight, &grads),
-        fx.f("prefix_proj.grad.transform.2.weight"),
-        REL,
-    );
-    assert_rel_close(
-        "transform.2 bias grad",
-        &grad_of(mlp.second.bias.as_ref().unwrap(), &grads),
-        fx.f("prefix_proj.grad.transform.2.bias"),
-        REL,
-    );
+    let pairs = vec![
+        ("embedding.weight", grad_of(&prefix.embedding, &grads)),
+        ("transform.0.weight", grad_of_linear(&mlp.first.weight, &grads)),
+        ("transform.0.bias", grad_of(mlp.first.bias.as_ref().unwrap(), &grads)),
+        ("transform.2.weight", grad_of_linear(&mlp.second.weight, &grads)),
+        ("transform.2.bias", grad_of(mlp.second.bias.as_ref().unwrap(), &grads)),
+    ];
+    assert_all_rel_close(&fx, "prefix_proj.grad", pairs, REL);
 }
 
 #[test]

@@ -43,30 +43,15 @@ fn lora_steps_match_torch_adamw() {
     set_lora(&mut model, &fx, "lora", &device);
     let (losses, model) = run(model, &fx, &device);
     assert_close("lora losses", &losses, traj.f("traj.lora.losses"), 1e-4);
-    let key = "traj.lora.final.base_model.model";
-    assert_rel_close(
-        "classifier",
-        &linear(&model.classifier.weight),
-        traj.f(&format!("{key}.classifier.weight")),
-        1e-3,
-    );
+    let mut pairs = vec![("classifier.weight".to_string(), linear(&model.classifier.weight))];
     for (path, layer) in model.bert.tunable_linears() {
         if let Some(lora) = &layer.lora {
-            let key = format!("{key}.bert.{path}");
-            assert_rel_close(
-                &format!("{path} A"),
-                &linear(&lora.lora_a),
-                traj.f(&format!("{key}.lora_A.weight")),
-                1e-3,
-            );
-            assert_rel_close(
-                &format!("{path} B"),
-                &linear(&lora.lora_b),
-                traj.f(&format!("{key}.lora_B.weight")),
-                1e-3,
-            );
+            pairs.push((format!("bert.{path}.lora_A.weight"), linear(&lora.lora_a)));
+            pairs.push((format!("bert.{path}.lora_B.weight"), linear(&lora.lora_b)));
         }
     }
+    assert_eq!(pairs.len(), 9, "classifier and four LoRA pairs");
+    assert_all_rel_close(&traj, "traj.lora.final.base_model.model", pairs, 1e-3);
 }
 
 #[test]
@@ -80,16 +65,13 @@ fn prefix_projection_steps_match_torch_adamw() {
     set_prefix_projection(&mut model, &fx, "prefix_proj", &device);
     let (losses, model) = run(model, &fx, &device);
     assert_close("prefix_proj losses", &losses, traj.f("traj.prefix_proj.losses"), 1e-4);
-    let key = "traj.prefix_proj.final";
     let prefix = model.prefix.as_ref().unwrap();
     let mlp = prefix.projection.as_ref().unwrap();
-    assert_rel_close("embedding", &read(prefix.embedding.val()), traj.f(&format!("{key}.embedding.weight")), 1e-3);
-    assert_rel_close("transform.0", &linear(&mlp.first.weight), traj.f(&format!("{key}.transform.0.weight")), 1e-3);
-    assert_rel_close("transform.2", &linear(&mlp.second.weight), traj.f(&format!("{key}.transform.2.weight")), 1e-3);
-    assert_rel_close(
-        "classifier",
-        &linear(&model.classifier.weight),
-        traj.f(&format!("{key}.classifier.weight")),
-        1e-3,
-    );
+    let pairs = vec![
+        ("embedding.weight", read(prefix.embedding.val())),
+        ("transform.0.weight", linear(&mlp.first.weight)),
+        ("transform.2.weight", linear(&mlp.second.weight)),
+        ("classifier.weight", linear(&model.classifier.weight)),
+    ];
+    assert_all_rel_close(&traj, "traj.prefix_proj.final", pairs, 1e-3);
 }

@@ -123,6 +123,14 @@ pub fn assert_rel_close(name: &str, ours: &[f32], reference: &[f32], tol: f32) {
     );
 }
 
+/// Checks each `(name, ours)` against the fixture tensor `{prefix}.{name}`, relative to its largest entry.
+pub fn assert_all_rel_close<S: AsRef<str>>(fx: &Fixture, prefix: &str, pairs: Vec<(S, Vec<f32>)>, tol: f32) {
+    for (name, ours) in pairs {
+        let name = name.as_ref();
+        assert_rel_close(&format!("{prefix}.{name}"), &ours, fx.f(&format!("{prefix}.{name}")), tol);
+    }
+}
+
 pub fn tiny_model() -> Pretrained {
     Pretrained::from_dir(&fixtures().join("tiny-bert")).expect("tiny-bert loads")
 }
