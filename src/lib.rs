@@ -24,3 +24,7 @@ pub enum Error {
     #[error(transparent)]
     Export(#[from] share::peft::ExportError),
 }
+
+/// The playground's page and training worker (browser only).
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;

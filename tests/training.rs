@@ -156,7 +156,7 @@ fn overfits_a_small_batch(device: &burn::tensor::Device) {
     data.train.truncate(8);
     data.val = data.train.clone();
     let config = TrainConfig { warmup_ratio: 0.0, weight_decay: 0.0, ..config(30) };
-    let (r, _) = pollster::block_on(run_method(
+    let r = pollster::block_on(run_method(
         &tiny_without_dropout(),
         &MethodConfig::Full,
         1e-3,
@@ -165,7 +165,8 @@ fn overfits_a_small_batch(device: &burn::tensor::Device) {
         device,
         &mut Recorder::default(),
     ))
-    .unwrap();
+    .unwrap()
+    .result;
     assert!(r.losses[0] > 0.6 && *r.losses.last().unwrap() < 0.5, "losses {:?}", r.losses);
     assert!(r.losses.windows(2).filter(|w| w[1] < w[0]).count() >= 25, "losses {:?}", r.losses);
     assert!(r.accuracy.unwrap() >= 0.75, "accuracy {:?}", r.accuracy);
@@ -204,7 +205,7 @@ fn exported_adapters_have_peft_keys_shapes_and_config() {
         ),
     ];
     for (dir, method) in cases {
-        let (_, model) = pollster::block_on(run_method(
+        let model = pollster::block_on(run_method(
             &pretrained,
             &method,
             1e-3,
@@ -213,7 +214,8 @@ fn exported_adapters_have_peft_keys_shapes_and_config() {
             &device,
             &mut Recorder::default(),
         ))
-        .unwrap();
+        .unwrap()
+        .model;
         let info = RunInfo { base_model: "tiny-bert".into(), labels: data.labels.clone(), method: method.clone() };
         let files = pollster::block_on(export(&method, &model, &info)).unwrap();
         let reference =

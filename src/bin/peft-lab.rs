@@ -9,11 +9,11 @@ use std::time::Instant;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use peft_lab::data::batch::{TokenizedExample, tokenize};
+use peft_lab::data::batch::TokenizedExample;
 use peft_lab::data::{Dataset, Summary};
 use peft_lab::method::{MethodConfig, lora::LoraConfig, prefix::PrefixConfig};
 use peft_lab::model::Pretrained;
-use peft_lab::share::peft::{self, RunInfo};
+use peft_lab::share::peft;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, compare};
 use peft_lab::train::{PreparedData, run_method};
 
@@ -220,12 +220,10 @@ fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), Strin
         Some(path) => (dataset.examples.clone(), dataset.align_labels(read(path)?).map_err(|e| e.to_string())?),
         None => dataset.split(common.val_split, common.seed),
     };
-    let tok = |examples| tokenize(&pretrained.tokenizer, examples, common.max_length).map_err(|e| e.to_string());
-    let (train, mut lengths) = tok(&train)?;
-    let (val, val_lengths) = tok(&val)?;
-    lengths.extend(val_lengths);
+    let (data, lengths) =
+        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, dataset.labels.clone(), common.max_length)
+            .map_err(|e| e.to_string())?;
     let summary = Summary::new(&dataset, &lengths, common.max_length);
-    let data = PreparedData { train, val, labels: dataset.labels };
     Ok((pretrained, data, summary))
 }
 
@@ -364,8 +362,9 @@ fn bench(
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let device = backend.device();
     let lr = method.default_learning_rate();
-    let (result, _) = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host))
-        .map_err(|e| e.to_string())?;
+    let result = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host))
+        .map_err(|e| e.to_string())?
+        .result;
     eprintln!();
     let json = serde_json::json!({
         "implementation": "peft-lab",
@@ -401,7 +400,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (pretrained, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
-            let (result, model) = pollster::block_on(run_method(
+            let trained = pollster::block_on(run_method(
                 &pretrained,
                 &method,
                 lr,
@@ -412,15 +411,10 @@ fn run(cli: Cli) -> Result<(), String> {
             ))
             .map_err(|e| format!("{}: {e}", method.label()))?;
             if let Some(dir) = save_adapter {
-                let info = RunInfo {
-                    base_model: pretrained.name.clone(),
-                    labels: data.labels.clone(),
-                    method: method.clone(),
-                };
-                let files = pollster::block_on(peft::export(&method, &model, &info)).map_err(|e| e.to_string())?;
-                peft::write_dir(&files, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+                peft::write_dir(&trained.adapter, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
                 eprintln!("adapter saved to {}", dir.display());
             }
+            let result = trained.result;
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
             } else {

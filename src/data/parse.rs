@@ -43,8 +43,12 @@ pub struct Table {
     pub skipped: Vec<(usize, String)>,
 }
 
-/// Decodes bytes as UTF-8 (a byte-order mark is dropped), naming the line of the first invalid byte.
+/// Decodes bytes as UTF-8 (a byte-order mark is dropped), naming the line of the first invalid byte. NUL bytes,
+/// which no text format here contains, mark a binary (or UTF-16) file.
 pub fn decode_utf8(bytes: &[u8]) -> Result<&str, DataError> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(DataError::Binary(at));
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text)),
         Err(e) => {
@@ -239,5 +243,7 @@ mod tests {
         assert!(matches!(parse("text,label\n", Format::Csv, false), Err(DataError::Empty)));
         let err = decode_utf8(b"text,label\nok,1\n\xff\xfe,0\n").unwrap_err();
         assert!(matches!(err, DataError::NotUtf8 { line: 3, .. }), "{err:?}");
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert!(matches!(decode_utf8(png), Err(DataError::Binary(8))));
     }
 }

@@ -71,20 +71,57 @@ pub enum MethodConfig {
     Prefix(prefix::PrefixConfig),
 }
 
-/// Names accepted by [`MethodConfig::from_name`].
-pub const METHOD_NAMES: &[&str] = &["lora", "prefix", "ptuning-v2", "head", "full"];
+/// A method as the page's cards and the CLI's `--method` list it: a short key, a title, what it does, and its
+/// default settings (peft's defaults). Adding a method to the catalog puts it on the page and in the CLI.
+pub struct CatalogEntry {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub config: MethodConfig,
+}
+
+pub fn catalog() -> Vec<CatalogEntry> {
+    vec![
+        CatalogEntry {
+            key: "lora",
+            title: "LoRA",
+            description: "Low-rank updates B·A added to the attention's query and value projections; the base stays frozen.",
+            config: MethodConfig::Lora(lora::LoraConfig::default()),
+        },
+        CatalogEntry {
+            key: "prefix",
+            title: "Prefix tuning",
+            description: "Trainable keys and values prepended in every layer, produced by a reparameterisation MLP.",
+            config: MethodConfig::Prefix(prefix::PrefixConfig { prefix_projection: true, ..Default::default() }),
+        },
+        CatalogEntry {
+            key: "ptuning-v2",
+            title: "P-tuning v2",
+            description: "Deep prompts: trainable keys and values in every layer, learned directly (no MLP).",
+            config: MethodConfig::Prefix(prefix::PrefixConfig::default()),
+        },
+        CatalogEntry {
+            key: "head",
+            title: "Head only",
+            description: "Baseline: only the classification head trains on top of the frozen encoder.",
+            config: MethodConfig::Head,
+        },
+        CatalogEntry {
+            key: "full",
+            title: "Full fine-tuning",
+            description: "Baseline: every weight of the model trains.",
+            config: MethodConfig::Full,
+        },
+    ]
+}
 
 impl MethodConfig {
-    /// The method with its default settings: `prefix` uses the reparameterisation MLP, `ptuning-v2` does not.
+    /// A catalog method by key with its default settings: `prefix` uses the reparameterisation MLP,
+    /// `ptuning-v2` does not.
     pub fn from_name(name: &str) -> Result<Self, MethodError> {
-        Ok(match name {
-            "lora" => Self::Lora(lora::LoraConfig::default()),
-            "prefix" => Self::Prefix(prefix::PrefixConfig { prefix_projection: true, ..Default::default() }),
-            "ptuning-v2" => Self::Prefix(prefix::PrefixConfig::default()),
-            "head" => Self::Head,
-            "full" => Self::Full,
-            other => return Err(MethodError::Unknown(other.into(), METHOD_NAMES.join(", "))),
-        })
+        let entries = catalog();
+        let keys = entries.iter().map(|e| e.key).collect::<Vec<_>>().join(", ");
+        entries.into_iter().find(|e| e.key == name).map(|e| e.config).ok_or(MethodError::Unknown(name.into(), keys))
     }
 
     /// A short label for tables and curves.

@@ -49,6 +49,20 @@ impl<'a> Checkpoint<'a> {
         self
     }
 
+    /// The largest tensor's name and its size once converted to f32 (what one GPU buffer must hold).
+    pub fn largest_tensor(&self) -> Option<(String, usize)> {
+        self.tensors
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.shape().iter().product::<usize>() * 4))
+            .max_by_key(|(_, bytes)| *bytes)
+    }
+
+    /// How many numbers the checkpoint holds.
+    pub fn parameter_count(&self) -> usize {
+        self.tensors.tensors().iter().map(|(_, view)| view.shape().iter().product::<usize>()).sum()
+    }
+
     /// The tensor `key` as f32 values in its stored (row-major) layout, checked against `expected`.
     pub fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
         let full_key = format!("{}{key}", self.prefix);

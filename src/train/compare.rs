@@ -7,7 +7,7 @@ use super::{EvalMetrics, Host, PreparedData, TrainConfig, TrainError, train};
 use crate::Error;
 use crate::method::{AttachContext, MethodConfig};
 use crate::model::{Pretrained, SequenceClassifier};
-use crate::share::peft::{self, RunInfo};
+use crate::share::peft::{self, AdapterFiles, RunInfo};
 use burn::tensor::Device;
 
 /// One method's row of the comparison table, plus its curves.
@@ -33,7 +33,14 @@ pub struct MethodResult {
     pub macro_f1: Option<f64>,
 }
 
-/// Builds a fresh classifier, attaches `method`, trains it; returns the table row and the trained model.
+/// A finished method: its table row, the trained model and its adapter files.
+pub struct TrainedMethod {
+    pub result: MethodResult,
+    pub model: SequenceClassifier,
+    pub adapter: AdapterFiles,
+}
+
+/// Builds a fresh classifier, attaches `method`, trains it and exports its adapter.
 pub async fn run_method(
     pretrained: &Pretrained,
     method: &MethodConfig,
@@ -42,7 +49,7 @@ pub async fn run_method(
     config: &TrainConfig,
     device: &Device,
     host: &mut dyn Host,
-) -> Result<(MethodResult, SequenceClassifier), Error> {
+) -> Result<TrainedMethod, Error> {
     // The same seed for every method: the head starts identical and batches come in the same order.
     device.seed(config.seed);
     let model = pretrained.classifier(data.labels.len(), device)?;
@@ -54,7 +61,7 @@ pub async fn run_method(
     let trained = train(model, data, pretrained.tokenizer.pad_id(), config, learning_rate, &label, host).await?;
     let peak_memory_bytes = host.peak_memory(device);
     let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
-    let files = peft::export(method, &trained.model, &info).await?;
+    let adapter = peft::export(method, &trained.model, &info).await?;
     let last = trained.evaluations.last().map(|(_, m)| m.clone());
     let result = MethodResult {
         method: label,
@@ -63,7 +70,7 @@ pub async fn run_method(
         trainable_params,
         total_params,
         trainable_percent: 100.0 * trainable_params as f64 / total_params.max(1) as f64,
-        adapter_bytes: files.weights.len(),
+        adapter_bytes: adapter.weights.len(),
         steps: trained.steps,
         seconds_per_step: trained.seconds_per_step,
         first_step_seconds: trained.first_step_seconds,
@@ -74,7 +81,7 @@ pub async fn run_method(
         macro_f1: last.as_ref().map(|m| m.macro_f1),
         evaluations: trained.evaluations,
     };
-    Ok((result, trained.model))
+    Ok(TrainedMethod { result, model: trained.model, adapter })
 }
 
 /// Runs each `(method, learning rate)` in turn. A method that fails (bad settings, NaN loss) yields its error
@@ -89,7 +96,7 @@ pub async fn compare(
 ) -> Vec<(MethodConfig, Result<MethodResult, Error>)> {
     let mut out = Vec::new();
     for (method, learning_rate) in methods {
-        let result = run_method(pretrained, method, *learning_rate, data, config, device, host).await.map(|(r, _)| r);
+        let result = run_method(pretrained, method, *learning_rate, data, config, device, host).await.map(|t| t.result);
         let cancelled = matches!(result, Err(Error::Train(TrainError::Cancelled)));
         out.push((method.clone(), result));
         if cancelled {

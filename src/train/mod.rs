@@ -10,14 +10,15 @@ use std::ops::ControlFlow;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{MethodResult, compare, run_method};
+pub use compare::{MethodResult, TrainedMethod, compare, run_method};
 pub use metrics::EvalMetrics;
 
-use crate::data::batch::{Batch, TokenizedExample};
-use crate::model::SequenceClassifier;
+use crate::data::batch::{Batch, TokenizedExample, tokenize};
+use crate::data::{DataError, Example};
+use crate::model::{SequenceClassifier, TextTokenizer};
 use crate::rng::SplitMix64;
 
 /// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).
@@ -98,6 +99,22 @@ pub struct PreparedData {
     pub labels: Vec<String>,
 }
 
+impl PreparedData {
+    /// Tokenises both splits; also returns every text's length before truncation (train then validation).
+    pub fn tokenize(
+        tokenizer: &TextTokenizer,
+        train: &[Example],
+        val: &[Example],
+        labels: Vec<String>,
+        max_length: usize,
+    ) -> Result<(Self, Vec<usize>), DataError> {
+        let (train, mut lengths) = tokenize(tokenizer, train, max_length)?;
+        let (val, val_lengths) = tokenize(tokenizer, val, max_length)?;
+        lengths.extend(val_lengths);
+        Ok((Self { train, val, labels }, lengths))
+    }
+}
+
 /// One finished training run.
 pub struct Trained {
     pub model: SequenceClassifier,
@@ -110,9 +127,12 @@ pub struct Trained {
 }
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels`.
-pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, burn::tensor::Int>) -> Tensor<1> {
-    let [_, classes] = logits.dims();
-    let targets: Tensor<2> = labels.one_hot::<2>(classes).float();
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, classes] = logits.dims();
+    // One-hot by comparison: burn's `one_hot` validates its input with a synchronous read, which panics in wasm.
+    let class_ids = Tensor::<1, Int>::arange(0..classes as i64, &logits.device()).reshape([1, classes]);
+    let targets: Tensor<2> =
+        labels.reshape([batch, 1]).expand([batch, classes]).equal(class_ids.expand([batch, classes])).float();
     log_softmax(logits, 1).mul(targets).sum_dim(1).mean().neg()
 }
 
@@ -221,4 +241,17 @@ pub async fn evaluate(
     let logits = logits(model, examples, pad_id, batch_size).await?;
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Ok(metrics::evaluate(&logits, &labels, model.num_labels()))
+}
+
+/// Class probabilities of each text under `model`, truncated to `max_length` tokens like the training data.
+pub async fn predict(
+    model: &SequenceClassifier,
+    tokenizer: &TextTokenizer,
+    texts: &[&str],
+    max_length: usize,
+) -> Result<Vec<Vec<f64>>, crate::Error> {
+    let encoded = tokenizer.encode_all(texts, max_length).map_err(DataError::Tokenize)?;
+    let examples: Vec<TokenizedExample> = encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
+    let logits = logits(model, &examples, tokenizer.pad_id(), 16).await?;
+    Ok(logits.chunks(model.num_labels()).map(metrics::softmax).collect())
 }

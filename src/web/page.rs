@@ -1,0 +1,1182 @@
+//! The page: backend and model status, the dataset, a card per method, the comparison with live curves, the
+//! results table and plots, and "try it". Every piece of work that takes time runs in the worker.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use super::charts::{PALETTE, Series, chart};
+use super::protocol::*;
+use super::store::{self, StoredRun};
+use super::worker::js_error;
+use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
+use crate::method::{MethodConfig, catalog};
+use crate::train::{TrainConfig, TrainEvent};
+
+/// Larger files are refused before they are read: parsing runs on the page's thread.
+const MAX_FILE_BYTES: f64 = 50.0 * 1024.0 * 1024.0;
+const DEFAULT_MODEL: (&str, &str) = ("all-MiniLM-L6-v2", "models/all-MiniLM-L6-v2/");
+const SAMPLES: [(&str, &str); 3] =
+    [("Yelp reviews", "data/yelp.json"), ("Amazon reviews", "data/amazon.json"), ("IMDb reviews", "data/imdb.json")];
+const PREVIEW_ROWS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+enum ModelState {
+    Loading { loaded: u64, total: Option<u64> },
+    Ready(ModelInfo),
+    Failed(String),
+}
+
+/// A parsed file: its table (for the preview and the column pickers) and the dataset for the chosen columns.
+#[derive(Debug, Clone, PartialEq)]
+struct LoadedData {
+    name: String,
+    format: Format,
+    table: Table,
+    text_column: String,
+    label_column: String,
+    dataset: Result<Dataset, String>,
+}
+
+impl LoadedData {
+    fn with_columns(mut self, text: String, label: String, skip_bad_rows: bool) -> Self {
+        self.dataset = if text == label {
+            Err("the text and the label must be different columns".into())
+        } else {
+            Dataset::from_table(&self.table, Columns { text: text.clone(), label: label.clone() }, skip_bad_rows)
+                .map_err(|e| page_message(&e))
+        };
+        self.text_column = text;
+        self.label_column = label;
+        self
+    }
+}
+
+/// The engine's messages name CLI flags; on the page the same remedies are controls.
+fn page_message(error: &impl std::fmt::Display) -> String {
+    error
+        .to_string()
+        .replace("pass --skip-bad-rows", "tick \"skip bad rows\"")
+        .replace("Name it with --text-column", "Pick it below")
+        .replace("Name it with --label-column", "Pick it below")
+}
+
+/// One method's card: on or off, its learning rate, its settings as editable peft-style fields.
+#[derive(Clone, Copy)]
+struct Card {
+    key: &'static str,
+    title: &'static str,
+    description: &'static str,
+    enabled: RwSignal<bool>,
+    learning_rate: RwSignal<String>,
+    settings: RwSignal<serde_json::Value>,
+    error: RwSignal<Option<String>>,
+}
+
+impl Card {
+    fn method(&self) -> Result<MethodChoice, String> {
+        let config: MethodConfig = serde_json::from_value(self.settings.get_untracked())
+            .map_err(|e| format!("{}: invalid settings ({e})", self.title))?;
+        let learning_rate = self
+            .learning_rate
+            .get_untracked()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|lr| lr.is_finite() && *lr > 0.0)
+            .ok_or_else(|| format!("{}: the learning rate must be a positive number", self.title))?;
+        Ok(MethodChoice { config, learning_rate })
+    }
+}
+
+/// The budget every method shares, as typed (validated when a comparison starts).
+#[derive(Clone, Copy)]
+struct Budget {
+    by_steps: RwSignal<bool>,
+    amount: RwSignal<String>,
+    batch_size: RwSignal<String>,
+    max_length: RwSignal<String>,
+    seed: RwSignal<String>,
+    val_percent: RwSignal<String>,
+}
+
+impl Budget {
+    fn parse<T: std::str::FromStr + PartialOrd>(field: RwSignal<String>, name: &str, min: T, max: T) -> Result<T, String> {
+        field
+            .get_untracked()
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|v| *v >= min && *v <= max)
+            .ok_or_else(|| format!("{name} must be a number in its allowed range"))
+    }
+
+    fn config(&self) -> Result<(TrainConfig, f64), String> {
+        let amount: usize = Self::parse(self.amount, "the budget", 1, 100_000)?;
+        let by_steps = self.by_steps.get_untracked();
+        let config = TrainConfig {
+            epochs: if by_steps { 1 } else { amount },
+            max_steps: by_steps.then_some(amount),
+            batch_size: Self::parse(self.batch_size, "batch size", 1, 512)?,
+            max_length: Self::parse(self.max_length, "max length", 8, 512)?,
+            seed: Self::parse(self.seed, "seed", 0, u64::MAX)?,
+            ..TrainConfig::default()
+        };
+        let val_percent: f64 = Self::parse(self.val_percent, "validation %", 0.0, 90.0)?;
+        Ok((config, val_percent / 100.0))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Progress {
+    method: String,
+    index: usize,
+    count: usize,
+    step: usize,
+    total_steps: usize,
+    seconds_per_step: f64,
+}
+
+/// The comparison in progress: what its finished runs are stored with.
+#[derive(Debug, Clone, PartialEq)]
+struct Running {
+    comparison: u64,
+    dataset: String,
+    model: String,
+    backend: String,
+    config: TrainConfig,
+}
+
+/// Live curves of the running comparison, by method: losses per step, (epoch, accuracy) per evaluation.
+type LiveCurves = Vec<(String, Vec<f32>, Vec<(usize, f64)>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SortKey {
+    Run,
+    Method,
+    Trainable,
+    Percent,
+    AdapterBytes,
+    MsPerStep,
+    Memory,
+    ValLoss,
+    Accuracy,
+    MacroF1,
+}
+
+#[derive(Clone, Copy)]
+struct App {
+    worker: StoredValue<Option<Worker>, LocalStorage>,
+    cpu_only: RwSignal<bool>,
+    page_has_webgpu: bool,
+    model_source: RwSignal<ModelSource>,
+    model_url_input: RwSignal<String>,
+    backend: RwSignal<Option<BackendInfo>>,
+    model: RwSignal<ModelState>,
+    data: RwSignal<Option<LoadedData>>,
+    last_file: StoredValue<Option<(String, Vec<u8>)>>,
+    skip_bad_rows: RwSignal<bool>,
+    data_error: RwSignal<Option<String>>,
+    summary: RwSignal<Option<Result<Summary, String>>>,
+    cards: StoredValue<Vec<Card>>,
+    budget: Budget,
+    running: RwSignal<Option<Running>>,
+    progress: RwSignal<Option<Progress>>,
+    live: RwSignal<LiveCurves>,
+    compare_error: RwSignal<Option<String>>,
+    failures: RwSignal<Vec<(String, String)>>,
+    notices: RwSignal<Vec<String>>,
+    runs: RwSignal<Vec<StoredRun>>,
+    sort: RwSignal<(SortKey, bool)>,
+    tryable: RwSignal<Vec<String>>,
+    try_text: RwSignal<String>,
+    try_request: StoredValue<u64>,
+    predictions: RwSignal<Vec<MethodPrediction>>,
+    first_step_marked: StoredValue<bool>,
+    last_crash: StoredValue<f64>,
+}
+
+fn query_param(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+}
+
+fn mark(name: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(name);
+    }
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+impl App {
+    fn new() -> Self {
+        let navigator = web_sys::window().expect("the page has a window").navigator();
+        let page_has_webgpu = js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
+        let model_source = match query_param("model") {
+            Some(url) => ModelSource { name: url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).into(), base_url: with_slash(&url) },
+            None => ModelSource { name: DEFAULT_MODEL.0.into(), base_url: DEFAULT_MODEL.1.into() },
+        };
+        let cards = catalog()
+            .into_iter()
+            .map(|entry| Card {
+                key: entry.key,
+                title: entry.title,
+                description: entry.description,
+                enabled: RwSignal::new(matches!(entry.key, "lora" | "prefix" | "head")),
+                learning_rate: RwSignal::new(format!("{:e}", entry.config.default_learning_rate())),
+                settings: RwSignal::new(serde_json::to_value(&entry.config).expect("plain data serialises")),
+                error: RwSignal::new(None),
+            })
+            .collect();
+        Self {
+            worker: StoredValue::new_local(None),
+            cpu_only: RwSignal::new(!page_has_webgpu || query_param("cpu").is_some()),
+            page_has_webgpu,
+            model_url_input: RwSignal::new(model_source.base_url.clone()),
+            model_source: RwSignal::new(model_source),
+            backend: RwSignal::new(None),
+            model: RwSignal::new(ModelState::Loading { loaded: 0, total: None }),
+            data: RwSignal::new(None),
+            last_file: StoredValue::new(None),
+            skip_bad_rows: RwSignal::new(false),
+            data_error: RwSignal::new(None),
+            summary: RwSignal::new(None),
+            cards: StoredValue::new(cards),
+            budget: Budget {
+                by_steps: RwSignal::new(false),
+                amount: RwSignal::new("3".into()),
+                batch_size: RwSignal::new("16".into()),
+                max_length: RwSignal::new("64".into()),
+                seed: RwSignal::new("42".into()),
+                val_percent: RwSignal::new("20".into()),
+            },
+            running: RwSignal::new(None),
+            progress: RwSignal::new(None),
+            live: RwSignal::new(Vec::new()),
+            compare_error: RwSignal::new(None),
+            failures: RwSignal::new(Vec::new()),
+            notices: RwSignal::new(Vec::new()),
+            runs: RwSignal::new(Vec::new()),
+            sort: RwSignal::new((SortKey::Run, true)),
+            tryable: RwSignal::new(Vec::new()),
+            try_text: RwSignal::new("The food was great and the staff were friendly.".into()),
+            try_request: StoredValue::new(0),
+            predictions: RwSignal::new(Vec::new()),
+            first_step_marked: StoredValue::new(false),
+            last_crash: StoredValue::new(f64::NEG_INFINITY),
+        }
+    }
+
+    fn notice(&self, message: String) {
+        self.notices.update(|n| n.push(message));
+    }
+
+    fn send(&self, message: &ToWorker) {
+        let value = match serde_wasm_bindgen::to_value(message) {
+            Ok(value) => value,
+            Err(e) => return self.notice(format!("cannot send a message to the worker: {e}")),
+        };
+        self.worker.with_value(|worker| {
+            if let Some(worker) = worker {
+                if let Err(e) = worker.post_message(&value) {
+                    self.notice(format!("cannot reach the worker: {}", js_error(&e)));
+                }
+            }
+        });
+    }
+
+    /// (Re)starts the worker: it acquires the backend and loads the model. Trained runs stay in the table.
+    fn start_worker(&self) {
+        if let Some(old) = self.worker.try_update_value(|w| w.take()).flatten() {
+            old.terminate();
+        }
+        self.backend.set(None);
+        self.model.set(ModelState::Loading { loaded: 0, total: None });
+        self.tryable.set(Vec::new());
+        self.predictions.set(Vec::new());
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = match Worker::new_with_options("./worker.js", &options) {
+            Ok(worker) => worker,
+            Err(e) => {
+                return self.model.set(ModelState::Failed(format!("the training worker cannot start: {}", js_error(&e))));
+            }
+        };
+        let app = *self;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            match serde_wasm_bindgen::from_value::<FromWorker>(event.data()) {
+                Ok(message) => app.on_message(message),
+                Err(e) => app.notice(format!("unreadable message from the worker: {e}")),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+            event.prevent_default();
+            app.worker_crashed(event.message());
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        self.worker.set_value(Some(worker));
+        self.send(&ToWorker::Start { model: self.model_source.get_untracked(), cpu_only: self.cpu_only.get_untracked() });
+    }
+
+    /// Restarts a crashed worker, unless it crashed moments ago too (then a restart would loop).
+    fn worker_crashed(&self, message: String) {
+        let during = self.progress.get_untracked().map(|p| format!(" while training {}", p.method)).unwrap_or_default();
+        self.running.set(None);
+        self.progress.set(None);
+        let now = js_sys::Date::now();
+        let again = now - self.last_crash.get_value() < 60_000.0;
+        self.last_crash.set_value(now);
+        if again {
+            self.model.set(ModelState::Failed(format!("the training worker stopped twice in a minute: {message}")));
+        } else {
+            self.notice(format!("the training worker stopped{during}: {message}. It was restarted; finished runs are kept."));
+            self.start_worker();
+        }
+    }
+
+    fn cancel(&self) {
+        let method = self.progress.get_untracked().map(|p| p.method).unwrap_or_default();
+        self.notice(format!("cancelled {method}; the methods that had finished are kept"));
+        self.running.set(None);
+        self.progress.set(None);
+        self.start_worker();
+    }
+
+    fn on_message(&self, message: FromWorker) {
+        match message {
+            FromWorker::Backend(info) => self.backend.set(Some(info)),
+            FromWorker::ModelProgress { loaded, total } => self.model.set(ModelState::Loading { loaded, total }),
+            FromWorker::ModelReady(info) => {
+                mark("peft-lab:model-ready");
+                self.model.set(ModelState::Ready(info));
+            }
+            FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
+            FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
+            FromWorker::SummaryFailed(error) => self.summary.set(Some(Err(error))),
+            FromWorker::MethodStarted { method, index, count, total_steps } => {
+                self.live.update(|live| live.push((method.clone(), Vec::new(), Vec::new())));
+                self.progress.set(Some(Progress { method, index, count, step: 0, total_steps, seconds_per_step: 0.0 }));
+            }
+            FromWorker::Progress { method, event } => self.on_progress(method, event),
+            FromWorker::MethodFinished { result, adapter } => self.on_finished(result, adapter),
+            FromWorker::MethodFailed { method, error } => self.failures.update(|f| f.push((method, error))),
+            FromWorker::CompareFinished => {
+                self.running.set(None);
+                self.progress.set(None);
+            }
+            FromWorker::Prediction { request, predictions } => {
+                if request == self.try_request.get_value() {
+                    self.predictions.set(predictions);
+                }
+            }
+            FromWorker::Error(error) => self.compare_error.set(Some(error)),
+            FromWorker::Crashed(error) => self.worker_crashed(error),
+        }
+    }
+
+    fn on_progress(&self, method: String, event: TrainEvent) {
+        match event {
+            TrainEvent::Step { step, total_steps, loss, seconds, .. } => {
+                if !self.first_step_marked.get_value() {
+                    self.first_step_marked.set_value(true);
+                    mark("peft-lab:first-step");
+                }
+                self.live.update(|live| {
+                    if let Some(curve) = live.iter_mut().find(|(m, _, _)| *m == method) {
+                        curve.1.push(loss);
+                    }
+                });
+                self.progress.update(|p| {
+                    if let Some(p) = p {
+                        // The first step compiles GPU kernels; the ETA uses the mean of the later ones.
+                        p.seconds_per_step = match step {
+                            1 => seconds,
+                            2 => seconds,
+                            n => (p.seconds_per_step * (n - 2) as f64 + seconds) / (n - 1) as f64,
+                        };
+                        p.step = step;
+                        p.total_steps = total_steps;
+                    }
+                });
+            }
+            TrainEvent::Evaluated { epoch, metrics, .. } => self.live.update(|live| {
+                if let Some(curve) = live.iter_mut().find(|(m, _, _)| *m == method) {
+                    curve.2.push((epoch, metrics.accuracy));
+                }
+            }),
+        }
+    }
+
+    fn on_finished(&self, result: crate::train::MethodResult, adapter: AdapterBlob) {
+        let Some(running) = self.running.get_untracked() else { return };
+        let index = self.progress.get_untracked().map_or(0, |p| p.index);
+        self.tryable.update(|t| t.push(result.method.clone()));
+        let run = StoredRun {
+            comparison: running.comparison,
+            index,
+            dataset: running.dataset,
+            model: running.model,
+            backend: running.backend,
+            config: running.config,
+            result,
+            adapter,
+        };
+        self.runs.update(|runs| runs.push(run.clone()));
+        let app = *self;
+        spawn_local(async move {
+            if let Err(e) = store::save(&run).await {
+                app.notice(format!("{} finished but could not be stored in the browser: {e}", run.result.method));
+            }
+        });
+    }
+
+    /// Reads a dropped or picked file; a failure leaves the current dataset as it was.
+    fn load_file(&self, name: String, bytes: Vec<u8>) {
+        self.last_file.set_value(Some((name.clone(), bytes)));
+        self.parse_last_file();
+    }
+
+    fn parse_last_file(&self) {
+        let Some((name, bytes)) = self.last_file.get_value() else { return };
+        let skip = self.skip_bad_rows.get_untracked();
+        let parsed = (|| {
+            if bytes.is_empty() {
+                return Err("the file is empty".to_string());
+            }
+            let text = decode_utf8(&bytes).map_err(|e| page_message(&e))?;
+            let format = Format::detect(&name, text);
+            let table = parse(text, format, skip).map_err(|e| page_message(&e))?;
+            Ok((format, table))
+        })();
+        match parsed {
+            Ok((format, table)) => {
+                let (text, label) = match Columns::choose(&table, None, None) {
+                    Ok(c) => (c.text, c.label),
+                    Err(_) => {
+                        let first = table.columns.first().cloned().unwrap_or_default();
+                        (first.clone(), table.columns.get(1).cloned().unwrap_or(first))
+                    }
+                };
+                let loaded = LoadedData {
+                    name: name.clone(),
+                    format,
+                    table,
+                    text_column: String::new(),
+                    label_column: String::new(),
+                    dataset: Err(String::new()),
+                }
+                .with_columns(text, label, skip);
+                self.data.set(Some(loaded));
+                self.data_error.set(None);
+                self.summary.set(None);
+            }
+            Err(e) => self.data_error.set(Some(format!("{name}: {e}"))),
+        }
+    }
+
+    fn load_sample(&self, url: &'static str) {
+        let app = *self;
+        spawn_local(async move {
+            match fetch_bytes(url).await {
+                Ok(bytes) => app.load_file(url.rsplit('/').next().unwrap_or(url).into(), bytes),
+                Err(e) => app.data_error.set(Some(format!("the sample {url} did not load: {e}"))),
+            }
+        });
+    }
+
+    fn compare(&self) {
+        self.compare_error.set(None);
+        let start = || -> Result<(), String> {
+            let data = self.data.get_untracked().ok_or("load a dataset first")?;
+            let dataset = data.dataset.clone().map_err(|e| format!("the dataset is not usable: {e}"))?;
+            let (config, val_fraction) = self.budget.config()?;
+            let methods: Vec<MethodChoice> = self
+                .cards
+                .get_value()
+                .iter()
+                .filter(|c| c.enabled.get_untracked())
+                .map(Card::method)
+                .collect::<Result<_, _>>()?;
+            if methods.is_empty() {
+                return Err("tick at least one method".into());
+            }
+            let backend = self.backend.get_untracked().map(|b| b.kind).unwrap_or_default();
+            self.running.set(Some(Running {
+                comparison: now_ms(),
+                dataset: data.name.clone(),
+                model: self.model_source.get_untracked().name,
+                backend,
+                config: config.clone(),
+            }));
+            self.live.set(Vec::new());
+            self.failures.set(Vec::new());
+            self.tryable.set(Vec::new());
+            self.predictions.set(Vec::new());
+            self.send(&ToWorker::Compare(CompareJob { dataset, val_fraction, config, methods }));
+            Ok(())
+        };
+        if let Err(e) = start() {
+            self.compare_error.set(Some(e));
+        }
+    }
+
+    fn classify(&self) {
+        let text = self.try_text.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        let request = self.try_request.get_value() + 1;
+        self.try_request.set_value(request);
+        self.send(&ToWorker::Predict { request, text });
+    }
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') { url.to_string() } else { format!("{url}/") }
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| js_error(&e))?;
+    let response: web_sys::Response = response.unchecked_into();
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer()).await.map_err(|e| js_error(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+fn take_file(app: App, file: web_sys::File) {
+    let name = file.name();
+    let size = file.size();
+    if size > MAX_FILE_BYTES {
+        app.data_error.set(Some(format!(
+            "{name} is {:.0} MB; the page reads files up to {:.0} MB (the CLI has no limit). The current dataset is kept.",
+            size / 1e6,
+            MAX_FILE_BYTES / 1e6
+        )));
+        return;
+    }
+    spawn_local(async move {
+        match read_file(file).await {
+            Ok(bytes) => app.load_file(name, bytes),
+            Err(e) => app.data_error.set(Some(format!("{name} could not be read: {e}"))),
+        }
+    });
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
+fn format_count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn optional(value: Option<f64>, scale: f64, digits: usize) -> String {
+    value.filter(|v| v.is_finite()).map_or("n/a".into(), |v| format!("{:.*}", digits, v * scale))
+}
+
+pub fn mount() {
+    leptos::mount::mount_to_body(|| {
+        let app = App::new();
+        app.start_worker();
+        app.load_sample(SAMPLES[0].1);
+        spawn_local(async move {
+            match store::load().await {
+                Ok(runs) => app.runs.set(runs),
+                Err(e) => app.notice(format!("earlier runs could not be read from the browser's storage: {e}")),
+            }
+        });
+        // The token-length summary needs the tokenizer, which lives in the worker.
+        Effect::new(move |_| {
+            let ready = matches!(app.model.get(), ModelState::Ready(_));
+            let dataset = app.data.with(|d| d.as_ref().and_then(|d| d.dataset.clone().ok()));
+            let max_length = app.budget.max_length.get();
+            if let (true, Some(dataset)) = (ready, dataset) {
+                let max_length = max_length.trim().parse().unwrap_or(64);
+                app.send(&ToWorker::Summarize { dataset, max_length });
+            }
+        });
+        view! {
+            <header>
+                <h1>"peft-lab"</h1>
+                <p class="tagline">"Fine-tune a small transformer in your browser with parameter-efficient methods and compare them on your data."</p>
+                {status_view(app)}
+            </header>
+            <main>
+                {notices_view(app)}
+                {data_view(app)}
+                {methods_view(app)}
+                {compare_view(app)}
+                {results_view(app)}
+                {try_view(app)}
+            </main>
+        }
+    });
+}
+
+fn status_view(app: App) -> impl IntoView {
+    let backend = move || match app.backend.get() {
+        None => view! { <span id="backend" class="badge">"starting the backend…"</span> }.into_any(),
+        Some(b) => {
+            let limits = b
+                .max_storage_binding_mib
+                .map(|m| format!(" · max storage binding {m} MiB, max buffer {} MiB", b.max_buffer_mib.unwrap_or(0)))
+                .unwrap_or_default();
+            let notice = b.fallback_reason.clone().map(|reason| {
+                view! { <p id="fallback-notice" class="warning">"Training runs on the CPU, which is much slower: " {reason} "."</p> }
+            });
+            view! {
+                <span id="backend" class=if b.gpu { "badge gpu" } else { "badge cpu" } data-kind=b.kind.clone()>
+                    {b.kind.clone()} " · " {b.adapter.clone()} {limits}
+                </span>
+                {notice}
+            }
+            .into_any()
+        }
+    };
+    let model = move || match app.model.get() {
+        ModelState::Loading { loaded, total } => {
+            let (value, max) = (loaded as f64, total.unwrap_or(0).max(loaded).max(1) as f64);
+            view! {
+                <span id="model" data-state="loading">"Loading " {app.model_source.get().name} "… " {mib(loaded)}
+                    {total.map(|t| format!(" of {}", mib(t)))}</span>
+                <progress id="model-progress" value=value max=max></progress>
+            }
+            .into_any()
+        }
+        ModelState::Ready(info) => view! {
+            <span id="model" data-state="ready">
+                {info.name.clone()} ": " {format_count(info.parameters)} " parameters, " {info.layers} " layers, hidden "
+                {info.hidden_size} ", vocabulary " {format_count(info.vocab_size)}
+            </span>
+        }
+        .into_any(),
+        ModelState::Failed(e) => view! { <span id="model" data-state="failed" class="error">"The model did not load: " {e}</span> }.into_any(),
+    };
+    let webgpu_note = (!app.page_has_webgpu).then(|| " (this browser has no WebGPU)");
+    view! {
+        <div class="status">
+            <div>{backend}</div>
+            <div>{model}</div>
+            <details class="model-picker">
+                <summary>"Model and backend"</summary>
+                <label>"Model files (config.json, model.safetensors, tokenizer.json) under "
+                    <input id="model-url" type="text" size="48" prop:value=move || app.model_url_input.get()
+                        on:input=move |ev| app.model_url_input.set(event_target_value(&ev)) />
+                </label>
+                <button on:click=move |_| {
+                    let url = with_slash(app.model_url_input.get_untracked().trim());
+                    let name = url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).to_string();
+                    app.model_source.set(ModelSource { name, base_url: url });
+                    app.start_worker();
+                } disabled=move || app.running.get().is_some()>"Load model"</button>
+                <label><input id="cpu-only" type="checkbox" prop:checked=move || app.cpu_only.get()
+                    disabled=!app.page_has_webgpu
+                    on:change=move |ev| { app.cpu_only.set(event_target_checked(&ev)); app.start_worker(); } />
+                    "Use the CPU instead of WebGPU" {webgpu_note}</label>
+            </details>
+        </div>
+    }
+}
+
+fn notices_view(app: App) -> impl IntoView {
+    view! {
+        <Show when=move || !app.notices.get().is_empty()>
+            <div id="notices" class="notices">
+                {move || app.notices.get().into_iter().map(|n| view! { <p class="warning">{n}</p> }).collect_view()}
+                <button on:click=move |_| app.notices.set(Vec::new())>"Dismiss"</button>
+            </div>
+        </Show>
+    }
+}
+
+fn data_view(app: App) -> impl IntoView {
+    let on_drop = move |ev: web_sys::DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+            take_file(app, file);
+        }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            take_file(app, file);
+        }
+        input.set_value("");
+    };
+    let samples = SAMPLES
+        .iter()
+        .map(|&(title, url)| view! { <button class="sample" on:click=move |_| app.load_sample(url)>{title}</button> })
+        .collect_view();
+    view! {
+        <section id="data-section">
+            <h2>"1. Data"</h2>
+            <div class="drop" id="drop-zone" on:dragover=|ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
+                <p>"Drop a CSV, TSV, JSONL or JSON file here, or "
+                    <label class="file-button">"choose one"<input id="file-input" type="file"
+                        accept=".csv,.tsv,.tab,.jsonl,.ndjson,.json,.txt,text/*,application/json" on:change=on_pick /></label>
+                    ". Samples: " {samples}</p>
+            </div>
+            <Show when=move || app.data_error.get().is_some()>
+                <p id="data-error" class="error" role="alert">{move || app.data_error.get()}</p>
+            </Show>
+            {move || app.data.get().map(|data| loaded_view(app, data))}
+        </section>
+    }
+}
+
+fn loaded_view(app: App, data: LoadedData) -> impl IntoView {
+    let columns = data.table.columns.clone();
+    let picker = move |id: &'static str, current: String, is_text: bool| {
+        let options = columns
+            .iter()
+            .map(|c| view! { <option value=c.clone() selected=*c == current>{c.clone()}</option> })
+            .collect_view();
+        view! {
+            <select id=id on:change=move |ev| {
+                let chosen = event_target_value(&ev);
+                app.data.update(|slot| {
+                    if let Some(d) = slot.take() {
+                        let (text, label) = if is_text { (chosen.clone(), d.label_column.clone()) } else { (d.text_column.clone(), chosen.clone()) };
+                        *slot = Some(d.with_columns(text, label, app.skip_bad_rows.get_untracked()));
+                    }
+                });
+                app.summary.set(None);
+            }>{options}</select>
+        }
+    };
+    let header = data.table.columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view();
+    let rows = data
+        .table
+        .rows
+        .iter()
+        .take(PREVIEW_ROWS)
+        .map(|row| view! { <tr>{row.iter().map(|cell| view! { <td>{truncate(cell, 120)}</td> }).collect_view()}</tr> })
+        .collect_view();
+    let dataset_view = match &data.dataset {
+        Ok(dataset) => {
+            let counts = dataset.class_counts();
+            let classes = dataset
+                .labels
+                .iter()
+                .zip(&counts)
+                .take(20)
+                .map(|(l, n)| view! { <li><b>{l.clone()}</b> " " {*n}</li> })
+                .collect_view();
+            let more = (dataset.labels.len() > 20).then(|| format!("… and {} more classes", dataset.labels.len() - 20));
+            view! {
+                <div id="class-counts" class="classes">
+                    <span>{format!("{} examples, {} classes:", dataset.examples.len(), dataset.labels.len())}</span>
+                    <ul>{classes}</ul>{more}
+                    {(dataset.skipped_rows > 0).then(|| format!(" ({} bad rows skipped)", dataset.skipped_rows))}
+                </div>
+            }
+            .into_any()
+        }
+        Err(e) => view! { <p id="dataset-error" class="error" role="alert">{e.clone()}</p> }.into_any(),
+    };
+    view! {
+        <div class="loaded">
+            <p><b id="data-name">{data.name.clone()}</b> {format!(" · {:?} · {} rows", data.format, data.table.rows.len())}</p>
+            <div class="table-wrap"><table id="preview"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>
+            <div class="pickers">
+                <label>"Text column " {picker("text-column", data.text_column.clone(), true)}</label>
+                <label>"Label column " {picker("label-column", data.label_column.clone(), false)}</label>
+                <label><input id="skip-bad-rows" type="checkbox" prop:checked=move || app.skip_bad_rows.get()
+                    on:change=move |ev| { app.skip_bad_rows.set(event_target_checked(&ev)); app.parse_last_file(); } />
+                    "skip bad rows"</label>
+                <label>"Validation " <input id="val-percent" type="number" min="0" max="90" step="5" class="short"
+                    prop:value=move || app.budget.val_percent.get() on:input=move |ev| app.budget.val_percent.set(event_target_value(&ev)) />" %"</label>
+            </div>
+            {dataset_view}
+            {move || app.summary.get().map(|s| match s {
+                Ok(s) => view! {
+                    <p id="summary" class="muted">{format!(
+                        "Tokens per text: median {}, 90th percentile {}, 99th {}, longest {}; {} of {} texts are cut to the max length {}.",
+                        s.token_length_p50, s.token_length_p90, s.token_length_p99, s.token_length_max, s.truncated, s.rows, s.max_length
+                    )}</p>
+                }.into_any(),
+                Err(e) => view! { <p id="summary" class="error">{e}</p> }.into_any(),
+            })}
+        </div>
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max { text.to_string() } else { text.chars().take(max).collect::<String>() + "…" }
+}
+
+fn methods_view(app: App) -> impl IntoView {
+    let cards = app.cards.get_value().into_iter().map(card_view).collect_view();
+    view! {
+        <section id="methods-section">
+            <h2>"2. Methods"</h2>
+            <div class="cards">{cards}</div>
+        </section>
+    }
+}
+
+/// A card's settings fields come from its configuration's JSON, so a new method needs no page code.
+fn card_view(card: Card) -> impl IntoView {
+    let fields = card
+        .settings
+        .get_untracked()
+        .as_object()
+        .map(|o| o.iter().filter(|(k, _)| *k != "method").map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, default)| field_view(card, key, default))
+        .collect_view();
+    view! {
+        <article class="card" id=format!("method-{}", card.key) class:off=move || !card.enabled.get()>
+            <label class="card-title"><input type="checkbox" class="enable" prop:checked=move || card.enabled.get()
+                on:change=move |ev| card.enabled.set(event_target_checked(&ev)) /> {card.title}</label>
+            <p class="muted">{card.description}</p>
+            <label class="field">"learning rate" <input type="text" class="lr" prop:value=move || card.learning_rate.get()
+                on:input=move |ev| card.learning_rate.set(event_target_value(&ev)) /></label>
+            {fields}
+            <Show when=move || card.error.get().is_some()><p class="error">{move || card.error.get()}</p></Show>
+        </article>
+    }
+}
+
+fn field_view(card: Card, key: String, default: serde_json::Value) -> impl IntoView {
+    use serde_json::Value;
+    let label = key.replace('_', " ");
+    let read_key = key.clone();
+    let current = move || card.settings.with(|s| s.get(&read_key).cloned().unwrap_or(Value::Null));
+    let set = move |key: &str, value: Value| {
+        card.settings.update(|s| s[key] = value);
+        let check = serde_json::from_value::<MethodConfig>(card.settings.get_untracked());
+        card.error.set(check.err().map(|e| format!("{}: {e}", key.replace('_', " "))));
+    };
+    if let Value::Bool(_) = default {
+        return view! {
+            <label class="field"><input type="checkbox" prop:checked=move || current().as_bool().unwrap_or(false)
+                on:change=move |ev| set(&key, Value::Bool(event_target_checked(&ev))) />{label}</label>
+        }
+        .into_any();
+    }
+    let shown = move || match current() {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or(i.to_string())).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    };
+    view! {
+        <label class="field">{label} " "
+            <input type="text" data-field=key.clone() prop:value=shown on:change=move |ev| {
+                let typed = event_target_value(&ev);
+                let typed = typed.trim();
+                let value = match &default {
+                    Value::Array(_) => Value::Array(typed.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect()),
+                    Value::String(_) => Value::String(typed.into()),
+                    _ if typed.is_empty() => Value::Null,
+                    _ => serde_json::from_str::<serde_json::Number>(typed).map(Value::Number).unwrap_or(Value::String(typed.into())),
+                };
+                set(&key, value);
+            } />
+        </label>
+    }
+    .into_any()
+}
+
+fn compare_view(app: App) -> impl IntoView {
+    let budget = app.budget;
+    let number = move |id: &'static str, field: RwSignal<String>| {
+        view! { <input id=id type="number" class="short" prop:value=move || field.get() on:input=move |ev| field.set(event_target_value(&ev)) /> }
+    };
+    let ready = move || matches!(app.model.get(), ModelState::Ready(_)) && app.data.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()));
+    let progress = move || {
+        app.progress.get().map(|p| {
+            let done = p.index * p.total_steps + p.step;
+            let all = (p.count * p.total_steps).max(1);
+            let eta = (all - done) as f64 * p.seconds_per_step;
+            let eta = if p.step < 2 { "ETA after the first steps (the first compiles GPU kernels)".to_string() } else { format!("about {} left", duration(eta)) };
+            view! {
+                <div id="progress">
+                    <progress value=done as f64 max=all as f64></progress>
+                    <span>{format!("{} ({}/{}): step {}/{} · {:.2} s/step · {eta}", p.method, p.index + 1, p.count, p.step, p.total_steps, p.seconds_per_step)}</span>
+                </div>
+            }
+        })
+    };
+    view! {
+        <section id="compare-section">
+            <h2>"3. Budget and compare"</h2>
+            <div class="budget">
+                <label><select id="budget-kind" on:change=move |ev| budget.by_steps.set(event_target_value(&ev) == "steps")>
+                    <option value="epochs" selected=move || !budget.by_steps.get()>"epochs"</option>
+                    <option value="steps" selected=move || budget.by_steps.get()>"steps"</option>
+                </select> {number("budget", budget.amount)}</label>
+                <label>"batch size " {number("batch-size", budget.batch_size)}</label>
+                <label>"max length " {number("max-length", budget.max_length)}</label>
+                <label>"seed " {number("seed", budget.seed)}</label>
+            </div>
+            <p class="muted">"Every method gets the same split, seed, batch order and budget; AdamW with weight decay 0.01, 6% warm-up then linear decay, gradients clipped at 1."</p>
+            <div class="actions">
+                <button id="compare" class="primary" on:click=move |_| app.compare() disabled=move || !ready() || app.running.get().is_some()>"Compare"</button>
+                <button id="cancel" on:click=move |_| app.cancel() disabled=move || app.running.get().is_none()>"Cancel"</button>
+            </div>
+            <Show when=move || app.compare_error.get().is_some()><p id="compare-error" class="error" role="alert">{move || app.compare_error.get()}</p></Show>
+            {progress}
+            <Show when=move || !app.failures.get().is_empty()>
+                <ul id="failures">{move || app.failures.get().into_iter().map(|(m, e)| view! { <li class="error">{m} " failed: " {e}</li> }).collect_view()}</ul>
+            </Show>
+        </section>
+    }
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds < 90.0 { format!("{seconds:.0} s") } else { format!("{:.0} min", seconds / 60.0) }
+}
+
+/// The latest comparison's curves: stored runs of it plus the method still training.
+fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
+    let runs = app.runs.get();
+    let latest = runs.iter().map(|r| r.comparison).max();
+    let mut names: Vec<String> = Vec::new();
+    let mut color = |name: &str| {
+        let i = names.iter().position(|n| n == name).unwrap_or_else(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        });
+        PALETTE[i % PALETTE.len()]
+    };
+    let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
+    let live = app.live.get();
+    let live_running = app.running.get().is_some();
+    let finished: Vec<&StoredRun> = if live_running {
+        let current = app.running.get().map(|r| r.comparison);
+        runs.iter().filter(|r| Some(r.comparison) == current).collect()
+    } else {
+        runs.iter().filter(|r| Some(r.comparison) == latest).collect()
+    };
+    for run in &finished {
+        let r = &run.result;
+        let c = color(&r.method);
+        losses.push(Series { name: r.method.clone(), color: c, points: smooth(&r.losses) });
+        let points = r.evaluations.iter().enumerate().map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0)).collect();
+        accuracy.push(Series { name: r.method.clone(), color: c, points });
+        if let Some(acc) = r.accuracy {
+            efficiency.push(Series { name: r.method.clone(), color: c, points: vec![(r.trainable_percent, acc * 100.0)] });
+        }
+    }
+    if live_running {
+        for (method, curve, evals) in live.iter().filter(|(m, _, _)| !finished.iter().any(|r| r.result.method == *m)) {
+            let c = color(method);
+            losses.push(Series { name: format!("{method} (training)"), color: c, points: smooth(curve) });
+            let points = evals.iter().map(|&(epoch, acc)| (epoch as f64, acc * 100.0)).collect();
+            accuracy.push(Series { name: method.clone(), color: c, points });
+        }
+    }
+    (losses, accuracy, efficiency)
+}
+
+/// Raw loss per step plus a running mean would clutter the chart: an exponential moving average (0.8) is drawn.
+fn smooth(losses: &[f32]) -> Vec<(f64, f64)> {
+    let mut average = None;
+    losses
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let a = average.map_or(l as f64, |a: f64| 0.8 * a + 0.2 * l as f64);
+            average = Some(a);
+            ((i + 1) as f64, a)
+        })
+        .collect()
+}
+
+/// Mean training loss of the first (or last) quarter of the steps, for tests and tooltips.
+fn loss_mean(losses: &[f32], start: bool) -> String {
+    let n = (losses.len() / 4).max(1).min(losses.len());
+    let part = if start { &losses[..n] } else { &losses[losses.len() - n..] };
+    format!("{:.5}", part.iter().map(|&l| l as f64).sum::<f64>() / n.max(1) as f64)
+}
+
+fn sort_value(run: &StoredRun, key: SortKey) -> f64 {
+    let r = &run.result;
+    let v = match key {
+        SortKey::Run | SortKey::Method => return 0.0,
+        SortKey::Trainable => Some(r.trainable_params as f64),
+        SortKey::Percent => Some(r.trainable_percent),
+        SortKey::AdapterBytes => Some(r.adapter_bytes as f64),
+        SortKey::MsPerStep => Some(r.seconds_per_step),
+        SortKey::Memory => r.peak_memory_bytes.map(|b| b as f64),
+        SortKey::ValLoss => r.val_loss,
+        SortKey::Accuracy => r.accuracy,
+        SortKey::MacroF1 => r.macro_f1,
+    };
+    v.filter(|v| v.is_finite()).unwrap_or(f64::NAN)
+}
+
+fn results_view(app: App) -> impl IntoView {
+    let header = move |key: SortKey, title: &'static str| {
+        let arrow = move || match app.sort.get() {
+            (k, true) if k == key => " ▲",
+            (k, false) if k == key => " ▼",
+            _ => "",
+        };
+        view! {
+            <th class="sortable" on:click=move |_| app.sort.update(|s| *s = if s.0 == key { (key, !s.1) } else { (key, true) })>
+                {title}{arrow}
+            </th>
+        }
+    };
+    let rows = move || {
+        let mut runs = app.runs.get();
+        let comparisons: Vec<u64> = {
+            let mut ids: Vec<u64> = runs.iter().map(|r| r.comparison).collect();
+            ids.dedup();
+            ids
+        };
+        let (key, ascending) = app.sort.get();
+        runs.sort_by(|a, b| {
+            let order = match key {
+                SortKey::Run => (a.comparison, a.index).cmp(&(b.comparison, b.index)),
+                SortKey::Method => a.result.method.cmp(&b.result.method),
+                _ => {
+                    let (x, y) = (sort_value(a, key), sort_value(b, key));
+                    // Missing values sort last either way.
+                    match (x.is_nan(), y.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => return std::cmp::Ordering::Greater,
+                        (false, true) => return std::cmp::Ordering::Less,
+                        _ => x.total_cmp(&y),
+                    }
+                }
+            };
+            if ascending { order } else { order.reverse() }
+        });
+        runs.into_iter()
+            .map(|run| {
+                let r = &run.result;
+                let number = comparisons.iter().position(|&c| c == run.comparison).map_or(0, |i| i + 1);
+                let memory = r.peak_memory_bytes.map_or("n/a".to_string(), mib);
+                view! {
+                    <tr class="result-row" data-method=r.method.clone() data-loss-start=loss_mean(&r.losses, true)
+                        data-loss-end=loss_mean(&r.losses, false)>
+                        <td title=format!("{} on {} · {} · {}", run.model, run.dataset, run.backend, run.config.batch_size)>{format!("#{number}")}</td>
+                        <td class="method">{r.method.clone()}</td>
+                        <td class="num" data-col="trainable">{format_count(r.trainable_params)}</td>
+                        <td class="num">{format!("{:.3}", r.trainable_percent)}</td>
+                        <td class="num" data-col="adapter-bytes">{format_count(r.adapter_bytes)}</td>
+                        <td class="num" data-col="ms-per-step">{format!("{:.0}", r.seconds_per_step * 1000.0)}</td>
+                        <td class="num" data-col="memory">{memory}</td>
+                        <td class="num" data-col="val-loss">{optional(r.val_loss, 1.0, 4)}</td>
+                        <td class="num" data-col="accuracy">{optional(r.accuracy, 100.0, 1)}</td>
+                        <td class="num" data-col="macro-f1">{optional(r.macro_f1, 1.0, 3)}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let charts = move || {
+        let (losses, accuracy, efficiency) = latest_series(app);
+        view! {
+            <div class="charts">
+                {chart("Training loss (moving average)", "step", losses, false, false)}
+                {chart("Validation accuracy %", "epoch", accuracy, false, false)}
+                {chart("Accuracy % against trainable % of the model", "trainable % (log scale)", efficiency, true, true)}
+            </div>
+        }
+    };
+    let clear = move |_| {
+        spawn_local(async move {
+            match store::clear().await {
+                Ok(()) => {
+                    app.runs.set(Vec::new());
+                    app.live.set(Vec::new());
+                }
+                Err(e) => app.notice(format!("the stored runs could not be cleared: {e}")),
+            }
+        });
+    };
+    view! {
+        <section id="results-section">
+            <h2>"4. Results"</h2>
+            {charts}
+            <div class="table-wrap">
+                <table id="results">
+                    <thead><tr>
+                        {header(SortKey::Run, "run")}
+                        {header(SortKey::Method, "method")}
+                        {header(SortKey::Trainable, "trainable")}
+                        {header(SortKey::Percent, "% of model")}
+                        {header(SortKey::AdapterBytes, "adapter bytes")}
+                        {header(SortKey::MsPerStep, "ms/step")}
+                        {header(SortKey::Memory, "peak GPU memory")}
+                        {header(SortKey::ValLoss, "val loss")}
+                        {header(SortKey::Accuracy, "accuracy %")}
+                        {header(SortKey::MacroF1, "macro-F1")}
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            <p class="muted">"Peak GPU memory is what burn's allocator reserved on WebGPU; browsers do not report CPU memory per task, so CPU runs show n/a. Runs are kept in this browser (IndexedDB) until cleared."</p>
+            <button id="clear" on:click=clear disabled=move || app.running.get().is_some()>"Clear stored runs"</button>
+        </section>
+    }
+}
+
+fn try_view(app: App) -> impl IntoView {
+    let predictions = move || {
+        app.predictions
+            .get()
+            .into_iter()
+            .map(|p| {
+                let top = p.ranked.first().cloned();
+                let others: BTreeMap<String, f64> = p.ranked.iter().skip(1).take(3).map(|l| (l.label.clone(), l.probability)).collect();
+                let others = others.into_iter().map(|(l, p)| format!("{l} {:.0}%", p * 100.0)).collect::<Vec<_>>().join(", ");
+                view! {
+                    <tr class="prediction" data-method=p.method.clone()>
+                        <td>{p.method.clone()}</td>
+                        <td class="label">{top.as_ref().map(|t| t.label.clone())}</td>
+                        <td class="num">{top.map(|t| format!("{:.1}%", t.probability * 100.0))}</td>
+                        <td class="muted">{others}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <section id="try-section">
+            <h2>"5. Try it"</h2>
+            <p class="muted">"Classify your own sentence with every method trained since this page opened."</p>
+            <textarea id="try-text" rows="2" prop:value=move || app.try_text.get() on:input=move |ev| app.try_text.set(event_target_value(&ev))
+                on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); app.classify(); }></textarea>
+            <button id="try" on:click=move |_| app.classify()
+                disabled=move || app.tryable.get().is_empty() || app.running.get().is_some()>"Classify"</button>
+            <Show when=move || app.tryable.get().is_empty()>
+                <p class="muted">"Run a comparison first (runs restored from an earlier visit are listed above but not loaded for prediction)."</p>
+            </Show>
+            <table id="predictions"><tbody>{predictions}</tbody></table>
+        </section>
+    }
+}

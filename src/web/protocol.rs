@@ -1,0 +1,109 @@
+//! The typed messages between the page and the training worker (serialised with serde-wasm-bindgen, so byte
+//! buffers travel as `Uint8Array`s and NaN metrics stay NaN).
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Summary};
+use crate::method::MethodConfig;
+use crate::train::{MethodResult, TrainConfig, TrainEvent};
+
+/// Where the model's three files live: a URL prefix ending in `/` (the embedded default is `models/<name>/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSource {
+    pub name: String,
+    pub base_url: String,
+}
+
+/// One method of a comparison with its learning rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodChoice {
+    pub config: MethodConfig,
+    pub learning_rate: f64,
+}
+
+/// Everything a comparison needs; the dataset is already parsed and labelled by the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareJob {
+    pub dataset: Dataset,
+    pub val_fraction: f64,
+    pub config: TrainConfig,
+    pub methods: Vec<MethodChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Acquire WebGPU (or the CPU when `cpu_only`, or when WebGPU is missing) and load the model.
+    Start { model: ModelSource, cpu_only: bool },
+    /// Token-length statistics of a dataset under the loaded tokenizer.
+    Summarize { dataset: Dataset, max_length: usize },
+    Compare(CompareJob),
+    /// Classify `text` with every method trained since the worker started.
+    Predict { request: u64, text: String },
+}
+
+/// The compute backend the worker trains on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// "WebGPU" or "CPU (ndarray)".
+    pub kind: String,
+    pub gpu: bool,
+    /// The adapter's name and driver, e.g. "SwiftShader Device (Subzero)".
+    pub adapter: String,
+    pub max_storage_binding_mib: Option<u64>,
+    pub max_buffer_mib: Option<u64>,
+    /// Why the CPU is used, when WebGPU was wanted.
+    pub fallback_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub vocab_size: usize,
+    pub parameters: usize,
+    pub weight_bytes: usize,
+}
+
+/// A trained adapter as files (peft's format plus peft_lab.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdapterBlob {
+    pub config_json: String,
+    #[serde(with = "serde_bytes")]
+    pub weights: Vec<u8>,
+    pub run_info_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelProbability {
+    pub label: String,
+    pub probability: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodPrediction {
+    pub method: String,
+    /// Every label, most probable first.
+    pub ranked: Vec<LabelProbability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromWorker {
+    Backend(BackendInfo),
+    ModelProgress { loaded: u64, total: Option<u64> },
+    ModelReady(ModelInfo),
+    ModelFailed(String),
+    Summary(Summary),
+    SummaryFailed(String),
+    /// A method of the comparison starts (index into the job's methods).
+    MethodStarted { method: String, index: usize, count: usize, total_steps: usize },
+    Progress { method: String, event: TrainEvent },
+    MethodFinished { result: MethodResult, adapter: AdapterBlob },
+    MethodFailed { method: String, error: String },
+    CompareFinished,
+    Prediction { request: u64, predictions: Vec<MethodPrediction> },
+    /// Anything else that went wrong (a malformed message).
+    Error(String),
+    /// The worker panicked and cannot go on.
+    Crashed(String),
+}

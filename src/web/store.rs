@@ -1,0 +1,55 @@
+//! Finished runs kept in IndexedDB (through `www/store.js`), so they are there after a reload.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::protocol::AdapterBlob;
+use crate::train::{MethodResult, TrainConfig};
+
+#[wasm_bindgen(module = "/www/store.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = storePut, catch)]
+    async fn store_put(key: &str, value: JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = storeAll, catch)]
+    async fn store_all() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = storeClear, catch)]
+    async fn store_clear() -> Result<JsValue, JsValue>;
+}
+
+/// One method's finished run with what produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRun {
+    /// Which comparison (its start time in ms since the epoch) and the method's place in it.
+    pub comparison: u64,
+    pub index: usize,
+    pub dataset: String,
+    pub model: String,
+    pub backend: String,
+    pub config: TrainConfig,
+    pub result: MethodResult,
+    pub adapter: AdapterBlob,
+}
+
+impl StoredRun {
+    fn key(&self) -> String {
+        format!("{:015}-{:03}", self.comparison, self.index)
+    }
+}
+
+pub async fn save(run: &StoredRun) -> Result<(), String> {
+    let value = serde_wasm_bindgen::to_value(run).map_err(|e| e.to_string())?;
+    store_put(&run.key(), value).await.map(|_| ()).map_err(|e| super::worker::js_error(&e))
+}
+
+/// Every stored run in comparison order; records that no longer parse (an older format) are skipped.
+pub async fn load() -> Result<Vec<StoredRun>, String> {
+    let values = store_all().await.map_err(|e| super::worker::js_error(&e))?;
+    let array: js_sys::Array = values.into();
+    let mut runs: Vec<StoredRun> = array.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect();
+    runs.sort_by_key(|r| (r.comparison, r.index));
+    Ok(runs)
+}
+
+pub async fn clear() -> Result<(), String> {
+    store_clear().await.map(|_| ()).map_err(|e| super::worker::js_error(&e))
+}

@@ -1,0 +1,347 @@
+//! The training worker: owns the device, the model and the trained methods; answers the page's messages.
+//! Cancelling is the page terminating this worker, which is immediate even in the middle of a GPU step.
+
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+
+use super::protocol::*;
+use crate::data::{Dataset, Summary};
+use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
+use crate::train::{Host, PreparedData, TrainEvent, predict, run_method};
+
+/// A method trained since the worker started, kept for "try it".
+struct TrainedModel {
+    method: String,
+    model: SequenceClassifier,
+    labels: Vec<String>,
+    max_length: usize,
+}
+
+#[derive(Default)]
+struct State {
+    device: Option<Device>,
+    gpu_buffer_limit: Option<u64>,
+    pretrained: Option<Rc<Pretrained>>,
+    trained: Vec<Rc<TrainedModel>>,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+pub fn post(message: &FromWorker) {
+    match serde_wasm_bindgen::to_value(message) {
+        Ok(value) => {
+            if let Err(e) = scope().post_message(&value) {
+                web_sys::console::error_1(&e);
+            }
+        }
+        Err(e) => web_sys::console::error_1(&format!("cannot serialise a message: {e}").into()),
+    }
+}
+
+/// Installs the message handler; each message runs as its own task.
+pub fn run() {
+    let state = Rc::new(RefCell::new(State::default()));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        match serde_wasm_bindgen::from_value::<ToWorker>(event.data()) {
+            Ok(message) => wasm_bindgen_futures::spawn_local(handle(message, state.clone())),
+            Err(e) => post(&FromWorker::Error(format!("the worker got an unreadable message: {e}"))),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+}
+
+async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
+    match message {
+        ToWorker::Start { model, cpu_only } => {
+            let (device, info, limit) = acquire_device(cpu_only).await;
+            post(&FromWorker::Backend(info));
+            {
+                let mut state = state.borrow_mut();
+                state.device = Some(device);
+                state.gpu_buffer_limit = limit;
+            }
+            match load_model(&model, limit).await {
+                Ok(pretrained) => {
+                    post(&FromWorker::ModelReady(model_info(&pretrained)));
+                    state.borrow_mut().pretrained = Some(Rc::new(pretrained));
+                }
+                Err(e) => post(&FromWorker::ModelFailed(e)),
+            }
+        }
+        ToWorker::Summarize { dataset, max_length } => {
+            let message = match summarize(&state, &dataset, max_length) {
+                Ok(summary) => FromWorker::Summary(summary),
+                Err(e) => FromWorker::SummaryFailed(e),
+            };
+            post(&message);
+        }
+        ToWorker::Compare(job) => {
+            if let Err(e) = compare(&state, job).await {
+                post(&FromWorker::Error(e));
+            }
+            post(&FromWorker::CompareFinished);
+        }
+        ToWorker::Predict { request, text } => {
+            let trained = state.borrow().trained.clone();
+            let pretrained = state.borrow().pretrained.clone();
+            let mut predictions = Vec::new();
+            if let Some(pretrained) = pretrained {
+                for t in trained {
+                    match predict(&t.model, &pretrained.tokenizer, &[text.as_str()], t.max_length).await {
+                        Ok(probabilities) => predictions.push(rank(&t.method, &t.labels, &probabilities[0])),
+                        Err(e) => post(&FromWorker::Error(format!("{}: {e}", t.method))),
+                    }
+                }
+            }
+            post(&FromWorker::Prediction { request, predictions });
+        }
+    }
+}
+
+fn rank(method: &str, labels: &[String], probabilities: &[f64]) -> MethodPrediction {
+    let mut ranked: Vec<LabelProbability> = labels
+        .iter()
+        .zip(probabilities)
+        .map(|(label, &probability)| LabelProbability { label: label.clone(), probability })
+        .collect();
+    ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    MethodPrediction { method: method.to_string(), ranked }
+}
+
+/// WebGPU when the browser has it and an adapter is granted, else burn's ndarray backend compiled into this wasm.
+async fn acquire_device(cpu_only: bool) -> (Device, BackendInfo, Option<u64>) {
+    let has_webgpu = js_sys::Reflect::get(&scope().navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
+    let reason = if cpu_only {
+        "WebGPU is off for this page (the CPU was chosen, or the page has no navigator.gpu)".to_string()
+    } else if !has_webgpu {
+        "this browser does not offer WebGPU to workers".to_string()
+    } else {
+        match Device::wgpu_options().init_with_setup_async().await {
+            Ok((device, setup)) => {
+                let adapter = setup.adapter.get_info();
+                let limits = setup.adapter.limits();
+                let name = match webgpu_adapter_description().await {
+                    Some(description) => description,
+                    None => format!("{} {}", adapter.name, adapter.driver).trim().to_string(),
+                };
+                let binding = limits.max_storage_buffer_binding_size as u64;
+                let info = BackendInfo {
+                    kind: "WebGPU".into(),
+                    gpu: true,
+                    adapter: if name.is_empty() { format!("{:?} adapter", adapter.backend) } else { name },
+                    max_storage_binding_mib: Some(binding >> 20),
+                    max_buffer_mib: Some(limits.max_buffer_size >> 20),
+                    fallback_reason: None,
+                };
+                return (device.autodiff(), info, Some(binding));
+            }
+            Err(e) => format!("WebGPU could not start ({e})"),
+        }
+    };
+    let info = BackendInfo {
+        kind: "CPU (ndarray)".into(),
+        gpu: false,
+        adapter: "WebAssembly, one thread".into(),
+        max_storage_binding_mib: None,
+        max_buffer_mib: None,
+        fallback_reason: Some(reason),
+    };
+    (crate::device::cpu(), info, None)
+}
+
+/// The browser's own description of its adapter (wgpu's adapter info is empty on WebGPU).
+async fn webgpu_adapter_description() -> Option<String> {
+    use js_sys::Reflect;
+    let gpu = Reflect::get(&scope().navigator(), &"gpu".into()).ok()?;
+    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    let adapter = JsFuture::from(js_sys::Promise::from(request.call0(&gpu).ok()?)).await.ok()?;
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|key| Reflect::get(&info, &(*key).into()).ok()?.as_string().filter(|s| !s.is_empty()))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+async fn fetch(url: &str) -> Result<Response, String> {
+    let response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(|e| format!("{url}: {}", js_error(&e)))?;
+    let response: Response = response.unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+    }
+    Ok(response)
+}
+
+/// A model file from the browser's cache when it was fetched before, else from the network (then cached).
+async fn cached_response(url: &str) -> Result<Response, String> {
+    let cache = match scope().caches() {
+        Ok(storage) => JsFuture::from(storage.open("peft-lab-models")).await.ok().map(JsCast::unchecked_into::<web_sys::Cache>),
+        Err(_) => None,
+    };
+    if let Some(cache) = &cache {
+        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
+            if !hit.is_undefined() {
+                return Ok(hit.unchecked_into());
+            }
+        }
+    }
+    let response = fetch(url).await?;
+    if let Some(cache) = cache {
+        if let Ok(copy) = response.clone() {
+            // Caching is best-effort: a full quota only costs a download next time.
+            let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
+        }
+    }
+    Ok(response)
+}
+
+/// Reads a response's body, posting progress for it.
+async fn read_with_progress(response: Response, url: &str) -> Result<Vec<u8>, String> {
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let body = response.body().ok_or_else(|| format!("{url}: empty response"))?;
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut last_post = 0u64;
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("{url}: {}", js_error(&e)))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_error(&e))?;
+        bytes.extend(js_sys::Uint8Array::new(&value).to_vec());
+        let loaded = bytes.len() as u64;
+        if loaded - last_post > 1 << 20 {
+            last_post = loaded;
+            post(&FromWorker::ModelProgress { loaded, total });
+        }
+    }
+    post(&FromWorker::ModelProgress { loaded: bytes.len() as u64, total: Some(bytes.len() as u64) });
+    Ok(bytes)
+}
+
+async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+    let url = |file: &str| format!("{}{file}", source.base_url);
+    let small = |file: &'static str| {
+        let url = url(file);
+        async move {
+            let response = cached_response(&url).await?;
+            let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?)
+                .await
+                .map_err(|e| format!("{url}: {}", js_error(&e)))?;
+            Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
+        }
+    };
+    let config = small("config.json").await?;
+    let tokenizer = small("tokenizer.json").await?;
+    let weights_url = url("model.safetensors");
+    let weights = read_with_progress(cached_response(&weights_url).await?, &weights_url).await?;
+    if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights)) {
+        if let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit) {
+            return Err(format!(
+                "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB; \
+                 tick \"use the CPU\" or pick a smaller model",
+                bytes >> 20,
+                limit >> 20
+            ));
+        }
+    }
+    Pretrained::from_bytes(&source.name, &config, weights, &tokenizer).map_err(|e| e.to_string())
+}
+
+fn model_info(pretrained: &Pretrained) -> ModelInfo {
+    let c = &pretrained.config;
+    ModelInfo {
+        name: pretrained.name.clone(),
+        layers: c.num_hidden_layers,
+        hidden_size: c.hidden_size,
+        vocab_size: c.vocab_size,
+        parameters: Checkpoint::parse(&pretrained.weights).map_or(0, |ck| ck.parameter_count()),
+        weight_bytes: pretrained.weights.len(),
+    }
+}
+
+fn summarize(state: &Rc<RefCell<State>>, dataset: &Dataset, max_length: usize) -> Result<Summary, String> {
+    let pretrained = state.borrow().pretrained.clone().ok_or("the model is not loaded yet")?;
+    let texts: Vec<&str> = dataset.examples.iter().map(|e| e.text.as_str()).collect();
+    let encoded = pretrained.tokenizer.encode_all(&texts, max_length)?;
+    let lengths: Vec<usize> = encoded.iter().map(|e| e.full_length).collect();
+    Ok(Summary::new(dataset, &lengths, max_length))
+}
+
+/// Posts every step and evaluation to the page; GPU memory from burn's allocator where there is one.
+struct WorkerHost {
+    performance: Option<web_sys::Performance>,
+}
+
+impl Host for WorkerHost {
+    fn now(&self) -> f64 {
+        self.performance.as_ref().map_or(0.0, |p| p.now() / 1000.0)
+    }
+
+    fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
+        post(&FromWorker::Progress { method: method.to_string(), event: event.clone() });
+        ControlFlow::Continue(())
+    }
+
+    fn peak_memory(&mut self, device: &Device) -> Option<u64> {
+        device.memory_pool_usage().map(|usage| usage.bytes_reserved)
+    }
+}
+
+async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), String> {
+    let (pretrained, device) = {
+        let state = state.borrow();
+        (state.pretrained.clone(), state.device.clone())
+    };
+    let (Some(pretrained), Some(device)) = (pretrained, device) else {
+        return Err("the model is not loaded yet".into());
+    };
+    let (train, val) = job.dataset.split(job.val_fraction, job.config.seed);
+    let (data, _) =
+        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, job.dataset.labels.clone(), job.config.max_length)
+            .map_err(|e| e.to_string())?;
+    state.borrow_mut().trained.clear();
+    let mut host = WorkerHost { performance: scope().performance() };
+    let total_steps = job.config.total_steps(data.train.len());
+    for (index, choice) in job.methods.iter().enumerate() {
+        let method = choice.config.label();
+        post(&FromWorker::MethodStarted { method: method.clone(), index, count: job.methods.len(), total_steps });
+        match run_method(&pretrained, &choice.config, choice.learning_rate, &data, &job.config, &device, &mut host).await {
+            Ok(trained) => {
+                let adapter = AdapterBlob {
+                    config_json: trained.adapter.config_json,
+                    weights: trained.adapter.weights,
+                    run_info_json: trained.adapter.run_info_json,
+                };
+                post(&FromWorker::MethodFinished { result: trained.result, adapter });
+                state.borrow_mut().trained.push(Rc::new(TrainedModel {
+                    method,
+                    model: trained.model,
+                    labels: data.labels.clone(),
+                    max_length: job.config.max_length,
+                }));
+            }
+            Err(e) => post(&FromWorker::MethodFailed { method, error: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+pub fn js_error(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}

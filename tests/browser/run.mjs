@@ -1,0 +1,232 @@
+// Browser tests of the built playground, as a person would use it: Debian's chromium (headless, WebGPU through
+// SwiftShader) driven by playwright-core, on the site served from 127.0.0.1.
+//
+//   node tests/browser/run.mjs <site dir> [test name...]
+//
+// The tiny random BERT of the test fixtures is served under /fixtures/tiny-bert/ with dropout off (its large random
+// weights make a few dozen steps too noisy with dropout; MiniLM trains with dropout on). Screenshots go to
+// tests/browser/artifacts/.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch, serve } from "./harness.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const site = path.resolve(process.argv[2] ?? path.join(root, "dist"));
+const only = process.argv.slice(3);
+const artifacts = path.join(here, "artifacts");
+fs.mkdirSync(artifacts, { recursive: true });
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/// Training data the tiny model's vocabulary covers: positive and negative words.
+function sentimentCsv(rows) {
+  const good = ["good", "great", "excellent", "best", "nice", "fun", "love"];
+  const bad = ["bad", "terrible", "awful", "worst", "boring", "hate", "never"];
+  const lines = ["text,label"];
+  for (let i = 0; i < rows; i++) {
+    const words = i % 2 ? good : bad;
+    const pick = (k) => words[(i * 7 + k * 3) % words.length];
+    lines.push(`the food was ${pick(0)} and ${pick(1)} ${pick(2)},${i % 2 ? "pos" : "neg"}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function openPage(browser, base, { noWebGpu = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  if (noWebGpu) {
+    await context.addInitScript(() => {
+      delete Navigator.prototype.gpu;
+    });
+  }
+  const page = await context.newPage();
+  const log = [];
+  page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
+  page.log = log;
+  await page.goto(`${base}/?model=fixtures/tiny-bert/`);
+  await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+  return { context, page };
+}
+
+async function upload(page, name, contents) {
+  await page.setInputFiles("#file-input", { name, mimeType: "text/csv", buffer: Buffer.from(contents) });
+}
+
+async function setBudget(page, { steps, batch, maxLength }) {
+  await page.selectOption("#budget-kind", "steps");
+  await page.fill("#budget", String(steps));
+  await page.fill("#batch-size", String(batch));
+  await page.fill("#max-length", String(maxLength));
+}
+
+async function chooseMethods(page, learningRates) {
+  for (const card of await page.$$(".card")) {
+    const key = (await card.getAttribute("id")).replace("method-", "");
+    const enable = await card.$("input.enable");
+    const wanted = key in learningRates;
+    if ((await enable.isChecked()) !== wanted) await enable.click();
+    if (wanted) await (await card.$("input.lr")).fill(String(learningRates[key]));
+  }
+}
+
+async function results(page) {
+  return page.$$eval("tr.result-row", (rows) =>
+    rows.map((row) => ({
+      method: row.dataset.method,
+      lossStart: Number(row.dataset.lossStart),
+      lossEnd: Number(row.dataset.lossEnd),
+      accuracy: Number(row.querySelector("[data-col=accuracy]").textContent),
+      valLoss: Number(row.querySelector("[data-col=val-loss]").textContent),
+      f1: Number(row.querySelector("[data-col=macro-f1]").textContent),
+      msPerStep: Number(row.querySelector("[data-col=ms-per-step]").textContent),
+    })),
+  );
+}
+
+async function runCompare(page, count, timeout) {
+  await page.click("#compare");
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("tr.result-row").length >= n && !document.querySelector("#progress"),
+    count,
+    { timeout, polling: 500 },
+  );
+  const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
+  assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
+}
+
+const BAD_FILES = [
+  ["not-utf8.csv", Buffer.from([...Buffer.from("text,label\nok,pos\n"), 0xff, 0xfe, 0x41, 0x2c, 0x6e, 0x0a]), "not UTF-8"],
+  ["empty.csv", Buffer.alloc(0), "empty"],
+  ["broken.csv", 'text,label\n"never closed,pos\nfine,neg\n', "quote"],
+  ["broken.jsonl", '{"text": "fine", "label": "pos"}\nnot json at all\n{"text": "ok", "label": "neg"}\n', "line 2"],
+  ["binary.csv", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48]), "binary"],
+];
+
+const BAD_DATASETS = [
+  ["one-class.csv", "text,label\ngood,pos\ngreat,pos\nnice,pos\n", "1 class"],
+  [
+    "many-classes.csv",
+    "text,label\n" + Array.from({ length: 1001 }, (_, i) => `text ${i},class${i}`).join("\n") + "\n",
+    "1001 distinct values",
+  ],
+  ["empty-texts.csv", "text,label\ngood,pos\n,neg\nbad,neg\n", "skip bad rows"],
+];
+
+const tests = {
+  /// WebGPU: upload, compare LoRA + prefix + head, read the table, try a sentence, reload, then every bad input.
+  async webgpu(browser, base) {
+    const { context, page } = await openPage(browser, base);
+    const backend = await page.textContent("#backend");
+    assert(backend.includes("WebGPU"), `expected WebGPU, the page says: ${backend}`);
+    await upload(page, "reviews.csv", sentimentCsv(96));
+    await page.waitForSelector("#class-counts");
+    assert((await page.textContent("#data-name")) === "reviews.csv", "the uploaded file is the dataset");
+    await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3, prefix: 5e-3, head: 1e-2 });
+    const started = Date.now();
+    await runCompare(page, 3, 900_000);
+    console.log(`  compare of 3 methods x 24 steps on SwiftShader: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const rows = await results(page);
+    console.log("  " + JSON.stringify(rows));
+    assert(rows.length === 3, `3 result rows, got ${rows.length}`);
+    for (const r of rows) {
+      assert([r.accuracy, r.valLoss, r.f1, r.msPerStep].every(Number.isFinite), `finite metrics for ${r.method}`);
+      assert(r.lossEnd < r.lossStart, `${r.method}: loss went from ${r.lossStart} to ${r.lossEnd}`);
+    }
+    await page.screenshot({ path: path.join(artifacts, "compare-webgpu.png"), fullPage: true });
+
+    await page.fill("#try-text", "great excellent fun");
+    await page.click("#try");
+    await page.waitForFunction(() => document.querySelectorAll("tr.prediction").length === 3, null, { timeout: 60_000 });
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 3, null, { timeout: 60_000 });
+    const restored = await results(page);
+    assert(JSON.stringify(restored.map((r) => r.method)) === JSON.stringify(rows.map((r) => r.method)), "runs restored");
+    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+
+    await upload(page, "reviews.csv", sentimentCsv(96));
+    await page.waitForSelector("#class-counts");
+    for (const [name, contents, expected] of BAD_FILES) {
+      await upload(page, name, contents);
+      await page.waitForSelector("#data-error", { timeout: 10_000 });
+      const message = await page.textContent("#data-error");
+      assert(message.includes(expected), `${name}: expected "${expected}" in "${message}"`);
+      assert((await page.textContent("#data-name")) === "reviews.csv", `${name}: the earlier dataset is kept`);
+      assert((await page.$$("tr.result-row")).length === 3, `${name}: earlier results untouched`);
+      console.log(`  ${name}: ${message}`);
+    }
+    // 200 MB is refused from its size alone; a sparse file keeps the test light.
+    const big = path.join(os.tmpdir(), "peft-lab-200mb.csv");
+    fs.writeFileSync(big, "text,label\n");
+    fs.truncateSync(big, 200 * 1024 * 1024);
+    await page.setInputFiles("#file-input", big);
+    await page.waitForFunction(() => document.querySelector("#data-error")?.textContent.includes("MB"), null, { timeout: 10_000 });
+    console.log(`  200 MB: ${await page.textContent("#data-error")}`);
+    fs.unlinkSync(big);
+    for (const [name, contents, expected] of BAD_DATASETS) {
+      await upload(page, name, contents);
+      await page.waitForFunction((n) => document.querySelector("#data-name")?.textContent === n, name, { timeout: 10_000 });
+      const message = await page.textContent("#dataset-error");
+      assert(message.includes(expected), `${name}: expected "${expected}" in "${message}"`);
+      assert((await page.$$("tr.result-row")).length === 3, `${name}: earlier results untouched`);
+      assert(await page.isDisabled("#compare"), `${name}: compare is disabled on an unusable dataset`);
+      console.log(`  ${name}: ${message}`);
+    }
+    await page.check("#skip-bad-rows");
+    await page.waitForSelector("#class-counts");
+    assert((await page.textContent("#class-counts")).includes("1 bad rows skipped"), "skipping the empty text row");
+    await page.screenshot({ path: path.join(artifacts, "bad-input.png"), fullPage: true });
+    await context.close();
+  },
+
+  /// No WebGPU: the notice shows and the CPU backend trains.
+  async cpu(browser, base) {
+    const { context, page } = await openPage(browser, base, { noWebGpu: true });
+    await page.waitForSelector("#fallback-notice");
+    assert((await page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the CPU backend is used");
+    await upload(page, "reviews.csv", sentimentCsv(64));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await runCompare(page, 1, 300_000);
+    const [row] = await results(page);
+    console.log("  " + JSON.stringify(row));
+    assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+    await page.screenshot({ path: path.join(artifacts, "compare-cpu.png"), fullPage: true });
+    await context.close();
+  },
+};
+
+const server = await serve(site);
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await launch();
+let failed = 0;
+for (const [name, test] of Object.entries(tests)) {
+  if (only.length && !only.includes(name)) continue;
+  const started = Date.now();
+  console.log(`browser test ${name}`);
+  try {
+    await test(browser, base);
+    console.log(`ok ${name} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAILED ${name}: ${e.stack ?? e}`);
+    for (const context of browser.contexts()) {
+      for (const page of context.pages()) {
+        await page.screenshot({ path: path.join(artifacts, `failed-${name}.png`), fullPage: true }).catch(() => {});
+        console.log((page.log ?? []).slice(-30).join("\n"));
+      }
+      await context.close();
+    }
+  }
+}
+await browser.close();
+server.close();
+process.exit(failed ? 1 : 0);
