@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the default model and sample data, then runs the playground flow: every method on the same split,
-# seed and budget, with live progress and a comparison table. (The browser playground will be served from here.)
+# The playground's flow on the command line: sets up the default model and sample data, then compares every method
+# on the same split, seed and budget, with live progress and a results table. (scripts/serve.sh serves the page.)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$bin" compare --model "$model" --data public/data/yelp.json \

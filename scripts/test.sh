@@ -14,6 +14,7 @@ export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -j 2 -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --profile web --features web --bin peft-lab-web -j 2 -- -D warnings
 cargo test --all-targets -j 2 -- --test-threads 1
 bash scripts/build-web.sh dist-test
 node tests/browser/run.mjs dist-test

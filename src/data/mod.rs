@@ -16,7 +16,9 @@ use crate::rng::SplitMix64;
 pub enum DataError {
     #[error("the dataset is empty: it needs a header row and at least one example per class")]
     Empty,
-    #[error("this looks like a binary file, not text (it has a NUL byte at offset {0}); save the data as UTF-8 CSV, TSV or JSON")]
+    #[error(
+        "this looks like a binary file, not text (it has a NUL byte at offset {0}); save the data as UTF-8 CSV, TSV or JSON"
+    )]
     Binary(usize),
     #[error("the file is not UTF-8 text (first invalid byte at offset {byte}, line {line}); save it as UTF-8")]
     NotUtf8 { line: usize, byte: usize },

@@ -251,7 +251,8 @@ pub async fn predict(
     max_length: usize,
 ) -> Result<Vec<Vec<f64>>, crate::Error> {
     let encoded = tokenizer.encode_all(texts, max_length).map_err(DataError::Tokenize)?;
-    let examples: Vec<TokenizedExample> = encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
+    let examples: Vec<TokenizedExample> =
+        encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
     let logits = logits(model, &examples, tokenizer.pad_id(), 16).await?;
     Ok(logits.chunks(model.num_labels()).map(metrics::softmax).collect())
 }

@@ -29,9 +29,10 @@ struct Scale {
 
 impl Scale {
     fn fit(series: &[Series], log_x: bool) -> Option<Self> {
-        let points = series.iter().flat_map(|s| &s.points).filter(|(x, y)| {
-            x.is_finite() && y.is_finite() && (!log_x || *x > 0.0)
-        });
+        let points = series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0));
         let tx = |x: f64| if log_x { x.log10() } else { x };
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in points {
@@ -100,7 +101,13 @@ fn format_tick(v: f64) -> String {
 }
 
 /// Lines (or, with `dots`, labelled points) for every series, with axes and a legend.
-pub fn chart(title: &'static str, x_label: &'static str, series: Vec<Series>, log_x: bool, dots: bool) -> impl IntoView {
+pub fn chart(
+    title: &'static str,
+    x_label: &'static str,
+    series: Vec<Series>,
+    log_x: bool,
+    dots: bool,
+) -> impl IntoView {
     let Some(scale) = Scale::fit(&series, log_x) else {
         return view! { <figure class="chart empty"><figcaption>{title}</figcaption><p class="muted">"no data yet"</p></figure> }
             .into_any();
@@ -129,8 +136,12 @@ pub fn chart(title: &'static str, x_label: &'static str, series: Vec<Series>, lo
     let marks: Vec<_> = series
         .iter()
         .map(|s| {
-            let finite: Vec<(f64, f64)> =
-                s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0)).collect();
+            let finite: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0))
+                .collect();
             if dots {
                 finite
                     .iter()
@@ -147,7 +158,9 @@ pub fn chart(title: &'static str, x_label: &'static str, series: Vec<Series>, lo
                 let d: String = finite
                     .iter()
                     .enumerate()
-                    .map(|(i, &(x, y))| format!("{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, scale.px(x), scale.py(y)))
+                    .map(|(i, &(x, y))| {
+                        format!("{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, scale.px(x), scale.py(y))
+                    })
                     .collect();
                 let single = (finite.len() == 1).then(|| {
                     let (x, y) = finite[0];

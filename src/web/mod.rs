@@ -14,7 +14,8 @@ pub fn start() {
             std::panic::set_hook(Box::new(move |info| {
                 console_error_panic_hook::hook(info);
                 if let Some(body) = window.document().and_then(|d| d.body()) {
-                    let message = format!("peft-lab hit a bug and stopped ({info}). Reload the page; finished runs are kept.");
+                    let message =
+                        format!("peft-lab hit a bug and stopped ({info}). Reload the page; finished runs are kept.");
                     let banner = window.document().and_then(|d| d.create_element("p").ok());
                     if let Some(banner) = banner {
                         banner.set_class_name("error crash");

@@ -106,7 +106,12 @@ struct Budget {
 }
 
 impl Budget {
-    fn parse<T: std::str::FromStr + PartialOrd>(field: RwSignal<String>, name: &str, min: T, max: T) -> Result<T, String> {
+    fn parse<T: std::str::FromStr + PartialOrd>(
+        field: RwSignal<String>,
+        name: &str,
+        min: T,
+        max: T,
+    ) -> Result<T, String> {
         field
             .get_untracked()
             .trim()
@@ -221,7 +226,10 @@ impl App {
         let navigator = web_sys::window().expect("the page has a window").navigator();
         let page_has_webgpu = js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
         let model_source = match query_param("model") {
-            Some(url) => ModelSource { name: url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).into(), base_url: with_slash(&url) },
+            Some(url) => ModelSource {
+                name: url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).into(),
+                base_url: with_slash(&url),
+            },
             None => ModelSource { name: DEFAULT_MODEL.0.into(), base_url: DEFAULT_MODEL.1.into() },
         };
         let cards = catalog()
@@ -307,7 +315,9 @@ impl App {
         let worker = match Worker::new_with_options("./worker.js", &options) {
             Ok(worker) => worker,
             Err(e) => {
-                return self.model.set(ModelState::Failed(format!("the training worker cannot start: {}", js_error(&e))));
+                return self
+                    .model
+                    .set(ModelState::Failed(format!("the training worker cannot start: {}", js_error(&e))));
             }
         };
         let app = *self;
@@ -326,7 +336,10 @@ impl App {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
         self.worker.set_value(Some(worker));
-        self.send(&ToWorker::Start { model: self.model_source.get_untracked(), cpu_only: self.cpu_only.get_untracked() });
+        self.send(&ToWorker::Start {
+            model: self.model_source.get_untracked(),
+            cpu_only: self.cpu_only.get_untracked(),
+        });
     }
 
     /// Restarts a crashed worker, unless it crashed moments ago too (then a restart would loop).
@@ -340,7 +353,9 @@ impl App {
         if again {
             self.model.set(ModelState::Failed(format!("the training worker stopped twice in a minute: {message}")));
         } else {
-            self.notice(format!("the training worker stopped{during}: {message}. It was restarted; finished runs are kept."));
+            self.notice(format!(
+                "the training worker stopped{during}: {message}. It was restarted; finished runs are kept."
+            ));
             self.start_worker();
         }
     }
@@ -432,12 +447,13 @@ impl App {
             result,
             adapter,
         };
-        self.runs.update(|runs| runs.push(run.clone()));
+        // The row appears once the run is stored, so what the table shows survives a reload.
         let app = *self;
         spawn_local(async move {
             if let Err(e) = store::save(&run).await {
                 app.notice(format!("{} finished but could not be stored in the browser: {e}", run.result.method));
             }
+            app.runs.update(|runs| runs.push(run));
         });
     }
 
@@ -485,10 +501,12 @@ impl App {
         }
     }
 
-    fn load_sample(&self, url: &'static str) {
+    /// Loads a sample dataset; `unless_loaded` (on opening the page) leaves a file the user dropped meanwhile alone.
+    fn load_sample(&self, url: &'static str, unless_loaded: bool) {
         let app = *self;
         spawn_local(async move {
             match fetch_bytes(url).await {
+                Ok(_) if unless_loaded && app.last_file.with_value(Option::is_some) => {}
                 Ok(bytes) => app.load_file(url.rsplit('/').next().unwrap_or(url).into(), bytes),
                 Err(e) => app.data_error.set(Some(format!("the sample {url} did not load: {e}"))),
             }
@@ -567,9 +585,9 @@ fn take_file(app: App, file: web_sys::File) {
     let size = file.size();
     if size > MAX_FILE_BYTES {
         app.data_error.set(Some(format!(
-            "{name} is {:.0} MB; the page reads files up to {:.0} MB (the CLI has no limit). The current dataset is kept.",
-            size / 1e6,
-            MAX_FILE_BYTES / 1e6
+            "{name} is {:.0} MiB; the page reads files up to {:.0} MiB (the CLI has no limit). The current dataset is kept.",
+            size / 1048576.0,
+            MAX_FILE_BYTES / 1048576.0
         )));
         return;
     }
@@ -605,7 +623,7 @@ pub fn mount() {
     leptos::mount::mount_to_body(|| {
         let app = App::new();
         app.start_worker();
-        app.load_sample(SAMPLES[0].1);
+        app.load_sample(SAMPLES[0].1, true);
         spawn_local(async move {
             match store::load().await {
                 Ok(runs) => app.runs.set(runs),
@@ -660,7 +678,8 @@ fn status_view(app: App) -> impl IntoView {
             .into_any()
         }
     };
-    let model = move || match app.model.get() {
+    let model = move || {
+        match app.model.get() {
         ModelState::Loading { loaded, total } => {
             let (value, max) = (loaded as f64, total.unwrap_or(0).max(loaded).max(1) as f64);
             view! {
@@ -678,6 +697,7 @@ fn status_view(app: App) -> impl IntoView {
         }
         .into_any(),
         ModelState::Failed(e) => view! { <span id="model" data-state="failed" class="error">"The model did not load: " {e}</span> }.into_any(),
+    }
     };
     let webgpu_note = (!app.page_has_webgpu).then(|| " (this browser has no WebGPU)");
     view! {
@@ -732,7 +752,7 @@ fn data_view(app: App) -> impl IntoView {
     };
     let samples = SAMPLES
         .iter()
-        .map(|&(title, url)| view! { <button class="sample" on:click=move |_| app.load_sample(url)>{title}</button> })
+        .map(|&(title, url)| view! { <button class="sample" on:click=move |_| app.load_sample(url, false)>{title}</button> })
         .collect_view();
     view! {
         <section id="data-section">
@@ -886,7 +906,9 @@ fn field_view(card: Card, key: String, default: serde_json::Value) -> impl IntoV
     let shown = move || match current() {
         Value::Null => String::new(),
         Value::String(s) => s,
-        Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or(i.to_string())).collect::<Vec<_>>().join(", "),
+        Value::Array(items) => {
+            items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or(i.to_string())).collect::<Vec<_>>().join(", ")
+        }
         other => other.to_string(),
     };
     view! {
@@ -912,7 +934,10 @@ fn compare_view(app: App) -> impl IntoView {
     let number = move |id: &'static str, field: RwSignal<String>| {
         view! { <input id=id type="number" class="short" prop:value=move || field.get() on:input=move |ev| field.set(event_target_value(&ev)) /> }
     };
-    let ready = move || matches!(app.model.get(), ModelState::Ready(_)) && app.data.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()));
+    let ready = move || {
+        matches!(app.model.get(), ModelState::Ready(_))
+            && app.data.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()))
+    };
     let progress = move || {
         app.progress.get().map(|p| {
             let done = p.index * p.total_steps + p.step;
@@ -985,7 +1010,11 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
         let points = r.evaluations.iter().enumerate().map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0)).collect();
         accuracy.push(Series { name: r.method.clone(), color: c, points });
         if let Some(acc) = r.accuracy {
-            efficiency.push(Series { name: r.method.clone(), color: c, points: vec![(r.trainable_percent, acc * 100.0)] });
+            efficiency.push(Series {
+                name: r.method.clone(),
+                color: c,
+                points: vec![(r.trainable_percent, acc * 100.0)],
+            });
         }
     }
     if live_running {
@@ -1152,8 +1181,10 @@ fn try_view(app: App) -> impl IntoView {
             .into_iter()
             .map(|p| {
                 let top = p.ranked.first().cloned();
-                let others: BTreeMap<String, f64> = p.ranked.iter().skip(1).take(3).map(|l| (l.label.clone(), l.probability)).collect();
-                let others = others.into_iter().map(|(l, p)| format!("{l} {:.0}%", p * 100.0)).collect::<Vec<_>>().join(", ");
+                let others: BTreeMap<String, f64> =
+                    p.ranked.iter().skip(1).take(3).map(|l| (l.label.clone(), l.probability)).collect();
+                let others =
+                    others.into_iter().map(|(l, p)| format!("{l} {:.0}%", p * 100.0)).collect::<Vec<_>>().join(", ");
                 view! {
                     <tr class="prediction" data-method=p.method.clone()>
                         <td>{p.method.clone()}</td>

@@ -33,12 +33,21 @@ pub struct CompareJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Acquire WebGPU (or the CPU when `cpu_only`, or when WebGPU is missing) and load the model.
-    Start { model: ModelSource, cpu_only: bool },
+    Start {
+        model: ModelSource,
+        cpu_only: bool,
+    },
     /// Token-length statistics of a dataset under the loaded tokenizer.
-    Summarize { dataset: Dataset, max_length: usize },
+    Summarize {
+        dataset: Dataset,
+        max_length: usize,
+    },
     Compare(CompareJob),
     /// Classify `text` with every method trained since the worker started.
-    Predict { request: u64, text: String },
+    Predict {
+        request: u64,
+        text: String,
+    },
 }
 
 /// The compute backend the worker trains on.
@@ -90,18 +99,38 @@ pub struct MethodPrediction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromWorker {
     Backend(BackendInfo),
-    ModelProgress { loaded: u64, total: Option<u64> },
+    ModelProgress {
+        loaded: u64,
+        total: Option<u64>,
+    },
     ModelReady(ModelInfo),
     ModelFailed(String),
     Summary(Summary),
     SummaryFailed(String),
     /// A method of the comparison starts (index into the job's methods).
-    MethodStarted { method: String, index: usize, count: usize, total_steps: usize },
-    Progress { method: String, event: TrainEvent },
-    MethodFinished { result: MethodResult, adapter: AdapterBlob },
-    MethodFailed { method: String, error: String },
+    MethodStarted {
+        method: String,
+        index: usize,
+        count: usize,
+        total_steps: usize,
+    },
+    Progress {
+        method: String,
+        event: TrainEvent,
+    },
+    MethodFinished {
+        result: MethodResult,
+        adapter: AdapterBlob,
+    },
+    MethodFailed {
+        method: String,
+        error: String,
+    },
     CompareFinished,
-    Prediction { request: u64, predictions: Vec<MethodPrediction> },
+    Prediction {
+        request: u64,
+        predictions: Vec<MethodPrediction>,
+    },
     /// Anything else that went wrong (a malformed message).
     Error(String),
     /// The worker panicked and cannot go on.

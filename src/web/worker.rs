@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use burn::tensor::Device;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
@@ -185,7 +185,9 @@ async fn fetch(url: &str) -> Result<Response, String> {
 /// A model file from the browser's cache when it was fetched before, else from the network (then cached).
 async fn cached_response(url: &str) -> Result<Response, String> {
     let cache = match scope().caches() {
-        Ok(storage) => JsFuture::from(storage.open("peft-lab-models")).await.ok().map(JsCast::unchecked_into::<web_sys::Cache>),
+        Ok(storage) => {
+            JsFuture::from(storage.open("peft-lab-models")).await.ok().map(JsCast::unchecked_into::<web_sys::Cache>)
+        }
         Err(_) => None,
     };
     if let Some(cache) = &cache {
@@ -317,7 +319,9 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     for (index, choice) in job.methods.iter().enumerate() {
         let method = choice.config.label();
         post(&FromWorker::MethodStarted { method: method.clone(), index, count: job.methods.len(), total_steps });
-        match run_method(&pretrained, &choice.config, choice.learning_rate, &data, &job.config, &device, &mut host).await {
+        match run_method(&pretrained, &choice.config, choice.learning_rate, &data, &job.config, &device, &mut host)
+            .await
+        {
             Ok(trained) => {
                 let adapter = AdapterBlob {
                     config_json: trained.adapter.config_json,

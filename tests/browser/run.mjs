@@ -119,7 +119,8 @@ const BAD_DATASETS = [
 ];
 
 const tests = {
-  /// WebGPU: upload, compare LoRA + prefix + head, read the table, try a sentence, reload, then every bad input.
+  /// WebGPU: upload, compare LoRA + prefix + head, read the table, try a sentence; a responsive page during a run,
+  /// reload in the middle of one, cancel; then every bad input.
   async webgpu(browser, base) {
     const { context, page } = await openPage(browser, base);
     const backend = await page.textContent("#backend");
@@ -139,27 +140,65 @@ const tests = {
       assert([r.accuracy, r.valLoss, r.f1, r.msPerStep].every(Number.isFinite), `finite metrics for ${r.method}`);
       assert(r.lossEnd < r.lossStart, `${r.method}: loss went from ${r.lossStart} to ${r.lossEnd}`);
     }
-    await page.screenshot({ path: path.join(artifacts, "compare-webgpu.png"), fullPage: true });
-
     await page.fill("#try-text", "great excellent fun");
     await page.click("#try");
     await page.waitForFunction(() => document.querySelectorAll("tr.prediction").length === 3, null, { timeout: 60_000 });
+    await page.screenshot({ path: path.join(artifacts, "compare-webgpu.png"), fullPage: true });
 
+    // During a run the page stays responsive; a reload keeps the methods that had finished.
+    await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
+    await setBudget(page, { steps: 40, batch: 8, maxLength: 32 });
+    await page.click("#compare");
+    await page.waitForFunction(() => /step [2-9]/.test(document.querySelector("#progress")?.textContent ?? ""), null, {
+      timeout: 120_000,
+    });
+    const worstDelay = await page.evaluate(async () => {
+      let worst = 0;
+      for (let i = 0; i < 20; i++) {
+        const t = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        worst = Math.max(worst, performance.now() - t);
+      }
+      return worst;
+    });
+    console.log(`  page's event loop during training: worst delay ${worstDelay.toFixed(1)} ms`);
+    assert(worstDelay < 250, `the page's thread was blocked for ${worstDelay} ms during training`);
+    await page.fill("#try-text", "typing while training");
+    assert((await page.inputValue("#try-text")) === "typing while training", "typing works during a run");
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 4, null, { timeout: 300_000 });
     await page.reload();
-    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 3, null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 4, null, { timeout: 60_000 });
     const restored = await results(page);
-    assert(JSON.stringify(restored.map((r) => r.method)) === JSON.stringify(rows.map((r) => r.method)), "runs restored");
+    assert(JSON.stringify(restored.slice(0, 3).map((r) => r.method)) === JSON.stringify(rows.map((r) => r.method)), "runs restored");
+    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+
+    // Cancel stops at once; the worker comes back with the model; finished runs stay.
+    await upload(page, "reviews.csv", sentimentCsv(96));
+    await page.waitForSelector("#class-counts");
+    await chooseMethods(page, { lora: 5e-3 });
+    await setBudget(page, { steps: 40, batch: 8, maxLength: 32 });
+    await page.click("#compare");
+    await page.waitForFunction(() => /step [2-9]/.test(document.querySelector("#progress")?.textContent ?? ""), null, {
+      timeout: 120_000,
+    });
+    await page.click("#cancel");
+    await page.waitForFunction(() => document.querySelector("#notices")?.textContent.includes("cancelled"), null, {
+      timeout: 5_000,
+    });
+    assert(!(await page.$("#progress")), "no progress after cancel");
+    assert((await page.$$("tr.result-row")).length === 4, "finished runs stay after cancel");
     await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
 
     await upload(page, "reviews.csv", sentimentCsv(96));
     await page.waitForSelector("#class-counts");
+    const kept = (await page.$$("tr.result-row")).length;
     for (const [name, contents, expected] of BAD_FILES) {
       await upload(page, name, contents);
       await page.waitForSelector("#data-error", { timeout: 10_000 });
       const message = await page.textContent("#data-error");
       assert(message.includes(expected), `${name}: expected "${expected}" in "${message}"`);
       assert((await page.textContent("#data-name")) === "reviews.csv", `${name}: the earlier dataset is kept`);
-      assert((await page.$$("tr.result-row")).length === 3, `${name}: earlier results untouched`);
+      assert((await page.$$("tr.result-row")).length === kept, `${name}: earlier results untouched`);
       console.log(`  ${name}: ${message}`);
     }
     // 200 MB is refused from its size alone; a sparse file keeps the test light.
@@ -167,7 +206,7 @@ const tests = {
     fs.writeFileSync(big, "text,label\n");
     fs.truncateSync(big, 200 * 1024 * 1024);
     await page.setInputFiles("#file-input", big);
-    await page.waitForFunction(() => document.querySelector("#data-error")?.textContent.includes("MB"), null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector("#data-error")?.textContent.includes("MiB"), null, { timeout: 10_000 });
     console.log(`  200 MB: ${await page.textContent("#data-error")}`);
     fs.unlinkSync(big);
     for (const [name, contents, expected] of BAD_DATASETS) {
@@ -175,7 +214,7 @@ const tests = {
       await page.waitForFunction((n) => document.querySelector("#data-name")?.textContent === n, name, { timeout: 10_000 });
       const message = await page.textContent("#dataset-error");
       assert(message.includes(expected), `${name}: expected "${expected}" in "${message}"`);
-      assert((await page.$$("tr.result-row")).length === 3, `${name}: earlier results untouched`);
+      assert((await page.$$("tr.result-row")).length === kept, `${name}: earlier results untouched`);
       assert(await page.isDisabled("#compare"), `${name}: compare is disabled on an unusable dataset`);
       console.log(`  ${name}: ${message}`);
     }
