@@ -140,7 +140,7 @@ const tests = {
       assert([r.accuracy, r.valLoss, r.f1, r.msPerStep].every(Number.isFinite), `finite metrics for ${r.method}`);
       assert(r.lossEnd < r.lossStart, `${r.method}: loss went from ${r.lossStart} to ${r.lossEnd}`);
     }
-    await page.fill("#try-text", "great excellent fun");
+    await page.fill("#try-text", "the food was great and excellent fun");
     await page.click("#try");
     await page.waitForFunction(() => document.querySelectorAll("tr.prediction").length === 3, null, { timeout: 60_000 });
     await page.screenshot({ path: path.join(artifacts, "compare-webgpu.png"), fullPage: true });
