@@ -271,7 +271,7 @@ fn a_diverging_run_stops_with_a_clear_message() {
             assert!(e.to_string().contains("lower the learning rate"), "{e}")
         }
         Err(e) => panic!("unexpected error {e}"),
-        Ok((r, _)) => panic!("loss stayed finite: {:?}", r.losses),
+        Ok(t) => panic!("loss stayed finite: {:?}", t.result.losses),
     }
 }
 

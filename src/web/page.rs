@@ -293,10 +293,10 @@ impl App {
             Err(e) => return self.notice(format!("cannot send a message to the worker: {e}")),
         };
         self.worker.with_value(|worker| {
-            if let Some(worker) = worker {
-                if let Err(e) = worker.post_message(&value) {
-                    self.notice(format!("cannot reach the worker: {}", js_error(&e)));
-                }
+            if let Some(worker) = worker
+                && let Err(e) = worker.post_message(&value)
+            {
+                self.notice(format!("cannot reach the worker: {}", js_error(&e)));
             }
         });
     }
@@ -607,7 +607,7 @@ fn format_count(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -699,7 +699,7 @@ fn status_view(app: App) -> impl IntoView {
         ModelState::Failed(e) => view! { <span id="model" data-state="failed" class="error">"The model did not load: " {e}</span> }.into_any(),
     }
     };
-    let webgpu_note = (!app.page_has_webgpu).then(|| " (this browser has no WebGPU)");
+    let webgpu_note = (!app.page_has_webgpu).then_some(" (this browser has no WebGPU)");
     view! {
         <div class="status">
             <div>{backend}</div>

@@ -134,7 +134,7 @@ async fn acquire_device(cpu_only: bool) -> (Device, BackendInfo, Option<u64>) {
                     Some(description) => description,
                     None => format!("{} {}", adapter.name, adapter.driver).trim().to_string(),
                 };
-                let binding = limits.max_storage_buffer_binding_size as u64;
+                let binding = limits.max_storage_buffer_binding_size;
                 let info = BackendInfo {
                     kind: "WebGPU".into(),
                     gpu: true,
@@ -190,19 +190,18 @@ async fn cached_response(url: &str) -> Result<Response, String> {
         }
         Err(_) => None,
     };
-    if let Some(cache) = &cache {
-        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
-            if !hit.is_undefined() {
-                return Ok(hit.unchecked_into());
-            }
-        }
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && !hit.is_undefined()
+    {
+        return Ok(hit.unchecked_into());
     }
     let response = fetch(url).await?;
-    if let Some(cache) = cache {
-        if let Ok(copy) = response.clone() {
-            // Caching is best-effort: a full quota only costs a download next time.
-            let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
-        }
+    if let Some(cache) = cache
+        && let Ok(copy) = response.clone()
+    {
+        // Caching is best-effort: a full quota only costs a download next time.
+        let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
     }
     Ok(response)
 }
@@ -248,15 +247,15 @@ async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Resu
     let tokenizer = small("tokenizer.json").await?;
     let weights_url = url("model.safetensors");
     let weights = read_with_progress(cached_response(&weights_url).await?, &weights_url).await?;
-    if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights)) {
-        if let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit) {
-            return Err(format!(
-                "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB; \
+    if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights))
+        && let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit)
+    {
+        return Err(format!(
+            "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB; \
                  tick \"use the CPU\" or pick a smaller model",
-                bytes >> 20,
-                limit >> 20
-            ));
-        }
+            bytes >> 20,
+            limit >> 20
+        ));
     }
     Pretrained::from_bytes(&source.name, &config, weights, &tokenizer).map_err(|e| e.to_string())
 }
