@@ -1,6 +1,11 @@
 //! The playground: a Leptos page and a Web Worker that runs the engine, talking by typed messages
 //! ([`protocol`]). One wasm serves both: `start` looks at where it runs.
 
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
 mod charts;
 mod page;
 mod protocol;
@@ -35,4 +40,36 @@ pub fn start() {
             worker::run()
         }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `fetch` of whichever global runs this code: the page's window or the worker's scope.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str) -> js_sys::Promise;
+}
+
+/// A successful response for `url`; network failures and HTTP errors become messages naming the URL.
+async fn fetch(url: &str) -> Result<Response, String> {
+    let response = JsFuture::from(global_fetch(url)).await.map_err(|e| format!("{url}: {}", js_error(&e)))?;
+    let response: Response = response.unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+    }
+    Ok(response)
+}
+
+/// Resolves a promise of an `ArrayBuffer` (a response's or a file's body) to bytes.
+async fn buffer_bytes(promise: Result<js_sys::Promise, JsValue>) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(promise.map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The message of a JavaScript exception or rejection.
+fn js_error(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
 }

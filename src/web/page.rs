@@ -7,13 +7,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::charts::{PALETTE, Series, chart};
 use super::protocol::*;
 use super::store::{self, StoredRun};
-use super::worker::js_error;
+use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
 use crate::method::{MethodConfig, catalog};
 use crate::train::{TrainConfig, TrainEvent};
@@ -565,19 +564,7 @@ fn with_slash(url: &str) -> String {
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| js_error(&e))?;
-    let response: web_sys::Response = response.unchecked_into();
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-}
-
-async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer()).await.map_err(|e| js_error(&e))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    buffer_bytes(fetch(url).await?.array_buffer()).await
 }
 
 fn take_file(app: App, file: web_sys::File) {
@@ -592,7 +579,7 @@ fn take_file(app: App, file: web_sys::File) {
         return;
     }
     spawn_local(async move {
-        match read_file(file).await {
+        match buffer_bytes(Ok(file.array_buffer())).await {
             Ok(bytes) => app.load_file(name, bytes),
             Err(e) => app.data_error.set(Some(format!("{name} could not be read: {e}"))),
         }

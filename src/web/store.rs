@@ -38,12 +38,12 @@ impl StoredRun {
 
 pub async fn save(run: &StoredRun) -> Result<(), String> {
     let value = serde_wasm_bindgen::to_value(run).map_err(|e| e.to_string())?;
-    store_put(&run.key(), value).await.map(|_| ()).map_err(|e| super::worker::js_error(&e))
+    store_put(&run.key(), value).await.map(|_| ()).map_err(|e| super::js_error(&e))
 }
 
 /// Every stored run in comparison order; records that no longer parse (an older format) are skipped.
 pub async fn load() -> Result<Vec<StoredRun>, String> {
-    let values = store_all().await.map_err(|e| super::worker::js_error(&e))?;
+    let values = store_all().await.map_err(|e| super::js_error(&e))?;
     let array: js_sys::Array = values.into();
     let mut runs: Vec<StoredRun> = array.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect();
     runs.sort_by_key(|r| (r.comparison, r.index));
@@ -51,5 +51,5 @@ pub async fn load() -> Result<Vec<StoredRun>, String> {
 }
 
 pub async fn clear() -> Result<(), String> {
-    store_clear().await.map(|_| ()).map_err(|e| super::worker::js_error(&e))
+    store_clear().await.map(|_| ()).map_err(|e| super::js_error(&e))
 }

@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::*;
+use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Dataset, Summary};
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
 use crate::train::{Host, PreparedData, TrainEvent, predict, run_method};
@@ -173,15 +174,6 @@ async fn webgpu_adapter_description() -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
-async fn fetch(url: &str) -> Result<Response, String> {
-    let response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(|e| format!("{url}: {}", js_error(&e)))?;
-    let response: Response = response.unchecked_into();
-    if !response.ok() {
-        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
-    }
-    Ok(response)
-}
-
 /// A model file from the browser's cache when it was fetched before, else from the network (then cached).
 async fn cached_response(url: &str) -> Result<Response, String> {
     let cache = match scope().caches() {
@@ -237,10 +229,7 @@ async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Resu
         let url = url(file);
         async move {
             let response = cached_response(&url).await?;
-            let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?)
-                .await
-                .map_err(|e| format!("{url}: {}", js_error(&e)))?;
-            Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
+            buffer_bytes(response.array_buffer()).await.map_err(|e| format!("{url}: {e}"))
         }
     };
     let config = small("config.json").await?;
@@ -339,12 +328,4 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
         }
     }
     Ok(())
-}
-
-pub fn js_error(value: &JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
 }
