@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and serves the playground at http://127.0.0.1:8080 with its embedded default model and sample data:
 # installs the model, the data, the wasm32 target, wasm-bindgen-cli and trunk 0.21.14 where missing (trunk's first
-# install takes about 20 minutes, the first wasm build about as long), then `trunk serve` (offline, Trunk.toml).
+# install takes about 11 minutes here, the first wasm build about as long), then `trunk serve` (offline, Trunk.toml).
 # Extra arguments go to trunk, e.g. --port 9000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
