@@ -679,7 +679,7 @@ fn status_view(app: App) -> impl IntoView {
         ModelState::Ready(info) => view! {
             <span id="model" data-state="ready">
                 {info.name.clone()} ": " {format_count(info.parameters)} " parameters, " {info.layers} " layers, hidden "
-                {info.hidden_size} ", vocabulary " {format_count(info.vocab_size)}
+                {info.hidden_size} ", vocabulary " {format_count(info.vocab_size)} ", " {mib(info.weight_bytes as u64)} " of weights"
             </span>
         }
         .into_any(),
