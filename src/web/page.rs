@@ -415,8 +415,7 @@ impl App {
                     if let Some(p) = p {
                         // The first step compiles GPU kernels; the ETA uses the mean of the later ones.
                         p.seconds_per_step = match step {
-                            1 => seconds,
-                            2 => seconds,
+                            1 | 2 => seconds,
                             n => (p.seconds_per_step * (n - 2) as f64 + seconds) / (n - 1) as f64,
                         };
                         p.step = step;
@@ -972,7 +971,9 @@ fn duration(seconds: f64) -> String {
 /// The latest comparison's curves: stored runs of it plus the method still training.
 fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
     let runs = app.runs.get();
-    let latest = runs.iter().map(|r| r.comparison).max();
+    // While a comparison runs, its runs; otherwise the most recent comparison's.
+    let running = app.running.get().map(|r| r.comparison);
+    let shown = running.or_else(|| runs.iter().map(|r| r.comparison).max());
     let mut names: Vec<String> = Vec::new();
     let mut color = |name: &str| {
         let i = names.iter().position(|n| n == name).unwrap_or_else(|| {
@@ -983,13 +984,7 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
     };
     let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
     let live = app.live.get();
-    let live_running = app.running.get().is_some();
-    let finished: Vec<&StoredRun> = if live_running {
-        let current = app.running.get().map(|r| r.comparison);
-        runs.iter().filter(|r| Some(r.comparison) == current).collect()
-    } else {
-        runs.iter().filter(|r| Some(r.comparison) == latest).collect()
-    };
+    let finished: Vec<&StoredRun> = runs.iter().filter(|r| Some(r.comparison) == shown).collect();
     for run in &finished {
         let r = &run.result;
         let c = color(&r.method);
@@ -1004,7 +999,7 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
             });
         }
     }
-    if live_running {
+    if running.is_some() {
         for (method, curve, evals) in live.iter().filter(|(m, _, _)| !finished.iter().any(|r| r.result.method == *m)) {
             let c = color(method);
             losses.push(Series { name: format!("{method} (training)"), color: c, points: smooth(curve) });
