@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use peft_lab::method::bottleneck::BottleneckConfig;
+use peft_lab::method::ia3::Ia3Config;
+use peft_lab::method::prompt::{PromptInit, PromptTuningConfig};
+use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::method::{AttachContext, Method, MethodError};
+use peft_lab::method::{AttachContext, Method, MethodConfig, MethodError};
 use peft_lab::model::Pretrained;
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
@@ -118,7 +122,7 @@ fn a_broken_tokenizer_is_refused() {
 fn attach_err(method: &dyn Method, max_length: usize) -> String {
     let device = peft_lab::device::cpu();
     let model = tiny_model().classifier(2, &device).unwrap();
-    match method.attach(model, &AttachContext { device, max_length }) {
+    match method.attach(model, &AttachContext { device, max_length, tokenizer: None }) {
         Err(e @ MethodError::Invalid(_)) => e.to_string(),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("bad configuration accepted"),
@@ -140,4 +144,55 @@ fn bad_method_settings_name_the_valid_range() {
     assert!(attach_err(&prefix(0), 16).contains("at least 1 virtual token"));
     // tiny-bert has 64 positions: 60 virtual tokens + 16 real ones do not fit.
     assert!(attach_err(&prefix(60), 16).contains("use at most 48 virtual tokens"));
+
+    // The input-level methods have the same budget (their tokens are part of the sequence).
+    let prompt = |n: usize| PromptTuningConfig { num_virtual_tokens: n, ..Default::default() };
+    assert!(attach_err(&prompt(0), 16).contains("prompt tuning needs at least 1 virtual token"));
+    assert!(attach_err(&prompt(49), 16).contains("use at most 48 virtual tokens"));
+    let text = PromptTuningConfig { prompt_tuning_init: PromptInit::Text, ..Default::default() };
+    assert!(attach_err(&text, 16).contains("needs prompt_tuning_init_text"));
+    let ptuning = |n: usize, hidden: Option<usize>| PromptEncoderConfig {
+        num_virtual_tokens: n,
+        encoder_hidden_size: hidden,
+        ..PromptEncoderConfig::new(EncoderType::Lstm)
+    };
+    assert!(attach_err(&ptuning(0, None), 16).contains("P-tuning needs at least 1 virtual token"));
+    assert!(attach_err(&ptuning(100, None), 16).contains("use at most 48 virtual tokens"));
+    assert!(attach_err(&ptuning(4, Some(0)), 16).contains("encoder_hidden_size must be at least 1"));
+
+    let adapter = |rf: usize, act: &str| BottleneckConfig {
+        reduction_factor: rf,
+        non_linearity: act.into(),
+        ..BottleneckConfig::houlsby()
+    };
+    assert!(attach_err(&adapter(0, "swish"), 16).contains("choose 1..=32"));
+    assert!(attach_err(&adapter(64, "swish"), 16).contains("choose 1..=32"));
+    assert!(attach_err(&adapter(16, "tanh"), 16).contains("choose relu, swish or gelu"));
+
+    let ia3 = |targets: &[&str], ff: &[&str]| Ia3Config {
+        target_modules: targets.iter().map(|t| t.to_string()).collect(),
+        feedforward_modules: ff.iter().map(|t| t.to_string()).collect(),
+    };
+    let err = attach_err(&ia3(&["k_proj"], &[]), 16);
+    assert!(err.contains("match no layer") && err.contains("attention.self.key"), "{err}");
+    assert!(attach_err(&ia3(&["key"], &["output.dense"]), 16).contains("not among the target modules"));
+    let dora = LoraConfig { r: 0, use_dora: true, ..Default::default() };
+    assert!(attach_err(&dora, 16).contains("rank r must be at least 1"));
+}
+
+#[test]
+fn method_settings_from_text_are_checked() {
+    let mut lora = MethodConfig::from_name("lora").unwrap();
+    assert!(lora.set("r", "16").unwrap());
+    assert!(lora.set("target_modules", "query, key,value").unwrap());
+    assert!(lora.set("lora_alpha", "32").unwrap());
+    assert!(!lora.set("num_virtual_tokens", "4").unwrap(), "LoRA has no virtual tokens");
+    let MethodConfig::Lora(c) = &lora else { panic!() };
+    assert_eq!((c.r, c.alpha, c.target_modules.len()), (16, 32.0, 3));
+    let err = lora.set("r", "-1").unwrap_err().to_string();
+    assert!(err.contains("r=-1 does not fit lora r16"), "{err}");
+    let mut prompt = MethodConfig::from_name("prompt").unwrap();
+    assert!(prompt.set("prompt_tuning_init", "TEXT").unwrap());
+    assert!(prompt.set("prompt_tuning_init_text", "is this review positive?").unwrap());
+    assert!(prompt.set("prompt_tuning_init", "SOMETIMES").unwrap_err().to_string().contains("unknown variant"));
 }

@@ -116,6 +116,7 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
         dropout: 0.0,
         target_modules: vec!["query".into(), "value".into()],
         use_rslora: false,
+        use_dora: false,
     };
     let mut model = attach(&config, base, &device);
     set_lora(&mut model, &fx, "lora", &device);

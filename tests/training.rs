@@ -13,7 +13,7 @@ use peft_lab::data::{Dataset, Example};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::share::peft::{RunInfo, export};
+use peft_lab::share::peft::{RunInfo, export, import};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
 use peft_lab::train::{PreparedData, run_method};
 use safetensors::SafeTensors;
@@ -114,8 +114,9 @@ fn every_method_trains_in_a_comparison() {
     let data = prepared(16);
     let pretrained = tiny_without_dropout();
     let device = peft_lab::device::cpu();
-    let methods = vec![
+    let mut methods = vec![
         (MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() }), 2e-2),
+        (MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, use_dora: true, ..Default::default() }), 2e-2),
         (
             MethodConfig::Prefix(PrefixConfig {
                 num_virtual_tokens: 4,
@@ -128,9 +129,14 @@ fn every_method_trains_in_a_comparison() {
         (MethodConfig::Head, 3e-2),
         (MethodConfig::Full, 3e-3),
     ];
+    // The rest of the catalog with its default settings (tiny-bert is 32 wide).
+    for key in ["ptuning-mlp", "ptuning-lstm", "prompt", "houlsby", "pfeiffer", "ia3", "bitfit"] {
+        methods.push((MethodConfig::from_name(key).unwrap(), 1e-2));
+    }
+    let count = methods.len();
     let mut host = Recorder::default();
     let results = pollster::block_on(compare(&pretrained, &methods, &data, &config(40), &device, &mut host));
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), count);
     for (method, result) in &results {
         let r = result.as_ref().unwrap_or_else(|e| panic!("{} failed: {e}", method.label()));
         assert_eq!(r.steps, 40);
@@ -142,12 +148,12 @@ fn every_method_trains_in_a_comparison() {
         let (first, last) = (mean(&r.losses[..5]), mean(&r.losses[35..]));
         assert!(last < first, "{}: loss went from {first} to {last}", r.method);
     }
-    assert_eq!(host.steps.len(), 5);
+    assert_eq!(host.steps.len(), count);
     let epochs = 40usize.div_ceil(data.train.len().div_ceil(8));
     for (_, result) in &results {
         assert_eq!(result.as_ref().unwrap().evaluations.len(), epochs, "one evaluation per epoch");
     }
-    assert_eq!(host.evaluations, 5 * epochs);
+    assert_eq!(host.evaluations, count * epochs);
 }
 
 /// Full fine-tuning memorises eight examples: the optimiser, schedule and clipping really update the model.
@@ -185,6 +191,30 @@ fn layout(bytes: &[u8]) -> Layout {
     let (_, metadata) = SafeTensors::read_metadata(bytes).unwrap();
     let st = SafeTensors::deserialize(bytes).unwrap();
     (st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec())).collect(), metadata.metadata().clone())
+}
+
+/// Every catalog method: a trained model, exported and imported onto the base model again, gives the same
+/// logits (prompt encoders and prefix MLPs come back as the table they produced).
+#[test]
+fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
+    let data = prepared(16);
+    let pretrained = tiny_without_dropout();
+    let device = peft_lab::device::cpu();
+    let rows: Vec<_> = data.val.iter().take(4).collect();
+    let batch = peft_lab::data::batch::Batch::new(&rows, 0, &device);
+    for entry in peft_lab::method::catalog() {
+        let method = entry.config;
+        let trained =
+            pollster::block_on(run_method(&pretrained, &method, 1e-2, &data, &config(3), &device, &mut Recorder::default()))
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+        let (imported, info) = import(&pretrained, &trained.adapter, &device).unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+        assert_eq!(info.method, method);
+        let before = read(trained.model.forward(batch.input_ids.clone(), batch.mask.clone()));
+        let after = read(imported.forward(batch.input_ids.clone(), batch.mask.clone()));
+        assert_close(&format!("{} logits after import", entry.key), &after, &before, 1e-5);
+        // The adapter really changed the model: importing onto an untouched head would differ.
+        assert!(trained.adapter.weights.len() > 0, "{}", entry.key);
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use peft_lab::data::batch::TokenizedExample;
 use peft_lab::data::{Dataset, Summary};
-use peft_lab::method::{MethodConfig, lora::LoraConfig, prefix::PrefixConfig};
+use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::peft;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, compare};
@@ -34,7 +34,8 @@ enum Command {
     Train {
         #[command(flatten)]
         common: Common,
-        /// lora, prefix (with the reparameterisation MLP), ptuning-v2 (prefix without it), head, full.
+        /// A method key: lora, dora, prefix, ptuning-v2, ptuning-mlp, ptuning-lstm, prompt, houlsby, pfeiffer,
+        /// ia3, bitfit, head, full.
         #[arg(long)]
         method: String,
         /// Write the trained adapter here (adapter_config.json + adapter_model.safetensors + peft_lab.json).
@@ -45,7 +46,7 @@ enum Command {
     Compare {
         #[command(flatten)]
         common: Common,
-        /// Comma-separated method names.
+        /// Comma-separated method keys, or `all`.
         #[arg(long, default_value = "lora,prefix,head,full")]
         methods: String,
     },
@@ -101,22 +102,11 @@ struct Common {
     /// Skip unreadable rows and rows with an empty text or label, and report how many.
     #[arg(long)]
     skip_bad_rows: bool,
-    #[arg(long, default_value_t = 8)]
-    lora_r: usize,
-    #[arg(long, default_value_t = 8.0)]
-    lora_alpha: f64,
-    #[arg(long, default_value_t = 0.0)]
-    lora_dropout: f64,
-    #[arg(long, default_value = "query,value")]
-    lora_targets: String,
-    /// Scale LoRA by alpha/sqrt(r) instead of alpha/r.
-    #[arg(long)]
-    rslora: bool,
-    #[arg(long, default_value_t = 10)]
-    prefix_tokens: usize,
-    /// Hidden width of prefix tuning's MLP (default: the model's hidden size); 0 trains the table directly.
-    #[arg(long)]
-    prefix_projection: Option<usize>,
+    /// A method setting as KEY=VALUE, repeatable, applied to every selected method that has it (e.g.
+    /// r=16, lora_alpha=32, target_modules=query,key,value, num_virtual_tokens=20, reduction_factor=8,
+    /// prompt_tuning_init=TEXT, prompt_tuning_init_text="Is this review positive?").
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
     #[arg(long, default_value_t = 3)]
     epochs: usize,
     #[arg(long)]
@@ -155,38 +145,41 @@ impl Common {
         }
     }
 
-    /// A method by name, with this command line's settings applied.
-    fn method(&self, name: &str) -> Result<(MethodConfig, f64), String> {
-        let mut method = MethodConfig::from_name(name.trim()).map_err(|e| e.to_string())?;
-        match &mut method {
-            MethodConfig::Lora(c) => {
-                *c = LoraConfig {
-                    r: self.lora_r,
-                    alpha: self.lora_alpha,
-                    dropout: self.lora_dropout,
-                    target_modules: self
-                        .lora_targets
-                        .split(',')
-                        .map(|t| t.trim().to_string())
-                        .filter(|t| !t.is_empty())
-                        .collect(),
-                    use_rslora: self.rslora,
-                }
+    /// Methods by key (`all` for the whole catalog), with this command line's settings applied, and each
+    /// one's learning rate.
+    fn methods(&self, names: &str) -> Result<Vec<(MethodConfig, f64)>, String> {
+        let names: Vec<String> = if names.trim() == "all" {
+            catalog().into_iter().map(|e| e.key.to_string()).collect()
+        } else {
+            names.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
+        };
+        let mut methods =
+            names.iter().map(|n| MethodConfig::from_name(n).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+        for setting in &self.settings {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--set {setting}: expected KEY=VALUE, e.g. --set r=16"))?;
+            let mut used = false;
+            for method in &mut methods {
+                used |= method.set(key.trim(), value).map_err(|e| e.to_string())?;
             }
-            MethodConfig::Prefix(c) => {
-                c.num_virtual_tokens = self.prefix_tokens;
-                if let Some(hidden) = self.prefix_projection {
-                    *c = PrefixConfig {
-                        num_virtual_tokens: self.prefix_tokens,
-                        prefix_projection: hidden > 0,
-                        encoder_hidden_size: (hidden > 0).then_some(hidden),
-                    };
-                }
+            if !used {
+                let mut known: Vec<String> = methods.iter().flat_map(|m| m.setting_names()).collect();
+                known.sort();
+                known.dedup();
+                return Err(format!(
+                    "--set {setting}: no selected method has a setting '{key}'; their settings: {}",
+                    known.join(", ")
+                ));
             }
-            MethodConfig::Head | MethodConfig::Full => {}
         }
-        let lr = self.lr.unwrap_or_else(|| method.default_learning_rate());
-        Ok((method, lr))
+        Ok(methods
+            .into_iter()
+            .map(|m| {
+                let lr = self.lr.unwrap_or_else(|| m.default_learning_rate());
+                (m, lr)
+            })
+            .collect())
     }
 }
 
@@ -396,7 +389,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Train { common, method, save_adapter } => {
-            let (method, lr) = common.method(&method)?;
+            let (method, lr) = common.methods(&method)?.into_iter().next().ok_or("--method names no method")?;
             let (pretrained, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
@@ -422,11 +415,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Compare { common, methods } => {
-            let methods = methods
-                .split(',')
-                .filter(|m| !m.trim().is_empty())
-                .map(|m| common.method(m))
-                .collect::<Result<Vec<_>, _>>()?;
+            let methods = common.methods(&methods)?;
             let (pretrained, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();

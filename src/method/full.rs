@@ -1,7 +1,7 @@
 //! Full fine-tuning baseline: every weight of the encoder and the head trains.
 
 use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{BertConfig, SequenceClassifier};
+use crate::model::{Bert, BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 pub struct Full;
 
@@ -15,6 +15,13 @@ impl Method for Full {
         let mut out = model.bert.named_tensors("bert.");
         out.extend(model.classifier_tensors("classifier"));
         out
+    }
+
+    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        let ckpt = Checkpoint::parse(adapter.bytes())?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
+        let device = model.classifier.weight.device();
+        model.bert = Bert::load(&ckpt, &model.config, &device)?;
+        model.load_classifier(adapter, "classifier")
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

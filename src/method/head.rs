@@ -1,7 +1,7 @@
 //! Head-only baseline (linear probe): the pretrained encoder is frozen, only the classifier trains.
 
 use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{BertConfig, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 pub struct Head;
 
@@ -12,6 +12,10 @@ impl Method for Head {
 
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         model.classifier_tensors("classifier")
+    }
+
+    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        model.load_classifier(adapter, "classifier")
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

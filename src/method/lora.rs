@@ -1,27 +1,45 @@
 //! LoRA (Hu et al., 2021) as Hugging Face peft defines it (`tuners/lora`): a frozen projection W plus a
 //! trainable low-rank update scaled by alpha/r (rsLoRA: alpha/sqrt(r)), W x + s * B A x.
+//! DoRA (Liu et al., 2024; peft's `use_dora`) adds a trained magnitude m per output: the adapted weight
+//! W + s B A is renormalised to unit column norm and rescaled by m (the norm is treated as a constant in the
+//! backward pass, as peft does after section 4.3 of the paper).
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{BertConfig, SequenceClassifier};
+use super::{AttachContext, Method, MethodError, NamedTensor, module_matches};
+use crate::model::tunable::along_last;
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use burn::nn::Linear;
 
-/// peft's `LoraConfig` fields that change the computation, with peft's defaults (target modules: BERT's query, value).
+/// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
+/// query, value).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoraConfig {
     pub r: usize,
+    #[serde(rename = "lora_alpha", alias = "alpha")]
     pub alpha: f64,
+    #[serde(rename = "lora_dropout", alias = "dropout")]
     pub dropout: f64,
     pub target_modules: Vec<String>,
     pub use_rslora: bool,
+    /// DoRA: also learn a magnitude per output feature.
+    #[serde(default)]
+    pub use_dora: bool,
 }
 
 impl Default for LoraConfig {
     fn default() -> Self {
-        Self { r: 8, alpha: 8.0, dropout: 0.0, target_modules: vec!["query".into(), "value".into()], use_rslora: false }
+        Self {
+            r: 8,
+            alpha: 8.0,
+            dropout: 0.0,
+            target_modules: vec!["query".into(), "value".into()],
+            use_rslora: false,
+            use_dora: false,
+        }
     }
 }
 
@@ -38,16 +56,48 @@ pub struct LoraLayer {
     pub lora_b: Param<Tensor<2>>,
     pub dropout: Dropout,
     pub scaling: f64,
+    /// DoRA's magnitude m [out] (peft's `lora_magnitude_vector`).
+    pub magnitude: Option<Param<Tensor<1>>>,
 }
 
 impl LoraLayer {
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.dropout.forward(x).matmul_last(self.lora_a.val()).matmul_last(self.lora_b.val()).mul_scalar(self.scaling)
+    /// The projection's output `base_out` = W x + b with this update added.
+    pub fn forward_beside<const D: usize>(&self, base: &Linear, x: Tensor<D>, base_out: Tensor<D>) -> Tensor<D> {
+        let x = self.dropout.forward(x);
+        let update = x.clone().matmul_last(self.lora_a.val()).matmul_last(self.lora_b.val()).mul_scalar(self.scaling);
+        let Some(magnitude) = &self.magnitude else {
+            return base_out + update;
+        };
+        // peft: result + (m/‖W'‖ - 1) W x + m/‖W'‖ s B A x, with W x taken from the dropped-out input when
+        // dropout is on and from the bias-free base output otherwise.
+        let scale = along_last::<D>(magnitude.val() / self.column_norm(&base.weight.val()).detach());
+        let plain = match (&base.bias, self.dropout.prob > 0.0) {
+            (_, true) => x.matmul_last(base.weight.val()),
+            (Some(bias), false) => base_out.clone() - along_last::<D>(bias.val()),
+            (None, false) => base_out.clone(),
+        };
+        base_out + (scale.clone() - 1.0) * plain + scale * update
     }
 
     /// The update to the [in, out] weight: s * A B.
     pub fn delta_weight(&self) -> Tensor<2> {
         self.lora_a.val().matmul(self.lora_b.val()).mul_scalar(self.scaling)
+    }
+
+    /// ‖W + s A B‖ per output feature (a column of burn's [in, out] weight, a row of torch's).
+    fn column_norm(&self, weight: &Tensor<2>) -> Tensor<1> {
+        let adapted = weight.clone() + self.delta_weight();
+        let [_, out] = adapted.dims();
+        adapted.powi_scalar(2).sum_dim(0).sqrt().reshape([out])
+    }
+
+    /// The weight this layer is equivalent to: W + s A B, and for DoRA its columns rescaled to norm m.
+    pub fn merged_weight(&self, weight: Tensor<2>) -> Tensor<2> {
+        let adapted = weight.clone() + self.delta_weight();
+        match &self.magnitude {
+            Some(m) => adapted * along_last::<2>(m.val() / self.column_norm(&weight)),
+            None => adapted,
+        }
     }
 }
 
@@ -80,7 +130,7 @@ impl Method for LoraConfig {
         let scaling = self.scaling();
         let mut matched = 0;
         for (path, linear) in model.bert.tunable_linears_mut() {
-            if !self.target_modules.iter().any(|t| path == *t || path.ends_with(&format!(".{t}"))) {
+            if !module_matches(&self.target_modules, &path) {
                 continue;
             }
             let [d_in, d_out] = linear.dims();
@@ -97,12 +147,19 @@ impl Method for LoraConfig {
             let bound = 1.0 / (d_in as f64).sqrt();
             let a = Tensor::random([d_in, self.r], Distribution::Uniform(-bound, bound), &ctx.device);
             let b = Tensor::zeros([self.r, d_out], &ctx.device);
-            linear.lora = Some(LoraLayer {
+            let mut layer = LoraLayer {
                 lora_a: Param::from_tensor(a),
                 lora_b: Param::from_tensor(b),
                 dropout: DropoutConfig::new(self.dropout).init(),
                 scaling,
-            });
+                magnitude: None,
+            };
+            if self.use_dora {
+                // m starts at ‖W + s A B‖ = ‖W‖ (B is zero), so DoRA too starts equal to the base model.
+                let norm = layer.column_norm(&linear.base.weight.val()).detach();
+                layer.magnitude = Some(Param::from_tensor(norm));
+            }
+            linear.lora = Some(layer);
             matched += 1;
         }
         if matched == 0 {
@@ -122,10 +179,31 @@ impl Method for LoraConfig {
                 let key = format!("base_model.model.bert.{path}");
                 out.push(NamedTensor::from_linear(format!("{key}.lora_A.weight"), lora.lora_a.val()));
                 out.push(NamedTensor::from_linear(format!("{key}.lora_B.weight"), lora.lora_b.val()));
+                if let Some(m) = &lora.magnitude {
+                    out.push(NamedTensor::new(format!("{key}.lora_magnitude_vector"), m.val()));
+                }
             }
         }
         out.extend(model.classifier_tensors("base_model.model.classifier"));
         out
+    }
+
+    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        let device = model.classifier.weight.device();
+        for (path, linear) in model.bert.tunable_linears_mut() {
+            let [d_in, d_out] = linear.dims();
+            if let Some(lora) = &mut linear.lora {
+                let key = format!("base_model.model.bert.{path}");
+                let r = lora.lora_a.dims()[1];
+                lora.lora_a = Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_A.weight"), d_in, r, &device)?);
+                lora.lora_b = Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_B.weight"), r, d_out, &device)?);
+                if lora.magnitude.is_some() {
+                    let m = adapter.tensor(&format!("{key}.lora_magnitude_vector"), [d_out], &device)?;
+                    lora.magnitude = Some(Param::from_tensor(m));
+                }
+            }
+        }
+        model.load_classifier(adapter, "base_model.model.classifier")
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
@@ -137,7 +215,7 @@ impl Method for LoraConfig {
             "lora_dropout": self.dropout,
             "target_modules": self.target_modules,
             "use_rslora": self.use_rslora,
-            "use_dora": false,
+            "use_dora": self.use_dora,
             "bias": "none",
             "fan_in_fan_out": false,
             "init_lora_weights": true,
@@ -146,12 +224,12 @@ impl Method for LoraConfig {
     }
 }
 
-/// Folds every LoRA update into its base weight (W + s B A) and removes the adapters: inference then costs
+/// Folds every LoRA/DoRA update into its base weight and removes the adapters: inference then costs
 /// exactly what the base model costs.
 pub fn merge(mut model: SequenceClassifier) -> SequenceClassifier {
     for (_, linear) in model.bert.tunable_linears_mut() {
         if let Some(lora) = linear.lora.take() {
-            let merged = linear.base.weight.val() + lora.delta_weight();
+            let merged = lora.merged_weight(linear.base.weight.val());
             linear.base.weight = Param::from_tensor(merged.detach()).set_require_grad(false);
         }
     }

@@ -1,17 +1,25 @@
 //! Parameter-efficient methods, one file each, behind the [`Method`] trait.
 //!
 //! A method decides what stays frozen, adds its own trainable tensors to the model, and names the tensors it
-//! saves (peft's key names and torch layouts). Adding a method = a file here + a variant of [`MethodConfig`].
+//! saves (its reference implementation's key names and torch layouts). Adding a method = a file here + a
+//! variant of [`MethodConfig`] + a [`catalog`] entry (which puts it on the page and in the CLI).
 
+pub mod bitfit;
+pub mod bottleneck;
 pub mod full;
 pub mod head;
+pub mod ia3;
 pub mod lora;
 pub mod prefix;
+pub mod prompt;
+pub mod ptuning;
 
-use burn::tensor::{Device, Tensor};
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BertConfig, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier, TextTokenizer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {
@@ -22,10 +30,12 @@ pub enum MethodError {
 }
 
 /// What a method needs to know while attaching itself.
-pub struct AttachContext {
+pub struct AttachContext<'a> {
     pub device: Device,
-    /// Longest tokenised input the run will feed (prefix methods check the position budget with it).
+    /// Longest tokenised input the run will feed (virtual-token methods check the position budget with it).
     pub max_length: usize,
+    /// The model's tokenizer (prompt tuning's TEXT init tokenises its text).
+    pub tokenizer: Option<&'a TextTokenizer>,
 }
 
 /// A tensor as saved in an adapter file: its key, its torch shape, and its values (flattened, row-major).
@@ -54,6 +64,10 @@ pub trait Method {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError>;
     /// The tensors its adapter file holds, under the reference implementation's names.
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor>;
+    /// Puts the tensors of a saved adapter (named as `adapter_tensors` names them) into a model this method
+    /// has just been attached to. Where the reference saves only a computed table (a prompt encoder's or a
+    /// prefix MLP's output), that table is loaded as a plain one, as peft does in inference mode.
+    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError>;
     /// The method-specific part of adapter_config.json (peft's keys).
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value;
 }
@@ -66,62 +80,277 @@ pub enum MethodConfig {
     Head,
     /// Every weight trains.
     Full,
+    /// LoRA, and DoRA with `use_dora`.
     Lora(lora::LoraConfig),
     /// Prefix tuning; without projection this is P-tuning v2.
     Prefix(prefix::PrefixConfig),
+    /// P-tuning v1: a prompt encoder (MLP or LSTM) makes the input's virtual tokens.
+    PTuning(ptuning::PromptEncoderConfig),
+    PromptTuning(prompt::PromptTuningConfig),
+    /// Houlsby and Pfeiffer adapters.
+    Bottleneck(bottleneck::BottleneckConfig),
+    Ia3(ia3::Ia3Config),
+    #[serde(rename = "bitfit")]
+    BitFit,
+}
+
+/// A place in the transformer where a method keeps trainable parameters (the cards' diagrams mark them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// Virtual tokens before the input embeddings.
+    InputTokens,
+    /// Keys and values prepended inside every layer's attention.
+    AttentionPrefix,
+    /// Low-rank updates beside the query and value projections.
+    QueryValueUpdate,
+    /// Rescaling vectors on keys, values and the feed-forward activations.
+    Rescaling,
+    /// A bottleneck adapter after the attention block.
+    AttentionAdapter,
+    /// A bottleneck adapter after the feed-forward block.
+    FeedForwardAdapter,
+    /// The bias terms of every layer.
+    Biases,
+    /// Every pretrained weight.
+    AllWeights,
+    /// The classification head (every method trains it).
+    Head,
+}
+
+/// What a method's card explains: where its parameters sit, what stays frozen, what it costs at inference.
+pub struct Explanation {
+    pub principle: &'static str,
+    pub frozen: &'static str,
+    pub inference: &'static str,
+    pub sites: &'static [Site],
 }
 
 /// A method as the page's cards and the CLI's `--method` list it: a short key, a title, what it does, and its
-/// default settings (peft's defaults). Adding a method to the catalog puts it on the page and in the CLI.
+/// default settings (the reference's defaults). Adding a method to the catalog puts it on the page and in the CLI.
 pub struct CatalogEntry {
     pub key: &'static str,
     pub title: &'static str,
     pub description: &'static str,
+    pub explanation: Explanation,
     pub config: MethodConfig,
 }
 
 pub fn catalog() -> Vec<CatalogEntry> {
+    use Site::*;
+    let prompt_frozen = "The whole pretrained model: the virtual tokens are the only new input.";
     vec![
         CatalogEntry {
             key: "lora",
             title: "LoRA",
-            description: "Low-rank updates B·A added to the attention's query and value projections; the base stays frozen.",
+            description: "Low-rank updates B·A beside the attention's query and value projections.",
+            explanation: Explanation {
+                principle: "Each targeted weight W gets a trainable update (alpha/r)·B·A of rank r: A maps the input \
+                            down to r numbers, B maps them back. B starts at zero, so training starts from the \
+                            pretrained model.",
+                frozen: "Every pretrained weight.",
+                inference: "None once merged: B·A is added into W and the model is the base model's size and speed.",
+                sites: &[QueryValueUpdate, Head],
+            },
             config: MethodConfig::Lora(lora::LoraConfig::default()),
+        },
+        CatalogEntry {
+            key: "dora",
+            title: "DoRA",
+            description: "LoRA with a learned magnitude per output: direction and length of W train separately.",
+            explanation: Explanation {
+                principle: "The adapted weight W + (alpha/r)·B·A is normalised to unit length per output feature \
+                            and rescaled by a trained magnitude m, which starts at the pretrained norm.",
+                frozen: "Every pretrained weight.",
+                inference: "None once merged; unmerged, each targeted projection also computes a weight norm.",
+                sites: &[QueryValueUpdate, Head],
+            },
+            config: MethodConfig::Lora(lora::LoraConfig { use_dora: true, ..Default::default() }),
         },
         CatalogEntry {
             key: "prefix",
             title: "Prefix tuning",
             description: "Trainable keys and values prepended in every layer, produced by a reparameterisation MLP.",
+            explanation: Explanation {
+                principle: "Every layer's attention sees extra keys and values for a few virtual positions, as if \
+                            a learned prefix preceded the text. They come from an MLP over a small table, which \
+                            steadies training; only the MLP's output is kept.",
+                frozen: "The whole pretrained model.",
+                inference: "Each layer attends to the prefix too: a little more attention work per token.",
+                sites: &[AttentionPrefix, Head],
+            },
             config: MethodConfig::Prefix(prefix::PrefixConfig { prefix_projection: true, ..Default::default() }),
         },
         CatalogEntry {
             key: "ptuning-v2",
             title: "P-tuning v2",
             description: "Deep prompts: trainable keys and values in every layer, learned directly (no MLP).",
+            explanation: Explanation {
+                principle: "Prefix tuning without the MLP: the per-layer keys and values for the virtual \
+                            positions are themselves the trained parameters.",
+                frozen: "The whole pretrained model.",
+                inference: "Each layer attends to the prefix too: a little more attention work per token.",
+                sites: &[AttentionPrefix, Head],
+            },
             config: MethodConfig::Prefix(prefix::PrefixConfig::default()),
+        },
+        CatalogEntry {
+            key: "ptuning-mlp",
+            title: "P-tuning (MLP)",
+            description: "Virtual input tokens produced by a prompt encoder MLP, prepended to the text.",
+            explanation: Explanation {
+                principle: "A table of virtual tokens passes through an MLP (Linear-ReLU-Linear-ReLU-Linear) \
+                            and the result is prepended to the word embeddings. The encoder couples the tokens \
+                            during training; afterwards only its output is kept.",
+                frozen: prompt_frozen,
+                inference: "The input is longer by the virtual tokens.",
+                sites: &[InputTokens, Head],
+            },
+            config: MethodConfig::PTuning(ptuning::PromptEncoderConfig::new(ptuning::EncoderType::Mlp)),
+        },
+        CatalogEntry {
+            key: "ptuning-lstm",
+            title: "P-tuning (LSTM)",
+            description: "Virtual input tokens produced by a bidirectional LSTM prompt encoder.",
+            explanation: Explanation {
+                principle: "As P-tuning with an MLP, but the encoder is a two-layer bidirectional LSTM followed \
+                            by a small MLP, so each virtual token depends on its neighbours. Many parameters \
+                            train; only the encoder's output is kept.",
+                frozen: prompt_frozen,
+                inference: "The input is longer by the virtual tokens.",
+                sites: &[InputTokens, Head],
+            },
+            config: MethodConfig::PTuning(ptuning::PromptEncoderConfig::new(ptuning::EncoderType::Lstm)),
+        },
+        CatalogEntry {
+            key: "prompt",
+            title: "Prompt tuning",
+            description: "A few trainable input embeddings (a soft prompt) prepended to the text.",
+            explanation: Explanation {
+                principle: "The virtual tokens' embeddings are trained directly, starting random or from the \
+                            embeddings of a text you give (set prompt_tuning_init to TEXT). The fewest \
+                            parameters of all methods.",
+                frozen: prompt_frozen,
+                inference: "The input is longer by the virtual tokens.",
+                sites: &[InputTokens, Head],
+            },
+            config: MethodConfig::PromptTuning(prompt::PromptTuningConfig::default()),
+        },
+        CatalogEntry {
+            key: "houlsby",
+            title: "Houlsby adapter",
+            description: "Bottleneck adapters after the attention and after the feed-forward block of each layer.",
+            explanation: Explanation {
+                principle: "Small down-projection, swish, up-projection modules with a residual connection, \
+                            inserted where each sub-block closes (before its LayerNorm). Width = hidden size / \
+                            reduction factor.",
+                frozen: "Every pretrained weight.",
+                inference: "Two extra small layers per transformer layer, on every token.",
+                sites: &[AttentionAdapter, FeedForwardAdapter, Head],
+            },
+            config: MethodConfig::Bottleneck(bottleneck::BottleneckConfig::houlsby()),
+        },
+        CatalogEntry {
+            key: "pfeiffer",
+            title: "Pfeiffer adapter",
+            description: "One bottleneck adapter per layer, after the feed-forward block.",
+            explanation: Explanation {
+                principle: "A down-projection, ReLU, up-projection adapter only after the feed-forward block, fed \
+                            from the block's LayerNorm: half of Houlsby's parameters, usually as accurate.",
+                frozen: "Every pretrained weight.",
+                inference: "One extra small layer per transformer layer, on every token.",
+                sites: &[FeedForwardAdapter, Head],
+            },
+            config: MethodConfig::Bottleneck(bottleneck::BottleneckConfig::pfeiffer()),
+        },
+        CatalogEntry {
+            key: "ia3",
+            title: "IA3",
+            description: "Learned vectors rescale keys, values and the feed-forward activations.",
+            explanation: Explanation {
+                principle: "Three elementwise scalings per layer, starting at one: the attention's keys and \
+                            values are multiplied by trained vectors, and so are the inputs of the output \
+                            projections (the feed-forward activations among them).",
+                frozen: "Every pretrained weight.",
+                inference: "None once folded into the weights; unfolded, a few elementwise products.",
+                sites: &[Rescaling, Head],
+            },
+            config: MethodConfig::Ia3(ia3::Ia3Config::default()),
+        },
+        CatalogEntry {
+            key: "bitfit",
+            title: "BitFit",
+            description: "Only the bias terms of the encoder train.",
+            explanation: Explanation {
+                principle: "Every weight matrix stays as pretrained; the bias vectors of all projections, \
+                            LayerNorms and the pooler train. Nothing is added.",
+                frozen: "Every weight matrix and the embeddings.",
+                inference: "None: the model keeps its shape.",
+                sites: &[Biases, Head],
+            },
+            config: MethodConfig::BitFit,
         },
         CatalogEntry {
             key: "head",
             title: "Head only",
             description: "Baseline: only the classification head trains on top of the frozen encoder.",
+            explanation: Explanation {
+                principle: "A linear probe: the pretrained features are used as they are.",
+                frozen: "The whole encoder.",
+                inference: "None.",
+                sites: &[Head],
+            },
             config: MethodConfig::Head,
         },
         CatalogEntry {
             key: "full",
             title: "Full fine-tuning",
             description: "Baseline: every weight of the model trains.",
+            explanation: Explanation {
+                principle: "Every weight is updated; the reference point for accuracy, and the most memory \
+                            (gradients and optimizer state for every weight).",
+                frozen: "Nothing.",
+                inference: "None, but each task needs its own full copy of the model.",
+                sites: &[AllWeights, Head],
+            },
             config: MethodConfig::Full,
         },
     ]
 }
 
 impl MethodConfig {
-    /// A catalog method by key with its default settings: `prefix` uses the reparameterisation MLP,
-    /// `ptuning-v2` does not.
+    /// A catalog method by key with its default settings; `all` is not a method (the CLI expands it).
     pub fn from_name(name: &str) -> Result<Self, MethodError> {
         let entries = catalog();
         let keys = entries.iter().map(|e| e.key).collect::<Vec<_>>().join(", ");
         entries.into_iter().find(|e| e.key == name).map(|e| e.config).ok_or(MethodError::Unknown(name.into(), keys))
+    }
+
+    /// Sets one of the method's settings (a field of its JSON form, e.g. `r`, `num_virtual_tokens`,
+    /// `target_modules`) from text: lists are comma-separated, optional fields take a value or `null`.
+    /// Returns false when the method has no such setting.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, MethodError> {
+        let mut json = serde_json::to_value(&*self).expect("plain data serialises");
+        let Some(fields) = json.as_object_mut() else { return Ok(false) };
+        let Some(current) = fields.get(key).filter(|_| key != "method") else { return Ok(false) };
+        let parsed = match current {
+            serde_json::Value::String(_) => value.into(),
+            serde_json::Value::Array(_) if !value.trim_start().starts_with('[') => {
+                value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(serde_json::Value::from).collect()
+            }
+            _ => serde_json::from_str(value).unwrap_or_else(|_| value.into()),
+        };
+        fields.insert(key.to_string(), parsed);
+        *self = serde_json::from_value(json)
+            .map_err(|e| MethodError::Invalid(format!("{key}={value} does not fit {}: {e}", self.label())))?;
+        Ok(true)
+    }
+
+    /// The names of the settings [`Self::set`] accepts.
+    pub fn setting_names(&self) -> Vec<String> {
+        match serde_json::to_value(self).expect("plain data serialises") {
+            serde_json::Value::Object(fields) => fields.keys().filter(|k| *k != "method").cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// A short label for tables and curves.
@@ -129,9 +358,28 @@ impl MethodConfig {
         match self {
             Self::Head => "head".into(),
             Self::Full => "full".into(),
+            Self::Lora(c) if c.use_dora => format!("dora r{}", c.r),
             Self::Lora(c) => format!("lora r{}", c.r),
             Self::Prefix(c) if c.prefix_projection => format!("prefix {}", c.num_virtual_tokens),
             Self::Prefix(c) => format!("ptuning-v2 {}", c.num_virtual_tokens),
+            Self::PTuning(c) => {
+                let kind = match c.encoder_reparameterization_type {
+                    ptuning::EncoderType::Mlp => "mlp",
+                    ptuning::EncoderType::Lstm => "lstm",
+                };
+                format!("ptuning-{kind} {}", c.num_virtual_tokens)
+            }
+            Self::PromptTuning(c) => format!("prompt {}", c.num_virtual_tokens),
+            Self::Bottleneck(c) => {
+                let kind = match (c.mh_adapter, c.original_ln_before) {
+                    (true, false) => "houlsby",
+                    (false, true) => "pfeiffer",
+                    _ => "adapter",
+                };
+                format!("{kind} rf{}", c.reduction_factor)
+            }
+            Self::Ia3(_) => "ia3".into(),
+            Self::BitFit => "bitfit".into(),
         }
     }
 
@@ -141,20 +389,79 @@ impl MethodConfig {
             Self::Full => &full::Full,
             Self::Lora(c) => c,
             Self::Prefix(c) => c,
+            Self::PTuning(c) => c,
+            Self::PromptTuning(c) => c,
+            Self::Bottleneck(c) => c,
+            Self::Ia3(c) => c,
+            Self::BitFit => &bitfit::BitFit,
         }
     }
-}
 
-impl MethodConfig {
     /// A learning rate that works for the method on small BERTs (tuned on the sample sentiment data); the
     /// CLI's --lr and the page's per-method field override it.
     pub fn default_learning_rate(&self) -> f64 {
         match self {
             Self::Head => 5e-3,
             Self::Full => 5e-5,
-            Self::Lora(_) => 1e-3,
+            Self::Lora(_) | Self::PTuning(_) | Self::Bottleneck(_) | Self::BitFit => 1e-3,
             Self::Prefix(c) if c.prefix_projection => 1e-3,
             Self::Prefix(_) => 1e-2,
+            Self::PromptTuning(_) => 3e-2,
+            Self::Ia3(_) => 5e-3,
         }
     }
+}
+
+/// Whether a module path (`encoder.layer.0.attention.self.query`) is one of `targets`, which name modules
+/// as peft does: the full path or a suffix of it after a dot (`query`, `output.dense`).
+pub fn module_matches(targets: &[String], path: &str) -> bool {
+    targets.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
+}
+
+/// Virtual tokens and the longest input must fit the model's position embeddings together.
+pub fn check_virtual_tokens(
+    method: &str,
+    tokens: usize,
+    max_length: usize,
+    cfg: &BertConfig,
+) -> Result<(), MethodError> {
+    let positions = cfg.max_position_embeddings;
+    if tokens == 0 {
+        return Err(MethodError::Invalid(format!("{method} needs at least 1 virtual token")));
+    }
+    if tokens + max_length > positions {
+        return Err(MethodError::Invalid(format!(
+            "{tokens} virtual tokens + max length {max_length} exceed the model's {positions} positions; \
+             use at most {} virtual tokens (or a shorter max length)",
+            positions.saturating_sub(max_length)
+        )));
+    }
+    Ok(())
+}
+
+/// torch's default `nn.Linear` init: weight and bias U(-1/sqrt(in), 1/sqrt(in)); weight kept [in, out].
+pub(crate) fn torch_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    let bound = 1.0 / (d_in as f64).sqrt();
+    Linear {
+        weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Uniform(-bound, bound), device)),
+        bias: Some(Param::from_tensor(Tensor::random([d_out], Distribution::Uniform(-bound, bound), device))),
+    }
+}
+
+/// A linear's `weight` (torch layout) and `bias` under `key`.
+pub(crate) fn linear_tensors(key: &str, linear: &Linear) -> Vec<NamedTensor> {
+    let mut out = vec![NamedTensor::from_linear(format!("{key}.weight"), linear.weight.val())];
+    if let Some(bias) = &linear.bias {
+        out.push(NamedTensor::new(format!("{key}.bias"), bias.val()));
+    }
+    out
+}
+
+/// Replaces a linear's weight and bias with `key.weight` / `key.bias`, checking their shapes.
+pub(crate) fn load_linear(adapter: &Checkpoint, key: &str, linear: &mut Linear) -> Result<(), LoadError> {
+    let device = linear.weight.device();
+    let [d_in, d_out] = linear.weight.dims();
+    linear.weight = Param::from_tensor(adapter.linear_weight(&format!("{key}.weight"), d_in, d_out, &device)?);
+    linear.bias = Some(Param::from_tensor(adapter.tensor(&format!("{key}.bias"), [d_out], &device)?));
+    Ok(())
 }

@@ -8,9 +8,9 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor};
+use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens, torch_linear};
 use crate::model::bert::LayerPrefix;
-use crate::model::{BertConfig, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefixConfig {
@@ -75,31 +75,11 @@ impl PrefixEncoder {
     }
 }
 
-/// torch's default `nn.Linear` init: weight and bias U(-1/sqrt(in), 1/sqrt(in)); weight kept [in, out].
-pub(crate) fn torch_linear(d_in: usize, d_out: usize, device: &burn::tensor::Device) -> Linear {
-    let bound = 1.0 / (d_in as f64).sqrt();
-    Linear {
-        weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Uniform(-bound, bound), device)),
-        bias: Some(Param::from_tensor(Tensor::random([d_out], Distribution::Uniform(-bound, bound), device))),
-    }
-}
-
 impl Method for PrefixConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
         let cfg = model.config.clone();
-        let positions = cfg.max_position_embeddings;
-        if self.num_virtual_tokens == 0 {
-            return Err(MethodError::Invalid("prefix tuning needs at least 1 virtual token".into()));
-        }
         // transformers shifts the real tokens' positions by the prefix length, so both must fit.
-        if self.num_virtual_tokens + ctx.max_length > positions {
-            return Err(MethodError::Invalid(format!(
-                "{} virtual tokens + max length {} exceed the model's {positions} positions; use at most {} virtual tokens",
-                self.num_virtual_tokens,
-                ctx.max_length,
-                positions.saturating_sub(ctx.max_length)
-            )));
-        }
+        check_virtual_tokens("prefix tuning", self.num_virtual_tokens, ctx.max_length, &cfg)?;
         let projection_hidden = self.projection_hidden(cfg.hidden_size);
         if projection_hidden == Some(0) {
             return Err(MethodError::Invalid("prefix projection hidden size must be at least 1".into()));
@@ -137,6 +117,18 @@ impl Method for PrefixConfig {
         }
         out.extend(model.classifier_tensors("base_model.classifier"));
         out
+    }
+
+    /// peft saves the table (the MLP's output with projection): it loads as a plain table.
+    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        if let Some(prefix) = &mut model.prefix {
+            let device = prefix.embedding.device();
+            let width = prefix.num_layers * 2 * model.config.hidden_size;
+            let table = adapter.tensor("prompt_embeddings", [prefix.num_virtual_tokens(), width], &device)?;
+            prefix.embedding = Param::from_tensor(table);
+            prefix.projection = None;
+        }
+        model.load_classifier(adapter, "base_model.classifier")
     }
 
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {

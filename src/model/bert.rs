@@ -12,7 +12,8 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::load::{Checkpoint, LoadError};
-use super::tunable::{LayerNorm, TunableLinear};
+use super::tunable::{Activation, LayerNorm, TunableLinear};
+use crate::method::bottleneck::Bottleneck;
 
 fn default_act() -> String {
     "gelu".into()
@@ -76,7 +77,7 @@ impl BertConfig {
             return Err(LoadError::Unsupported(format!("config.json has {found}; {SUPPORTED}")));
         }
         let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
-        if !matches!(config.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
+        if !matches!(Activation::from_name(&config.hidden_act), Some(Activation::Gelu | Activation::GeluTanh | Activation::Relu)) {
             return Err(LoadError::Unsupported(format!("hidden_act \"{}\"; {SUPPORTED}", config.hidden_act)));
         }
         if config.position_embedding_type != "absolute" {
@@ -201,36 +202,11 @@ pub struct Layer {
     pub output: TunableLinear,
     pub output_layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// Bottleneck adapter after the attention block (Houlsby) and after the feed-forward block (both).
+    pub attention_adapter: Option<Bottleneck>,
+    pub output_adapter: Option<Bottleneck>,
     #[module(skip)]
     pub act: Activation,
-}
-
-/// The feed-forward activation named by `hidden_act`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    Gelu,
-    GeluTanh,
-    Relu,
-}
-
-impl Activation {
-    fn from_name(name: &str) -> Self {
-        match name {
-            "gelu_new" => Self::GeluTanh,
-            "relu" => Self::Relu,
-            _ => Self::Gelu,
-        }
-    }
-
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        match self {
-            // x/2 (1 + erf(x/√2)) written out: burn's fused `gelu` differentiates the tanh approximation,
-            // which puts gradients 1e-3 (relative) away from transformers'; composed, autodiff is exact.
-            Self::Gelu => x.clone().mul(x.div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0)).div_scalar(2.0),
-            Self::GeluTanh => burn::tensor::activation::gelu_approximate(x),
-            Self::Relu => burn::tensor::activation::relu(x),
-        }
-    }
 }
 
 impl Layer {
@@ -251,17 +227,28 @@ impl Layer {
             output: TunableLinear::load(ckpt, &format!("{p}.output.dense"), i, h, device)?,
             output_layer_norm: LayerNorm::load(ckpt, &format!("{p}.output.LayerNorm"), h, eps, device)?,
             dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
-            act: Activation::from_name(&cfg.hidden_act),
+            attention_adapter: None,
+            output_adapter: None,
+            act: Activation::from_name(&cfg.hidden_act).unwrap_or(Activation::Gelu),
         })
     }
 
     fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, prefix: Option<&LayerPrefix>) -> Tensor<3> {
         let attended = self.attention_self.forward(x.clone(), mask_bias, prefix);
         let attended = self.dropout.forward(self.attention_output.forward(attended));
-        let x = self.attention_layer_norm.forward(attended + x);
+        let x = add_and_norm(attended, x, &self.attention_layer_norm, self.attention_adapter.as_ref());
         let inner = self.act.forward(self.intermediate.forward(x.clone()));
         let out = self.dropout.forward(self.output.forward(inner));
-        self.output_layer_norm.forward(out + x)
+        add_and_norm(out, x, &self.output_layer_norm, self.output_adapter.as_ref())
+    }
+}
+
+/// The residual connection and LayerNorm closing a sub-block, LayerNorm(h + x), with a bottleneck adapter
+/// inserted on `h` when one is attached.
+fn add_and_norm(h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm, adapter: Option<&Bottleneck>) -> Tensor<3> {
+    match adapter {
+        Some(adapter) => adapter.forward(h, x, norm),
+        None => norm.forward(h + x),
     }
 }
 
@@ -335,13 +322,46 @@ impl Bert {
         tunable_list!(self, &mut)
     }
 
-    /// The distinct module names a method can target (`query`, `key`, `value`, `dense`).
+    /// The distinct module paths a method can target, without the layer prefix (`attention.self.query`,
+    /// `output.dense`, ...); a target names one of them or a suffix of it (`query`, `dense`).
     pub fn tunable_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.tunable_linears().iter().map(|(p, _)| p.rsplit('.').next().unwrap_or(p).to_string()).collect();
+        let mut names: Vec<String> = self
+            .tunable_linears()
+            .iter()
+            .map(|(p, _)| p.split_once("encoder.layer.").map_or(p.clone(), |(_, rest)| rest.split_once('.').map_or(rest.to_string(), |(_, m)| m.to_string())))
+            .collect();
         names.sort();
         names.dedup();
         names
+    }
+
+    /// Every bias of the encoder (projections, LayerNorms, pooler) under its checkpoint key: what BitFit trains.
+    pub fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
+        let mut out = vec![("embeddings.LayerNorm.bias".to_string(), &mut self.embeddings.layer_norm.bias)];
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let Layer { attention_self, attention_output, attention_layer_norm, intermediate, output, output_layer_norm, .. } =
+                layer;
+            let p = format!("encoder.layer.{i}");
+            let linears = [
+                ("attention.self.query", &mut attention_self.query),
+                ("attention.self.key", &mut attention_self.key),
+                ("attention.self.value", &mut attention_self.value),
+                ("attention.output.dense", attention_output),
+                ("intermediate.dense", intermediate),
+                ("output.dense", output),
+            ];
+            for (name, linear) in linears {
+                if let Some(bias) = linear.base.bias.as_mut() {
+                    out.push((format!("{p}.{name}.bias"), bias));
+                }
+            }
+            out.push((format!("{p}.attention.output.LayerNorm.bias"), &mut attention_layer_norm.bias));
+            out.push((format!("{p}.output.LayerNorm.bias"), &mut output_layer_norm.bias));
+        }
+        if let Some(bias) = self.pooler.base.bias.as_mut() {
+            out.push(("pooler.dense.bias".to_string(), bias));
+        }
+        out
     }
 
     /// Every base weight under its checkpoint key (with `prefix`), in torch layout.

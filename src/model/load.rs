@@ -28,6 +28,7 @@ pub enum LoadError {
 
 /// A parsed safetensors file. Keys may carry an architecture prefix (`bert.`) that is resolved on lookup.
 pub struct Checkpoint<'a> {
+    bytes: &'a [u8],
     tensors: SafeTensors<'a>,
     prefix: String,
 }
@@ -35,7 +36,12 @@ pub struct Checkpoint<'a> {
 impl<'a> Checkpoint<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, LoadError> {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Safetensors(e.to_string()))?;
-        Ok(Self { tensors, prefix: String::new() })
+        Ok(Self { bytes, tensors, prefix: String::new() })
+    }
+
+    /// The file it was parsed from.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Uses `prefix` for every lookup when the checkpoint stores keys under it (e.g. `bert.` in a

@@ -16,6 +16,7 @@ pub use tokenizer::{Encoded, TextTokenizer};
 
 use crate::method::NamedTensor;
 use crate::method::prefix::PrefixEncoder;
+use crate::method::prompt::SoftPrompt;
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
@@ -76,6 +77,7 @@ impl Pretrained {
         };
         Ok(SequenceClassifier {
             bert,
+            soft_prompt: None,
             prefix: None,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             classifier,
@@ -90,6 +92,8 @@ impl Pretrained {
 #[derive(Module, Debug)]
 pub struct SequenceClassifier {
     pub bert: Bert,
+    /// Virtual tokens prepended to the input embeddings (prompt tuning, P-tuning).
+    pub soft_prompt: Option<SoftPrompt>,
     /// Prefix tuning / P-tuning v2 keys and values, when that method is attached.
     pub prefix: Option<PrefixEncoder>,
     pub dropout: Dropout,
@@ -101,19 +105,31 @@ pub struct SequenceClassifier {
 
 impl SequenceClassifier {
     /// `input_ids` [batch, seq]; `mask` [batch, seq] is 1 for real tokens, 0 for padding. Returns [batch, labels].
+    ///
+    /// Virtual tokens of either kind are visible to every real token: the mask gets ones in front for them.
+    /// A soft prompt is part of the sequence (positions from 0, and the pooled first token is its first virtual
+    /// token, as in peft); a prefix only adds keys and values, and the real tokens' positions start after it.
     pub fn forward(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
         let [batch, _] = input_ids.dims();
-        let words = self.bert.embeddings.words(input_ids);
-        let (prefixes, virtual_tokens) = match &self.prefix {
-            Some(prefix) => (Some(prefix.layer_prefixes(batch)), prefix.num_virtual_tokens()),
+        let mut words = self.bert.embeddings.words(input_ids);
+        let mut mask = mask;
+        let visible = |mask: Tensor<2>, tokens: usize| {
+            Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1)
+        };
+        if let Some(prompt) = &self.soft_prompt {
+            let tokens = prompt.tokens();
+            let [count, hidden] = tokens.dims();
+            words = Tensor::cat(vec![tokens.reshape([1, count, hidden]).expand([batch, count, hidden]), words], 1);
+            mask = visible(mask, count);
+        }
+        let (prefixes, position_offset) = match &self.prefix {
+            Some(prefix) => {
+                mask = visible(mask, prefix.num_virtual_tokens());
+                (Some(prefix.layer_prefixes(batch)), prefix.num_virtual_tokens())
+            }
             None => (None, 0),
         };
-        let embedded = self.bert.embeddings.forward(words, virtual_tokens);
-        let mask = if virtual_tokens > 0 {
-            Tensor::cat(vec![Tensor::ones([batch, virtual_tokens], &mask.device()), mask], 1)
-        } else {
-            mask
-        };
+        let embedded = self.bert.embeddings.forward(words, position_offset);
         let hidden = self.bert.encode(embedded, mask, prefixes.as_deref());
         let pooled = self.bert.pool(hidden);
         self.classifier.forward(self.dropout.forward(pooled))
@@ -123,6 +139,15 @@ impl SequenceClassifier {
     pub fn freeze_base(mut self) -> Self {
         self.bert = self.bert.no_grad();
         self
+    }
+
+    /// Replaces the head with `{prefix}.weight` / `{prefix}.bias` from a saved adapter.
+    pub fn load_classifier(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
+        let device = self.classifier.weight.device();
+        let [hidden, labels] = self.classifier.weight.dims();
+        self.classifier.weight = Param::from_tensor(adapter.linear_weight(&format!("{prefix}.weight"), hidden, labels, &device)?);
+        self.classifier.bias = Some(Param::from_tensor(adapter.tensor(&format!("{prefix}.bias"), [labels], &device)?));
+        Ok(self)
     }
 
     pub fn num_labels(&self) -> usize {

@@ -5,6 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
 use super::load::{Checkpoint, LoadError};
+use crate::method::ia3::Ia3Scale;
 use crate::method::lora::LoraLayer;
 
 /// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
@@ -33,7 +34,10 @@ impl LayerNorm {
 #[derive(Module, Debug)]
 pub struct TunableLinear {
     pub base: Linear,
+    /// LoRA or DoRA update beside the projection.
     pub lora: Option<LoraLayer>,
+    /// IA3 rescaling of the projection's input or output.
+    pub ia3: Option<Ia3Scale>,
 }
 
 impl TunableLinear {
@@ -51,7 +55,7 @@ impl TunableLinear {
     }
 
     pub fn new(base: Linear) -> Self {
-        Self { base, lora: None }
+        Self { base, lora: None, ia3: None }
     }
 
     pub fn dims(&self) -> [usize; 2] {
@@ -59,10 +63,58 @@ impl TunableLinear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let x = match &self.ia3 {
+            Some(ia3) if ia3.on_input => ia3.rescale(x),
+            _ => x,
+        };
         let out = self.base.forward(x.clone());
-        match &self.lora {
-            Some(lora) => out + lora.forward(x),
+        let out = match &self.lora {
+            Some(lora) => lora.forward_beside(&self.base, x, out),
             None => out,
+        };
+        match &self.ia3 {
+            Some(ia3) if !ia3.on_input => ia3.rescale(out),
+            _ => out,
+        }
+    }
+}
+
+/// A [n] vector shaped [1, .., 1, n] so that it broadcasts along the last dimension of a rank-D tensor.
+pub fn along_last<const D: usize>(v: Tensor<1>) -> Tensor<D> {
+    let mut shape = [1usize; D];
+    shape[D - 1] = v.dims()[0];
+    v.reshape(shape)
+}
+
+/// The non-linearities of feed-forward blocks and adapters, by their transformers / AdapterHub names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+    /// x·sigmoid(x) (AdapterHub's "swish", torch's SiLU).
+    Swish,
+}
+
+impl Activation {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Self::Gelu),
+            "gelu_new" => Some(Self::GeluTanh),
+            "relu" => Some(Self::Relu),
+            "swish" | "silu" => Some(Self::Swish),
+            _ => None,
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            // x/2 (1 + erf(x/√2)) written out: burn's fused `gelu` differentiates the tanh approximation,
+            // which puts gradients 1e-3 (relative) away from transformers'; composed, autodiff is exact.
+            Self::Gelu => x.clone().mul(x.div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0)).div_scalar(2.0),
+            Self::GeluTanh => burn::tensor::activation::gelu_approximate(x),
+            Self::Relu => burn::tensor::activation::relu(x),
+            Self::Swish => burn::tensor::activation::silu(x),
         }
     }
 }

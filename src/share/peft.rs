@@ -8,8 +8,8 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
-use crate::method::MethodConfig;
-use crate::model::SequenceClassifier;
+use crate::method::{AttachContext, MethodConfig, MethodError};
+use crate::model::{Checkpoint, LoadError, Pretrained, SequenceClassifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -17,6 +17,16 @@ pub enum ExportError {
     ReadBack(String, String),
     #[error("writing safetensors failed: {0}")]
     Safetensors(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("peft_lab.json does not parse: {0}")]
+    RunInfo(String),
+    #[error("the adapter's method does not fit this model: {0}")]
+    Method(#[from] MethodError),
+    #[error("adapter_model.safetensors: {0}")]
+    Weights(#[from] LoadError),
 }
 
 /// What peft does not store but a reader needs to use the adapter: the labels and our method settings.
@@ -78,12 +88,32 @@ pub async fn export(
         for (k, v) in common {
             config.entry(k.clone()).or_insert(v.clone());
         }
+        // peft refuses a TEXT-initialised prompt config without the tokenizer it was initialised with.
+        if config.get("prompt_tuning_init").and_then(|v| v.as_str()) == Some("TEXT") {
+            config.insert("tokenizer_name_or_path".into(), info.base_model.clone().into());
+        }
     }
     Ok(AdapterFiles {
         config_json: serde_json::to_string_pretty(&config).expect("JSON values serialise"),
         weights,
         run_info_json: serde_json::to_string_pretty(info).expect("plain data serialises"),
     })
+}
+
+/// Rebuilds a trained model from its files on `pretrained`: the method from peft_lab.json is attached to a
+/// fresh classifier with as many outputs as labels, then the saved tensors replace its trainable ones.
+pub fn import(
+    pretrained: &Pretrained,
+    files: &AdapterFiles,
+    device: &burn::tensor::Device,
+) -> Result<(SequenceClassifier, RunInfo), ImportError> {
+    let info: RunInfo = serde_json::from_str(&files.run_info_json).map_err(|e| ImportError::RunInfo(e.to_string()))?;
+    let model = pretrained.classifier(info.labels.len(), device)?;
+    let ctx = AttachContext { device: device.clone(), max_length: 1, tokenizer: Some(&pretrained.tokenizer) };
+    let method = info.method.method();
+    let model = method.attach(model, &ctx)?;
+    let model = method.load(model, &Checkpoint::parse(&files.weights)?)?;
+    Ok((model, info))
 }
 
 /// Writes the files into `dir` (created if needed).

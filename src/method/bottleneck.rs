@@ -1,0 +1,197 @@
+//! Bottleneck adapters as AdapterHub's `adapters` library builds them (`BnConfig`): a small down-projection,
+//! a non-linearity and an up-projection, inserted with a residual connection where a transformer sub-block
+//! closes. Houlsby et al. (2019) put one after the attention and one after the feed-forward block (swish);
+//! Pfeiffer et al. (2020) only one after the feed-forward block (ReLU), fed from the block's LayerNorm.
+//! Width = hidden size / reduction factor. Only the adapters (and the head) train.
+//!
+//! With h the sub-block's output after dropout, x its input and LN its pretrained LayerNorm (shared, not
+//! copied): Houlsby gives LN(h + up(act(down(h))) + x); Pfeiffer (`original_ln_before`) gives
+//! LN(h + up(act(down(LN(h + x)))) + x).
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{AttachContext, Method, MethodError, NamedTensor, linear_tensors, load_linear};
+use crate::model::tunable::{Activation, LayerNorm};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+
+/// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BottleneckConfig {
+    /// Hidden size divided by this gives the bottleneck width.
+    pub reduction_factor: usize,
+    /// `relu`, `swish` or `gelu`.
+    pub non_linearity: String,
+    /// An adapter after the attention block.
+    pub mh_adapter: bool,
+    /// An adapter after the feed-forward block.
+    pub output_adapter: bool,
+    /// Feed the adapter LN(h + x) instead of h (Pfeiffer).
+    pub original_ln_before: bool,
+}
+
+impl BottleneckConfig {
+    /// AdapterHub's `DoubleSeqBnConfig`.
+    pub fn houlsby() -> Self {
+        Self {
+            reduction_factor: 16,
+            non_linearity: "swish".into(),
+            mh_adapter: true,
+            output_adapter: true,
+            original_ln_before: false,
+        }
+    }
+
+    /// AdapterHub's `SeqBnConfig`.
+    pub fn pfeiffer() -> Self {
+        Self {
+            reduction_factor: 16,
+            non_linearity: "relu".into(),
+            mh_adapter: false,
+            output_adapter: true,
+            original_ln_before: true,
+        }
+    }
+
+    /// AdapterHub's name for the architecture, as its adapter_config.json writes it.
+    fn architecture(&self) -> &'static str {
+        if self.original_ln_before { "seq_bn" } else { "double_seq_bn" }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub down: Linear,
+    pub up: Linear,
+    #[module(skip)]
+    pub activation: Activation,
+    pub ln_before: bool,
+}
+
+impl Bottleneck {
+    /// Replaces the sub-block's closing LN(h + x).
+    pub fn forward(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
+        let inner = if self.ln_before { norm.forward(h.clone() + x.clone()) } else { h.clone() };
+        let adapted = self.up.forward(self.activation.forward(self.down.forward(inner))) + h;
+        norm.forward(adapted + x)
+    }
+}
+
+/// AdapterHub's "bert" init: weights N(0, 0.02), biases zero.
+fn bert_init_linear(d_in: usize, d_out: usize, device: &burn::tensor::Device) -> Linear {
+    Linear {
+        weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Normal(0.0, 0.02), device)),
+        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+    }
+}
+
+/// Each adapter slot of a layer under AdapterHub's module path: `attention.output` or `output`.
+fn slots(model: &mut SequenceClassifier) -> Vec<(String, &mut Option<Bottleneck>)> {
+    let mut out = Vec::new();
+    for (i, layer) in model.bert.layers.iter_mut().enumerate() {
+        out.push((format!("bert.encoder.layer.{i}.attention.output"), &mut layer.attention_adapter));
+        out.push((format!("bert.encoder.layer.{i}.output"), &mut layer.output_adapter));
+    }
+    out
+}
+
+/// AdapterHub keys an adapter's tensors by the name it was added under; ours is always this one.
+const ADAPTER_NAME: &str = "bottleneck";
+
+impl Method for BottleneckConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        let hidden = model.config.hidden_size;
+        if self.reduction_factor == 0 || self.reduction_factor > hidden {
+            return Err(MethodError::Invalid(format!(
+                "adapter reduction factor {} is out of range: choose 1..={hidden} (hidden size {hidden} / factor = width)",
+                self.reduction_factor
+            )));
+        }
+        let activation = Activation::from_name(&self.non_linearity)
+            .filter(|a| *a != Activation::GeluTanh)
+            .ok_or_else(|| {
+                MethodError::Invalid(format!(
+                    "adapter non-linearity '{}' is not supported; choose relu, swish or gelu",
+                    self.non_linearity
+                ))
+            })?;
+        if !self.mh_adapter && !self.output_adapter {
+            return Err(MethodError::Invalid("an adapter needs mh_adapter or output_adapter (or both)".into()));
+        }
+        let width = hidden / self.reduction_factor;
+        let mut model = model.freeze_base();
+        let new = || Bottleneck {
+            down: bert_init_linear(hidden, width, &ctx.device),
+            up: bert_init_linear(width, hidden, &ctx.device),
+            activation,
+            ln_before: self.original_ln_before,
+        };
+        for layer in &mut model.bert.layers {
+            layer.attention_adapter = self.mh_adapter.then(new);
+            layer.output_adapter = self.output_adapter.then(new);
+        }
+        Ok(model)
+    }
+
+    /// AdapterHub's key layout (`<module>.adapters.bottleneck.adapter_down.0.weight`, `.adapter_up.weight`),
+    /// plus the head as `classifier.*`.
+    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        for (i, layer) in model.bert.layers.iter().enumerate() {
+            let slots = [("attention.output", &layer.attention_adapter), ("output", &layer.output_adapter)];
+            for (module, adapter) in slots {
+                if let Some(a) = adapter {
+                    let key = format!("bert.encoder.layer.{i}.{module}.adapters.{ADAPTER_NAME}");
+                    out.extend(linear_tensors(&format!("{key}.adapter_down.0"), &a.down));
+                    out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
+                }
+            }
+        }
+        out.extend(model.classifier_tensors("classifier"));
+        out
+    }
+
+    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        for (module, slot) in slots(&mut model) {
+            if let Some(a) = slot {
+                let key = format!("{module}.adapters.{ADAPTER_NAME}");
+                load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
+                load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
+            }
+        }
+        model.load_classifier(adapter, "classifier")
+    }
+
+    /// AdapterHub's adapter_config.json.
+    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": null,
+            "peft_lab_method": "bottleneck",
+            "name": ADAPTER_NAME,
+            "model_type": "bert",
+            "model_class": "BertForSequenceClassification",
+            "config": {
+                "architecture": "bottleneck",
+                "reduction_factor": self.reduction_factor,
+                "non_linearity": self.non_linearity,
+                "mh_adapter": self.mh_adapter,
+                "output_adapter": self.output_adapter,
+                "original_ln_before": self.original_ln_before,
+                "original_ln_after": true,
+                "residual_before_ln": true,
+                "adapter_residual_before_ln": false,
+                "ln_before": false,
+                "ln_after": false,
+                "init_weights": "bert",
+                "is_parallel": false,
+                "scaling": 1.0,
+                "use_gating": false,
+                "dropout": 0.0,
+                "phm_layer": false,
+                "base_config": self.architecture(),
+            },
+        })
+    }
+}

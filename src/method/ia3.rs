@@ -1,0 +1,115 @@
+//! IA3 (Liu et al., 2022, "Infused Adapter by Inhibiting and Amplifying Inner Activations") as peft's
+//! `tuners/ia3`: a learned vector rescales the output of the key and value projections and the input of the
+//! feed-forward projections, elementwise. The vectors start at one, so the model starts equal to the base.
+//! peft's default targets for BERT are `key`, `value` and `output.dense`; the last one matches both the
+//! attention's output projection and the FFN's down-projection (whose input is the intermediate activation),
+//! and both count as feed-forward modules.
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::{AttachContext, Method, MethodError, NamedTensor, module_matches};
+use crate::model::tunable::along_last;
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ia3Config {
+    pub target_modules: Vec<String>,
+    /// Targets whose input (not output) is rescaled; must be among `target_modules`.
+    pub feedforward_modules: Vec<String>,
+}
+
+impl Default for Ia3Config {
+    fn default() -> Self {
+        Self {
+            target_modules: vec!["key".into(), "value".into(), "output.dense".into()],
+            feedforward_modules: vec!["output.dense".into()],
+        }
+    }
+}
+
+/// The learned vector of one projection: [out] on its output, or [in] on its input (feed-forward modules).
+#[derive(Module, Debug)]
+pub struct Ia3Scale {
+    pub scale: Param<Tensor<1>>,
+    pub on_input: bool,
+}
+
+impl Ia3Scale {
+    pub fn rescale<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        x * along_last::<D>(self.scale.val())
+    }
+
+    /// peft's layout: [out, 1] for output scaling, [1, in] for input scaling.
+    fn torch_shape(&self) -> [usize; 2] {
+        let n = self.scale.dims()[0];
+        if self.on_input { [1, n] } else { [n, 1] }
+    }
+}
+
+impl Method for Ia3Config {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        if let Some(stray) = self.feedforward_modules.iter().find(|f| !self.target_modules.contains(f)) {
+            return Err(MethodError::Invalid(format!(
+                "IA3 feed-forward module '{stray}' is not among the target modules {:?}",
+                self.target_modules
+            )));
+        }
+        let mut model = model.freeze_base();
+        let mut matched = 0;
+        for (path, linear) in model.bert.tunable_linears_mut() {
+            if !module_matches(&self.target_modules, &path) {
+                continue;
+            }
+            let on_input = module_matches(&self.feedforward_modules, &path);
+            let [d_in, d_out] = linear.dims();
+            let n = if on_input { d_in } else { d_out };
+            linear.ia3 = Some(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input });
+            matched += 1;
+        }
+        if matched == 0 {
+            return Err(MethodError::Invalid(format!(
+                "IA3 target modules {:?} match no layer of this model; names available: {}",
+                self.target_modules,
+                model.bert.tunable_names().join(", ")
+            )));
+        }
+        Ok(model)
+    }
+
+    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        for (path, linear) in model.bert.tunable_linears() {
+            if let Some(ia3) = &linear.ia3 {
+                let name = format!("base_model.model.bert.{path}.ia3_l");
+                out.push(NamedTensor::new(name, ia3.scale.val().reshape(ia3.torch_shape())));
+            }
+        }
+        out.extend(model.classifier_tensors("base_model.model.classifier"));
+        out
+    }
+
+    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        let device = model.classifier.weight.device();
+        for (path, linear) in model.bert.tunable_linears_mut() {
+            if let Some(ia3) = &mut linear.ia3 {
+                let shape = ia3.torch_shape();
+                let values = adapter.tensor(&format!("base_model.model.bert.{path}.ia3_l"), shape, &device)?;
+                ia3.scale = Param::from_tensor(values.reshape([shape[0] * shape[1]]));
+            }
+        }
+        model.load_classifier(adapter, "base_model.model.classifier")
+    }
+
+    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": "IA3",
+            "target_modules": self.target_modules,
+            "feedforward_modules": self.feedforward_modules,
+            "fan_in_fan_out": false,
+            "init_ia3_weights": true,
+            "modules_to_save": ["classifier", "score"],
+        })
+    }
+}

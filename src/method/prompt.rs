@@ -1,0 +1,132 @@
+//! Prompt tuning (Lester et al., 2021) as peft's `tuners/prompt_tuning`: a few trainable vectors ("virtual
+//! tokens") are prepended to the input word embeddings; the whole model stays frozen. They start random
+//! (N(0, 1), torch's embedding init) or as the word embeddings of a text the user gives, repeated or cut to
+//! the number of virtual tokens. [`SoftPrompt`] is also what P-tuning trains, through its prompt encoder.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::ptuning::PromptEncoder;
+use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+
+/// peft's `PromptTuningInit` (its SAMPLE_VOCAB is not offered).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PromptInit {
+    Random,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PromptTuningConfig {
+    pub num_virtual_tokens: usize,
+    pub prompt_tuning_init: PromptInit,
+    /// The text whose word embeddings start the prompt (TEXT init), e.g. "Classify the sentiment of this review".
+    pub prompt_tuning_init_text: Option<String>,
+}
+
+impl Default for PromptTuningConfig {
+    fn default() -> Self {
+        Self { num_virtual_tokens: 10, prompt_tuning_init: PromptInit::Random, prompt_tuning_init_text: None }
+    }
+}
+
+/// Virtual tokens prepended to the input embeddings: a trained table, or a table fed through P-tuning's encoder.
+#[derive(Module, Debug)]
+pub struct SoftPrompt {
+    /// [virtual tokens, hidden].
+    pub embedding: Param<Tensor<2>>,
+    pub encoder: Option<PromptEncoder>,
+}
+
+impl SoftPrompt {
+    /// The virtual tokens' input embeddings [virtual tokens, hidden].
+    pub fn tokens(&self) -> Tensor<2> {
+        let table = self.embedding.val();
+        match &self.encoder {
+            Some(encoder) => encoder.forward(table),
+            None => table,
+        }
+    }
+
+    /// peft saves the computed tokens under this one key (with the head under `base_model.classifier`).
+    pub fn adapter_tensors(model: &SequenceClassifier) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        if let Some(prompt) = &model.soft_prompt {
+            out.push(NamedTensor::new("prompt_embeddings".into(), prompt.tokens()));
+        }
+        out.extend(model.classifier_tensors("base_model.classifier"));
+        out
+    }
+
+    /// Loads the saved tokens as a plain table (the encoder is a training-time device), and the head.
+    pub fn load(mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        if let Some(prompt) = &mut model.soft_prompt {
+            let device = prompt.embedding.device();
+            let dims = prompt.embedding.dims();
+            *prompt = SoftPrompt {
+                embedding: Param::from_tensor(adapter.tensor("prompt_embeddings", dims, &device)?),
+                encoder: None,
+            };
+        }
+        model.load_classifier(adapter, "base_model.classifier")
+    }
+}
+
+impl PromptTuningConfig {
+    /// The ids whose embeddings start the prompt: the text tokenised with special tokens (as peft calls the
+    /// tokenizer), repeated then cut to the number of virtual tokens.
+    fn init_ids(&self, ctx: &AttachContext) -> Result<Vec<i64>, MethodError> {
+        let text = self.prompt_tuning_init_text.as_deref().unwrap_or("").trim();
+        if text.is_empty() {
+            return Err(MethodError::Invalid("TEXT init needs prompt_tuning_init_text (the words to start from)".into()));
+        }
+        let tokenizer = ctx
+            .tokenizer
+            .ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
+        let encoded = tokenizer.encode_all(&[text], usize::MAX).map_err(MethodError::Invalid)?;
+        let ids = &encoded[0].ids;
+        Ok(ids.iter().cycle().take(self.num_virtual_tokens).map(|&id| id as i64).collect())
+    }
+}
+
+impl Method for PromptTuningConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        check_virtual_tokens("prompt tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
+        let (tokens, hidden) = (self.num_virtual_tokens, model.config.hidden_size);
+        let table = match self.prompt_tuning_init {
+            PromptInit::Random => Tensor::random([tokens, hidden], Distribution::Normal(0.0, 1.0), &ctx.device),
+            PromptInit::Text => {
+                let ids = Tensor::<1, Int>::from_data(TensorData::new(self.init_ids(ctx)?, [tokens]), &ctx.device);
+                model.bert.embeddings.word_embeddings.val().select(0, ids).detach()
+            }
+        };
+        let mut model = model.freeze_base();
+        model.soft_prompt = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: None });
+        Ok(model)
+    }
+
+    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+        SoftPrompt::adapter_tensors(model)
+    }
+
+    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        SoftPrompt::load(model, adapter)
+    }
+
+    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": "PROMPT_TUNING",
+            "num_virtual_tokens": self.num_virtual_tokens,
+            "prompt_tuning_init": self.prompt_tuning_init,
+            "prompt_tuning_init_text": self.prompt_tuning_init_text,
+            "token_dim": cfg.hidden_size,
+            "num_transformer_submodules": 1,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_layers": cfg.num_hidden_layers,
+            "modules_to_save": ["classifier", "score"],
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! P-tuning (Liu et al., 2021, "GPT Understands, Too") as peft's `tuners/p_tuning`: virtual tokens prepended
+//! to the input embeddings, like prompt tuning, but produced by a prompt encoder from a trained table at every
+//! step, either an MLP (Linear-ReLU-Linear-ReLU-Linear) or a bidirectional LSTM followed by
+//! Linear-ReLU-Linear. The encoder only helps training: peft saves (and inference uses) its output table.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::prompt::SoftPrompt;
+use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens, torch_linear};
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+
+/// peft's `PromptEncoderReparameterizationType`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EncoderType {
+    Mlp,
+    Lstm,
+}
+
+/// peft's `PromptEncoderConfig` fields, with its defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PromptEncoderConfig {
+    pub num_virtual_tokens: usize,
+    pub encoder_reparameterization_type: EncoderType,
+    /// Width of the encoder; `None` means the model's hidden size, as in peft.
+    pub encoder_hidden_size: Option<usize>,
+    /// LSTM layers (peft's MLP is always two hidden layers).
+    pub encoder_num_layers: usize,
+    pub encoder_dropout: f64,
+}
+
+impl PromptEncoderConfig {
+    pub fn new(encoder: EncoderType) -> Self {
+        Self {
+            num_virtual_tokens: 10,
+            encoder_reparameterization_type: encoder,
+            encoder_hidden_size: None,
+            encoder_num_layers: 2,
+            encoder_dropout: 0.0,
+        }
+    }
+}
+
+/// Maps the trained table [tokens, hidden] to the virtual tokens' embeddings [tokens, hidden].
+#[derive(Module, Debug)]
+pub enum PromptEncoder {
+    /// peft's `mlp_head`: Linear(d, h) ReLU Linear(h, h) ReLU Linear(h, d).
+    Mlp(Vec<Linear>),
+    Lstm(PromptLstm),
+}
+
+impl PromptEncoder {
+    pub fn forward(&self, table: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Mlp(layers) => mlp(layers, table),
+            Self::Lstm(lstm) => lstm.forward(table),
+        }
+    }
+}
+
+/// Linear layers with ReLU between them (not after the last).
+fn mlp(layers: &[Linear], x: Tensor<2>) -> Tensor<2> {
+    let mut x = x;
+    for (i, layer) in layers.iter().enumerate() {
+        x = layer.forward(x);
+        if i + 1 < layers.len() {
+            x = relu(x);
+        }
+    }
+    x
+}
+
+/// peft's LSTM encoder: a stacked bidirectional `nn.LSTM` over the virtual tokens, then Linear(2h, 2h) ReLU
+/// Linear(2h, d) on every position.
+#[derive(Module, Debug)]
+pub struct PromptLstm {
+    /// Per layer, the forward and the backward direction.
+    pub layers: Vec<[LstmDirection; 2]>,
+    pub head: Vec<Linear>,
+    pub dropout: Dropout,
+}
+
+impl PromptLstm {
+    fn forward(&self, table: Tensor<2>) -> Tensor<2> {
+        let mut x = table;
+        for (i, [forward, backward]) in self.layers.iter().enumerate() {
+            if i > 0 {
+                x = self.dropout.forward(x);
+            }
+            x = Tensor::cat(vec![forward.run(x.clone(), false), backward.run(x, true)], 1);
+        }
+        mlp(&self.head, x)
+    }
+}
+
+/// One direction of one LSTM layer, torch's gate order (input, forget, cell, output); weights [in, 4h].
+#[derive(Module, Debug)]
+pub struct LstmDirection {
+    pub weight_ih: Param<Tensor<2>>,
+    pub weight_hh: Param<Tensor<2>>,
+    pub bias_ih: Param<Tensor<1>>,
+    pub bias_hh: Param<Tensor<1>>,
+}
+
+impl LstmDirection {
+    /// torch's init: every weight and bias U(-1/sqrt(h), 1/sqrt(h)).
+    fn new(d_in: usize, hidden: usize, device: &Device) -> Self {
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let uniform = Distribution::Uniform(-bound, bound);
+        Self {
+            weight_ih: Param::from_tensor(Tensor::random([d_in, 4 * hidden], uniform, device)),
+            weight_hh: Param::from_tensor(Tensor::random([hidden, 4 * hidden], uniform, device)),
+            bias_ih: Param::from_tensor(Tensor::random([4 * hidden], uniform, device)),
+            bias_hh: Param::from_tensor(Tensor::random([4 * hidden], uniform, device)),
+        }
+    }
+
+    /// Runs over the rows of `x` [steps, in] (last to first when `reverse`), returning [steps, h] in row order.
+    fn run(&self, x: Tensor<2>, reverse: bool) -> Tensor<2> {
+        let [steps, _] = x.dims();
+        let hidden = self.weight_hh.dims()[0];
+        let bias = (self.bias_ih.val() + self.bias_hh.val()).reshape([1, 4 * hidden]);
+        let inputs = x.matmul(self.weight_ih.val()) + bias;
+        let device = inputs.device();
+        let (mut h, mut c) = (Tensor::zeros([1, hidden], &device), Tensor::zeros([1, hidden], &device));
+        let mut outputs = vec![None; steps];
+        let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
+        for t in order {
+            let gates = inputs.clone().narrow(0, t, 1) + h.matmul(self.weight_hh.val());
+            let gate = |k: usize| gates.clone().narrow(1, k * hidden, hidden);
+            let (input, forget, cell, output) = (sigmoid(gate(0)), sigmoid(gate(1)), gate(2).tanh(), sigmoid(gate(3)));
+            c = forget * c + input * cell;
+            h = output * c.clone().tanh();
+            outputs[t] = Some(h.clone());
+        }
+        Tensor::cat(outputs.into_iter().flatten().collect(), 0)
+    }
+}
+
+impl Method for PromptEncoderConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
+        let d = model.config.hidden_size;
+        let h = self.encoder_hidden_size.unwrap_or(d);
+        if h == 0 {
+            return Err(MethodError::Invalid("P-tuning encoder_hidden_size must be at least 1".into()));
+        }
+        let device = &ctx.device;
+        let encoder = match self.encoder_reparameterization_type {
+            EncoderType::Mlp => {
+                PromptEncoder::Mlp(vec![torch_linear(d, h, device), torch_linear(h, h, device), torch_linear(h, d, device)])
+            }
+            EncoderType::Lstm => {
+                if self.encoder_num_layers == 0 {
+                    return Err(MethodError::Invalid("P-tuning's LSTM needs encoder_num_layers of at least 1".into()));
+                }
+                let layers = (0..self.encoder_num_layers)
+                    .map(|i| {
+                        let d_in = if i == 0 { d } else { 2 * h };
+                        [LstmDirection::new(d_in, h, device), LstmDirection::new(d_in, h, device)]
+                    })
+                    .collect();
+                PromptEncoder::Lstm(PromptLstm {
+                    layers,
+                    head: vec![torch_linear(2 * h, 2 * h, device), torch_linear(2 * h, d, device)],
+                    dropout: DropoutConfig::new(self.encoder_dropout).init(),
+                })
+            }
+        };
+        let table = Tensor::random([self.num_virtual_tokens, d], Distribution::Normal(0.0, 1.0), device);
+        let mut model = model.freeze_base();
+        model.soft_prompt = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: Some(encoder) });
+        Ok(model)
+    }
+
+    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+        SoftPrompt::adapter_tensors(model)
+    }
+
+    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        SoftPrompt::load(model, adapter)
+    }
+
+    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": "P_TUNING",
+            "num_virtual_tokens": self.num_virtual_tokens,
+            "encoder_reparameterization_type": self.encoder_reparameterization_type,
+            "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
+            "encoder_num_layers": self.encoder_num_layers,
+            "encoder_dropout": self.encoder_dropout,
+            "token_dim": cfg.hidden_size,
+            "num_transformer_submodules": 1,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_layers": cfg.num_hidden_layers,
+            "modules_to_save": ["classifier", "score"],
+        })
+    }
+}
