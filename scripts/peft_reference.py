@@ -1,24 +1,41 @@
 """The reference side of peft-lab's comparisons: the same model, method settings and learning rates, built with
-transformers + peft. Shared by bench_reference.py and reference_train.py."""
+transformers + peft (AdapterHub `adapters` for the bottleneck adapters). Shared by bench_reference.py and
+reference_train.py."""
 import torch
 from transformers import AutoModelForSequenceClassification
-from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
+from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType, get_peft_model
 
 # peft-lab's MethodConfig::default_learning_rate.
-LEARNING_RATES = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "head": 5e-3, "full": 5e-5}
+LEARNING_RATES = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "head": 5e-3, "full": 5e-5, "dora": 1e-3,
+                  "ptuning-mlp": 1e-3, "ptuning-lstm": 1e-3, "prompt": 3e-2, "ia3": 5e-3, "houlsby": 1e-3,
+                  "pfeiffer": 1e-3, "bitfit": 1e-3}
 METHODS = list(LEARNING_RATES)
 
 
 def make_model(model_dir, method, num_labels):
     """The classifier with `method` attached as peft-lab's defaults define it; returns (model, trainable params)."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
-    if method == "lora":
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"]))
+    if method in ("lora", "dora"):
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=method == "dora"))
     elif method in ("prefix", "ptuning-v2"):
         model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=method == "prefix"))
-    elif method == "head":
+    elif method in ("ptuning-mlp", "ptuning-lstm"):
+        model = get_peft_model(model, PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, encoder_reparameterization_type=method[len("ptuning-"):].upper()))
+    elif method == "prompt":
+        model = get_peft_model(model, PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10))
+    elif method == "ia3":
+        model = get_peft_model(model, IA3Config(task_type=TaskType.SEQ_CLS))
+    elif method in ("houlsby", "pfeiffer"):
+        import adapters
+
+        adapters.init(model)
+        config = adapters.DoubleSeqBnConfig if method == "houlsby" else adapters.SeqBnConfig
+        model.add_adapter("bottleneck", config=config(reduction_factor=16))
+        model.train_adapter("bottleneck")
+        model.classifier.requires_grad_(True)
+    elif method in ("head", "bitfit"):
         for name, p in model.named_parameters():
-            p.requires_grad = name.startswith("classifier")
+            p.requires_grad = name.startswith("classifier") or (method == "bitfit" and name.endswith(".bias"))
     return model, [p for p in model.parameters() if p.requires_grad]
 
 

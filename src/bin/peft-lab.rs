@@ -153,8 +153,10 @@ impl Common {
         } else {
             names.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
         };
-        let mut methods =
-            names.iter().map(|n| MethodConfig::from_name(n).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+        let mut methods = names
+            .iter()
+            .map(|n| MethodConfig::from_name(n).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
         for setting in &self.settings {
             let (key, value) = setting
                 .split_once('=')

@@ -54,11 +54,6 @@ impl BottleneckConfig {
             original_ln_before: true,
         }
     }
-
-    /// AdapterHub's name for the architecture, as its adapter_config.json writes it.
-    fn architecture(&self) -> &'static str {
-        if self.original_ln_before { "seq_bn" } else { "double_seq_bn" }
-    }
 }
 
 #[derive(Module, Debug)]
@@ -109,9 +104,8 @@ impl Method for BottleneckConfig {
                 self.reduction_factor
             )));
         }
-        let activation = Activation::from_name(&self.non_linearity)
-            .filter(|a| *a != Activation::GeluTanh)
-            .ok_or_else(|| {
+        let activation =
+            Activation::from_name(&self.non_linearity).filter(|a| *a != Activation::GeluTanh).ok_or_else(|| {
                 MethodError::Invalid(format!(
                     "adapter non-linearity '{}' is not supported; choose relu, swish or gelu",
                     self.non_linearity
@@ -164,14 +158,16 @@ impl Method for BottleneckConfig {
         model.load_classifier(adapter, "classifier")
     }
 
-    /// AdapterHub's adapter_config.json.
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    /// AdapterHub's adapter_config.json (as `save_adapter` writes it), plus our method tag.
+    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
         serde_json::json!({
             "peft_type": null,
             "peft_lab_method": "bottleneck",
             "name": ADAPTER_NAME,
+            "hidden_size": cfg.hidden_size,
             "model_type": "bert",
             "model_class": "BertForSequenceClassification",
+            "version": "adapters.1.3.0",
             "config": {
                 "architecture": "bottleneck",
                 "reduction_factor": self.reduction_factor,
@@ -190,7 +186,10 @@ impl Method for BottleneckConfig {
                 "use_gating": false,
                 "dropout": 0.0,
                 "phm_layer": false,
-                "base_config": self.architecture(),
+                "stochastic_depth": 0.0,
+                "leave_out": [],
+                "inv_adapter": null,
+                "cross_adapter": false,
             },
         })
     }

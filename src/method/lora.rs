@@ -195,8 +195,10 @@ impl Method for LoraConfig {
             if let Some(lora) = &mut linear.lora {
                 let key = format!("base_model.model.bert.{path}");
                 let r = lora.lora_a.dims()[1];
-                lora.lora_a = Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_A.weight"), d_in, r, &device)?);
-                lora.lora_b = Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_B.weight"), r, d_out, &device)?);
+                lora.lora_a =
+                    Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_A.weight"), d_in, r, &device)?);
+                lora.lora_b =
+                    Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_B.weight"), r, d_out, &device)?);
                 if lora.magnitude.is_some() {
                     let m = adapter.tensor(&format!("{key}.lora_magnitude_vector"), [d_out], &device)?;
                     lora.magnitude = Some(Param::from_tensor(m));

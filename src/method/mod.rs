@@ -118,6 +118,7 @@ pub enum Site {
 }
 
 /// What a method's card explains: where its parameters sit, what stays frozen, what it costs at inference.
+#[derive(Debug, Clone, Copy)]
 pub struct Explanation {
     pub principle: &'static str,
     pub frozen: &'static str,
@@ -332,13 +333,7 @@ impl MethodConfig {
         let mut json = serde_json::to_value(&*self).expect("plain data serialises");
         let Some(fields) = json.as_object_mut() else { return Ok(false) };
         let Some(current) = fields.get(key).filter(|_| key != "method") else { return Ok(false) };
-        let parsed = match current {
-            serde_json::Value::String(_) => value.into(),
-            serde_json::Value::Array(_) if !value.trim_start().starts_with('[') => {
-                value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(serde_json::Value::from).collect()
-            }
-            _ => serde_json::from_str(value).unwrap_or_else(|_| value.into()),
-        };
+        let parsed = setting_value(current, value);
         fields.insert(key.to_string(), parsed);
         *self = serde_json::from_value(json)
             .map_err(|e| MethodError::Invalid(format!("{key}={value} does not fit {}: {e}", self.label())))?;
@@ -409,6 +404,22 @@ impl MethodConfig {
             Self::PromptTuning(_) => 3e-2,
             Self::Ia3(_) => 5e-3,
         }
+    }
+}
+
+/// A setting typed as text, read as the JSON kind of its current value `like`: text for text, a
+/// comma-separated list for a list, nothing for an empty optional field, else a JSON number or boolean
+/// (kept as text when it is none, so deserialising names the mistake).
+pub fn setting_value(like: &serde_json::Value, typed: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let typed = typed.trim();
+    match like {
+        Value::String(_) => typed.into(),
+        Value::Array(_) if !typed.starts_with('[') => {
+            typed.split(',').map(str::trim).filter(|v| !v.is_empty()).map(Value::from).collect()
+        }
+        _ if typed.is_empty() => Value::Null,
+        _ => serde_json::from_str(typed).unwrap_or_else(|_| typed.into()),
     }
 }
 

@@ -81,11 +81,12 @@ impl PromptTuningConfig {
     fn init_ids(&self, ctx: &AttachContext) -> Result<Vec<i64>, MethodError> {
         let text = self.prompt_tuning_init_text.as_deref().unwrap_or("").trim();
         if text.is_empty() {
-            return Err(MethodError::Invalid("TEXT init needs prompt_tuning_init_text (the words to start from)".into()));
+            return Err(MethodError::Invalid(
+                "TEXT init needs prompt_tuning_init_text (the words to start from)".into(),
+            ));
         }
-        let tokenizer = ctx
-            .tokenizer
-            .ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
+        let tokenizer =
+            ctx.tokenizer.ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
         let encoded = tokenizer.encode_all(&[text], usize::MAX).map_err(MethodError::Invalid)?;
         let ids = &encoded[0].ids;
         Ok(ids.iter().cycle().take(self.num_virtual_tokens).map(|&id| id as i64).collect())

@@ -151,9 +151,11 @@ impl Method for PromptEncoderConfig {
         }
         let device = &ctx.device;
         let encoder = match self.encoder_reparameterization_type {
-            EncoderType::Mlp => {
-                PromptEncoder::Mlp(vec![torch_linear(d, h, device), torch_linear(h, h, device), torch_linear(h, d, device)])
-            }
+            EncoderType::Mlp => PromptEncoder::Mlp(vec![
+                torch_linear(d, h, device),
+                torch_linear(h, h, device),
+                torch_linear(h, d, device),
+            ]),
             EncoderType::Lstm => {
                 if self.encoder_num_layers == 0 {
                     return Err(MethodError::Invalid("P-tuning's LSTM needs encoder_num_layers of at least 1".into()));

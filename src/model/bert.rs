@@ -77,7 +77,10 @@ impl BertConfig {
             return Err(LoadError::Unsupported(format!("config.json has {found}; {SUPPORTED}")));
         }
         let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
-        if !matches!(Activation::from_name(&config.hidden_act), Some(Activation::Gelu | Activation::GeluTanh | Activation::Relu)) {
+        if !matches!(
+            Activation::from_name(&config.hidden_act),
+            Some(Activation::Gelu | Activation::GeluTanh | Activation::Relu)
+        ) {
             return Err(LoadError::Unsupported(format!("hidden_act \"{}\"; {SUPPORTED}", config.hidden_act)));
         }
         if config.position_embedding_type != "absolute" {
@@ -328,7 +331,11 @@ impl Bert {
         let mut names: Vec<String> = self
             .tunable_linears()
             .iter()
-            .map(|(p, _)| p.split_once("encoder.layer.").map_or(p.clone(), |(_, rest)| rest.split_once('.').map_or(rest.to_string(), |(_, m)| m.to_string())))
+            .map(|(p, _)| {
+                p.split_once("encoder.layer.").map_or(p.clone(), |(_, rest)| {
+                    rest.split_once('.').map_or(rest.to_string(), |(_, m)| m.to_string())
+                })
+            })
             .collect();
         names.sort();
         names.dedup();
@@ -339,8 +346,15 @@ impl Bert {
     pub fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
         let mut out = vec![("embeddings.LayerNorm.bias".to_string(), &mut self.embeddings.layer_norm.bias)];
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let Layer { attention_self, attention_output, attention_layer_norm, intermediate, output, output_layer_norm, .. } =
-                layer;
+            let Layer {
+                attention_self,
+                attention_output,
+                attention_layer_norm,
+                intermediate,
+                output,
+                output_layer_norm,
+                ..
+            } = layer;
             let p = format!("encoder.layer.{i}");
             let linears = [
                 ("attention.self.query", &mut attention_self.query),

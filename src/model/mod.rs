@@ -113,9 +113,8 @@ impl SequenceClassifier {
         let [batch, _] = input_ids.dims();
         let mut words = self.bert.embeddings.words(input_ids);
         let mut mask = mask;
-        let visible = |mask: Tensor<2>, tokens: usize| {
-            Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1)
-        };
+        let visible =
+            |mask: Tensor<2>, tokens: usize| Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1);
         if let Some(prompt) = &self.soft_prompt {
             let tokens = prompt.tokens();
             let [count, hidden] = tokens.dims();
@@ -145,8 +144,10 @@ impl SequenceClassifier {
     pub fn load_classifier(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
         let device = self.classifier.weight.device();
         let [hidden, labels] = self.classifier.weight.dims();
-        self.classifier.weight = Param::from_tensor(adapter.linear_weight(&format!("{prefix}.weight"), hidden, labels, &device)?);
-        self.classifier.bias = Some(Param::from_tensor(adapter.tensor(&format!("{prefix}.bias"), [labels], &device)?));
+        self.classifier.weight =
+            Param::from_tensor(adapter.linear_weight(&format!("{prefix}.weight"), hidden, labels, &device)?);
+        self.classifier.bias =
+            Some(Param::from_tensor(adapter.tensor(&format!("{prefix}.bias"), [labels], &device)?));
         Ok(self)
     }
 

@@ -53,7 +53,8 @@ pub async fn run_method(
     // The same seed for every method: the head starts identical and batches come in the same order.
     device.seed(config.seed);
     let model = pretrained.classifier(data.labels.len(), device)?;
-    let ctx = AttachContext { device: device.clone(), max_length: config.max_length, tokenizer: Some(&pretrained.tokenizer) };
+    let ctx =
+        AttachContext { device: device.clone(), max_length: config.max_length, tokenizer: Some(&pretrained.tokenizer) };
     let model = method.method().attach(model, &ctx)?;
     let (trainable_params, total_params) = model.parameter_counts();
     host.reset_peak_memory();

@@ -7,6 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 mod charts;
+mod diagram;
 mod page;
 mod protocol;
 mod store;

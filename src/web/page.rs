@@ -10,11 +10,12 @@ use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::charts::{PALETTE, Series, chart};
+use super::diagram::method_diagram;
 use super::protocol::*;
 use super::store::{self, StoredRun};
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
-use crate::method::{MethodConfig, catalog};
+use crate::method::{Explanation, MethodConfig, catalog, setting_value};
 use crate::train::{TrainConfig, TrainEvent};
 
 /// Larger files are refused before they are read: parsing runs on the page's thread.
@@ -71,6 +72,7 @@ struct Card {
     key: &'static str,
     title: &'static str,
     description: &'static str,
+    explanation: Explanation,
     enabled: RwSignal<bool>,
     learning_rate: RwSignal<String>,
     settings: RwSignal<serde_json::Value>,
@@ -237,6 +239,7 @@ impl App {
                 key: entry.key,
                 title: entry.title,
                 description: entry.description,
+                explanation: entry.explanation,
                 enabled: RwSignal::new(matches!(entry.key, "lora" | "prefix" | "head")),
                 learning_rate: RwSignal::new(format!("{:e}", entry.config.default_learning_rate())),
                 settings: RwSignal::new(serde_json::to_value(&entry.config).expect("plain data serialises")),
@@ -864,6 +867,15 @@ fn card_view(card: Card) -> impl IntoView {
             <label class="card-title"><input type="checkbox" class="enable" prop:checked=move || card.enabled.get()
                 on:change=move |ev| card.enabled.set(event_target_checked(&ev)) /> {card.title}</label>
             <p class="muted">{card.description}</p>
+            <details class="explain">
+                <summary>"How it works"</summary>
+                <div class="explain-body">
+                    {method_diagram(card.explanation.sites)}
+                    <p>{card.explanation.principle}</p>
+                    <p><b>"Frozen: "</b>{card.explanation.frozen}</p>
+                    <p><b>"At inference: "</b>{card.explanation.inference}</p>
+                </div>
+            </details>
             <label class="field">"learning rate" <input type="text" class="lr" prop:value=move || card.learning_rate.get()
                 on:input=move |ev| card.learning_rate.set(event_target_value(&ev)) /></label>
             {fields}
@@ -900,15 +912,7 @@ fn field_view(card: Card, key: String, default: serde_json::Value) -> impl IntoV
     view! {
         <label class="field">{label} " "
             <input type="text" data-field=key.clone() prop:value=shown on:change=move |ev| {
-                let typed = event_target_value(&ev);
-                let typed = typed.trim();
-                let value = match &default {
-                    Value::Array(_) => Value::Array(typed.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect()),
-                    Value::String(_) => Value::String(typed.into()),
-                    _ if typed.is_empty() => Value::Null,
-                    _ => serde_json::from_str::<serde_json::Number>(typed).map(Value::Number).unwrap_or(Value::String(typed.into())),
-                };
-                set(&key, value);
+                set(&key, setting_value(&default, &event_target_value(&ev)));
             } />
         </label>
     }

@@ -225,7 +225,36 @@ const tests = {
     await context.close();
   },
 
-  /// No WebGPU: the notice shows and the CPU backend trains.
+  /// Every method's card explains itself (diagram, what is frozen, inference cost) and runs on WebGPU.
+  async methods(browser, base) {
+    const { context, page } = await openPage(browser, base);
+    await upload(page, "reviews.csv", sentimentCsv(64));
+    await page.waitForSelector("#class-counts");
+    const keys = await page.$$eval(".card", (cards) => cards.map((c) => c.id.replace("method-", "")));
+    assert(keys.length >= 13, `a card per method, got ${keys.join(", ")}`);
+    for (const key of keys) {
+      await page.click(`#method-${key} .explain summary`);
+      const trained = await page.$$eval(`#method-${key} .method-diagram .trained`, (nodes) => nodes.length);
+      const text = await page.textContent(`#method-${key} .explain-body`);
+      assert(trained >= 1 && text.includes("Frozen:") && text.includes("At inference:"), `${key}: card explains the method`);
+    }
+    await page.screenshot({ path: path.join(artifacts, "method-cards.png"), fullPage: true });
+    await setBudget(page, { steps: 3, batch: 8, maxLength: 16 });
+    await chooseMethods(page, Object.fromEntries(keys.map((k) => [k, 1e-2])));
+    const started = Date.now();
+    await runCompare(page, keys.length, 1_500_000);
+    console.log(`  ${keys.length} methods x 3 steps on SwiftShader: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const rows = await results(page);
+    assert(rows.length === keys.length, `${keys.length} result rows, got ${rows.length}`);
+    for (const r of rows) {
+      assert([r.accuracy, r.valLoss, r.f1, r.msPerStep, r.lossStart, r.lossEnd].every(Number.isFinite), `finite metrics for ${r.method}`);
+      console.log(`  ${r.method}: ${r.msPerStep} ms/step, loss ${r.lossStart.toFixed(3)} -> ${r.lossEnd.toFixed(3)}`);
+    }
+    await page.screenshot({ path: path.join(artifacts, "methods-webgpu.png"), fullPage: true });
+    await context.close();
+  },
+
+  /// No WebGPU: the notice shows and the CPU backend trains every method.
   async cpu(browser, base) {
     const { context, page } = await openPage(browser, base, { noWebGpu: true });
     await page.waitForSelector("#fallback-notice");
@@ -233,11 +262,13 @@ const tests = {
     await upload(page, "reviews.csv", sentimentCsv(64));
     await page.waitForSelector("#class-counts");
     await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
-    await chooseMethods(page, { lora: 5e-3 });
-    await runCompare(page, 1, 300_000);
-    const [row] = await results(page);
-    console.log("  " + JSON.stringify(row));
-    assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+    const keys = await page.$$eval(".card", (cards) => cards.map((c) => c.id.replace("method-", "")));
+    await chooseMethods(page, Object.fromEntries(keys.map((k) => [k, k === "full" ? 1e-3 : 1e-2])));
+    await runCompare(page, keys.length, 600_000);
+    for (const row of await results(page)) {
+      console.log("  " + JSON.stringify(row));
+      assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+    }
     await page.screenshot({ path: path.join(artifacts, "compare-cpu.png"), fullPage: true });
     await context.close();
   },

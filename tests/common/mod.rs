@@ -155,7 +155,9 @@ pub fn classifier(
 }
 
 pub fn attach(method: &dyn Method, model: SequenceClassifier, device: &Device) -> SequenceClassifier {
-    method.attach(model, &AttachContext { device: device.clone(), max_length: 32, tokenizer: None }).expect("method attaches")
+    method
+        .attach(model, &AttachContext { device: device.clone(), max_length: 32, tokenizer: None })
+        .expect("method attaches")
 }
 
 pub fn set_lora(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
