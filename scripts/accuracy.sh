@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Validation accuracy of peft-lab beside the transformers + peft reference, same data, hyper-parameters and seeds:
-# MiniLM on the Yelp sample sentences (a fixed 800/200 split), 3 epochs, batch 16, max length 64, each method's
-# default learning rate. Usage: bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2)] [seeds (1,2,3)]
+# MiniLM on the Yelp sample sentences (a fixed 800/200 split), $EPOCHS (3) epochs, batch 16, max length $MAX_LENGTH
+# (64), each method's default learning rate. Usage: bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2) | all]
+# [seeds (1,2,3)]
 # PYTHON selects the reference interpreter (default python3; it needs torch, transformers, peft).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 methods="${1:-lora,prefix,ptuning-v2}"
+[ "$methods" = all ] && methods=$("$bin" methods --keys)
 seeds="${2:-1,2,3}"
 work=$(mktemp -d)
 python3 - "$work" <<'PY'
@@ -15,14 +17,16 @@ random.Random(0).shuffle(rows)
 json.dump(rows[:800], open(f"{sys.argv[1]}/train.json", "w"))
 json.dump(rows[800:], open(f"{sys.argv[1]}/val.json", "w"))
 PY
-common=(--model "$model" --epochs 3 --batch-size 16 --max-length 64)
+common=(--model "$model" --epochs "${EPOCHS:-3}" --batch-size 16 --max-length "${MAX_LENGTH:-64}")
+# peft-lab and the reference train side by side, one thread each.
 for seed in ${seeds//,/ }; do
-  "$bin" compare --data "$work/train.json" --val-data "$work/val.json" --methods "$methods" \
-    --seed "$seed" --json "${common[@]}" 2>/dev/null > "$work/ours-$seed.json"
+  RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 "$bin" compare --data "$work/train.json" --val-data "$work/val.json" \
+    --methods "$methods" --seed "$seed" --json "${common[@]}" 2>/dev/null > "$work/ours-$seed.json" &
   for m in ${methods//,/ }; do
     "$python" scripts/reference_train.py --train "$work/train.json" --val "$work/val.json" --method "$m" --seed "$seed" \
-      "${common[@]}" 2>/dev/null >> "$work/reference-$seed.jsonl"
+      --threads 1 "${common[@]}" 2>/dev/null >> "$work/reference-$seed.jsonl"
   done
+  wait
 done
 python3 - "$work" "$methods" "$seeds" <<'PY'
 import json, sys

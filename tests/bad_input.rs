@@ -178,6 +178,10 @@ fn bad_method_settings_name_the_valid_range() {
     assert!(attach_err(&ia3(&["key"], &["output.dense"]), 16).contains("not among the target modules"));
     let dora = LoraConfig { r: 0, use_dora: true, ..Default::default() };
     assert!(attach_err(&dora, 16).contains("rank r must be at least 1"));
+    let dropout = LoraConfig { dropout: 1.0, ..Default::default() };
+    assert!(attach_err(&dropout, 16).contains("lora_dropout = 1 is out of range: choose a probability in [0, 1)"));
+    let lstm_dropout = PromptEncoderConfig { encoder_dropout: -0.1, ..PromptEncoderConfig::new(EncoderType::Lstm) };
+    assert!(attach_err(&lstm_dropout, 16).contains("encoder_dropout = -0.1 is out of range"));
 }
 
 #[test]
@@ -195,4 +199,8 @@ fn method_settings_from_text_are_checked() {
     assert!(prompt.set("prompt_tuning_init", "TEXT").unwrap());
     assert!(prompt.set("prompt_tuning_init_text", "is this review positive?").unwrap());
     assert!(prompt.set("prompt_tuning_init", "SOMETIMES").unwrap_err().to_string().contains("unknown variant"));
+    // Text that reads as a number is still text where the setting is text.
+    assert!(prompt.set("prompt_tuning_init_text", "2024").unwrap());
+    let MethodConfig::PromptTuning(c) = &prompt else { panic!() };
+    assert_eq!(c.prompt_tuning_init_text.as_deref(), Some("2024"));
 }

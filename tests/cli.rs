@@ -91,20 +91,82 @@ fn train_prints_one_json_result_and_saves_a_peft_adapter() {
 }
 
 #[test]
-fn compare_prints_a_table_row_per_method() {
+fn compare_all_prints_a_table_row_per_method_with_settings_applied() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_csv(dir.path());
-    let mut args = vec!["compare", "--model", tiny(), "--data", &data, "--methods", "lora,ptuning-v2,head"];
+    let mut args = vec![
+        "compare",
+        "--model",
+        tiny(),
+        "--data",
+        &data,
+        "--methods",
+        "all",
+        "--set",
+        "r=4",
+        "--set",
+        "num_virtual_tokens=3",
+    ];
     args.extend(FAST);
     let out = peft_lab(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("method") && lines[0].contains("macro-F1"), "{table}");
+    let labels = [
+        "lora r4",
+        "dora r4",
+        "prefix 3",
+        "ptuning-v2 3",
+        "ptuning-mlp 3",
+        "ptuning-lstm 3",
+        "prompt 3",
+        "houlsby rf16",
+        "pfeiffer rf16",
+        "ia3",
+        "bitfit",
+        "head",
+        "full",
+    ];
+    assert_eq!(lines.len(), 1 + labels.len(), "{table}");
+    for (line, label) in lines[1..].iter().zip(labels) {
+        assert!(line.starts_with(label) && !line.contains("failed"), "{label}: {line}");
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["compare", "--model", tiny(), "--data", &data, "--methods", "lora,ia3"];
+        args.extend(extra);
+        args.extend(FAST);
+        let out = peft_lab(&args);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
+    };
+    let err = run(&["--set", "num_virtual_tokens=4"]);
     assert!(
-        lines[1].starts_with("lora r8") && lines[2].starts_with("ptuning-v2 10") && lines[3].starts_with("head"),
-        "{table}"
+        err.contains("no selected method has a setting 'num_virtual_tokens'") && err.contains("lora_alpha"),
+        "{err}"
     );
+    assert!(run(&["--set", "r"]).contains("expected KEY=VALUE"));
+    assert!(run(&["--set", "r=many"]).contains("r=many does not fit lora r8"));
+    assert!(run(&["--set", "prefix.r=4"]).contains("'prefix' is not among the selected methods (lora, ia3)"));
+    // Values the model cannot take are all named, with their ranges, before any method trains.
+    let out = run(&["--set", "lora.r=0", "--set", "ia3.target_modules=k_proj"]);
+    assert!(out.contains("these settings do not fit") && !out.contains("step"), "{out}");
+    assert!(out.contains("lora r0: invalid method configuration: LoRA rank r must be at least 1"), "{out}");
+    assert!(out.contains("ia3: invalid method configuration: IA3 feed-forward module 'output.dense'"), "{out}");
+}
+
+#[test]
+fn train_takes_exactly_one_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let out = peft_lab(&["train", "--model", tiny(), "--data", &data, "--method", "lora,dora"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("train takes one method; use compare for several"), "{}", stderr(&out));
 }
 
 /// Runs `train` on `contents` and returns (exit ok?, stderr).
@@ -183,11 +245,25 @@ fn unknown_methods_and_missing_models_are_explained() {
     let out = peft_lab(&["train", "--model", tiny(), "--data", &data, "--method", "qlora"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("unknown method 'qlora'; available: lora, prefix, ptuning-v2, head, full"),
+        stderr(&out).contains(
+            "unknown method 'qlora'; available: lora, dora, prefix, ptuning-v2, ptuning-mlp, ptuning-lstm, prompt, \
+             houlsby, pfeiffer, ia3, bitfit, head, full"
+        ),
         "{}",
         stderr(&out)
     );
     let out = peft_lab(&["train", "--model", "/nonexistent/model", "--data", &data, "--method", "lora"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot read /nonexistent/model/config.json"), "{}", stderr(&out));
+}
+
+#[test]
+fn methods_lists_the_catalog() {
+    let out = peft_lab(&["methods", "--keys"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "lora,dora,prefix,ptuning-v2,ptuning-mlp,ptuning-lstm,prompt,houlsby,pfeiffer,ia3,bitfit,head,full"
+    );
+    let table = String::from_utf8(peft_lab(&["methods"]).stdout).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("ia3") && l.contains("IA3")), "{table}");
 }

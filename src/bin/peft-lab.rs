@@ -14,7 +14,7 @@ use peft_lab::data::{Dataset, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::peft;
-use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, compare};
+use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, check_methods, compare};
 use peft_lab::train::{PreparedData, run_method};
 
 #[derive(Parser)]
@@ -49,6 +49,12 @@ enum Command {
         /// Comma-separated method keys, or `all`.
         #[arg(long, default_value = "lora,prefix,head,full")]
         methods: String,
+    },
+    /// List the methods: key, name and what each trains.
+    Methods {
+        /// Print only the keys, comma-separated (what `--methods all` runs).
+        #[arg(long)]
+        keys: bool,
     },
     /// Print the dataset summary (rows, classes, token lengths) without training.
     Summary {
@@ -146,27 +152,40 @@ impl Common {
     }
 
     /// Methods by key (`all` for the whole catalog), with this command line's settings applied, and each
-    /// one's learning rate.
+    /// one's learning rate. `--set KEY=VALUE` applies to every selected method that has KEY;
+    /// `--set METHOD.KEY=VALUE` only to that one.
     fn methods(&self, names: &str) -> Result<Vec<(MethodConfig, f64)>, String> {
-        let names: Vec<String> = if names.trim() == "all" {
+        let keys: Vec<String> = if names.trim() == "all" {
             catalog().into_iter().map(|e| e.key.to_string()).collect()
         } else {
             names.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
         };
-        let mut methods = names
+        let mut methods = keys
             .iter()
-            .map(|n| MethodConfig::from_name(n).map_err(|e| e.to_string()))
+            .map(|k| MethodConfig::from_name(k).map(|m| (k.as_str(), m)).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         for setting in &self.settings {
             let (key, value) = setting
                 .split_once('=')
                 .ok_or_else(|| format!("--set {setting}: expected KEY=VALUE, e.g. --set r=16"))?;
+            let (scope, key) = match key.trim().split_once('.') {
+                Some((method, key)) => (Some(method), key),
+                None => (None, key.trim()),
+            };
+            if let Some(method) = scope.filter(|m| !keys.iter().any(|k| k == m)) {
+                return Err(format!(
+                    "--set {setting}: '{method}' is not among the selected methods ({})",
+                    keys.join(", ")
+                ));
+            }
             let mut used = false;
-            for method in &mut methods {
-                used |= method.set(key.trim(), value).map_err(|e| e.to_string())?;
+            for (name, method) in &mut methods {
+                if scope.is_none_or(|s| s == *name) {
+                    used |= method.set(key, value).map_err(|e| e.to_string())?;
+                }
             }
             if !used {
-                let mut known: Vec<String> = methods.iter().flat_map(|m| m.setting_names()).collect();
+                let mut known: Vec<String> = methods.iter().flat_map(|(_, m)| m.setting_names()).collect();
                 known.sort();
                 known.dedup();
                 return Err(format!(
@@ -177,12 +196,29 @@ impl Common {
         }
         Ok(methods
             .into_iter()
-            .map(|m| {
+            .map(|(_, m)| {
                 let lr = self.lr.unwrap_or_else(|| m.default_learning_rate());
                 (m, lr)
             })
             .collect())
     }
+}
+
+/// Refuses, before any training, the methods whose settings do not fit the model, naming each and why.
+fn check(
+    pretrained: &Pretrained,
+    methods: &[(MethodConfig, f64)],
+    data: &PreparedData,
+    common: &Common,
+) -> Result<(), String> {
+    let configs: Vec<MethodConfig> = methods.iter().map(|(m, _)| m.clone()).collect();
+    let refused = check_methods(pretrained, &configs, data.labels.len(), common.max_length, &common.backend.device())
+        .map_err(|e| e.to_string())?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = refused.iter().map(|(label, reason)| format!("  {label}: {reason}")).collect();
+    Err(format!("these settings do not fit {}:\n{}", pretrained.name, lines.join("\n")))
 }
 
 impl Backend {
@@ -383,6 +419,16 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { model, method, batch_size, seq_len, steps, backend } => {
             bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?
         }
+        Command::Methods { keys } => {
+            let entries = catalog();
+            if keys {
+                println!("{}", entries.iter().map(|e| e.key).collect::<Vec<_>>().join(","));
+            } else {
+                for e in entries {
+                    println!("{:<13} {:<18} {}", e.key, e.title, e.description);
+                }
+            }
+        }
         Command::Summary { common } => {
             let (_, data, summary) = prepare(&common)?;
             print_summary(&summary, &data);
@@ -391,8 +437,11 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Train { common, method, save_adapter } => {
-            let (method, lr) = common.methods(&method)?.into_iter().next().ok_or("--method names no method")?;
+            let methods = common.methods(&method)?;
+            let [(method, lr)] = <[_; 1]>::try_from(methods)
+                .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
             let (pretrained, data, summary) = prepare(&common)?;
+            check(&pretrained, &[(method.clone(), lr)], &data, &common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
             let trained = pollster::block_on(run_method(
@@ -419,6 +468,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Compare { common, methods } => {
             let methods = common.methods(&methods)?;
             let (pretrained, data, summary) = prepare(&common)?;
+            check(&pretrained, &methods, &data, &common)?;
             print_summary(&summary, &data);
             let device = common.backend.device();
             let rows =

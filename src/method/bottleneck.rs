@@ -62,13 +62,14 @@ pub struct Bottleneck {
     pub up: Linear,
     #[module(skip)]
     pub activation: Activation,
-    pub ln_before: bool,
+    /// AdapterHub's `original_ln_before`: the adapter reads LN(h + x) instead of h.
+    pub original_ln_before: bool,
 }
 
 impl Bottleneck {
     /// Replaces the sub-block's closing LN(h + x).
     pub fn forward(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
-        let inner = if self.ln_before { norm.forward(h.clone() + x.clone()) } else { h.clone() };
+        let inner = if self.original_ln_before { norm.forward(h.clone() + x.clone()) } else { h.clone() };
         let adapted = self.up.forward(self.activation.forward(self.down.forward(inner))) + h;
         norm.forward(adapted + x)
     }
@@ -82,14 +83,9 @@ fn bert_init_linear(d_in: usize, d_out: usize, device: &burn::tensor::Device) ->
     }
 }
 
-/// Each adapter slot of a layer under AdapterHub's module path: `attention.output` or `output`.
-fn slots(model: &mut SequenceClassifier) -> Vec<(String, &mut Option<Bottleneck>)> {
-    let mut out = Vec::new();
-    for (i, layer) in model.bert.layers.iter_mut().enumerate() {
-        out.push((format!("bert.encoder.layer.{i}.attention.output"), &mut layer.attention_adapter));
-        out.push((format!("bert.encoder.layer.{i}.output"), &mut layer.output_adapter));
-    }
-    out
+/// The AdapterHub key of the adapter in layer `layer` after `module` (`attention.output` or `output`).
+fn adapter_key(layer: usize, module: &str) -> String {
+    format!("bert.encoder.layer.{layer}.{module}.adapters.{ADAPTER_NAME}")
 }
 
 /// AdapterHub keys an adapter's tensors by the name it was added under; ours is always this one.
@@ -120,7 +116,7 @@ impl Method for BottleneckConfig {
             down: bert_init_linear(hidden, width, &ctx.device),
             up: bert_init_linear(width, hidden, &ctx.device),
             activation,
-            ln_before: self.original_ln_before,
+            original_ln_before: self.original_ln_before,
         };
         for layer in &mut model.bert.layers {
             layer.attention_adapter = self.mh_adapter.then(new);
@@ -134,10 +130,10 @@ impl Method for BottleneckConfig {
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (i, layer) in model.bert.layers.iter().enumerate() {
-            let slots = [("attention.output", &layer.attention_adapter), ("output", &layer.output_adapter)];
-            for (module, adapter) in slots {
+            for (module, adapter) in [("attention.output", &layer.attention_adapter), ("output", &layer.output_adapter)]
+            {
                 if let Some(a) = adapter {
-                    let key = format!("bert.encoder.layer.{i}.{module}.adapters.{ADAPTER_NAME}");
+                    let key = adapter_key(i, module);
                     out.extend(linear_tensors(&format!("{key}.adapter_down.0"), &a.down));
                     out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
                 }
@@ -148,11 +144,14 @@ impl Method for BottleneckConfig {
     }
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        for (module, slot) in slots(&mut model) {
-            if let Some(a) = slot {
-                let key = format!("{module}.adapters.{ADAPTER_NAME}");
-                load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
-                load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
+        for (i, layer) in model.bert.layers.iter_mut().enumerate() {
+            let slots = [("attention.output", &mut layer.attention_adapter), ("output", &mut layer.output_adapter)];
+            for (module, slot) in slots {
+                if let Some(a) = slot {
+                    let key = adapter_key(i, module);
+                    load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
+                    load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
+                }
             }
         }
         model.load_classifier(adapter, "classifier")

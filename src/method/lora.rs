@@ -9,7 +9,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, module_matches};
+use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, module_matches};
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 use burn::nn::Linear;
@@ -123,6 +123,7 @@ impl Method for LoraConfig {
         if self.r == 0 {
             return Err(MethodError::Invalid("LoRA rank r must be at least 1".into()));
         }
+        check_probability("LoRA lora_dropout", self.dropout)?;
         if self.target_modules.is_empty() {
             return Err(MethodError::Invalid("LoRA needs at least one target module (e.g. query,value)".into()));
         }

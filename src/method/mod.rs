@@ -103,7 +103,7 @@ pub enum Site {
     AttentionPrefix,
     /// Low-rank updates beside the query and value projections.
     QueryValueUpdate,
-    /// Rescaling vectors on keys, values and the feed-forward activations.
+    /// Rescaling vectors on keys, values and the inputs of the attention output and feed-forward down projections.
     Rescaling,
     /// A bottleneck adapter after the attention block.
     AttentionAdapter,
@@ -162,7 +162,7 @@ pub fn catalog() -> Vec<CatalogEntry> {
                 principle: "The adapted weight W + (alpha/r)·B·A is normalised to unit length per output feature \
                             and rescaled by a trained magnitude m, which starts at the pretrained norm.",
                 frozen: "Every pretrained weight.",
-                inference: "None once merged; unmerged, each targeted projection also computes a weight norm.",
+                inference: "None once merged; unmerged, each targeted projection also needs a weight norm.",
                 sites: &[QueryValueUpdate, Head],
             },
             config: MethodConfig::Lora(lora::LoraConfig { use_dora: true, ..Default::default() }),
@@ -199,9 +199,9 @@ pub fn catalog() -> Vec<CatalogEntry> {
             title: "P-tuning (MLP)",
             description: "Virtual input tokens produced by a prompt encoder MLP, prepended to the text.",
             explanation: Explanation {
-                principle: "A table of virtual tokens passes through an MLP (Linear-ReLU-Linear-ReLU-Linear) \
-                            and the result is prepended to the word embeddings. The encoder couples the tokens \
-                            during training; afterwards only its output is kept.",
+                principle: "A table of virtual tokens passes through an MLP (Linear-ReLU-Linear-ReLU-Linear, \
+                            shared by all tokens) and the result is prepended to the word embeddings. The \
+                            reparameterisation steadies training; afterwards only its output is kept.",
                 frozen: prompt_frozen,
                 inference: "The input is longer by the virtual tokens.",
                 sites: &[InputTokens, Head],
@@ -229,7 +229,7 @@ pub fn catalog() -> Vec<CatalogEntry> {
             explanation: Explanation {
                 principle: "The virtual tokens' embeddings are trained directly, starting random or from the \
                             embeddings of a text you give (set prompt_tuning_init to TEXT). The fewest \
-                            parameters of all methods.",
+                            parameters of the methods that add any.",
                 frozen: prompt_frozen,
                 inference: "The input is longer by the virtual tokens.",
                 sites: &[InputTokens, Head],
@@ -266,13 +266,15 @@ pub fn catalog() -> Vec<CatalogEntry> {
         CatalogEntry {
             key: "ia3",
             title: "IA3",
-            description: "Learned vectors rescale keys, values and the feed-forward activations.",
+            description: "Learned vectors rescale keys, values, and the inputs of the two output projections.",
             explanation: Explanation {
-                principle: "Three elementwise scalings per layer, starting at one: the attention's keys and \
-                            values are multiplied by trained vectors, and so are the inputs of the output \
-                            projections (the feed-forward activations among them).",
+                principle: "Four elementwise scalings per layer, each starting at one: the attention's keys and \
+                            values, the input of the attention's output projection and the input of the \
+                            feed-forward down projection (the intermediate activations) are multiplied by \
+                            trained vectors (peft's defaults for BERT).",
                 frozen: "Every pretrained weight.",
-                inference: "None once folded into the weights; unfolded, a few elementwise products.",
+                inference: "A few elementwise products; the vectors can be folded into the weights, which \
+                            makes it free.",
                 sites: &[Rescaling, Head],
             },
             config: MethodConfig::Ia3(ia3::Ia3Config::default()),
@@ -327,15 +329,14 @@ impl MethodConfig {
     }
 
     /// Sets one of the method's settings (a field of its JSON form, e.g. `r`, `num_virtual_tokens`,
-    /// `target_modules`) from text: lists are comma-separated, optional fields take a value or `null`.
-    /// Returns false when the method has no such setting.
+    /// `target_modules`) from text, as [`apply_setting`] reads it. Returns false when the method has no such
+    /// setting.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, MethodError> {
         let mut json = serde_json::to_value(&*self).expect("plain data serialises");
-        let Some(fields) = json.as_object_mut() else { return Ok(false) };
-        let Some(current) = fields.get(key).filter(|_| key != "method") else { return Ok(false) };
-        let parsed = setting_value(current, value);
-        fields.insert(key.to_string(), parsed);
-        *self = serde_json::from_value(json)
+        if key == "method" || json.get(key).is_none() {
+            return Ok(false);
+        }
+        *self = apply_setting(&mut json, key, value)
             .map_err(|e| MethodError::Invalid(format!("{key}={value} does not fit {}: {e}", self.label())))?;
         Ok(true)
     }
@@ -366,9 +367,9 @@ impl MethodConfig {
             }
             Self::PromptTuning(c) => format!("prompt {}", c.num_virtual_tokens),
             Self::Bottleneck(c) => {
-                let kind = match (c.mh_adapter, c.original_ln_before) {
-                    (true, false) => "houlsby",
-                    (false, true) => "pfeiffer",
+                let kind = match (c.mh_adapter, c.output_adapter, c.original_ln_before) {
+                    (true, true, false) => "houlsby",
+                    (false, true, true) => "pfeiffer",
                     _ => "adapter",
                 };
                 format!("{kind} rf{}", c.reduction_factor)
@@ -407,20 +408,35 @@ impl MethodConfig {
     }
 }
 
-/// A setting typed as text, read as the JSON kind of its current value `like`: text for text, a
-/// comma-separated list for a list, nothing for an empty optional field, else a JSON number or boolean
-/// (kept as text when it is none, so deserialising names the mistake).
-pub fn setting_value(like: &serde_json::Value, typed: &str) -> serde_json::Value {
+/// Sets `key` in a method's JSON settings from text, read as the JSON kind of its current value: text for
+/// text, a comma-separated list for a list, nothing for an empty optional field, else a JSON number or
+/// boolean — and, when that does not fit, as text (a prompt text "2024"). Returns the configuration the
+/// settings now describe, or why they describe none (the typed value stays, for the page to show).
+pub fn apply_setting(settings: &mut serde_json::Value, key: &str, typed: &str) -> Result<MethodConfig, String> {
     use serde_json::Value;
     let typed = typed.trim();
-    match like {
-        Value::String(_) => typed.into(),
-        Value::Array(_) if !typed.starts_with('[') => {
+    let parsed = match settings.get(key) {
+        Some(Value::String(_)) => typed.into(),
+        Some(Value::Array(_)) if !typed.starts_with('[') => {
             typed.split(',').map(str::trim).filter(|v| !v.is_empty()).map(Value::from).collect()
         }
         _ if typed.is_empty() => Value::Null,
         _ => serde_json::from_str(typed).unwrap_or_else(|_| typed.into()),
+    };
+    let retry_as_text = !(parsed.is_string() || parsed.is_null() || parsed.is_array());
+    settings[key] = parsed;
+    let error = match serde_json::from_value(settings.clone()) {
+        Ok(config) => return Ok(config),
+        Err(e) => e.to_string(),
+    };
+    if retry_as_text {
+        let previous = std::mem::replace(&mut settings[key], typed.into());
+        if let Ok(config) = serde_json::from_value(settings.clone()) {
+            return Ok(config);
+        }
+        settings[key] = previous;
     }
+    Err(error)
 }
 
 /// Whether a module path (`encoder.layer.0.attention.self.query`) is one of `targets`, which name modules
@@ -448,6 +464,15 @@ pub fn check_virtual_tokens(
         )));
     }
     Ok(())
+}
+
+/// A dropout probability must lie in [0, 1) (burn's dropout refuses anything else).
+pub fn check_probability(name: &str, p: f64) -> Result<(), MethodError> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(MethodError::Invalid(format!("{name} = {p} is out of range: choose a probability in [0, 1)")))
+    }
 }
 
 /// torch's default `nn.Linear` init: weight and bias U(-1/sqrt(in), 1/sqrt(in)); weight kept [in, out].

@@ -75,6 +75,21 @@ impl SoftPrompt {
     }
 }
 
+/// `specific` plus the keys every peft prompt-learning config (prompt tuning, P-tuning) shares.
+pub(crate) fn prompt_learning_json(cfg: &BertConfig, mut specific: serde_json::Value) -> serde_json::Value {
+    let shared = serde_json::json!({
+        "token_dim": cfg.hidden_size,
+        "num_transformer_submodules": 1,
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_layers": cfg.num_hidden_layers,
+        "modules_to_save": ["classifier", "score"],
+    });
+    if let (Some(fields), serde_json::Value::Object(shared)) = (specific.as_object_mut(), shared) {
+        fields.extend(shared);
+    }
+    specific
+}
+
 impl PromptTuningConfig {
     /// The ids whose embeddings start the prompt: the text tokenised with special tokens (as peft calls the
     /// tokenizer), repeated then cut to the number of virtual tokens.
@@ -118,16 +133,14 @@ impl Method for PromptTuningConfig {
     }
 
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
-        serde_json::json!({
-            "peft_type": "PROMPT_TUNING",
-            "num_virtual_tokens": self.num_virtual_tokens,
-            "prompt_tuning_init": self.prompt_tuning_init,
-            "prompt_tuning_init_text": self.prompt_tuning_init_text,
-            "token_dim": cfg.hidden_size,
-            "num_transformer_submodules": 1,
-            "num_attention_heads": cfg.num_attention_heads,
-            "num_layers": cfg.num_hidden_layers,
-            "modules_to_save": ["classifier", "score"],
-        })
+        prompt_learning_json(
+            cfg,
+            serde_json::json!({
+                "peft_type": "PROMPT_TUNING",
+                "num_virtual_tokens": self.num_virtual_tokens,
+                "prompt_tuning_init": self.prompt_tuning_init,
+                "prompt_tuning_init_text": self.prompt_tuning_init_text,
+            }),
+        )
     }
 }

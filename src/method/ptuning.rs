@@ -9,8 +9,8 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::prompt::SoftPrompt;
-use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens, torch_linear};
+use super::prompt::{SoftPrompt, prompt_learning_json};
+use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, check_virtual_tokens, torch_linear};
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 /// peft's `PromptEncoderReparameterizationType`.
@@ -144,6 +144,7 @@ impl LstmDirection {
 impl Method for PromptEncoderConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
         check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
+        check_probability("P-tuning encoder_dropout", self.encoder_dropout)?;
         let d = model.config.hidden_size;
         let h = self.encoder_hidden_size.unwrap_or(d);
         if h == 0 {
@@ -188,18 +189,16 @@ impl Method for PromptEncoderConfig {
     }
 
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
-        serde_json::json!({
-            "peft_type": "P_TUNING",
-            "num_virtual_tokens": self.num_virtual_tokens,
-            "encoder_reparameterization_type": self.encoder_reparameterization_type,
-            "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
-            "encoder_num_layers": self.encoder_num_layers,
-            "encoder_dropout": self.encoder_dropout,
-            "token_dim": cfg.hidden_size,
-            "num_transformer_submodules": 1,
-            "num_attention_heads": cfg.num_attention_heads,
-            "num_layers": cfg.num_hidden_layers,
-            "modules_to_save": ["classifier", "score"],
-        })
+        prompt_learning_json(
+            cfg,
+            serde_json::json!({
+                "peft_type": "P_TUNING",
+                "num_virtual_tokens": self.num_virtual_tokens,
+                "encoder_reparameterization_type": self.encoder_reparameterization_type,
+                "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
+                "encoder_num_layers": self.encoder_num_layers,
+                "encoder_dropout": self.encoder_dropout,
+            }),
+        )
     }
 }

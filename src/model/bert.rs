@@ -342,38 +342,12 @@ impl Bert {
         names
     }
 
-    /// Every bias of the encoder (projections, LayerNorms, pooler) under its checkpoint key: what BitFit trains.
-    pub fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
-        let mut out = vec![("embeddings.LayerNorm.bias".to_string(), &mut self.embeddings.layer_norm.bias)];
+    /// Every LayerNorm with its checkpoint path (`encoder.layer.0.output.LayerNorm`).
+    pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
+        let mut out = vec![("embeddings.LayerNorm".to_string(), &mut self.embeddings.layer_norm)];
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let Layer {
-                attention_self,
-                attention_output,
-                attention_layer_norm,
-                intermediate,
-                output,
-                output_layer_norm,
-                ..
-            } = layer;
-            let p = format!("encoder.layer.{i}");
-            let linears = [
-                ("attention.self.query", &mut attention_self.query),
-                ("attention.self.key", &mut attention_self.key),
-                ("attention.self.value", &mut attention_self.value),
-                ("attention.output.dense", attention_output),
-                ("intermediate.dense", intermediate),
-                ("output.dense", output),
-            ];
-            for (name, linear) in linears {
-                if let Some(bias) = linear.base.bias.as_mut() {
-                    out.push((format!("{p}.{name}.bias"), bias));
-                }
-            }
-            out.push((format!("{p}.attention.output.LayerNorm.bias"), &mut attention_layer_norm.bias));
-            out.push((format!("{p}.output.LayerNorm.bias"), &mut output_layer_norm.bias));
-        }
-        if let Some(bias) = self.pooler.base.bias.as_mut() {
-            out.push(("pooler.dense.bias".to_string(), bias));
+            out.push((format!("encoder.layer.{i}.attention.output.LayerNorm"), &mut layer.attention_layer_norm));
+            out.push((format!("encoder.layer.{i}.output.LayerNorm"), &mut layer.output_layer_norm));
         }
         out
     }

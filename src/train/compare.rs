@@ -85,6 +85,24 @@ pub async fn run_method(
     Ok(TrainedMethod { result, model: trained.model, adapter })
 }
 
+/// Attaches every method to one classifier on `device` without training, so that settings the model cannot
+/// take (a rank above its width, more virtual tokens than its positions, ...) are all reported before a
+/// comparison spends time on the others. Returns each refused method's label and reason.
+pub fn check_methods(
+    pretrained: &Pretrained,
+    methods: &[MethodConfig],
+    num_labels: usize,
+    max_length: usize,
+    device: &Device,
+) -> Result<Vec<(String, String)>, Error> {
+    let model = pretrained.classifier(num_labels, device)?;
+    let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&pretrained.tokenizer) };
+    Ok(methods
+        .iter()
+        .filter_map(|m| m.method().attach(model.clone(), &ctx).err().map(|e| (m.label(), e.to_string())))
+        .collect())
+}
+
 /// Runs each `(method, learning rate)` in turn. A method that fails (bad settings, NaN loss) yields its error
 /// and the rest continue; cancelling stops the whole comparison.
 pub async fn compare(

@@ -13,7 +13,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{MethodResult, TrainedMethod, compare, run_method};
+pub use compare::{MethodResult, TrainedMethod, check_methods, compare, run_method};
 pub use metrics::EvalMetrics;
 
 use crate::data::batch::{Batch, TokenizedExample, tokenize};

@@ -49,7 +49,7 @@ pub fn method_diagram(sites: &'static [Site]) -> impl IntoView {
     let attention_tag = if has(Site::QueryValueUpdate) {
         Some("Q,V +BA")
     } else if has(Site::Rescaling) {
-        Some("K,V ×l")
+        Some("K,V,O ×l")
     } else {
         None
     };

@@ -15,7 +15,7 @@ use super::protocol::*;
 use super::store::{self, StoredRun};
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
-use crate::method::{Explanation, MethodConfig, catalog, setting_value};
+use crate::method::{Explanation, MethodConfig, apply_setting, catalog};
 use crate::train::{TrainConfig, TrainEvent};
 
 /// Larger files are refused before they are read: parsing runs on the page's thread.
@@ -889,15 +889,15 @@ fn field_view(card: Card, key: String, default: serde_json::Value) -> impl IntoV
     let label = key.replace('_', " ");
     let read_key = key.clone();
     let current = move || card.settings.with(|s| s.get(&read_key).cloned().unwrap_or(Value::Null));
-    let set = move |key: &str, value: Value| {
-        card.settings.update(|s| s[key] = value);
-        let check = serde_json::from_value::<MethodConfig>(card.settings.get_untracked());
-        card.error.set(check.err().map(|e| format!("{}: {e}", key.replace('_', " "))));
+    let set = move |key: &str, typed: &str| {
+        let mut result = Ok(());
+        card.settings.update(|s| result = apply_setting(s, key, typed).map(|_| ()));
+        card.error.set(result.err().map(|e| format!("{}: {e}", key.replace('_', " "))));
     };
     if let Value::Bool(_) = default {
         return view! {
             <label class="field"><input type="checkbox" prop:checked=move || current().as_bool().unwrap_or(false)
-                on:change=move |ev| set(&key, Value::Bool(event_target_checked(&ev))) />{label}</label>
+                on:change=move |ev| set(&key, &event_target_checked(&ev).to_string()) />{label}</label>
         }
         .into_any();
     }
@@ -912,7 +912,7 @@ fn field_view(card: Card, key: String, default: serde_json::Value) -> impl IntoV
     view! {
         <label class="field">{label} " "
             <input type="text" data-field=key.clone() prop:value=shown on:change=move |ev| {
-                set(&key, setting_value(&default, &event_target_value(&ev)));
+                set(&key, &event_target_value(&ev));
             } />
         </label>
     }
