@@ -9,7 +9,7 @@ use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, module_matches};
+use super::{AttachContext, Method, MethodError, NamedTensor, module_matches, unmatched_targets};
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
@@ -69,11 +69,7 @@ impl Method for Ia3Config {
             matched += 1;
         }
         if matched == 0 {
-            return Err(MethodError::Invalid(format!(
-                "IA3 target modules {:?} match no layer of this model; names available: {}",
-                self.target_modules,
-                model.bert.tunable_names().join(", ")
-            )));
+            return Err(unmatched_targets("IA3", &self.target_modules, &model));
         }
         Ok(model)
     }

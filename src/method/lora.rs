@@ -9,7 +9,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, module_matches};
+use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, module_matches, unmatched_targets};
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 use burn::nn::Linear;
@@ -164,11 +164,7 @@ impl Method for LoraConfig {
             matched += 1;
         }
         if matched == 0 {
-            return Err(MethodError::Invalid(format!(
-                "LoRA target modules {:?} match no layer of this model; names available: {}",
-                self.target_modules,
-                model.bert.tunable_names().join(", ")
-            )));
+            return Err(unmatched_targets("LoRA", &self.target_modules, &model));
         }
         Ok(model)
     }

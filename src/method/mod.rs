@@ -445,6 +445,14 @@ pub fn module_matches(targets: &[String], path: &str) -> bool {
     targets.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
 }
 
+/// The error for target modules that match no projection, listing the names that would.
+pub(crate) fn unmatched_targets(method: &str, targets: &[String], model: &SequenceClassifier) -> MethodError {
+    MethodError::Invalid(format!(
+        "{method} target modules {targets:?} match no layer of this model; names available: {}",
+        model.bert.tunable_names().join(", ")
+    ))
+}
+
 /// Virtual tokens and the longest input must fit the model's position embeddings together.
 pub fn check_virtual_tokens(
     method: &str,
