@@ -7,7 +7,7 @@ from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptEncoderConfig,
 
 # peft-lab's MethodConfig::default_learning_rate.
 LEARNING_RATES = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "head": 5e-3, "full": 5e-5, "dora": 1e-3,
-                  "ptuning-mlp": 1e-3, "ptuning-lstm": 1e-3, "prompt": 3e-2, "ia3": 5e-3, "houlsby": 1e-3,
+                  "ptuning-mlp": 3e-2, "ptuning-lstm": 1e-2, "prompt": 1e-1, "ia3": 5e-3, "houlsby": 1e-3,
                   "pfeiffer": 1e-3, "bitfit": 1e-3}
 METHODS = list(LEARNING_RATES)
 
