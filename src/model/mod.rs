@@ -14,9 +14,9 @@ pub use bert::{Bert, BertConfig};
 pub use load::{Checkpoint, LoadError};
 pub use tokenizer::{Encoded, TextTokenizer};
 
-use crate::method::NamedTensor;
 use crate::method::prefix::PrefixEncoder;
 use crate::method::prompt::SoftPrompt;
+use crate::method::{NamedTensor, linear_tensors, load_linear};
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
@@ -142,12 +142,7 @@ impl SequenceClassifier {
 
     /// Replaces the head with `{prefix}.weight` / `{prefix}.bias` from a saved adapter.
     pub fn load_classifier(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
-        let device = self.classifier.weight.device();
-        let [hidden, labels] = self.classifier.weight.dims();
-        self.classifier.weight =
-            Param::from_tensor(adapter.linear_weight(&format!("{prefix}.weight"), hidden, labels, &device)?);
-        self.classifier.bias =
-            Some(Param::from_tensor(adapter.tensor(&format!("{prefix}.bias"), [labels], &device)?));
+        load_linear(adapter, prefix, &mut self.classifier)?;
         Ok(self)
     }
 
@@ -157,11 +152,7 @@ impl SequenceClassifier {
 
     /// The head's weight and bias under `{prefix}.weight` / `{prefix}.bias`, torch layout.
     pub fn classifier_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
-        let mut out = vec![NamedTensor::from_linear(format!("{prefix}.weight"), self.classifier.weight.val())];
-        if let Some(bias) = &self.classifier.bias {
-            out.push(NamedTensor::new(format!("{prefix}.bias"), bias.val()));
-        }
-        out
+        linear_tensors(prefix, &self.classifier)
     }
 
     /// (trainable, total) parameter counts. Trainable means tracked by autodiff, so the model must live on an
