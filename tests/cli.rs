@@ -267,3 +267,42 @@ fn methods_lists_the_catalog() {
     let table = String::from_utf8(peft_lab(&["methods"]).stdout).unwrap();
     assert!(table.lines().any(|l| l.starts_with("ia3") && l.contains("IA3")), "{table}");
 }
+
+#[test]
+fn eval_loads_our_adapters_and_peft_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let adapter = dir.path().join("adapter");
+    let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "ia3", "--save-adapter"];
+    args.push(adapter.to_str().unwrap());
+    args.extend(FAST);
+    assert!(peft_lab(&args).status.success());
+    let out = peft_lab(&[
+        "eval",
+        "--model",
+        tiny(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--data",
+        &data,
+        "--text",
+        "the movie was great",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(lines[0].ends_with("\tthe movie was great") && lines[0].contains("positive "), "{printed}");
+    assert!(lines[1].starts_with("examples 48  loss "), "{printed}");
+    assert!(stderr(&out).contains("ia3 on") && stderr(&out).contains("negative, positive"), "{}", stderr(&out));
+
+    // A folder saved by Python's peft: labels are named as transformers names them.
+    let peft_folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/peft_saved/tiny_lora");
+    let out = peft_lab(&["eval", "--model", tiny(), "--adapter", peft_folder, "--text", "good film"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("LABEL_0 "));
+    // Its labels are not the data's.
+    let out = peft_lab(&["eval", "--model", tiny(), "--adapter", peft_folder, "--data", &data]);
+    assert!(stderr(&out).contains("label 'negative' is not one of the adapter's labels (LABEL_0, LABEL_1, LABEL_2)"));
+    let out = peft_lab(&["eval", "--model", tiny(), "--adapter", "/nonexistent", "--text", "x"]);
+    assert!(stderr(&out).contains("cannot read /nonexistent/adapter_config.json"), "{}", stderr(&out));
+}

@@ -217,8 +217,14 @@ fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
             &mut Recorder::default(),
         ))
         .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
-        let (imported, info) =
-            import(&pretrained, &trained.adapter, &device).unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+        let (imported, info) = import(
+            &pretrained,
+            &trained.adapter.config_json,
+            &trained.adapter.weights,
+            Some(&trained.adapter.run_info_json),
+            &device,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
         assert_eq!(info.method, method);
         let before = read(trained.model.forward(batch.input_ids.clone(), batch.mask.clone()));
         let after = read(imported.forward(batch.input_ids.clone(), batch.mask.clone()));

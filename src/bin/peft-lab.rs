@@ -10,12 +10,13 @@ use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use peft_lab::data::batch::TokenizedExample;
-use peft_lab::data::{Dataset, Summary};
+use peft_lab::data::batch::tokenize;
+use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::peft;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, check_methods, compare};
-use peft_lab::train::{PreparedData, run_method};
+use peft_lab::train::{PreparedData, evaluate, predict, run_method};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,27 @@ enum Command {
         /// Comma-separated method keys, or `all`.
         #[arg(long, default_value = "lora,prefix,head,full")]
         methods: String,
+    },
+    /// Load a saved adapter (ours, or a folder saved by Python's peft) onto its base model, then classify
+    /// texts or evaluate a labelled file.
+    Eval {
+        /// The base model's directory (config.json, model.safetensors, tokenizer.json).
+        #[arg(long)]
+        model: PathBuf,
+        /// A folder with adapter_config.json and adapter_model.safetensors (and peft_lab.json when we wrote it).
+        #[arg(long)]
+        adapter: PathBuf,
+        /// A text to classify; repeatable.
+        #[arg(long = "text")]
+        texts: Vec<String>,
+        /// A labelled file (CSV, TSV, JSONL, JSON) to measure loss, accuracy and macro-F1 on; its labels must be
+        /// the adapter's.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value_t = 128)]
+        max_length: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
     },
     /// List the methods: key, name and what each trains.
     Methods {
@@ -413,11 +435,91 @@ fn bench(
     Ok(())
 }
 
+/// `eval`: the adapter on the model, then predictions for `texts` and metrics on `data`.
+fn eval(
+    model: &Path,
+    adapter: &Path,
+    texts: &[String],
+    data: Option<&Path>,
+    max_length: usize,
+    backend: Backend,
+) -> Result<(), String> {
+    if texts.is_empty() && data.is_none() {
+        return Err("eval needs --text or --data".into());
+    }
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let read = |file: &str| {
+        std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
+    };
+    let config =
+        String::from_utf8(read("adapter_config.json")?).map_err(|_| "adapter_config.json is not UTF-8".to_string())?;
+    let weights = read("adapter_model.safetensors")?;
+    let run_info = match read("peft_lab.json") {
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
+        Err(_) => None,
+    };
+    let device = backend.device();
+    let (classifier, info) = peft::import(&pretrained, &config, &weights, run_info.as_deref(), &device)
+        .map_err(|e| format!("adapter {}: {e}", adapter.display()))?;
+    eprintln!(
+        "{} on {} ({} labels: {})",
+        info.method.label(),
+        pretrained.name,
+        info.labels.len(),
+        info.labels.join(", ")
+    );
+    if !texts.is_empty() {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let probabilities = pollster::block_on(predict(&classifier, &pretrained.tokenizer, &texts, max_length))
+            .map_err(|e| e.to_string())?;
+        for (text, p) in texts.iter().zip(probabilities) {
+            let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let all: Vec<String> = info.labels.iter().zip(&p).map(|(l, p)| format!("{l} {:.3}", p)).collect();
+            println!("{}\t{}\t{text}", info.labels[best], all.join(" "));
+        }
+    }
+    if let Some(path) = data {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let dataset =
+            Dataset::from_bytes(&name, &bytes, None, None, false).map_err(|e| format!("{}: {e}", path.display()))?;
+        let index: Vec<usize> = dataset
+            .labels
+            .iter()
+            .map(|l| {
+                info.labels.iter().position(|a| a == l).ok_or_else(|| {
+                    format!(
+                        "{}: label '{l}' is not one of the adapter's labels ({})",
+                        path.display(),
+                        info.labels.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let examples: Vec<Example> =
+            dataset.examples.iter().map(|e| Example { text: e.text.clone(), label: index[e.label] }).collect();
+        let (tokenized, _) = tokenize(&pretrained.tokenizer, &examples, max_length).map_err(|e| e.to_string())?;
+        let m = pollster::block_on(evaluate(&classifier, &tokenized, pretrained.tokenizer.pad_id(), 16))
+            .map_err(|e| e.to_string())?;
+        println!(
+            "examples {}  loss {:.4}  accuracy {:.2}%  macro-F1 {:.4}",
+            m.examples,
+            m.loss,
+            m.accuracy * 100.0,
+            m.macro_f1
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let mut host = Terminal { start: Instant::now() };
     match cli.command {
         Command::Bench { model, method, batch_size, seq_len, steps, backend } => {
             bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?
+        }
+        Command::Eval { model, adapter, texts, data, max_length, backend } => {
+            eval(&model, &adapter, &texts, data.as_deref(), max_length, backend)?
         }
         Command::Methods { keys } => {
             let entries = catalog();

@@ -64,6 +64,15 @@ impl<'a> Checkpoint<'a> {
             .max_by_key(|(_, bytes)| *bytes)
     }
 
+    /// The shape of the first tensor whose key ends with `suffix`.
+    pub fn shape_of_suffix(&self, suffix: &str) -> Option<Vec<usize>> {
+        self.tensors
+            .tensors()
+            .into_iter()
+            .find(|(name, _)| name.ends_with(suffix))
+            .map(|(_, view)| view.shape().to_vec())
+    }
+
     /// How many numbers the checkpoint holds.
     pub fn parameter_count(&self) -> usize {
         self.tensors.tensors().iter().map(|(_, view)| view.shape().iter().product::<usize>()).sum()

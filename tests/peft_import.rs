@@ -1,0 +1,80 @@
+//! Folders saved by Python's peft (`save_pretrained`, no peft_lab.json) load onto the base model and give the
+//! logits peft gives (fixtures in tests/fixtures/peft_saved/, logits in tiny_ref and methods_ref); configs and
+//! files we cannot run are refused with a message naming the problem.
+
+mod common;
+
+use common::*;
+use peft_lab::method::MethodConfig;
+use peft_lab::share::peft::{ImportError, import};
+
+fn tiny_eval() -> peft_lab::model::Pretrained {
+    let mut tiny = tiny_model();
+    tiny.config = tiny.config.without_dropout();
+    tiny
+}
+
+fn read_folder(name: &str) -> (String, Vec<u8>) {
+    let dir = fixtures().join("peft_saved").join(name);
+    (
+        std::fs::read_to_string(dir.join("adapter_config.json")).unwrap(),
+        std::fs::read(dir.join("adapter_model.safetensors")).unwrap(),
+    )
+}
+
+#[test]
+fn folders_saved_by_peft_give_peft_logits() {
+    let device = peft_lab::device::cpu();
+    let tiny = tiny_eval();
+    let cases = [
+        ("tiny_lora", "tiny_ref", "lora.logits"),
+        ("tiny_prefix", "tiny_ref", "prefix.logits"),
+        ("tiny_prefix_proj", "tiny_ref", "prefix_proj.logits"),
+        ("tiny_ptuning_mlp", "methods_ref", "ptuning_mlp.logits"),
+        ("tiny_ptuning_lstm", "methods_ref", "ptuning_lstm.logits"),
+        ("tiny_prompt", "methods_ref", "prompt.logits"),
+        ("tiny_ia3", "methods_ref", "ia3.logits"),
+        ("tiny_dora", "methods_ref", "dora.logits"),
+    ];
+    for (folder, fixture, logits) in cases {
+        let fx = Fixture::load(fixture);
+        let (config, weights) = read_folder(folder);
+        let (model, info) = import(&tiny, &config, &weights, None, &device).unwrap_or_else(|e| panic!("{folder}: {e}"));
+        assert_eq!(info.labels, ["LABEL_0", "LABEL_1", "LABEL_2"], "{folder}");
+        let ours = read(model.forward(fx.ids(&device), fx.mask(&device)));
+        assert_close(&format!("{folder} logits"), &ours, fx.f(logits), 1e-4);
+    }
+    let (config, _) = read_folder("tiny_dora");
+    let MethodConfig::Lora(lora) = peft_lab::share::peft::method_from_peft_config(&config).unwrap() else { panic!() };
+    assert!(lora.use_dora && lora.r == 4 && lora.alpha == 8.0);
+}
+
+#[test]
+fn adapters_we_cannot_run_are_refused_with_the_reason() {
+    let device = peft_lab::device::cpu();
+    let tiny = tiny_eval();
+    let (config, weights) = read_folder("tiny_lora");
+    let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json: serde_json::Value = serde_json::from_str(&config).unwrap();
+        edit(&mut json);
+        json.to_string()
+    };
+    let err = |config: &str, weights: &[u8]| match import(&tiny, config, weights, None, &device) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted"),
+    };
+    let causal = edited(&|c| c["task_type"] = "CAUSAL_LM".into());
+    assert!(err(&causal, &weights).contains("only SEQ_CLS"));
+    let loha = edited(&|c| c["peft_type"] = "LOHA".into());
+    assert!(err(&loha, &weights).contains("peft_type \"LOHA\" is not supported; supported: LORA"));
+    let bias = edited(&|c| c["bias"] = "all".into());
+    assert!(err(&bias, &weights).contains("LoRA option bias = \"all\" is not supported"));
+    let regex = edited(&|c| c["target_modules"] = ".*query".into());
+    assert!(err(&regex, &weights).contains("target_modules"));
+    // Weights that do not fit the config: the tensor is named with both shapes.
+    let rank = edited(&|c| c["r"] = 8.into());
+    let message = err(&rank, &weights);
+    assert!(message.contains("lora_A.weight' has shape [4, 32], expected [8, 32]"), "{message}");
+    assert!(matches!(import(&tiny, "not json", &weights, None, &device), Err(ImportError::Config(_))));
+    assert!(err(&config, &weights[..100]).contains("not a valid safetensors file"));
+}
