@@ -78,3 +78,47 @@ fn adapters_we_cannot_run_are_refused_with_the_reason() {
     assert!(matches!(import(&tiny, "not json", &weights, None, &device), Err(ImportError::Config(_))));
     assert!(err(&config, &weights[..100]).contains("not a valid safetensors file"));
 }
+
+/// Known weights (a folder peft saved) exported again by us: the same tensor names, shapes and values, and
+/// every config key we write has peft's value.
+#[test]
+fn our_export_of_peft_weights_equals_peft_files() {
+    let device = peft_lab::device::cpu();
+    let tiny = tiny_eval();
+    for folder in [
+        "tiny_lora",
+        "tiny_dora",
+        "tiny_prefix",
+        "tiny_prefix_proj",
+        "tiny_ptuning_mlp",
+        "tiny_ptuning_lstm",
+        "tiny_prompt",
+        "tiny_ia3",
+    ] {
+        let (config, weights) = read_folder(folder);
+        let (model, info) = import(&tiny, &config, &weights, None, &device).unwrap();
+        let info = peft_lab::share::peft::RunInfo { base_model: "tiny-bert".into(), ..info };
+        let ours = pollster::block_on(peft_lab::share::peft::export(&info.method, &model, &info)).unwrap();
+        let (ours_st, theirs_st) = (
+            safetensors::SafeTensors::deserialize(&ours.weights).unwrap(),
+            safetensors::SafeTensors::deserialize(&weights).unwrap(),
+        );
+        let mut names = ours_st.names();
+        names.sort();
+        let mut their_names = theirs_st.names();
+        their_names.sort();
+        assert_eq!(names, their_names, "{folder}: tensor names");
+        for name in names {
+            let (a, b) = (ours_st.tensor(name).unwrap(), theirs_st.tensor(name).unwrap());
+            assert_eq!(a.shape(), b.shape(), "{folder}: {name} shape");
+            assert_eq!(a.data(), b.data(), "{folder}: {name} values (bit for bit)");
+        }
+        let ours: serde_json::Value = serde_json::from_str(&ours.config_json).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(&config).unwrap();
+        for (key, value) in ours.as_object().unwrap() {
+            if key != "modules_to_save" {
+                assert_eq!(Some(value), theirs.get(key), "{folder}: adapter_config.json {key}");
+            }
+        }
+    }
+}
