@@ -306,3 +306,16 @@ fn eval_loads_our_adapters_and_peft_folders() {
     let out = peft_lab(&["eval", "--model", tiny(), "--adapter", "/nonexistent", "--text", "x"]);
     assert!(stderr(&out).contains("cannot read /nonexistent/adapter_config.json"), "{}", stderr(&out));
 }
+
+#[test]
+fn merge_writes_a_checkpoint_that_loads_as_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    let peft_folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/peft_saved/tiny_lora");
+    let run = peft_lab(&["merge", "--model", tiny(), "--adapter", peft_folder, "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(peft_lab::model::Pretrained::from_dir(&out).is_ok(), "the merged folder is a loadable model");
+    let ia3 = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/peft_saved/tiny_ia3");
+    let run = peft_lab(&["merge", "--model", tiny(), "--adapter", ia3, "--out", out.to_str().unwrap()]);
+    assert!(stderr(&run).contains("only LoRA and DoRA can be merged"), "{}", stderr(&run));
+}

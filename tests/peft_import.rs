@@ -122,3 +122,40 @@ fn our_export_of_peft_weights_equals_peft_files() {
         }
     }
 }
+
+/// LoRA and DoRA folded into the base weights and saved as a plain checkpoint: reloaded as a whole
+/// `BertForSequenceClassification`, it gives the adapter's logits; other methods are refused.
+#[test]
+fn merged_lora_and_dora_checkpoints_give_the_adapters_logits() {
+    use burn::tensor::Device;
+    use peft_lab::method::Method;
+    use peft_lab::method::full::Full;
+    use peft_lab::model::{Checkpoint, Pretrained};
+    use peft_lab::share::merged::export_merged;
+    let device: Device = peft_lab::device::cpu();
+    let tiny = tiny_eval();
+    let tiny_dir = fixtures().join("tiny-bert");
+    for (folder, fixture, logits) in
+        [("tiny_lora", "tiny_ref", "lora.logits"), ("tiny_dora", "methods_ref", "dora.logits")]
+    {
+        let fx = Fixture::load(fixture);
+        let (config, weights) = read_folder(folder);
+        let (model, info) = import(&tiny, &config, &weights, None, &device).unwrap();
+        let merged = pollster::block_on(export_merged(model, &info.labels)).unwrap();
+        let config: serde_json::Value = serde_json::from_str(&merged.config_json).unwrap();
+        assert_eq!(config["id2label"]["2"], "LABEL_2");
+        assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+        let tokenizer = std::fs::read(tiny_dir.join("tokenizer.json")).unwrap();
+        let reloaded =
+            Pretrained::from_bytes("merged", merged.config_json.as_bytes(), merged.weights.clone(), &tokenizer)
+                .unwrap();
+        let classifier = reloaded.classifier_with_config(&reloaded.config.without_dropout(), 3, &device).unwrap();
+        let classifier = Full.load(classifier, &Checkpoint::parse(&merged.weights).unwrap()).unwrap();
+        let ours = read(classifier.forward(fx.ids(&device), fx.mask(&device)));
+        assert_close(&format!("{folder} merged logits"), &ours, fx.f(logits), 1e-4);
+    }
+    let (config, weights) = read_folder("tiny_ia3");
+    let (model, info) = import(&tiny, &config, &weights, None, &device).unwrap();
+    let err = pollster::block_on(export_merged(model, &info.labels)).err().unwrap();
+    assert_eq!(err.to_string(), "only LoRA and DoRA can be merged into the base weights");
+}

@@ -14,6 +14,7 @@ use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
+use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, check_methods, compare};
 use peft_lab::train::{PreparedData, evaluate, predict, run_method};
@@ -71,6 +72,17 @@ enum Command {
         max_length: usize,
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
+    },
+    /// Fold a LoRA or DoRA adapter into its base model and write a plain Hugging Face checkpoint
+    /// (config.json, model.safetensors, tokenizer.json) that transformers loads without peft.
+    Merge {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        adapter: PathBuf,
+        /// The output folder (created).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List the methods: key, name and what each trains.
     Methods {
@@ -435,6 +447,44 @@ fn bench(
     Ok(())
 }
 
+/// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
+fn load_adapter(
+    pretrained: &Pretrained,
+    adapter: &Path,
+    device: &Device,
+) -> Result<(peft_lab::model::SequenceClassifier, peft::RunInfo), String> {
+    let read = |file: &str| {
+        std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
+    };
+    let config =
+        String::from_utf8(read("adapter_config.json")?).map_err(|_| "adapter_config.json is not UTF-8".to_string())?;
+    let weights = read("adapter_model.safetensors")?;
+    let run_info = match read("peft_lab.json") {
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
+        Err(_) => None,
+    };
+    peft::import(pretrained, &config, &weights, run_info.as_deref(), device)
+        .map_err(|e| format!("adapter {}: {e}", adapter.display()))
+}
+
+/// `merge`: LoRA/DoRA folded into the weights, written with the base model's tokenizer.
+fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let (classifier, info) = load_adapter(&pretrained, adapter, &peft_lab::device::cpu())?;
+    let merged = pollster::block_on(export_merged(classifier, &info.labels)).map_err(|e| e.to_string())?;
+    let write = |file: &str, bytes: &[u8]| {
+        std::fs::write(out.join(file), bytes).map_err(|e| format!("cannot write {}: {e}", out.join(file).display()))
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    write("config.json", merged.config_json.as_bytes())?;
+    write("model.safetensors", &merged.weights)?;
+    let tokenizer =
+        std::fs::read(model.join("tokenizer.json")).map_err(|e| format!("cannot read tokenizer.json: {e}"))?;
+    write("tokenizer.json", &tokenizer)?;
+    eprintln!("{} merged into {} -> {}", info.method.label(), pretrained.name, out.display());
+    Ok(())
+}
+
 /// `eval`: the adapter on the model, then predictions for `texts` and metrics on `data`.
 fn eval(
     model: &Path,
@@ -448,19 +498,8 @@ fn eval(
         return Err("eval needs --text or --data".into());
     }
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
-    let read = |file: &str| {
-        std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
-    };
-    let config =
-        String::from_utf8(read("adapter_config.json")?).map_err(|_| "adapter_config.json is not UTF-8".to_string())?;
-    let weights = read("adapter_model.safetensors")?;
-    let run_info = match read("peft_lab.json") {
-        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
-        Err(_) => None,
-    };
     let device = backend.device();
-    let (classifier, info) = peft::import(&pretrained, &config, &weights, run_info.as_deref(), &device)
-        .map_err(|e| format!("adapter {}: {e}", adapter.display()))?;
+    let (classifier, info) = load_adapter(&pretrained, adapter, &device)?;
     eprintln!(
         "{} on {} ({} labels: {})",
         info.method.label(),
@@ -521,6 +560,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Eval { model, adapter, texts, data, max_length, backend } => {
             eval(&model, &adapter, &texts, data.as_deref(), max_length, backend)?
         }
+        Command::Merge { model, adapter, out } => merge(&model, &adapter, &out)?,
         Command::Methods { keys } => {
             let entries = catalog();
             if keys {

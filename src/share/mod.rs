@@ -1,3 +1,5 @@
-//! Saving what a run trained: the Hugging Face PEFT format (`peft.rs`).
+//! Saving what a run trained: the Hugging Face PEFT format (`peft.rs`) and LoRA/DoRA merged into a plain
+//! checkpoint (`merged.rs`).
 
+pub mod merged;
 pub mod peft;

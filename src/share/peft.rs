@@ -8,7 +8,7 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
-use crate::method::{AttachContext, MethodConfig, MethodError};
+use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor};
 use crate::model::{Checkpoint, LoadError, Pretrained, SequenceClassifier};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,8 @@ pub enum ExportError {
     ReadBack(String, String),
     #[error("writing safetensors failed: {0}")]
     Safetensors(String),
+    #[error("only LoRA and DoRA can be merged into the base weights")]
+    NotMergeable,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,29 +57,7 @@ pub async fn export(
     model: &SequenceClassifier,
     info: &RunInfo,
 ) -> Result<AdapterFiles, ExportError> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for named in method.method().adapter_tensors(model) {
-        let data = named
-            .values
-            .into_data_async()
-            .await
-            .map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
-        let values =
-            data.try_to_vec::<f32>().map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((named.name, named.shape, bytes));
-    }
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| ExportError::Safetensors(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let weights =
-        safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ExportError::Safetensors(e.to_string()))?;
+    let weights = write_safetensors(method.method().adapter_tensors(model)).await?;
     let mut config = method.method().peft_json(&model.config);
     let common = serde_json::json!({
         "task_type": "SEQ_CLS",
@@ -211,6 +191,33 @@ fn saved_head_labels(adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {
         .map(|shape| shape[0])
         .ok_or_else(|| ImportError::Config("the adapter has no classifier head (classifier.weight)".into()))?;
     Ok((0..labels).map(|i| format!("LABEL_{i}")).collect())
+}
+
+/// Reads the tensors back from the device and writes them as one f32 safetensors file with metadata
+/// {"format": "pt"} (what torch's loaders expect).
+pub async fn write_safetensors(named: Vec<NamedTensor>) -> Result<Vec<u8>, ExportError> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for named in named {
+        let data = named
+            .values
+            .into_data_async()
+            .await
+            .map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
+        let values =
+            data.try_to_vec::<f32>().map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((named.name, named.shape, bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| ExportError::Safetensors(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ExportError::Safetensors(e.to_string()))
 }
 
 /// Writes the files into `dir` (created if needed).

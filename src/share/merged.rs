@@ -1,0 +1,39 @@
+//! A LoRA or DoRA run folded into its base model and saved as a plain Hugging Face checkpoint
+//! (`BertForSequenceClassification`: config.json + model.safetensors; the tokenizer is the base model's), so it
+//! loads with `AutoModelForSequenceClassification.from_pretrained` and runs at the base model's cost.
+
+use super::peft::{ExportError, write_safetensors};
+use crate::method::Method;
+use crate::method::full::Full;
+use crate::method::lora::merge;
+use crate::model::SequenceClassifier;
+
+/// config.json and model.safetensors of the merged model.
+pub struct MergedModel {
+    pub config_json: String,
+    pub weights: Vec<u8>,
+}
+
+/// Merges every LoRA/DoRA update into its weight and writes the whole classifier with `labels` as its
+/// id2label. Refuses models that carry other methods' parameters (they cannot be folded into the weights).
+pub async fn export_merged(model: SequenceClassifier, labels: &[String]) -> Result<MergedModel, ExportError> {
+    let has_other = model.soft_prompt.is_some()
+        || model.prefix.is_some()
+        || model.bert.layers.iter().any(|l| l.attention_adapter.is_some() || l.output_adapter.is_some())
+        || model.bert.tunable_linears().iter().any(|(_, l)| l.ia3.is_some());
+    if has_other {
+        return Err(ExportError::NotMergeable);
+    }
+    let merged = merge(model);
+    let weights = write_safetensors(Full.adapter_tensors(&merged)).await?;
+    let mut config = serde_json::to_value(&merged.config).expect("plain data serialises");
+    let id2label: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
+    let label2id: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
+    config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+    config["model_type"] = "bert".into();
+    config["id2label"] = id2label.into();
+    config["label2id"] = label2id.into();
+    Ok(MergedModel { config_json: serde_json::to_string_pretty(&config).expect("JSON values serialise"), weights })
+}
