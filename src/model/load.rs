@@ -12,12 +12,12 @@ pub enum LoadError {
     Config(String),
     #[error("unsupported model: {0}")]
     Unsupported(String),
-    #[error("model.safetensors is not a valid safetensors file ({0}); is it truncated or another format?")]
-    Safetensors(String),
-    #[error("model.safetensors has no tensor '{key}' (looked for '{key}' and '{alternatives}')")]
-    MissingTensor { key: String, alternatives: String },
-    #[error("tensor '{key}' has shape {found:?}, expected {expected:?} from config.json")]
-    WrongShape { key: String, found: Vec<usize>, expected: Vec<usize> },
+    #[error("{file} is not a valid safetensors file ({reason}); is it truncated or another format?")]
+    Safetensors { file: &'static str, reason: String },
+    #[error("{file} has no tensor '{key}' (looked for '{key}' and '{alternatives}')")]
+    MissingTensor { file: &'static str, key: String, alternatives: String },
+    #[error("tensor '{key}' has shape {found:?}, expected {expected:?} from {config}")]
+    WrongShape { config: &'static str, key: String, found: Vec<usize>, expected: Vec<usize> },
     #[error("tensor '{key}' is stored as {dtype}; supported: F32, F16, BF16")]
     UnsupportedDtype { key: String, dtype: String },
     #[error("tokenizer.json does not parse: {0}")]
@@ -28,20 +28,56 @@ pub enum LoadError {
 
 /// A parsed safetensors file. Keys may carry an architecture prefix (`bert.`) that is resolved on lookup.
 pub struct Checkpoint<'a> {
+    /// The file's role, for messages: a model's or an adapter's weights.
+    role: Role,
     bytes: &'a [u8],
     tensors: SafeTensors<'a>,
     prefix: String,
 }
 
-impl<'a> Checkpoint<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, LoadError> {
-        let tensors = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Safetensors(e.to_string()))?;
-        Ok(Self { bytes, tensors, prefix: String::new() })
+/// Which file a checkpoint is, and which config its shapes come from.
+#[derive(Clone, Copy)]
+enum Role {
+    Model,
+    Adapter,
+}
+
+impl Role {
+    fn file(self) -> &'static str {
+        match self {
+            Role::Model => "model.safetensors",
+            Role::Adapter => "adapter_model.safetensors",
+        }
     }
 
-    /// The file it was parsed from.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    fn config(self) -> &'static str {
+        match self {
+            Role::Model => "config.json",
+            Role::Adapter => "adapter_config.json",
+        }
+    }
+}
+
+impl<'a> Checkpoint<'a> {
+    /// A model's weights (model.safetensors).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, LoadError> {
+        Self::parse_as(bytes, Role::Model)
+    }
+
+    /// An adapter's weights (adapter_model.safetensors, shapes from adapter_config.json).
+    pub fn parse_adapter(bytes: &'a [u8]) -> Result<Self, LoadError> {
+        Self::parse_as(bytes, Role::Adapter)
+    }
+
+    fn parse_as(bytes: &'a [u8], role: Role) -> Result<Self, LoadError> {
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| LoadError::Safetensors { file: role.file(), reason: e.to_string() })?;
+        Ok(Self { role, bytes, tensors, prefix: String::new() })
+    }
+
+    /// A second view of the same file (to look it up under another prefix).
+    pub fn reparse(&self) -> Result<Self, LoadError> {
+        Self::parse_as(self.bytes, self.role)
     }
 
     /// Uses `prefix` for every lookup when the checkpoint stores keys under it (e.g. `bert.` in a
@@ -82,11 +118,13 @@ impl<'a> Checkpoint<'a> {
     pub fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
         let full_key = format!("{}{key}", self.prefix);
         let view = self.tensors.tensor(&full_key).map_err(|_| LoadError::MissingTensor {
+            file: self.role.file(),
             key: full_key.clone(),
             alternatives: if self.prefix.is_empty() { format!("bert.{key}") } else { key.to_string() },
         })?;
         if view.shape() != expected {
             return Err(LoadError::WrongShape {
+                config: self.role.config(),
                 key: full_key,
                 found: view.shape().to_vec(),
                 expected: expected.to_vec(),

@@ -29,7 +29,7 @@ pub enum ImportError {
     Config(String),
     #[error("the adapter's method does not fit this model: {0}")]
     Method(#[from] MethodError),
-    #[error("adapter_model.safetensors: {0}")]
+    #[error(transparent)]
     Weights(#[from] LoadError),
 }
 
@@ -93,7 +93,7 @@ pub fn import(
     run_info_json: Option<&str>,
     device: &burn::tensor::Device,
 ) -> Result<(SequenceClassifier, RunInfo), ImportError> {
-    let adapter = Checkpoint::parse(weights)?;
+    let adapter = Checkpoint::parse_adapter(weights)?;
     let info = match run_info_json {
         Some(json) => serde_json::from_str(json).map_err(|e| ImportError::RunInfo(e.to_string()))?,
         None => {
