@@ -108,6 +108,26 @@ fn config(steps: usize) -> TrainConfig {
     }
 }
 
+/// `method` trained for `steps` steps on `data` on the CPU, with a host that records events.
+fn train_briefly(
+    pretrained: &peft_lab::model::Pretrained,
+    method: &MethodConfig,
+    learning_rate: f64,
+    data: &PreparedData,
+    steps: usize,
+) -> Result<peft_lab::train::TrainedMethod, Error> {
+    let device = peft_lab::device::cpu();
+    pollster::block_on(run_method(
+        pretrained,
+        method,
+        learning_rate,
+        data,
+        &config(steps),
+        &device,
+        &mut Recorder::default(),
+    ))
+}
+
 fn mean(values: &[f32]) -> f32 {
     values.iter().sum::<f32>() / values.len() as f32
 }
@@ -207,16 +227,8 @@ fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
     let batch = peft_lab::data::batch::Batch::new(&rows, 0, &device);
     for entry in peft_lab::method::catalog() {
         let method = entry.config;
-        let trained = pollster::block_on(run_method(
-            &pretrained,
-            &method,
-            1e-2,
-            &data,
-            &config(3),
-            &device,
-            &mut Recorder::default(),
-        ))
-        .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+        let trained =
+            train_briefly(&pretrained, &method, 1e-2, &data, 3).unwrap_or_else(|e| panic!("{}: {e}", entry.key));
         let (imported, info) = import(
             &pretrained,
             &trained.adapter.config_json,
@@ -236,7 +248,6 @@ fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
 fn exported_adapters_have_peft_keys_shapes_and_config() {
     let data = prepared(16);
     let pretrained = tiny_model();
-    let device = peft_lab::device::cpu();
     let cases = [
         ("tiny_lora", MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() })),
         ("tiny_prefix", MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 5, ..Default::default() })),
@@ -269,17 +280,7 @@ fn exported_adapters_have_peft_keys_shapes_and_config() {
         ("tiny_ia3", MethodConfig::from_name("ia3").unwrap()),
     ];
     for (dir, method) in cases {
-        let model = pollster::block_on(run_method(
-            &pretrained,
-            &method,
-            1e-3,
-            &data,
-            &config(2),
-            &device,
-            &mut Recorder::default(),
-        ))
-        .unwrap()
-        .model;
+        let model = train_briefly(&pretrained, &method, 1e-3, &data, 2).unwrap().model;
         let info = RunInfo { base_model: "tiny-bert".into(), labels: data.labels.clone(), method: method.clone() };
         let files = pollster::block_on(export(&method, &model, &info)).unwrap();
         let reference =
@@ -321,20 +322,10 @@ fn exported_adapters_have_peft_keys_shapes_and_config() {
 #[test]
 fn bottleneck_adapters_save_adapterhubs_layout() {
     let data = prepared(16);
-    let device = peft_lab::device::cpu();
     for (dir, base) in [("tiny_houlsby", BottleneckConfig::houlsby()), ("tiny_pfeiffer", BottleneckConfig::pfeiffer())]
     {
         let method = MethodConfig::Bottleneck(BottleneckConfig { reduction_factor: 4, ..base });
-        let trained = pollster::block_on(run_method(
-            &tiny_model(),
-            &method,
-            1e-3,
-            &data,
-            &config(2),
-            &device,
-            &mut Recorder::default(),
-        ))
-        .unwrap();
+        let trained = train_briefly(&tiny_model(), &method, 1e-3, &data, 2).unwrap();
         let saved = fixtures().join("adapters_saved").join(dir);
         let (ours, _) = layout(&trained.adapter.weights);
         let (mut theirs, _) = layout(&std::fs::read(saved.join("adapter.safetensors")).unwrap());
