@@ -15,8 +15,13 @@ use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::merged::export_merged;
+use peft_lab::share::link::{
+    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked,
+    open as open_link, sha256_hex,
+};
 use peft_lab::share::peft;
-use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, check_methods, compare};
+use peft_lab::share::python::{DataSettings, HandoverConfig};
+use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, TrainedMethod, check_methods, compare};
 use peft_lab::train::{PreparedData, evaluate, predict, run_method};
 
 #[derive(Parser)]
@@ -43,6 +48,15 @@ enum Command {
         /// Write the trained adapter here (adapter_config.json + adapter_model.safetensors + peft_lab.json).
         #[arg(long)]
         save_adapter: Option<PathBuf>,
+        #[command(flatten)]
+        share: ShareArgs,
+        /// Write train_peft.py + peft_lab_run.json here: the same run with transformers + peft, for
+        /// `accelerate launch` on one GPU or many.
+        #[arg(long)]
+        continue_in_python: Option<PathBuf>,
+        /// The base model as the Python script should load it (a Hub id or folder); default: --model.
+        #[arg(long)]
+        python_model: Option<String>,
     },
     /// Train several methods on the same split, seed and budget, and print a table.
     Compare {
@@ -59,8 +73,11 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
         /// A folder with adapter_config.json and adapter_model.safetensors (and peft_lab.json when we wrote it).
+        #[arg(long, required_unless_present = "link", conflicts_with = "link")]
+        adapter: Option<PathBuf>,
+        /// A share link: the URL itself, or a file holding it.
         #[arg(long)]
-        adapter: PathBuf,
+        link: Option<String>,
         /// A text to classify; repeatable.
         #[arg(long = "text")]
         texts: Vec<String>,
@@ -112,6 +129,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
     },
+}
+
+#[derive(Args)]
+struct ShareArgs {
+    /// Write a share link (a URL the playground opens) to this file, after checking on the validation split
+    /// what its precision costs.
+    #[arg(long)]
+    share_link: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LinkPrecision::Int8)]
+    link_precision: LinkPrecision,
+    /// The playground's address the link starts with.
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    page_url: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LinkPrecision {
+    F16,
+    Int8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -485,10 +521,89 @@ fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `train --share-link`: the link for the trained model, checked on the validation split, written to `file`.
+fn write_link(
+    pretrained: &Pretrained,
+    trained: &TrainedMethod,
+    common: &Common,
+    data: &PreparedData,
+    share: &ShareArgs,
+    file: &Path,
+) -> Result<(), String> {
+    let precision = match share.link_precision {
+        LinkPrecision::F16 => Precision::F16,
+        LinkPrecision::Int8 => Precision::Int8,
+    };
+    let meta = LinkMeta::for_run(
+        ModelIdentity { name: pretrained.name.clone(), sha256: sha256_hex(&pretrained.weights) },
+        data.labels.clone(),
+        &trained.result,
+        common.train_config(),
+        common.data.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+    );
+    let checked = pollster::block_on(make_checked(pretrained, &trained.model, &meta, precision, &data.val))
+        .map_err(|e| format!("share link: {e}"))?;
+    let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
+    std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let percent = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0));
+    eprintln!(
+        "share link ({precision}) written to {}: {} characters; validation accuracy {} full precision, {} from the link, \
+         same prediction on {}",
+        file.display(),
+        url.len(),
+        percent(checked.full_accuracy),
+        percent(checked.link_accuracy),
+        percent(checked.agreement),
+    );
+    if url.len() > CHAT_LIMIT_CHARS {
+        eprintln!(
+            "note: over {CHAT_LIMIT_CHARS} characters, longer than chat tools accept in one message; \
+             send the --save-adapter folder instead"
+        );
+    }
+    Ok(())
+}
+
+/// Where `eval` takes the trained model from.
+enum Saved {
+    Adapter(PathBuf),
+    /// A link, or a file holding one.
+    Link(String),
+}
+
+/// The saved adapter or link on `pretrained`.
+fn load_saved(
+    pretrained: &Pretrained,
+    saved: &Saved,
+    device: &Device,
+) -> Result<(peft_lab::model::SequenceClassifier, peft::RunInfo), String> {
+    match saved {
+        Saved::Adapter(dir) => load_adapter(pretrained, dir, device),
+        Saved::Link(link) => {
+            let text = match std::fs::read_to_string(link) {
+                Ok(text) => text,
+                Err(_) if link.contains(FRAGMENT_KEY) => link.clone(),
+                Err(e) => return Err(format!("--link {link}: not a link, and not a readable file ({e})")),
+            };
+            let (model, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
+                .map_err(|e| format!("link: {e}"))?;
+            let percent = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0));
+            eprintln!(
+                "link ({precision}, {}): trained on {} for {} steps, recorded validation accuracy {}",
+                meta.made_by,
+                meta.dataset,
+                meta.metrics.steps,
+                percent(meta.metrics.accuracy)
+            );
+            Ok((model, meta.run_info()))
+        }
+    }
+}
+
 /// `eval`: the adapter on the model, then predictions for `texts` and metrics on `data`.
 fn eval(
     model: &Path,
-    adapter: &Path,
+    saved: &Saved,
     texts: &[String],
     data: Option<&Path>,
     max_length: usize,
@@ -499,7 +614,7 @@ fn eval(
     }
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let device = backend.device();
-    let (classifier, info) = load_adapter(&pretrained, adapter, &device)?;
+    let (classifier, info) = load_saved(&pretrained, saved, &device)?;
     eprintln!(
         "{} on {} ({} labels: {})",
         info.method.label(),
@@ -557,8 +672,13 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { model, method, batch_size, seq_len, steps, backend } => {
             bench(&model, &method, batch_size, seq_len, steps, backend, &mut host)?
         }
-        Command::Eval { model, adapter, texts, data, max_length, backend } => {
-            eval(&model, &adapter, &texts, data.as_deref(), max_length, backend)?
+        Command::Eval { model, adapter, link, texts, data, max_length, backend } => {
+            let source = match (adapter, link) {
+                (Some(dir), _) => Saved::Adapter(dir),
+                (None, Some(link)) => Saved::Link(link),
+                (None, None) => return Err("eval needs --adapter or --link".into()),
+            };
+            eval(&model, &source, &texts, data.as_deref(), max_length, backend)?
         }
         Command::Merge { model, adapter, out } => merge(&model, &adapter, &out)?,
         Command::Methods { keys } => {
@@ -578,7 +698,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{}", serde_json::to_string_pretty(&summary).expect("plain data serialises"));
             }
         }
-        Command::Train { common, method, save_adapter } => {
+        Command::Train { common, method, save_adapter, share, continue_in_python, python_model } => {
             let methods = common.methods(&method)?;
             let [(method, lr)] = <[_; 1]>::try_from(methods)
                 .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
@@ -599,6 +719,32 @@ fn run(cli: Cli) -> Result<(), String> {
             if let Some(dir) = save_adapter {
                 peft::write_dir(&trained.adapter, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
                 eprintln!("adapter saved to {}", dir.display());
+            }
+            if let Some(file) = &share.share_link {
+                write_link(&pretrained, &trained, &common, &data, &share, file)?;
+            }
+            if let Some(dir) = &continue_in_python {
+                let handover = HandoverConfig::new(
+                    python_model.unwrap_or_else(|| common.model.display().to_string()),
+                    method.label(),
+                    &trained.adapter.config_json,
+                    data.labels.clone(),
+                    DataSettings {
+                        file: common.data.display().to_string(),
+                        text_column: summary.columns.text.clone(),
+                        label_column: summary.columns.label.clone(),
+                        val_fraction: common.val_split,
+                    },
+                    &common.train_config(),
+                    lr,
+                )
+                .map_err(|e| format!("adapter_config.json: {e}"))?;
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                for (name, contents) in handover.files() {
+                    std::fs::write(dir.join(name), contents)
+                        .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
+                }
+                eprintln!("Python hand-over written to {} (accelerate launch {}/train_peft.py)", dir.display(), dir.display());
             }
             let result = trained.result;
             if common.json {

@@ -228,6 +228,7 @@ fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
 /// What the page and the CLI show about a dataset before training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    pub columns: Columns,
     pub rows: usize,
     pub skipped_rows: usize,
     pub classes: BTreeMap<String, usize>,
@@ -247,6 +248,7 @@ impl Summary {
         sorted.sort_unstable();
         let pct = |p: f64| if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * p).round() as usize] };
         Self {
+            columns: dataset.columns.clone(),
             rows: dataset.examples.len(),
             skipped_rows: dataset.skipped_rows,
             classes: dataset.labels.iter().cloned().zip(dataset.class_counts()).collect(),

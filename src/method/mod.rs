@@ -350,32 +350,41 @@ impl MethodConfig {
     }
 
     /// A short label for tables and curves.
-    pub fn label(&self) -> String {
+    /// The catalog key of the method this configures (a bottleneck that is neither Houlsby's nor Pfeiffer's
+    /// placement counts as Houlsby's card, whose fields it fills).
+    pub fn key(&self) -> &'static str {
         match self {
-            Self::Head => "head".into(),
-            Self::Full => "full".into(),
-            Self::Lora(c) if c.use_dora => format!("dora r{}", c.r),
-            Self::Lora(c) => format!("lora r{}", c.r),
-            Self::Prefix(c) if c.prefix_projection => format!("prefix {}", c.num_virtual_tokens),
-            Self::Prefix(c) => format!("ptuning-v2 {}", c.num_virtual_tokens),
-            Self::PTuning(c) => {
-                let kind = match c.encoder_reparameterization_type {
-                    ptuning::EncoderType::Mlp => "mlp",
-                    ptuning::EncoderType::Lstm => "lstm",
-                };
-                format!("ptuning-{kind} {}", c.num_virtual_tokens)
+            Self::Head => "head",
+            Self::Full => "full",
+            Self::Lora(c) if c.use_dora => "dora",
+            Self::Lora(_) => "lora",
+            Self::Prefix(c) if c.prefix_projection => "prefix",
+            Self::Prefix(_) => "ptuning-v2",
+            Self::PTuning(c) => match c.encoder_reparameterization_type {
+                ptuning::EncoderType::Mlp => "ptuning-mlp",
+                ptuning::EncoderType::Lstm => "ptuning-lstm",
+            },
+            Self::PromptTuning(_) => "prompt",
+            Self::Bottleneck(c) if !c.mh_adapter && c.output_adapter && c.original_ln_before => "pfeiffer",
+            Self::Bottleneck(_) => "houlsby",
+            Self::Ia3(_) => "ia3",
+            Self::BitFit => "bitfit",
+        }
+    }
+
+    /// The key and the setting that sizes the method, e.g. "lora r8", "prefix 10", "houlsby rf16".
+    pub fn label(&self) -> String {
+        let key = self.key();
+        match self {
+            Self::Lora(c) => format!("{key} r{}", c.r),
+            Self::Prefix(c) => format!("{key} {}", c.num_virtual_tokens),
+            Self::PTuning(c) => format!("{key} {}", c.num_virtual_tokens),
+            Self::PromptTuning(c) => format!("{key} {}", c.num_virtual_tokens),
+            Self::Bottleneck(c) if matches!((c.mh_adapter, c.output_adapter, c.original_ln_before), (true, true, false) | (false, true, true)) => {
+                format!("{key} rf{}", c.reduction_factor)
             }
-            Self::PromptTuning(c) => format!("prompt {}", c.num_virtual_tokens),
-            Self::Bottleneck(c) => {
-                let kind = match (c.mh_adapter, c.output_adapter, c.original_ln_before) {
-                    (true, true, false) => "houlsby",
-                    (false, true, true) => "pfeiffer",
-                    _ => "adapter",
-                };
-                format!("{kind} rf{}", c.reduction_factor)
-            }
-            Self::Ia3(_) => "ia3".into(),
-            Self::BitFit => "bitfit".into(),
+            Self::Bottleneck(c) => format!("adapter rf{}", c.reduction_factor),
+            Self::Head | Self::Full | Self::Ia3(_) | Self::BitFit => key.into(),
         }
     }
 
@@ -512,4 +521,15 @@ pub(crate) fn load_linear(adapter: &Checkpoint, key: &str, linear: &mut Linear) 
     linear.weight = Param::from_tensor(adapter.linear_weight(&format!("{key}.weight"), d_in, d_out, &device)?);
     linear.bias = Some(Param::from_tensor(adapter.tensor(&format!("{key}.bias"), [d_out], &device)?));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_catalog_config_names_its_own_card() {
+        for entry in super::catalog() {
+            assert_eq!(entry.config.key(), entry.key);
+            assert!(entry.config.label().starts_with(entry.key), "{}", entry.config.label());
+        }
+    }
 }

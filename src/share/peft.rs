@@ -8,6 +8,7 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
+use super::link::SharedTensor;
 use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor};
 use crate::model::{Checkpoint, LoadError, Pretrained, SequenceClassifier};
 
@@ -102,12 +103,20 @@ pub fn import(
             RunInfo { base_model: pretrained.name.clone(), labels, method }
         }
     };
+    let model = attach_fresh(pretrained, &info, device)?;
+    let model = info.method.method().load(model, &adapter)?;
+    Ok((model, info))
+}
+
+/// A fresh classifier for `info.labels` with `info.method` attached (its tensors still initial).
+pub fn attach_fresh(
+    pretrained: &Pretrained,
+    info: &RunInfo,
+    device: &burn::tensor::Device,
+) -> Result<SequenceClassifier, ImportError> {
     let model = pretrained.classifier(info.labels.len(), device)?;
     let ctx = AttachContext { device: device.clone(), max_length: 1, tokenizer: Some(&pretrained.tokenizer) };
-    let method = info.method.method();
-    let model = method.attach(model, &ctx)?;
-    let model = method.load(model, &adapter)?;
-    Ok((model, info))
+    Ok(info.method.method().attach(model, &ctx)?)
 }
 
 /// The method an adapter_config.json written by peft describes, for the peft types and options we run.
@@ -193,10 +202,9 @@ fn saved_head_labels(adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {
     Ok((0..labels).map(|i| format!("LABEL_{i}")).collect())
 }
 
-/// Reads the tensors back from the device and writes them as one f32 safetensors file with metadata
-/// {"format": "pt"} (what torch's loaders expect).
-pub async fn write_safetensors(named: Vec<NamedTensor>) -> Result<Vec<u8>, ExportError> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+/// Reads the tensors back from the device (asynchronously, as the browser requires).
+pub async fn read_back(named: Vec<NamedTensor>) -> Result<Vec<SharedTensor>, ExportError> {
+    let mut tensors = Vec::with_capacity(named.len());
     for named in named {
         let data = named
             .values
@@ -205,14 +213,25 @@ pub async fn write_safetensors(named: Vec<NamedTensor>) -> Result<Vec<u8>, Expor
             .map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
         let values =
             data.try_to_vec::<f32>().map_err(|e| ExportError::ReadBack(named.name.clone(), format!("{e:?}")))?;
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((named.name, named.shape, bytes));
+        tensors.push(SharedTensor { name: named.name, shape: named.shape, values });
     }
+    Ok(tensors)
+}
+
+/// Reads the tensors back from the device and writes them as one f32 safetensors file.
+pub async fn write_safetensors(named: Vec<NamedTensor>) -> Result<Vec<u8>, ExportError> {
+    safetensors_bytes(&read_back(named).await?)
+}
+
+/// One f32 safetensors file with metadata {"format": "pt"} (what torch's loaders expect).
+pub fn safetensors_bytes(tensors: &[SharedTensor]) -> Result<Vec<u8>, ExportError> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|view| (name.clone(), view))
+        .zip(&bytes)
+        .map(|(tensor, bytes)| {
+            TensorView::new(Dtype::F32, tensor.shape.clone(), bytes)
+                .map(|view| (tensor.name.clone(), view))
                 .map_err(|e| ExportError::Safetensors(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;

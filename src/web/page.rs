@@ -15,12 +15,17 @@ use super::protocol::*;
 use super::store::{self, StoredRun};
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
+use sharing::{LinkState, ShareState};
+
+mod sharing;
 use crate::method::{Explanation, MethodConfig, apply_setting, catalog};
 use crate::train::{TrainConfig, TrainEvent};
 
 /// Larger files are refused before they are read: parsing runs on the page's thread.
 const MAX_FILE_BYTES: f64 = 50.0 * 1024.0 * 1024.0;
 const DEFAULT_MODEL: (&str, &str) = ("all-MiniLM-L6-v2", "models/all-MiniLM-L6-v2/");
+/// What transformers loads for the default model ("Continue in Python").
+const DEFAULT_MODEL_HUB_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 const SAMPLES: [(&str, &str); 3] =
     [("Yelp reviews", "data/yelp.json"), ("Amazon reviews", "data/amazon.json"), ("IMDb reviews", "data/imdb.json")];
 const PREVIEW_ROWS: usize = 5;
@@ -153,6 +158,8 @@ struct Progress {
 struct Running {
     comparison: u64,
     dataset: String,
+    columns: Columns,
+    val_fraction: f64,
     model: String,
     backend: String,
     config: TrainConfig,
@@ -203,6 +210,15 @@ struct App {
     try_text: RwSignal<String>,
     try_request: StoredValue<u64>,
     predictions: RwSignal<Vec<MethodPrediction>>,
+    link: RwSignal<LinkState>,
+    share: RwSignal<ShareState>,
+    share_request: StoredValue<u64>,
+    merge_request: StoredValue<u64>,
+    /// The run being merged, while the worker merges it.
+    merging: RwSignal<Option<String>>,
+    import_status: RwSignal<Option<Result<String, String>>>,
+    /// Runs in "try it" that came from a link or files: a new comparison keeps them.
+    kept: StoredValue<Vec<String>>,
     first_step_marked: StoredValue<bool>,
     last_crash: StoredValue<f64>,
 }
@@ -280,6 +296,13 @@ impl App {
             try_text: RwSignal::new("The food was great and the staff were friendly.".into()),
             try_request: StoredValue::new(0),
             predictions: RwSignal::new(Vec::new()),
+            link: RwSignal::new(LinkState::None),
+            share: RwSignal::new(ShareState::default()),
+            share_request: StoredValue::new(0),
+            merge_request: StoredValue::new(0),
+            merging: RwSignal::new(None),
+            import_status: RwSignal::new(None),
+            kept: StoredValue::new(Vec::new()),
             first_step_marked: StoredValue::new(false),
             last_crash: StoredValue::new(f64::NEG_INFINITY),
         }
@@ -311,6 +334,7 @@ impl App {
         self.backend.set(None);
         self.model.set(ModelState::Loading { loaded: 0, total: None });
         self.tryable.set(Vec::new());
+        self.kept.set_value(Vec::new());
         self.predictions.set(Vec::new());
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
@@ -377,6 +401,7 @@ impl App {
             FromWorker::ModelReady(info) => {
                 mark("peft-lab:model-ready");
                 self.model.set(ModelState::Ready(info));
+                self.reopen_link();
             }
             FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
             FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
@@ -397,6 +422,16 @@ impl App {
                     self.predictions.set(predictions);
                 }
             }
+            FromWorker::Shared { request, link } => self.on_shared(request, Ok(link)),
+            FromWorker::ShareFailed { request, error } => self.on_shared(request, Err(error)),
+            FromWorker::LinkOpened { method, meta, precision } => self.on_link_opened(method, meta, precision),
+            FromWorker::LinkFailed(error) => self.on_link_failed(error),
+            FromWorker::Imported { method, labels } => self.on_imported(method, labels),
+            FromWorker::ImportFailed { name, error } => {
+                self.import_status.set(Some(Err(format!("{name} could not be loaded: {error}"))))
+            }
+            FromWorker::Merged { request, config_json, weights } => self.on_merged(request, Ok((config_json, weights))),
+            FromWorker::MergeFailed { request, error } => self.on_merged(request, Err(error)),
             FromWorker::Error(error) => self.compare_error.set(Some(error)),
             FromWorker::Crashed(error) => self.worker_crashed(error),
         }
@@ -442,6 +477,8 @@ impl App {
             comparison: running.comparison,
             index,
             dataset: running.dataset,
+            columns: Some(running.columns),
+            val_fraction: Some(running.val_fraction),
             model: running.model,
             backend: running.backend,
             config: running.config,
@@ -534,15 +571,19 @@ impl App {
             self.running.set(Some(Running {
                 comparison: now_ms(),
                 dataset: data.name.clone(),
+                columns: dataset.columns.clone(),
+                val_fraction,
                 model: self.model_source.get_untracked().name,
                 backend,
                 config: config.clone(),
             }));
             self.live.set(Vec::new());
             self.failures.set(Vec::new());
-            self.tryable.set(Vec::new());
+            // Runs opened from a link or loaded from files stay; the previous comparison's go.
+            self.tryable.set(self.kept.get_value());
             self.predictions.set(Vec::new());
-            self.send(&ToWorker::Compare(CompareJob { dataset, val_fraction, config, methods }));
+            let comparison = self.running.get_untracked().map_or(0, |r| r.comparison);
+            self.send(&ToWorker::Compare(CompareJob { comparison, dataset, val_fraction, config, methods }));
             Ok(())
         };
         if let Err(e) = start() {
@@ -611,6 +652,7 @@ fn optional(value: Option<f64>, scale: f64, digits: usize) -> String {
 pub fn mount() {
     leptos::mount::mount_to_body(|| {
         let app = App::new();
+        app.link_from_location();
         app.start_worker();
         app.load_sample(SAMPLES[0].1, true);
         spawn_local(async move {
@@ -637,11 +679,13 @@ pub fn mount() {
             </header>
             <main>
                 {notices_view(app)}
+                {sharing::opened_link_view(app)}
                 {data_view(app)}
                 {methods_view(app)}
                 {compare_view(app)}
                 {results_view(app)}
                 {try_view(app)}
+                {sharing::share_view(app)}
             </main>
         }
     });
@@ -1107,6 +1151,7 @@ fn results_view(app: App) -> impl IntoView {
                         <td class="num" data-col="val-loss">{optional(r.val_loss, 1.0, 4)}</td>
                         <td class="num" data-col="accuracy">{optional(r.accuracy, 100.0, 1)}</td>
                         <td class="num" data-col="macro-f1">{optional(r.macro_f1, 1.0, 3)}</td>
+                        {sharing::run_actions(app, run.clone())}
                     </tr>
                 }
             })
@@ -1150,6 +1195,7 @@ fn results_view(app: App) -> impl IntoView {
                         {header(SortKey::ValLoss, "val loss")}
                         {header(SortKey::Accuracy, "accuracy %")}
                         {header(SortKey::MacroF1, "macro-F1")}
+                        <th>"share and export"</th>
                     </tr></thead>
                     <tbody>{rows}</tbody>
                 </table>

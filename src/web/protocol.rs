@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
+use crate::share::link::{CheckedLink, LinkMeta, Precision};
 use crate::train::{MethodResult, TrainConfig, TrainEvent};
 
 /// Where the model's three files live: a URL prefix ending in `/` (the embedded default is `models/<name>/`).
@@ -24,6 +25,9 @@ pub struct MethodChoice {
 /// Everything a comparison needs; the dataset is already parsed and labelled by the page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompareJob {
+    /// The comparison's id (its start time): a share request for one of its runs gets the accuracy check on
+    /// its validation split.
+    pub comparison: u64,
     pub dataset: Dataset,
     pub val_fraction: f64,
     pub config: TrainConfig,
@@ -48,6 +52,40 @@ pub enum ToWorker {
         request: u64,
         text: String,
     },
+    /// A share link for a finished run (rebuilt from its stored files).
+    Share {
+        request: u64,
+        run: RunToShare,
+        precision: Precision,
+    },
+    /// Rebuild the run a link carries on the loaded model and add it to "try it".
+    OpenLink {
+        link: String,
+    },
+    /// Load adapter files (ours, or saved by Python's peft) on the loaded model and add them to "try it".
+    Import {
+        name: String,
+        config_json: String,
+        #[serde(with = "serde_bytes")]
+        weights: Vec<u8>,
+        /// peft_lab.json, when the files come from peft-lab.
+        run_info_json: Option<String>,
+    },
+    /// LoRA or DoRA folded into the base weights, for download.
+    Merge {
+        request: u64,
+        adapter: AdapterBlob,
+    },
+}
+
+/// A finished run as the page stored it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunToShare {
+    pub comparison: u64,
+    pub dataset: String,
+    pub config: TrainConfig,
+    pub result: MethodResult,
+    pub adapter: AdapterBlob,
 }
 
 /// The compute backend the worker trains on.
@@ -130,6 +168,41 @@ pub enum FromWorker {
     Prediction {
         request: u64,
         predictions: Vec<MethodPrediction>,
+    },
+    Shared {
+        request: u64,
+        link: CheckedLink,
+    },
+    /// A link opened: its run is ready to try under `method`.
+    LinkOpened {
+        method: String,
+        meta: LinkMeta,
+        precision: Precision,
+    },
+    /// Adapter files loaded: ready to try under `method`.
+    Imported {
+        method: String,
+        labels: Vec<String>,
+    },
+    Merged {
+        request: u64,
+        config_json: String,
+        #[serde(with = "serde_bytes")]
+        weights: Vec<u8>,
+    },
+    /// A request failed; nothing else changed.
+    ShareFailed {
+        request: u64,
+        error: String,
+    },
+    LinkFailed(String),
+    ImportFailed {
+        name: String,
+        error: String,
+    },
+    MergeFailed {
+        request: u64,
+        error: String,
     },
     /// Anything else that went wrong (a malformed message).
     Error(String),

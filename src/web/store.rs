@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use super::protocol::AdapterBlob;
+use crate::data::Columns;
 use crate::train::{MethodResult, TrainConfig};
 
 #[wasm_bindgen(module = "/www/store.js")]
@@ -23,6 +24,12 @@ pub struct StoredRun {
     pub comparison: u64,
     pub index: usize,
     pub dataset: String,
+    /// The dataset's text and label columns and the validation fraction (absent in runs stored before they were
+    /// recorded).
+    #[serde(default)]
+    pub columns: Option<Columns>,
+    #[serde(default)]
+    pub val_fraction: Option<f64>,
     pub model: String,
     pub backend: String,
     pub config: TrainConfig,

@@ -13,12 +13,18 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::*;
 use super::{buffer_bytes, fetch, js_error};
+use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
+use crate::share::link::{self, CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked, sha256_hex};
+use crate::share::merged::{MergedModel, export_merged};
+use crate::share::peft::{RunInfo, import};
 use crate::train::{Host, PreparedData, TrainEvent, predict, run_method};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
+    /// Trained by a comparison (replaced by the next one), not opened from a link or files.
+    from_comparison: bool,
     method: String,
     model: SequenceClassifier,
     labels: Vec<String>,
@@ -30,7 +36,20 @@ struct State {
     device: Option<Device>,
     gpu_buffer_limit: Option<u64>,
     pretrained: Option<Rc<Pretrained>>,
+    /// sha256 of the loaded model.safetensors, computed when a link first needs it.
+    model_sha256: Option<String>,
     trained: Vec<Rc<TrainedModel>>,
+    /// The last comparison's id and validation examples, for checking its runs' links.
+    validation: Option<(u64, Rc<Vec<TokenizedExample>>)>,
+}
+
+impl State {
+    fn loaded(&self) -> Result<(Rc<Pretrained>, Device), String> {
+        match (&self.pretrained, &self.device) {
+            (Some(pretrained), Some(device)) => Ok((pretrained.clone(), device.clone())),
+            _ => Err("the model is not loaded yet".into()),
+        }
+    }
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -106,7 +125,96 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             }
             post(&FromWorker::Prediction { request, predictions });
         }
+        ToWorker::Share { request, run, precision } => {
+            post(&match share(&state, run, precision).await {
+                Ok(link) => FromWorker::Shared { request, link },
+                Err(error) => FromWorker::ShareFailed { request, error },
+            });
+        }
+        ToWorker::OpenLink { link } => {
+            post(&match open_link(&state, &link) {
+                Ok((method, meta, precision)) => FromWorker::LinkOpened { method, meta, precision },
+                Err(error) => FromWorker::LinkFailed(error),
+            });
+        }
+        ToWorker::Import { name, config_json, weights, run_info_json } => {
+            let imported = state.borrow().loaded().and_then(|(pretrained, device)| {
+                import(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
+                    .map_err(|e| e.to_string())
+            });
+            post(&match imported {
+                Ok((model, info)) => {
+                    let method = format!("{} ({name})", info.method.label());
+                    let labels = info.labels.clone();
+                    let trained = TrainedModel {
+                        from_comparison: false,
+                        method: method.clone(),
+                        model,
+                        labels: info.labels,
+                        max_length: 128,
+                    };
+                    state.borrow_mut().trained.push(Rc::new(trained));
+                    FromWorker::Imported { method, labels }
+                }
+                Err(error) => FromWorker::ImportFailed { name, error },
+            });
+        }
+        ToWorker::Merge { request, adapter } => {
+            post(&match merge(&state, adapter).await {
+                Ok(merged) => FromWorker::Merged { request, config_json: merged.config_json, weights: merged.weights },
+                Err(error) => FromWorker::MergeFailed { request, error },
+            });
+        }
     }
+}
+
+/// The stored files of a finished run, rebuilt on the loaded model.
+fn rebuild_run(state: &Rc<RefCell<State>>, adapter: &AdapterBlob) -> Result<(SequenceClassifier, RunInfo), String> {
+    let (pretrained, device) = state.borrow().loaded()?;
+    import(&pretrained, &adapter.config_json, &adapter.weights, Some(&adapter.run_info_json), &device)
+        .map_err(|e| e.to_string())
+}
+
+fn model_sha256(state: &Rc<RefCell<State>>, pretrained: &Pretrained) -> String {
+    let known = state.borrow().model_sha256.clone();
+    known.unwrap_or_else(|| {
+        let sha = sha256_hex(&pretrained.weights);
+        state.borrow_mut().model_sha256 = Some(sha.clone());
+        sha
+    })
+}
+
+async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision) -> Result<CheckedLink, String> {
+    let (pretrained, _) = state.borrow().loaded()?;
+    let (model, info) = rebuild_run(state, &run.adapter)?;
+    let identity = ModelIdentity { name: pretrained.name.clone(), sha256: model_sha256(state, &pretrained) };
+    let meta = LinkMeta::for_run(identity, info.labels, &run.result, run.config, run.dataset);
+    let validation = state.borrow().validation.clone();
+    let val = validation.filter(|(comparison, _)| *comparison == run.comparison).map(|(_, val)| val);
+    make_checked(&pretrained, &model, &meta, precision, val.as_deref().map_or(&[], Vec::as_slice))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn open_link(state: &Rc<RefCell<State>>, link: &str) -> Result<(String, LinkMeta, Precision), String> {
+    let (pretrained, device) = state.borrow().loaded()?;
+    let sha = model_sha256(state, &pretrained);
+    let (model, meta, precision) = link::open(&pretrained, &sha, link, &device).map_err(|e| e.to_string())?;
+    let method = format!("{} (shared)", meta.method.label());
+    let trained = TrainedModel {
+        from_comparison: false,
+        method: method.clone(),
+        model,
+        labels: meta.labels.clone(),
+        max_length: meta.train.max_length,
+    };
+    state.borrow_mut().trained.push(Rc::new(trained));
+    Ok((method, meta, precision))
+}
+
+async fn merge(state: &Rc<RefCell<State>>, adapter: AdapterBlob) -> Result<MergedModel, String> {
+    let (model, info) = rebuild_run(state, &adapter)?;
+    export_merged(model, &info.labels).await.map_err(|e| e.to_string())
 }
 
 fn rank(method: &str, labels: &[String], probabilities: &[f64]) -> MethodPrediction {
@@ -301,7 +409,8 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     let (data, _) =
         PreparedData::tokenize(&pretrained.tokenizer, &train, &val, job.dataset.labels.clone(), job.config.max_length)
             .map_err(|e| e.to_string())?;
-    state.borrow_mut().trained.clear();
+    state.borrow_mut().trained.retain(|t| !t.from_comparison);
+    state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
     let mut host = WorkerHost { performance: scope().performance() };
     let total_steps = job.config.total_steps(data.train.len());
     for (index, choice) in job.methods.iter().enumerate() {
@@ -318,6 +427,7 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
                 };
                 post(&FromWorker::MethodFinished { result: trained.result, adapter });
                 state.borrow_mut().trained.push(Rc::new(TrainedModel {
+                    from_comparison: true,
                     method,
                     model: trained.model,
                     labels: data.labels.clone(),

@@ -11,6 +11,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import zlib from "node:zlib";
 import { launch, serve } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -118,6 +120,44 @@ const BAD_DATASETS = [
   ["empty-texts.csv", "text,label\ngood,pos\n,neg\nbad,neg\n", "skip bad rows"],
 ];
 
+/// A share link's parts, as the page's codec lays them out: "PL", version, declared length, zlib(header length,
+/// header JSON, tensor bytes).
+function decodeLink(url) {
+  const bytes = Buffer.from(url.split("#share=")[1], "base64url");
+  const raw = zlib.inflateSync(bytes.subarray(7));
+  const headerLength = raw.readUInt32LE(0);
+  return { version: bytes[2], header: JSON.parse(raw.subarray(4, 4 + headerLength).toString()), data: raw.subarray(4 + headerLength) };
+}
+
+function encodeLink(base, { version, header, data }) {
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(json.length);
+  const raw = Buffer.concat([length, json, data]);
+  const prefix = Buffer.from([0x50, 0x4c, version, 0, 0, 0, 0]);
+  prefix.writeUInt32LE(raw.length, 3);
+  return `${base}#share=${Buffer.concat([prefix, zlib.deflateSync(raw)]).toString("base64url")}`;
+}
+
+/// Saves the download a click starts and lists the zip's files.
+async function downloadZip(page, selector, dir) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+  const file = path.join(dir, download.suggestedFilename());
+  await download.saveAs(file);
+  execFileSync("unzip", ["-o", "-q", file, "-d", path.join(dir, path.basename(file, ".zip"))]);
+  return { name: download.suggestedFilename(), dir: path.join(dir, path.basename(file, ".zip")) };
+}
+
+async function predictionOf(page, method, text) {
+  await page.fill("#try-text", text);
+  await page.click("#try");
+  await page.waitForFunction((m) => [...document.querySelectorAll("tr.prediction")].some((r) => r.dataset.method === m), method, { timeout: 60_000 });
+  return page.$eval(`tr.prediction[data-method="${method}"]`, (row) => ({
+    label: row.querySelector(".label").textContent,
+    probability: parseFloat(row.querySelector(".num").textContent),
+  }));
+}
+
 const tests = {
   /// WebGPU: upload, compare LoRA + prefix + head, read the table, try a sentence; a responsive page during a run,
   /// reload in the middle of one, cancel; then every bad input.
@@ -223,6 +263,127 @@ const tests = {
     assert((await page.textContent("#class-counts")).includes("1 bad rows skipped"), "skipping the empty text row");
     await page.screenshot({ path: path.join(artifacts, "bad-input.png"), fullPage: true });
     await context.close();
+  },
+
+  /// A link made here opens in a fresh browser context and classifies like the run; damaged, tampered and foreign
+  /// links say what is wrong; PEFT files, the merged model and the Python hand-over download; files load back.
+  async share(browser, base) {
+    const downloads = fs.mkdtempSync(path.join(os.tmpdir(), "peft-lab-share-"));
+    const { context, page } = await openPage(browser, base);
+    await upload(page, "reviews.csv", sentimentCsv(96));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await runCompare(page, 1, 600_000);
+    const text = "the food was great and excellent fun";
+    const trained = await predictionOf(page, "lora r8", text);
+
+    const links = {};
+    await page.click("tr.result-row button.share");
+    for (const precision of ["int8", "f16"]) {
+      if (precision === "f16") {
+        await page.selectOption("#share-precision", "f16");
+        await page.waitForSelector("#share-status");
+      }
+      await page.waitForSelector("#share-link", { timeout: 120_000 });
+      links[precision] = await page.inputValue("#share-link");
+      const check = await page.textContent("#share-check");
+      console.log(`  ${precision} link: ${links[precision].length} characters; ${check}`);
+      assert(check.includes("same prediction"), `the ${precision} link is checked on the validation split: ${check}`);
+      assert(links[precision].includes("?model=fixtures/tiny-bert/#share="), "the link keeps the page's model");
+    }
+    assert(links.f16.length > links.int8.length, "int8 links are shorter");
+    await page.screenshot({ path: path.join(artifacts, "share.png"), fullPage: true });
+
+    const peft = await downloadZip(page, "tr.result-row button.peft-files", downloads);
+    for (const f of ["adapter_config.json", "adapter_model.safetensors", "peft_lab.json"]) {
+      assert(fs.existsSync(path.join(peft.dir, f)), `${peft.name} holds ${f}`);
+    }
+    assert(JSON.parse(fs.readFileSync(path.join(peft.dir, "adapter_config.json"))).peft_type === "LORA", "peft's config");
+    const python = await downloadZip(page, "tr.result-row button.python", downloads);
+    const run = JSON.parse(fs.readFileSync(path.join(python.dir, "peft_lab_run.json")));
+    assert(fs.existsSync(path.join(python.dir, "train_peft.py")), "the script is in the hand-over");
+    assert(run.training.seed === 42 && run.training.max_steps === 24 && run.data.text_column === "text"
+      && JSON.stringify(run.labels) === '["neg","pos"]', `the hand-over has the run's settings: ${JSON.stringify(run)}`);
+    const merged = await downloadZip(page, "tr.result-row button.merge", downloads);
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) {
+      assert(fs.existsSync(path.join(merged.dir, f)), `${merged.name} holds ${f}`);
+    }
+
+    // Files saved by peft (no peft_lab.json) load back and classify like the run.
+    await page.setInputFiles("#adapter-files", ["adapter_config.json", "adapter_model.safetensors"].map((f) => path.join(peft.dir, f)));
+    await page.waitForFunction(() => document.querySelector("#import-status")?.textContent.includes("is loaded"), null, { timeout: 60_000 });
+    const importedName = (await page.textContent("#import-status")).split(" is loaded")[0];
+    const imported = await predictionOf(page, importedName, text);
+    // peft's files carry no label names: transformers' LABEL_i in the run's label order.
+    assert(imported.label === `LABEL_${["neg", "pos"].indexOf(trained.label)}` && imported.probability === trained.probability,
+      `imported files classify like the run: ${JSON.stringify([imported, trained])}`);
+
+    // A fresh context (no stored runs, nothing trained) opens each link and classifies like the run.
+    for (const precision of ["f16", "int8"]) {
+      const fresh = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+      const other = await fresh.newPage();
+      await other.goto(links[precision]);
+      await other.waitForSelector("#link-status[data-state=opened]", { timeout: 180_000 });
+      assert((await other.textContent(".link-labels")) === "neg, pos", "the link's labels are shown");
+      const shared = await predictionOf(other, "lora r8 (shared)", text);
+      console.log(`  ${precision} link in a fresh context: ${JSON.stringify(shared)}; the run: ${JSON.stringify(trained)}`);
+      // Probabilities are shown in percent with one decimal.
+      const tolerance = precision === "f16" ? 0.5 : 3;
+      assert(shared.label === trained.label && Math.abs(shared.probability - trained.probability) <= tolerance,
+        `the ${precision} link classifies like the run`);
+      if (precision === "int8") {
+        await other.click("#train-again");
+        assert(await other.isChecked("#method-lora input.enable"), "train again ticks the link's method");
+        assert(!(await other.isChecked("#method-head input.enable")), "and only it");
+        assert((await other.inputValue("#budget")) === "24", "with the link's budget");
+        await other.screenshot({ path: path.join(artifacts, "link-opened.png"), fullPage: true });
+      }
+      await fresh.close();
+    }
+
+    // Damaged, tampered and foreign links: a clear message, never a crash; labels are text, not HTML.
+    const url = links.int8;
+    const parts = decodeLink(url);
+    const pageUrl = url.split("#")[0];
+    const tampered = (change) => {
+      const copy = structuredClone(parts.header);
+      change(copy);
+      return encodeLink(pageUrl, { version: parts.version, header: copy, data: parts.data });
+    };
+    const bad = [
+      ["truncated", url.slice(0, Math.floor(url.length / 2)), "truncated"],
+      ["changed character", url.slice(0, url.length - 40) + "!" + url.slice(url.length - 39), "damaged"],
+      ["foreign", `${pageUrl}#share=UEsDBBQAAAAIAA`, "not made by peft-lab"],
+      ["newer version", encodeLink(pageUrl, { ...parts, version: 7 }), "version 7"],
+      ["other model", tampered((h) => (h.meta.base_model.sha256 = "0".repeat(64))), "was made for the model"],
+      ["transposed tensor", tampered((h) => h.tensors[0].shape.reverse()), "do not fit its method"],
+      ["longer tensor", tampered((h) => (h.tensors[0].shape = [h.tensors[0].shape[0] + 1, h.tensors[0].shape[1]])), "malformed"],
+      ["unknown method", tampered((h) => (h.meta.method.method = "magic")), "header does not parse"],
+      ["html label", tampered((h) => (h.meta.labels[0] = '<img src=x onerror="window.pwned=1">')), null],
+    ];
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    for (const [name, link, expected] of bad) {
+      const other = await fresh.newPage();
+      other.on("pageerror", (e) => assert(false, `${name}: page error ${e.message}`));
+      await other.goto(link);
+      if (expected === null) {
+        await other.waitForSelector("#link-status[data-state=opened]", { timeout: 180_000 });
+        assert((await other.textContent(".link-labels")).includes("<img"), "the label is shown as text");
+        assert(!(await other.$(".link-labels img")) && !(await other.evaluate(() => window.pwned)), "and never as HTML");
+        console.log(`  ${name}: shown as text`);
+      } else {
+        await other.waitForSelector("#link-status[data-state=failed]", { timeout: 180_000 });
+        const message = await other.textContent("#link-status");
+        assert(message.includes(expected), `${name}: expected "${expected}" in "${message}"`);
+        console.log(`  ${name}: ${message}`);
+      }
+      assert(!(await other.$(".crash")), `${name}: no crash banner`);
+      await other.close();
+    }
+    await fresh.close();
+    await context.close();
+    fs.rmSync(downloads, { recursive: true, force: true });
   },
 
   /// Every method's card explains itself (diagram, what is frozen, inference cost) and runs on WebGPU.

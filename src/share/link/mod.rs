@@ -1,0 +1,236 @@
+//! Share links: a trained adapter with everything needed to use it (base model identity, labels, method,
+//! settings, metrics) in a URL fragment, which browsers never send to a server. `codec.rs` holds the bytes.
+
+pub mod codec;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor};
+
+use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
+use crate::method::MethodConfig;
+use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
+use crate::data::batch::TokenizedExample;
+use crate::train::metrics::argmax;
+use crate::train::{MethodResult, TrainConfig, logits};
+
+/// Chat tools cut or refuse longer messages (Slack: 40,000 characters; Discord: 4,000): above this the page
+/// says so and points to the file export.
+pub const CHAT_LIMIT_CHARS: usize = 40_000;
+/// Longest URL Chromium accepts in its address bar (2 MB); beyond it a link cannot be opened by pasting.
+pub const BROWSER_LIMIT_CHARS: usize = 2 * 1024 * 1024;
+
+/// The base model a link was trained on: its name and the sha256 of its model.safetensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// The metrics recorded when the run finished (None where there was no validation data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedMetrics {
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub trainable_params: usize,
+    pub trainable_percent: f64,
+    pub steps: usize,
+}
+
+impl RecordedMetrics {
+    pub fn of(result: &MethodResult) -> Self {
+        let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+        Self {
+            accuracy: finite(result.accuracy),
+            macro_f1: finite(result.macro_f1),
+            val_loss: finite(result.val_loss),
+            trainable_params: result.trainable_params,
+            trainable_percent: result.trainable_percent,
+            steps: result.steps,
+        }
+    }
+}
+
+/// What a link carries besides the tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkMeta {
+    /// "peft-lab <version>"
+    pub made_by: String,
+    pub base_model: ModelIdentity,
+    /// Always "SEQ_CLS" (sequence classification) for now; checked on opening.
+    pub task: String,
+    pub labels: Vec<String>,
+    pub method: MethodConfig,
+    pub learning_rate: f64,
+    pub train: TrainConfig,
+    /// The dataset's file name (its rows stay with whoever trained).
+    pub dataset: String,
+    pub metrics: RecordedMetrics,
+}
+
+impl LinkMeta {
+    /// What a link records of a finished run.
+    pub fn for_run(
+        base_model: ModelIdentity,
+        labels: Vec<String>,
+        result: &MethodResult,
+        train: TrainConfig,
+        dataset: String,
+    ) -> Self {
+        Self {
+            made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
+            base_model,
+            task: "SEQ_CLS".into(),
+            labels,
+            method: result.config.clone(),
+            learning_rate: result.learning_rate,
+            train,
+            dataset,
+            metrics: RecordedMetrics::of(result),
+        }
+    }
+
+    pub fn run_info(&self) -> RunInfo {
+        RunInfo { base_model: self.base_model.name.clone(), labels: self.labels.clone(), method: self.method.clone() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(
+        "this link was made for the model {expected} (sha256 {expected_sha}…), but {found} (sha256 {found_sha}…) is loaded"
+    )]
+    WrongModel { expected: String, expected_sha: String, found: String, found_sha: String },
+    #[error("the link is for task {0}; only SEQ_CLS (sequence classification) runs here")]
+    Task(String),
+    #[error("the link's labels are unusable: {0}")]
+    Labels(String),
+    #[error("the link's tensors do not fit its method on this model: {0}")]
+    Tensors(String),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("checking the link's accuracy failed: {0}")]
+    Check(String),
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The link payload (what follows `#share=`) for a trained model.
+pub async fn make(model: &SequenceClassifier, meta: &LinkMeta, precision: Precision) -> Result<String, ShareError> {
+    let tensors = read_back(meta.method.method().adapter_tensors(model)).await?;
+    Ok(codec::encode(meta, &tensors, precision)?)
+}
+
+/// Decodes a link (a URL, a fragment or a bare payload) and rebuilds its model on `pretrained`, whose
+/// model.safetensors hashes to `pretrained_sha256`.
+pub fn open(
+    pretrained: &Pretrained,
+    pretrained_sha256: &str,
+    link: &str,
+    device: &burn::tensor::Device,
+) -> Result<(SequenceClassifier, LinkMeta, Precision), ShareError> {
+    let (meta, precision, tensors) = codec::decode::<LinkMeta>(link)?;
+    if meta.base_model.sha256 != pretrained_sha256 {
+        return Err(ShareError::WrongModel {
+            expected: meta.base_model.name.clone(),
+            expected_sha: meta.base_model.sha256.chars().take(12).collect(),
+            found: pretrained.name.clone(),
+            found_sha: pretrained_sha256.chars().take(12).collect(),
+        });
+    }
+    let model = rebuild(pretrained, &meta, &tensors, device)?;
+    Ok((model, meta, precision))
+}
+
+/// The method of `meta` attached to a fresh classifier, its trainable tensors replaced by `tensors`, which must
+/// be exactly the ones the method saves (names and shapes).
+pub fn rebuild(
+    pretrained: &Pretrained,
+    meta: &LinkMeta,
+    tensors: &[SharedTensor],
+    device: &burn::tensor::Device,
+) -> Result<SequenceClassifier, ShareError> {
+    if meta.task != "SEQ_CLS" {
+        return Err(ShareError::Task(meta.task.clone()));
+    }
+    if meta.labels.len() < 2 {
+        return Err(ShareError::Labels(format!("{} label(s); a classifier needs at least 2", meta.labels.len())));
+    }
+    let info = meta.run_info();
+    let model = attach_fresh(pretrained, &info, device)?;
+    let method = info.method.method();
+    let expected: Vec<(String, Vec<usize>)> =
+        method.adapter_tensors(&model).into_iter().map(|t| (t.name, t.shape)).collect();
+    for tensor in tensors {
+        match expected.iter().find(|(name, _)| *name == tensor.name) {
+            None => return Err(ShareError::Tensors(format!("'{}' is not a tensor of this method", tensor.name))),
+            Some((_, shape)) if *shape != tensor.shape => {
+                return Err(ShareError::Tensors(format!(
+                    "'{}' has shape {:?}; the model needs {shape:?}",
+                    tensor.name, tensor.shape
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((missing, _)) = expected.iter().find(|(name, _)| !tensors.iter().any(|t| t.name == *name)) {
+        return Err(ShareError::Tensors(format!("'{missing}' is missing")));
+    }
+    if tensors.len() != expected.len() {
+        return Err(ShareError::Tensors("a tensor appears more than once".into()));
+    }
+    let bytes = safetensors_bytes(tensors)?;
+    let adapter = Checkpoint::parse_adapter(&bytes).map_err(ImportError::from)?;
+    Ok(method.load(model, &adapter).map_err(ImportError::from)?)
+}
+
+/// A link with the check of what its precision costs: the rebuilt (dequantised) model against the trained one on
+/// the validation examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckedLink {
+    /// What follows `#share=`.
+    pub payload: String,
+    pub precision: Precision,
+    /// Validation accuracy of the trained (f32) model and of the model rebuilt from the link; None without
+    /// validation examples.
+    pub full_accuracy: Option<f64>,
+    pub link_accuracy: Option<f64>,
+    /// Fraction of validation examples on which both predict the same label.
+    pub agreement: Option<f64>,
+}
+
+/// Makes the link, rebuilds the model from it as a receiver would, and compares both on `val`.
+pub async fn make_checked(
+    pretrained: &Pretrained,
+    model: &SequenceClassifier,
+    meta: &LinkMeta,
+    precision: Precision,
+    val: &[TokenizedExample],
+) -> Result<CheckedLink, ShareError> {
+    let payload = make(model, meta, precision).await?;
+    let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
+    let device = model.classifier.weight.val().device();
+    let rebuilt = rebuild(pretrained, meta, &tensors, &device)?;
+    let mut checked = CheckedLink { payload, precision, full_accuracy: None, link_accuracy: None, agreement: None };
+    if !val.is_empty() {
+        let pad = pretrained.tokenizer.pad_id();
+        let predictions = async |m: &SequenceClassifier| -> Result<Vec<usize>, ShareError> {
+            let logits = logits(m, val, pad, 16).await.map_err(|e| ShareError::Check(e.to_string()))?;
+            Ok(logits.chunks(m.num_labels()).map(argmax).collect())
+        };
+        let (full, shared) = (predictions(model).await?, predictions(&rebuilt).await?);
+        let fraction = |hits: usize| hits as f64 / val.len() as f64;
+        checked.full_accuracy = Some(fraction(full.iter().zip(val).filter(|(p, e)| **p == e.label).count()));
+        checked.link_accuracy = Some(fraction(shared.iter().zip(val).filter(|(p, e)| **p == e.label).count()));
+        checked.agreement = Some(fraction(full.iter().zip(&shared).filter(|(a, b)| a == b).count()));
+    }
+    Ok(checked)
+}

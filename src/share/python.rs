@@ -1,0 +1,89 @@
+//! "Continue in Python": a runnable transformers + peft script and the run's settings as JSON, so a run found in
+//! the playground moves to a GPU machine (`accelerate launch train_peft.py`) unchanged.
+
+use serde::{Deserialize, Serialize};
+
+use crate::train::TrainConfig;
+
+/// The script (static; everything run-specific is in the JSON beside it).
+pub const SCRIPT: &str = include_str!("continue_in_python.py");
+pub const SCRIPT_FILE: &str = "train_peft.py";
+pub const CONFIG_FILE: &str = "peft_lab_run.json";
+
+/// Where the data comes from and how it is split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSettings {
+    /// The file name the run was trained on (the script's default `--data`).
+    pub file: String,
+    pub text_column: String,
+    pub label_column: String,
+    pub val_fraction: f64,
+}
+
+/// The optimiser and budget, flattened for the script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSettings {
+    pub learning_rate: f64,
+    pub epochs: usize,
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub max_length: usize,
+    pub weight_decay: f64,
+    pub warmup_ratio: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+}
+
+/// peft_lab_run.json: what the script reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoverConfig {
+    pub made_by: String,
+    /// A Hub id or a folder transformers can load.
+    pub base_model: String,
+    pub method_label: String,
+    /// The run's adapter_config.json (peft's for peft methods; AdapterHub's or peft-lab's for the others).
+    pub method: serde_json::Value,
+    pub labels: Vec<String>,
+    pub data: DataSettings,
+    pub training: TrainingSettings,
+}
+
+impl HandoverConfig {
+    pub fn new(
+        base_model: String,
+        method_label: String,
+        adapter_config_json: &str,
+        labels: Vec<String>,
+        data: DataSettings,
+        train: &TrainConfig,
+        learning_rate: f64,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
+            base_model,
+            method_label,
+            method: serde_json::from_str(adapter_config_json)?,
+            labels,
+            data,
+            training: TrainingSettings {
+                learning_rate,
+                epochs: train.epochs,
+                max_steps: train.max_steps,
+                batch_size: train.batch_size,
+                max_length: train.max_length,
+                weight_decay: train.weight_decay,
+                warmup_ratio: train.warmup_ratio,
+                max_grad_norm: train.max_grad_norm,
+                seed: train.seed,
+            },
+        })
+    }
+
+    /// The two files to hand over: (name, contents).
+    pub fn files(&self) -> [(&'static str, String); 2] {
+        [
+            (SCRIPT_FILE, SCRIPT.to_string()),
+            (CONFIG_FILE, serde_json::to_string_pretty(self).expect("plain data serialises")),
+        ]
+    }
+}
