@@ -79,6 +79,10 @@ if [ "${1:-}" = "--test" ]; then
     echo "setup: installing Mesa's Vulkan drivers (lavapipe) for the native wgpu tests"
     apt_install mesa-vulkan-drivers
   fi
+  if ! command -v unzip >/dev/null; then
+    echo "setup: installing unzip (the browser tests open downloaded zips)"
+    apt_install unzip
+  fi
   if ! command -v chromium >/dev/null; then
     echo "setup: installing Debian's chromium for the browser tests"
     apt_install chromium

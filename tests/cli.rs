@@ -319,3 +319,77 @@ fn merge_writes_a_checkpoint_that_loads_as_a_model() {
     let run = peft_lab(&["merge", "--model", tiny(), "--adapter", ia3, "--out", out.to_str().unwrap()]);
     assert!(stderr(&run).contains("only LoRA and DoRA can be merged"), "{}", stderr(&run));
 }
+
+#[test]
+fn a_share_link_written_by_train_opens_in_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let link = dir.path().join("link.txt");
+    let adapter = dir.path().join("adapter");
+    let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "lora", "--link-precision", "f16"];
+    args.extend(["--share-link", link.to_str().unwrap(), "--save-adapter", adapter.to_str().unwrap()]);
+    args.extend(FAST);
+    let out = peft_lab(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("share link (f16) written to") && stderr(&out).contains("same prediction on"));
+    let url = std::fs::read_to_string(&link).unwrap();
+    assert!(url.starts_with("http://127.0.0.1:8080/#share=UEwB"), "{url}");
+
+    let classify = |source: &[&str]| {
+        let mut args = vec!["eval", "--model", tiny(), "--text", "the movie was great"];
+        args.extend(source);
+        let out = peft_lab(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_link = classify(&["--link", link.to_str().unwrap()]);
+    let from_files = classify(&["--adapter", adapter.to_str().unwrap()]);
+    // Probabilities are printed with 3 decimals; f16 tensors move them by less than that here.
+    assert_eq!(from_link, from_files);
+    // The link itself (not a file) works too; damaged ones are explained.
+    assert_eq!(classify(&["--link", url.trim()]), from_files);
+    let truncated = &url[..url.len() / 2];
+    for (link, expected) in [
+        (truncated, "link: the link is truncated"),
+        ("http://x/#share=UEwB$$", "not base64url"),
+        ("/nonexistent/link.txt", "not a link, and not a readable file"),
+    ] {
+        let out = peft_lab(&["eval", "--model", tiny(), "--text", "x", "--link", link]);
+        assert!(!out.status.success() && stderr(&out).contains(expected), "{link}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn continue_in_python_writes_a_valid_script_with_the_runs_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let handover = dir.path().join("python");
+    let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "dora", "--lr", "0.002"];
+    args.extend(["--seed", "7", "--set", "r=4", "--continue-in-python", handover.to_str().unwrap()]);
+    args.extend(["--python-model", "prajjwal1/bert-tiny"]);
+    args.extend(FAST);
+    let out = peft_lab(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = handover.join("train_peft.py");
+    let compiled = Command::new("python3").args(["-m", "py_compile"]).arg(&script).output().expect("python3 runs");
+    assert!(compiled.status.success(), "train_peft.py does not compile: {}", stderr(&compiled));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(handover.join("peft_lab_run.json")).unwrap()).unwrap();
+    assert_eq!(run["base_model"], "prajjwal1/bert-tiny");
+    assert_eq!(run["labels"], serde_json::json!(["negative", "positive"]));
+    assert_eq!(run["data"]["file"], data);
+    assert_eq!(run["data"]["text_column"], "review");
+    assert_eq!(run["data"]["label_column"], "sentiment");
+    assert_eq!(run["data"]["val_fraction"], 0.2);
+    let training = &run["training"];
+    assert_eq!(
+        [&training["learning_rate"], &training["seed"], &training["max_steps"], &training["batch_size"]],
+        [&serde_json::json!(0.002), &serde_json::json!(7), &serde_json::json!(6), &serde_json::json!(8)]
+    );
+    assert_eq!(training["max_length"], 16);
+    // The method is the adapter_config.json peft reads, with the settings given.
+    let method = &run["method"];
+    assert_eq!((&method["peft_type"], &method["r"], &method["use_dora"]), (&"LORA".into(), &4.into(), &true.into()));
+    assert_eq!(method["target_modules"], serde_json::json!(["query", "value"]));
+    assert_eq!(run["method_label"], "dora r4");
+}

@@ -16,6 +16,7 @@ use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
+use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
 use peft_lab::train::{PreparedData, run_method};
@@ -217,9 +218,10 @@ fn layout(bytes: &[u8]) -> Layout {
 }
 
 /// Every catalog method: a trained model, exported and imported onto the base model again, gives the same
-/// logits (prompt encoders and prefix MLPs come back as the table they produced).
+/// logits (prompt encoders and prefix MLPs come back as the table they produced); its share links (f16, int8)
+/// open to logits within what the precision allows.
 #[test]
-fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
+fn every_method_loads_back_from_its_saved_files_and_links() {
     let data = prepared(16);
     let pretrained = tiny_without_dropout();
     let device = peft_lab::device::cpu();
@@ -241,6 +243,24 @@ fn every_method_loads_back_from_its_saved_files_to_identical_outputs() {
         let before = read(trained.model.forward(batch.input_ids.clone(), batch.mask.clone()));
         let after = read(imported.forward(batch.input_ids.clone(), batch.mask.clone()));
         assert_close(&format!("{} logits after import", entry.key), &after, &before, 1e-5);
+        let meta = LinkMeta::for_run(
+            ModelIdentity { name: "tiny-bert".into(), sha256: sha256_hex(&pretrained.weights) },
+            info.labels.clone(),
+            &trained.result,
+            config(3),
+            "sentiment.csv".into(),
+        );
+        // Measured: f16 moves the logits by at most 2e-4, int8 by at most 5e-3 (prompt tuning).
+        for (precision, tolerance) in [(Precision::F16, 1e-3), (Precision::Int8, 2e-2)] {
+            let link = pollster::block_on(make_link(&trained.model, &meta, precision)).unwrap();
+            let (opened, opened_meta, _) = open_link(&pretrained, &meta.base_model.sha256, &link, &device)
+                .unwrap_or_else(|e| panic!("{} {precision}: {e}", entry.key));
+            assert_eq!(opened_meta, meta);
+            let shared = read(opened.forward(batch.input_ids.clone(), batch.mask.clone()));
+            let worst = shared.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            println!("{} {precision}: {} characters, logits within {worst:.2e}", entry.key, link.len());
+            assert_close(&format!("{} logits from a {precision} link", entry.key), &shared, &before, tolerance);
+        }
     }
 }
 

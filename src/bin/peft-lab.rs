@@ -14,11 +14,10 @@ use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
-use peft_lab::share::merged::export_merged;
 use peft_lab::share::link::{
-    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked,
-    open as open_link, sha256_hex,
+    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked, open as open_link, sha256_hex,
 };
+use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, TrainedMethod, check_methods, compare};
@@ -744,7 +743,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     std::fs::write(dir.join(name), contents)
                         .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
                 }
-                eprintln!("Python hand-over written to {} (accelerate launch {}/train_peft.py)", dir.display(), dir.display());
+                eprintln!(
+                    "Python hand-over written to {} (accelerate launch {}/train_peft.py)",
+                    dir.display(),
+                    dir.display()
+                );
             }
             let result = trained.result;
             if common.json {

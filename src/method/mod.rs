@@ -380,7 +380,12 @@ impl MethodConfig {
             Self::Prefix(c) => format!("{key} {}", c.num_virtual_tokens),
             Self::PTuning(c) => format!("{key} {}", c.num_virtual_tokens),
             Self::PromptTuning(c) => format!("{key} {}", c.num_virtual_tokens),
-            Self::Bottleneck(c) if matches!((c.mh_adapter, c.output_adapter, c.original_ln_before), (true, true, false) | (false, true, true)) => {
+            Self::Bottleneck(c)
+                if matches!(
+                    (c.mh_adapter, c.output_adapter, c.original_ln_before),
+                    (true, true, false) | (false, true, true)
+                ) =>
+            {
                 format!("{key} rf{}", c.reduction_factor)
             }
             Self::Bottleneck(c) => format!("adapter rf{}", c.reduction_factor),

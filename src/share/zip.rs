@@ -30,15 +30,15 @@ pub fn archive(files: &[(&str, &[u8])]) -> Result<Vec<u8>, ZipTooLarge> {
         common(&mut out);
         out.extend(name.as_bytes());
         out.extend(*contents);
-        // Central directory entry: made by version 2.0, then the local header's fields, then no comment,
-        // disk 0, no attributes, and the local header's offset.
+        // Central directory entry: made by Unix, version 2.0 (else unzip reads names as a DOS code page), the
+        // local header's fields, no comment, disk 0, a regular file readable by all (0644), the header's offset.
         central.extend(0x02014b50u32.to_le_bytes());
-        central.extend(20u16.to_le_bytes());
+        central.extend(((3u16 << 8) | 20).to_le_bytes());
         common(&mut central);
         for v in [0u16, 0, 0] {
             central.extend(v.to_le_bytes());
         }
-        central.extend(0u32.to_le_bytes());
+        central.extend((0o100644u32 << 16).to_le_bytes());
         central.extend(offset.to_le_bytes());
         central.extend(name.as_bytes());
     }

@@ -134,7 +134,8 @@ fn quantize_int8(values: &[f32]) -> (Vec<f16>, Vec<i8>) {
         // Rounding the scale to f16 may shrink it: clamp so the largest value stays in range.
         let step = scale.to_f32();
         scales.push(scale);
-        quantized.extend(block.iter().map(|v| if step > 0.0 { (v / step).round().clamp(-127.0, 127.0) as i8 } else { 0 }));
+        quantized
+            .extend(block.iter().map(|v| if step > 0.0 { (v / step).round().clamp(-127.0, 127.0) as i8 } else { 0 }));
     }
     (scales, quantized)
 }
@@ -173,14 +174,14 @@ pub fn decode<M: DeserializeOwned>(link: &str) -> Result<(M, Precision, Vec<Shar
     if declared > MAX_DECODED_BYTES {
         return Err(LinkError::TooLarge(declared));
     }
-    let raw = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(reader.bytes, declared).map_err(|e| match e
-        .status
-    {
-        miniz_oxide::inflate::TINFLStatus::FailedCannotMakeProgress => LinkError::Truncated,
-        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            LinkError::Corrupt(format!("it holds more than the {declared} bytes it declares"))
+    let raw = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(reader.bytes, declared).map_err(|e| {
+        match e.status {
+            miniz_oxide::inflate::TINFLStatus::FailedCannotMakeProgress => LinkError::Truncated,
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                LinkError::Corrupt(format!("it holds more than the {declared} bytes it declares"))
+            }
+            status => LinkError::Corrupt(format!("{status:?}")),
         }
-        status => LinkError::Corrupt(format!("{status:?}")),
     })?;
     if raw.len() != declared {
         return Err(LinkError::Corrupt(format!("{} bytes where {declared} were declared", raw.len())));
@@ -311,7 +312,10 @@ mod tests {
         bytes[2] = 9;
         assert_eq!(decode::<String>(&URL_SAFE_NO_PAD.encode(&bytes)).unwrap_err(), LinkError::Version(9));
         bytes[0] = b'X';
-        assert_eq!(decode::<String>(&format!("share={}", URL_SAFE_NO_PAD.encode(&bytes))).unwrap_err(), LinkError::Foreign);
+        assert_eq!(
+            decode::<String>(&format!("share={}", URL_SAFE_NO_PAD.encode(&bytes))).unwrap_err(),
+            LinkError::Foreign
+        );
     }
 
     #[test]
@@ -321,7 +325,10 @@ mod tests {
         payload.push(FORMAT_VERSION);
         payload.extend(((MAX_DECODED_BYTES + 1) as u32).to_le_bytes());
         payload.extend(miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; 1 << 20], 10));
-        assert_eq!(decode::<()>(&URL_SAFE_NO_PAD.encode(&payload)).unwrap_err(), LinkError::TooLarge(MAX_DECODED_BYTES + 1));
+        assert_eq!(
+            decode::<()>(&URL_SAFE_NO_PAD.encode(&payload)).unwrap_err(),
+            LinkError::TooLarge(MAX_DECODED_BYTES + 1)
+        );
         // …and declaring less than the stream holds stops inflating at the declared size.
         payload[3..7].copy_from_slice(&1000u32.to_le_bytes());
         assert!(matches!(decode::<()>(&URL_SAFE_NO_PAD.encode(&payload)), Err(LinkError::Corrupt(_))));

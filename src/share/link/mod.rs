@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor};
 
 use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
+use crate::data::batch::TokenizedExample;
 use crate::method::MethodConfig;
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
-use crate::data::batch::TokenizedExample;
 use crate::train::metrics::argmax;
 use crate::train::{MethodResult, TrainConfig, logits};
 

@@ -7,7 +7,9 @@ use wasm_bindgen::JsCast;
 
 use super::{App, ModelState, StoredRun, format_count, optional};
 use crate::method::MethodConfig;
-use crate::share::link::{BROWSER_LIMIT_CHARS, CHAT_LIMIT_CHARS, CheckedLink, FRAGMENT_KEY, LinkMeta, Precision, codec};
+use crate::share::link::{
+    BROWSER_LIMIT_CHARS, CHAT_LIMIT_CHARS, CheckedLink, FRAGMENT_KEY, LinkMeta, Precision, codec,
+};
 use crate::share::peft::RunInfo;
 use crate::share::python::{DataSettings, HandoverConfig};
 use crate::share::zip;
@@ -77,9 +79,7 @@ impl App {
     /// Asks the (possibly restarted) worker to rebuild the link's run.
     pub(super) fn reopen_link(&self) {
         match self.link.get_untracked() {
-            LinkState::Opening { link, .. } | LinkState::Opened { link, .. } => {
-                self.send(&ToWorker::OpenLink { link })
-            }
+            LinkState::Opening { link, .. } | LinkState::Opened { link, .. } => self.send(&ToWorker::OpenLink { link }),
             LinkState::None | LinkState::Failed { .. } => {}
         }
     }
@@ -96,7 +96,9 @@ impl App {
 
     pub(super) fn on_link_failed(&self, error: String) {
         let meta = match self.link.get_untracked() {
-            LinkState::Opening { meta, precision, .. } | LinkState::Opened { meta, precision, .. } => Some((meta, precision)),
+            LinkState::Opening { meta, precision, .. } | LinkState::Opened { meta, precision, .. } => {
+                Some((meta, precision))
+            }
             _ => None,
         };
         self.link.set(LinkState::Failed { meta, error });
@@ -123,7 +125,9 @@ impl App {
             "The shared run's settings are set ({} only, its learning rate, budget and seed): drop your data and press Compare.",
             meta.method.label()
         ));
-        if let Some(section) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("data-section")) {
+        if let Some(section) =
+            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("data-section"))
+        {
             section.scroll_into_view();
         }
     }
@@ -134,7 +138,9 @@ impl App {
             s.result = None;
         });
         self.request_link();
-        if let Some(section) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("share-section")) {
+        if let Some(section) =
+            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("share-section"))
+        {
             section.scroll_into_view();
         }
     }
@@ -216,8 +222,13 @@ impl App {
 
     fn download_python(&self, run: &StoredRun) {
         let labels = serde_json::from_str::<RunInfo>(&run.adapter.run_info_json).map(|i| i.labels);
-        let columns = run.columns.clone().unwrap_or_else(|| crate::data::Columns { text: "text".into(), label: "label".into() });
-        let base_model = if run.model == super::DEFAULT_MODEL.0 { super::DEFAULT_MODEL_HUB_ID.to_string() } else { run.model.clone() };
+        let columns =
+            run.columns.clone().unwrap_or_else(|| crate::data::Columns { text: "text".into(), label: "label".into() });
+        let base_model = if run.model == super::DEFAULT_MODEL.0 {
+            super::DEFAULT_MODEL_HUB_ID.to_string()
+        } else {
+            run.model.clone()
+        };
         let config = labels.map_err(|e| e.to_string()).and_then(|labels| {
             HandoverConfig::new(
                 base_model,
@@ -256,14 +267,20 @@ impl App {
             let mut folder = None;
             for file in &files {
                 let name = file.name();
-                let relative = js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
-                folder = folder.or(relative.and_then(|p| p.split('/').next().filter(|s| !s.is_empty()).map(str::to_string)));
+                let relative =
+                    js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
+                folder =
+                    folder.or(relative.and_then(|p| p.split('/').next().filter(|s| !s.is_empty()).map(str::to_string)));
                 let wanted = name == "adapter_config.json" || name == "peft_lab.json" || name.ends_with(".safetensors");
                 if !wanted {
                     continue;
                 }
                 if file.size() > MAX_ADAPTER_BYTES {
-                    return app.import_status.set(Some(Err(format!("{name} is {:.0} MiB; adapter files over {:.0} MiB are refused", file.size() / 1048576.0, MAX_ADAPTER_BYTES / 1048576.0))));
+                    return app.import_status.set(Some(Err(format!(
+                        "{name} is {:.0} MiB; adapter files over {:.0} MiB are refused",
+                        file.size() / 1048576.0,
+                        MAX_ADAPTER_BYTES / 1048576.0
+                    ))));
                 }
                 let bytes = match buffer_bytes(Ok(file.array_buffer())).await {
                     Ok(bytes) => bytes,
@@ -300,7 +317,11 @@ impl App {
     pub(super) fn on_imported(&self, method: String, labels: Vec<String>) {
         self.tryable.update(|t| t.push(method.clone()));
         self.kept.update_value(|k| k.push(method.clone()));
-        self.import_status.set(Some(Ok(format!("{method} is loaded ({} labels: {}): try it below", labels.len(), labels.join(", ")))));
+        self.import_status.set(Some(Ok(format!(
+            "{method} is loaded ({} labels: {}): try it below",
+            labels.len(),
+            labels.join(", ")
+        ))));
     }
 }
 
@@ -487,7 +508,8 @@ pub(super) fn share_view(app: App) -> impl IntoView {
     let open_text = RwSignal::new(String::new());
     let on_files = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        let files = input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default();
+        let files =
+            input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default();
         input.set_value("");
         app.import_files(files);
     };

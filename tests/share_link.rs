@@ -1,0 +1,128 @@
+//! Share links opened on a model: everything that does not fit is refused with a message naming it, and no
+//! damaged link makes the decoder panic.
+
+mod common;
+
+use common::*;
+use peft_lab::method::MethodConfig;
+use peft_lab::method::lora::LoraConfig;
+use peft_lab::method::prefix::PrefixConfig;
+use peft_lab::model::Pretrained;
+use peft_lab::rng::SplitMix64;
+use peft_lab::share::link::codec::{self, SharedTensor};
+use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, RecordedMetrics, open, sha256_hex};
+use peft_lab::share::peft::{attach_fresh, read_back};
+use peft_lab::train::TrainConfig;
+
+fn meta(pretrained: &Pretrained) -> LinkMeta {
+    LinkMeta {
+        made_by: "peft-lab test".into(),
+        base_model: ModelIdentity { name: "tiny-bert".into(), sha256: sha256_hex(&pretrained.weights) },
+        task: "SEQ_CLS".into(),
+        labels: vec!["neg".into(), "pos".into()],
+        method: MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() }),
+        learning_rate: 1e-3,
+        train: TrainConfig::default(),
+        dataset: "reviews.csv".into(),
+        metrics: RecordedMetrics {
+            accuracy: Some(0.5),
+            macro_f1: None,
+            val_loss: None,
+            trainable_params: 1,
+            trainable_percent: 0.1,
+            steps: 3,
+        },
+    }
+}
+
+/// The tensors a fresh LoRA classifier saves.
+fn lora_tensors(pretrained: &Pretrained, meta: &LinkMeta) -> Vec<SharedTensor> {
+    let model = attach_fresh(pretrained, &meta.run_info(), &peft_lab::device::cpu()).unwrap();
+    pollster::block_on(read_back(meta.method.method().adapter_tensors(&model))).unwrap()
+}
+
+fn open_error(pretrained: &Pretrained, meta: &LinkMeta, tensors: &[SharedTensor]) -> String {
+    let link = codec::encode(meta, tensors, Precision::F16).unwrap();
+    let sha = sha256_hex(&pretrained.weights);
+    match open(pretrained, &sha, &format!("http://x/#share={link}"), &peft_lab::device::cpu()) {
+        Ok(_) => panic!("the link opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn links_that_do_not_fit_the_model_are_refused_with_the_reason() {
+    let pretrained = tiny_model();
+    let good = meta(&pretrained);
+    let tensors = lora_tensors(&pretrained, &good);
+    let link = codec::encode(&good, &tensors, Precision::Int8).unwrap();
+    assert!(open(&pretrained, &good.base_model.sha256, &link, &peft_lab::device::cpu()).is_ok());
+
+    let mut other_model = good.clone();
+    other_model.base_model.sha256 = "ab".repeat(32);
+    assert!(
+        open_error(&pretrained, &other_model, &tensors)
+            .contains("was made for the model tiny-bert (sha256 abababababab…)")
+    );
+    let mut task = good.clone();
+    task.task = "CAUSAL_LM".into();
+    assert!(open_error(&pretrained, &task, &tensors).contains("task CAUSAL_LM"));
+    let mut one_label = good.clone();
+    one_label.labels.truncate(1);
+    assert!(open_error(&pretrained, &one_label, &tensors).contains("1 label(s)"));
+    let mut other_method = good.clone();
+    other_method.method = MethodConfig::Prefix(PrefixConfig::default());
+    assert!(open_error(&pretrained, &other_method, &tensors).contains("is not a tensor of this method"));
+
+    let missing = &tensors[..tensors.len() - 1];
+    assert!(open_error(&pretrained, &good, missing).contains("is missing"));
+    let mut renamed = tensors.clone();
+    renamed[0].name = "bert.embeddings.word_embeddings.weight".into();
+    assert!(
+        open_error(&pretrained, &good, &renamed).contains("'bert.embeddings.word_embeddings.weight' is not a tensor")
+    );
+    let mut twice = tensors.clone();
+    twice.push(tensors[0].clone());
+    assert!(open_error(&pretrained, &good, &twice).contains("more than once"));
+    let mut reshaped = tensors.clone();
+    reshaped[0].shape.reverse();
+    assert!(open_error(&pretrained, &good, &reshaped).contains("has shape"));
+}
+
+/// What the fuzz target does at scale (`fuzz/`), in miniature and in CI: mutated links are errors, not panics.
+#[test]
+fn mutated_links_never_panic() {
+    let pretrained = tiny_model();
+    let good = meta(&pretrained);
+    let tensors = lora_tensors(&pretrained, &good);
+    let mut rng = SplitMix64::new(7);
+    for precision in [Precision::F16, Precision::Int8] {
+        let link = codec::encode(&good, &tensors, precision).unwrap();
+        let raw = base64_decode(&link);
+        for _ in 0..2000 {
+            let mut bytes = raw.clone();
+            for _ in 0..1 + rng.next_u64() % 4 {
+                let at = (rng.next_u64() as usize) % bytes.len();
+                match rng.next_u64() % 3 {
+                    0 => bytes[at] ^= 1 << (rng.next_u64() % 8),
+                    1 => bytes.truncate(at),
+                    _ => bytes.insert(at, rng.next_u64() as u8),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let _ = codec::decode::<LinkMeta>(&base64_encode(&bytes));
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
