@@ -1,0 +1,340 @@
+//! Tables to datasets: the text and label columns, label ids, the summary and the stratified split.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::parse::{Format, Table, decode_utf8, parse};
+use crate::rng::SplitMix64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("the dataset is empty: it needs a header row and at least one example per class")]
+    Empty,
+    #[error(
+        "this looks like a binary file, not text (it has a NUL byte at offset {0}); save the data as UTF-8 CSV, TSV or JSON"
+    )]
+    Binary(usize),
+    #[error("the file is not UTF-8 text (first invalid byte at offset {byte}, line {line}); save it as UTF-8")]
+    NotUtf8 { line: usize, byte: usize },
+    #[error("{0}")]
+    Parse(String),
+    #[error("{count} row(s) cannot be read ({}); fix them or pass --skip-bad-rows", describe_rows(.first))]
+    BadRows { count: usize, first: Vec<(usize, String)> },
+    #[error("no column '{name}'; columns are: {}", .available.join(", "))]
+    MissingColumn { name: String, available: Vec<String> },
+    #[error("cannot tell which column holds the {what}; columns are: {}. Name it with --{what}-column", .available.join(", "))]
+    AmbiguousColumn { what: &'static str, available: Vec<String> },
+    #[error("label column '{column}' has {count} class(es) ({}); need at least 2", .labels.join(", "))]
+    OneClass { column: String, count: usize, labels: Vec<String> },
+    #[error(
+        "label column '{column}' has {count} distinct values; at most {max} classes are supported (is it the right column?)"
+    )]
+    TooManyClasses { column: String, count: usize, max: usize },
+    #[error("{count} row(s) have an empty text or label (first at row {first}); fix them or pass --skip-bad-rows")]
+    EmptyCells { count: usize, first: usize },
+    #[error("tokenising failed: {0}")]
+    Tokenize(String),
+    #[error("validation labels {} do not occur in the training data", .0.join(", "))]
+    UnknownLabels(Vec<String>),
+}
+
+fn describe_rows(rows: &[(usize, String)]) -> String {
+    rows.iter().map(|(line, why)| format!("line {line}: {why}")).collect::<Vec<_>>().join("; ")
+}
+
+/// Most classes a label column may have before we assume the wrong column was picked.
+pub const MAX_CLASSES: usize = 1000;
+
+const TEXT_NAMES: &[&str] = &[
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "document",
+    "body",
+    "comment",
+    "tweet",
+    "utterance",
+    "input",
+    "sentence1",
+    "question",
+];
+const LABEL_NAMES: &[&str] =
+    &["label", "labels", "class", "category", "sentiment", "target", "intent", "y", "gold_label"];
+
+/// Which columns hold the text and the label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Columns {
+    pub text: String,
+    pub label: String,
+}
+
+impl Columns {
+    /// Explicit names win (and must exist); otherwise well-known names are looked up case-insensitively.
+    pub fn choose(table: &Table, text: Option<&str>, label: Option<&str>) -> Result<Self, DataError> {
+        let pick =
+            |explicit: Option<&str>, names: &[&str], what: &'static str| -> Result<String, DataError> {
+                if let Some(name) = explicit {
+                    return table.columns.iter().find(|c| *c == name).cloned().ok_or_else(|| {
+                        DataError::MissingColumn { name: name.into(), available: table.columns.clone() }
+                    });
+                }
+                names
+                    .iter()
+                    .find_map(|n| table.columns.iter().find(|c| c.eq_ignore_ascii_case(n)))
+                    .cloned()
+                    .ok_or_else(|| DataError::AmbiguousColumn { what, available: table.columns.clone() })
+            };
+        Ok(Self { text: pick(text, TEXT_NAMES, "text")?, label: pick(label, LABEL_NAMES, "label")? })
+    }
+}
+
+/// One example: its text and the index of its label in [`Dataset::labels`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub text: String,
+    pub label: usize,
+}
+
+/// Labelled examples with their label names (integers sorted numerically, strings alphabetically).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub columns: Columns,
+    pub labels: Vec<String>,
+    pub examples: Vec<Example>,
+    /// Rows dropped because they were unreadable or had empty cells (only with skipping allowed).
+    pub skipped_rows: usize,
+}
+
+impl Dataset {
+    /// Builds examples from `table`. Rows with an empty text or label fail unless `skip_bad_rows`.
+    pub fn from_table(table: &Table, columns: Columns, skip_bad_rows: bool) -> Result<Self, DataError> {
+        let index = |name: &str| table.columns.iter().position(|c| c == name).expect("chosen from the table's columns");
+        let (ti, li) = (index(&columns.text), index(&columns.label));
+        let mut pairs = Vec::new();
+        let mut empty = Vec::new();
+        for (row_number, row) in table.rows.iter().enumerate() {
+            let (text, label) = (row[ti].trim(), row[li].trim());
+            // An entirely empty record (a trailing `{}`, a row of commas) is blank space, not a bad row.
+            if row.iter().all(|cell| cell.trim().is_empty()) {
+                continue;
+            }
+            if text.is_empty() || label.is_empty() {
+                empty.push(row_number + 1);
+            } else {
+                pairs.push((text.to_string(), label.to_string()));
+            }
+        }
+        if !empty.is_empty() && !skip_bad_rows {
+            return Err(DataError::EmptyCells { count: empty.len(), first: empty[0] });
+        }
+        if pairs.is_empty() {
+            return Err(DataError::Empty);
+        }
+        let labels = sorted_labels(pairs.iter().map(|(_, l)| l.as_str()));
+        if labels.len() > MAX_CLASSES {
+            return Err(DataError::TooManyClasses { column: columns.label, count: labels.len(), max: MAX_CLASSES });
+        }
+        if labels.len() < 2 {
+            return Err(DataError::OneClass { column: columns.label, count: labels.len(), labels });
+        }
+        let examples = pairs
+            .into_iter()
+            .map(|(text, label)| Example {
+                label: labels.iter().position(|l| *l == label).expect("collected above"),
+                text,
+            })
+            .collect();
+        Ok(Self { columns, labels, examples, skipped_rows: table.skipped.len() + empty.len() })
+    }
+
+    /// Reads any supported file from bytes: decode, detect the format, parse, pick columns, label.
+    pub fn from_bytes(
+        file_name: &str,
+        bytes: &[u8],
+        text_column: Option<&str>,
+        label_column: Option<&str>,
+        skip_bad_rows: bool,
+    ) -> Result<Self, DataError> {
+        let text = decode_utf8(bytes)?;
+        let table = parse(text, Format::detect(file_name, text), skip_bad_rows)?;
+        let columns = Columns::choose(&table, text_column, label_column)?;
+        Self::from_table(&table, columns, skip_bad_rows)
+    }
+
+    /// Relabels `other` (a separate validation file) with this dataset's label ids.
+    pub fn align_labels(&self, other: Dataset) -> Result<Vec<Example>, DataError> {
+        let unknown: Vec<String> = other.labels.iter().filter(|l| !self.labels.contains(l)).cloned().collect();
+        if !unknown.is_empty() {
+            return Err(DataError::UnknownLabels(unknown));
+        }
+        Ok(other
+            .examples
+            .into_iter()
+            .map(|e| Example {
+                label: self.labels.iter().position(|l| *l == other.labels[e.label]).expect("checked"),
+                text: e.text,
+            })
+            .collect())
+    }
+
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.labels.len()];
+        for e in &self.examples {
+            counts[e.label] += 1;
+        }
+        counts
+    }
+
+    /// A stratified split: `fraction` of each class (at least one example where the class has two or more)
+    /// goes to validation, chosen by a seeded shuffle, so every method sees the same split.
+    pub fn split(&self, fraction: f64, seed: u64) -> (Vec<Example>, Vec<Example>) {
+        let mut rng = SplitMix64::new(seed);
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for class in 0..self.labels.len() {
+            let mut members: Vec<&Example> = self.examples.iter().filter(|e| e.label == class).collect();
+            rng.shuffle(&mut members);
+            let n = members.len();
+            let mut take = (n as f64 * fraction).round() as usize;
+            if n >= 2 {
+                take = take.clamp(1, n - 1);
+            } else {
+                take = 0;
+            }
+            val.extend(members[..take].iter().map(|e| (*e).clone()));
+            train.extend(members[take..].iter().map(|e| (*e).clone()));
+        }
+        rng.shuffle(&mut train);
+        rng.shuffle(&mut val);
+        (train, val)
+    }
+}
+
+fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut set: Vec<String> =
+        labels.map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    if set.iter().all(|l| l.parse::<i64>().is_ok()) {
+        set.sort_by_key(|l| l.parse::<i64>().expect("checked"));
+    }
+    set
+}
+
+/// What the page and the CLI show about a dataset before training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub columns: Columns,
+    pub rows: usize,
+    pub skipped_rows: usize,
+    pub classes: BTreeMap<String, usize>,
+    /// Token counts (special tokens included) at the 50th, 90th, 99th percentile and the maximum.
+    pub token_length_p50: usize,
+    pub token_length_p90: usize,
+    pub token_length_p99: usize,
+    pub token_length_max: usize,
+    /// Examples longer than the max length, which training truncates.
+    pub truncated: usize,
+    pub max_length: usize,
+}
+
+impl Summary {
+    pub fn new(dataset: &Dataset, full_lengths: &[usize], max_length: usize) -> Self {
+        let mut sorted = full_lengths.to_vec();
+        sorted.sort_unstable();
+        let pct = |p: f64| if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * p).round() as usize] };
+        Self {
+            columns: dataset.columns.clone(),
+            rows: dataset.examples.len(),
+            skipped_rows: dataset.skipped_rows,
+            classes: dataset.labels.iter().cloned().zip(dataset.class_counts()).collect(),
+            token_length_p50: pct(0.5),
+            token_length_p90: pct(0.9),
+            token_length_p99: pct(0.99),
+            token_length_max: sorted.last().copied().unwrap_or(0),
+            truncated: full_lengths.iter().filter(|&&l| l > max_length).count(),
+            max_length,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(rows: &[(&str, &str)]) -> Table {
+        Table {
+            columns: vec!["Sentence".into(), "sentiment".into()],
+            rows: rows.iter().map(|(t, l)| vec![t.to_string(), l.to_string()]).collect(),
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn columns_are_found_by_name_or_named_explicitly() {
+        let t = table(&[("a", "pos")]);
+        assert_eq!(
+            Columns::choose(&t, None, None).unwrap(),
+            Columns { text: "Sentence".into(), label: "sentiment".into() }
+        );
+        let err = Columns::choose(&t, None, Some("label")).unwrap_err();
+        assert_eq!(err.to_string(), "no column 'label'; columns are: Sentence, sentiment");
+        let bare = Table { columns: vec!["a".into(), "b".into()], rows: vec![], skipped: vec![] };
+        assert!(matches!(Columns::choose(&bare, None, None), Err(DataError::AmbiguousColumn { what: "text", .. })));
+    }
+
+    #[test]
+    fn labels_sort_numerically_when_integers() {
+        let t = table(&[("a", "10"), ("b", "2"), ("c", "1"), ("d", "2")]);
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        assert_eq!(d.labels, vec!["1", "2", "10"]);
+        assert_eq!(d.examples[0].label, 2);
+        assert_eq!(d.class_counts(), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn one_class_and_empty_cells_are_refused() {
+        let t = table(&[("a", "pos"), ("b", "pos")]);
+        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap_err();
+        assert_eq!(err.to_string(), "label column 'sentiment' has 1 class(es) (pos); need at least 2");
+        let t = table(&[("a", "pos"), ("", "neg"), ("c", "neg"), ("", "")]);
+        let cols = Columns::choose(&t, None, None).unwrap();
+        assert!(matches!(
+            Dataset::from_table(&t, cols.clone(), false),
+            Err(DataError::EmptyCells { count: 1, first: 2 })
+        ));
+        assert_eq!(Dataset::from_table(&t, cols, true).unwrap().skipped_rows, 1);
+    }
+
+    #[test]
+    fn too_many_classes_are_refused() {
+        let rows: Vec<(String, String)> = (0..=MAX_CLASSES).map(|i| (format!("t{i}"), format!("l{i}"))).collect();
+        let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let t = table(&refs);
+        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap_err();
+        assert!(matches!(err, DataError::TooManyClasses { count: 1001, .. }));
+    }
+
+    #[test]
+    fn split_is_stratified_and_seeded() {
+        let rows: Vec<(String, &str)> =
+            (0..40).map(|i| (format!("t{i}"), if i % 4 == 0 { "a" } else { "b" })).collect();
+        let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        let t = table(&refs);
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let (train, val) = d.split(0.2, 7);
+        assert_eq!(train.len() + val.len(), 40);
+        assert_eq!(val.iter().filter(|e| e.label == 0).count(), 2);
+        assert_eq!(val.iter().filter(|e| e.label == 1).count(), 6);
+        assert_eq!(d.split(0.2, 7), (train.clone(), val.clone()));
+        assert_ne!(d.split(0.2, 8).1, val);
+    }
+
+    #[test]
+    fn summary_percentiles_and_truncation() {
+        let t = table(&[("a", "x"), ("b", "y"), ("c", "x"), ("d", "y")]);
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let s = Summary::new(&d, &[3, 10, 5, 70], 64);
+        assert_eq!((s.token_length_p50, s.token_length_max, s.truncated), (10, 70, 1));
+        assert_eq!(s.classes["x"], 2);
+    }
+}
