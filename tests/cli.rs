@@ -392,4 +392,6 @@ fn continue_in_python_writes_a_valid_script_with_the_runs_settings() {
     assert_eq!((&method["peft_type"], &method["r"], &method["use_dora"]), (&"LORA".into(), &4.into(), &true.into()));
     assert_eq!(method["target_modules"], serde_json::json!(["query", "value"]));
     assert_eq!(run["method_label"], "dora r4");
+    assert_eq!(run["peft_lab"]["labels"], run["labels"]);
+    assert_eq!(run["peft_lab"]["method"]["use_dora"], true);
 }

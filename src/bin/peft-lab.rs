@@ -725,9 +725,8 @@ fn run(cli: Cli) -> Result<(), String> {
             if let Some(dir) = &continue_in_python {
                 let handover = HandoverConfig::new(
                     python_model.unwrap_or_else(|| common.model.display().to_string()),
-                    method.label(),
                     &trained.adapter.config_json,
-                    data.labels.clone(),
+                    &trained.adapter.run_info_json,
                     DataSettings {
                         file: common.data.display().to_string(),
                         text_column: summary.columns.text.clone(),
@@ -737,7 +736,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     &common.train_config(),
                     lr,
                 )
-                .map_err(|e| format!("adapter_config.json: {e}"))?;
+                .map_err(|e| format!("the Python hand-over: {e}"))?;
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 for (name, contents) in handover.files() {
                     std::fs::write(dir.join(name), contents)

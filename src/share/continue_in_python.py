@@ -8,7 +8,8 @@ transformers + peft (AdapterHub `adapters` for bottleneck adapters). Written by 
 Settings come from peft_lab_run.json beside this script; command-line flags override the data file, its columns,
 the model and the output folder. The optimiser and schedule are peft-lab's: AdamW (weight decay, eps 1e-8), linear
 warm-up then linear decay, gradient clipping, evaluation after each epoch. The trained adapter is saved with
-save_pretrained (adapter_config.json + adapter_model.safetensors), which peft-lab's page and CLI import.
+save_pretrained (adapter_config.json + adapter_model.safetensors) with peft_lab.json (label names), which
+peft-lab's page and CLI import.
 """
 import argparse
 import csv
@@ -38,17 +39,25 @@ def read_rows(path):
     return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
 
 
+def cell(value):
+    """A cell as peft-lab reads it: strings as they are, other JSON values as their JSON text, null as empty."""
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else json.dumps(value)
+
+
 def examples(rows, text_column, label_column, labels, path):
     out = []
     for i, row in enumerate(rows):
-        if text_column not in row or label_column not in row:
-            raise SystemExit(f"{path}: row {i + 1} has no '{text_column}' or '{label_column}' column; "
-                             f"use --text-column / --label-column")
-        text, label = row[text_column], row[label_column]
-        label = label if isinstance(label, str) else json.dumps(label)
+        if not any(cell(v) for v in row.values()):
+            continue  # a blank record (a trailing {} or a row of commas), as peft-lab skips it
+        text, label = cell(row.get(text_column)), cell(row.get(label_column))
+        if not text or not label:
+            raise SystemExit(f"{path}: row {i + 1} has an empty '{text_column}' or '{label_column}' "
+                             f"(pick the columns with --text-column / --label-column)")
         if label not in labels:
             raise SystemExit(f"{path}: row {i + 1} has label {label!r}, not one of the run's labels {labels}")
-        out.append((str(text), labels.index(label)))
+        out.append((text, labels.index(label)))
     return out
 
 
@@ -122,7 +131,8 @@ def main():
         label2id={l: i for i, l in enumerate(labels)})
     model = attach_method(model, run["method"])
     params = [p for p in model.parameters() if p.requires_grad]
-    accelerator.print(f"{run['method_label']}: {sum(p.numel() for p in params):,} trainable parameters")
+    accelerator.print(f"{run['method_label']}: {sum(p.numel() for p in params):,} trainable parameters; "
+                      f"{accelerator.num_processes} process(es), {accelerator.distributed_type}, {accelerator.device}")
 
     def collate(batch):
         enc = tokenizer([t for t, _ in batch], padding=True, truncation=True,
@@ -178,6 +188,8 @@ def main():
             model.save_adapter(a.output_dir, run["method"].get("name", "bottleneck"), with_head=True)
         else:
             model.save_pretrained(a.output_dir)
+        with open(os.path.join(a.output_dir, "peft_lab.json"), "w") as f:
+            json.dump(run["peft_lab"], f, indent=2)  # label names and method settings, for peft-lab
         tokenizer.save_pretrained(a.output_dir)
         accelerator.print(f"saved to {a.output_dir}")
 

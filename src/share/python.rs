@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::peft::RunInfo;
 use crate::train::TrainConfig;
 
 /// The script (static; everything run-specific is in the JSON beside it).
@@ -44,26 +45,31 @@ pub struct HandoverConfig {
     /// The run's adapter_config.json (peft's for peft methods; AdapterHub's or peft-lab's for the others).
     pub method: serde_json::Value,
     pub labels: Vec<String>,
+    /// The run's peft_lab.json (labels and method settings), written beside the trained adapter so peft-lab
+    /// loads it back with the label names.
+    pub peft_lab: RunInfo,
     pub data: DataSettings,
     pub training: TrainingSettings,
 }
 
 impl HandoverConfig {
+    /// From a run's saved files (adapter_config.json, peft_lab.json) and its training settings.
     pub fn new(
         base_model: String,
-        method_label: String,
         adapter_config_json: &str,
-        labels: Vec<String>,
+        run_info_json: &str,
         data: DataSettings,
         train: &TrainConfig,
         learning_rate: f64,
     ) -> Result<Self, serde_json::Error> {
+        let peft_lab: RunInfo = serde_json::from_str(run_info_json)?;
         Ok(Self {
             made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
             base_model,
-            method_label,
+            method_label: peft_lab.method.label(),
             method: serde_json::from_str(adapter_config_json)?,
-            labels,
+            labels: peft_lab.labels.clone(),
+            peft_lab,
             data,
             training: TrainingSettings {
                 learning_rate,

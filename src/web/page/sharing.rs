@@ -6,11 +6,11 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use super::{App, ModelState, StoredRun, format_count, optional};
+use crate::data::Columns;
 use crate::method::MethodConfig;
 use crate::share::link::{
     BROWSER_LIMIT_CHARS, CHAT_LIMIT_CHARS, CheckedLink, FRAGMENT_KEY, LinkMeta, Precision, codec,
 };
-use crate::share::peft::RunInfo;
 use crate::share::python::{DataSettings, HandoverConfig};
 use crate::share::zip;
 use crate::web::buffer_bytes;
@@ -221,32 +221,27 @@ impl App {
     }
 
     fn download_python(&self, run: &StoredRun) {
-        let labels = serde_json::from_str::<RunInfo>(&run.adapter.run_info_json).map(|i| i.labels);
-        let columns =
-            run.columns.clone().unwrap_or_else(|| crate::data::Columns { text: "text".into(), label: "label".into() });
+        let columns = run.columns.clone().unwrap_or_else(|| Columns { text: "text".into(), label: "label".into() });
         let base_model = if run.model == super::DEFAULT_MODEL.0 {
             super::DEFAULT_MODEL_HUB_ID.to_string()
         } else {
             run.model.clone()
         };
-        let config = labels.map_err(|e| e.to_string()).and_then(|labels| {
-            HandoverConfig::new(
-                base_model,
-                run.result.method.clone(),
-                &run.adapter.config_json,
-                labels,
-                DataSettings {
-                    file: run.dataset.clone(),
-                    text_column: columns.text,
-                    label_column: columns.label,
-                    val_fraction: run.val_fraction.unwrap_or(0.2),
-                },
-                &run.config,
-                run.result.learning_rate,
-            )
-            .map_err(|e| e.to_string())
-        });
-        match config {
+        let data = DataSettings {
+            file: run.dataset.clone(),
+            text_column: columns.text,
+            label_column: columns.label,
+            val_fraction: run.val_fraction.unwrap_or(0.2),
+        };
+        let a = &run.adapter;
+        match HandoverConfig::new(
+            base_model,
+            &a.config_json,
+            &a.run_info_json,
+            data,
+            &run.config,
+            run.result.learning_rate,
+        ) {
             Ok(config) => {
                 let files = config.files();
                 let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
