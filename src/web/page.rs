@@ -246,8 +246,9 @@ impl App {
             Some(url) => ModelSource {
                 name: url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).into(),
                 base_url: with_slash(&url),
+                files: None,
             },
-            None => ModelSource { name: DEFAULT_MODEL.0.into(), base_url: DEFAULT_MODEL.1.into() },
+            None => ModelSource { name: DEFAULT_MODEL.0.into(), base_url: DEFAULT_MODEL.1.into(), files: None },
         };
         let cards = catalog()
             .into_iter()
@@ -746,9 +747,10 @@ fn status_view(app: App) -> impl IntoView {
                 <button on:click=move |_| {
                     let url = with_slash(app.model_url_input.get_untracked().trim());
                     let name = url.trim_end_matches('/').rsplit('/').next().unwrap_or(&url).to_string();
-                    app.model_source.set(ModelSource { name, base_url: url });
+                    app.model_source.set(ModelSource { name, base_url: url, files: None });
                     app.start_worker();
                 } disabled=move || app.running.get().is_some()>"Load model"</button>
+                " or " {sharing::model_files_picker(app, "model-files")}
                 <label><input id="cpu-only" type="checkbox" prop:checked=move || app.cpu_only.get()
                     disabled=!app.page_has_webgpu
                     on:change=move |ev| { app.cpu_only.set(event_target_checked(&ev)); app.start_worker(); } />

@@ -8,11 +8,24 @@ use crate::method::MethodConfig;
 use crate::share::link::{CheckedLink, LinkMeta, Precision};
 use crate::train::{MethodResult, TrainConfig, TrainEvent};
 
-/// Where the model's three files live: a URL prefix ending in `/` (the embedded default is `models/<name>/`).
+/// Where the model's three files come from: a URL prefix ending in `/` (the embedded default is
+/// `models/<name>/`), or the files themselves when the user picked them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSource {
     pub name: String,
     pub base_url: String,
+    pub files: Option<ModelFiles>,
+}
+
+/// config.json, model.safetensors and tokenizer.json, read from disk by the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFiles {
+    #[serde(with = "serde_bytes")]
+    pub config: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub weights: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub tokenizer: Vec<u8>,
 }
 
 /// One method of a comparison with its learning rate.

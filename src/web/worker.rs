@@ -331,7 +331,11 @@ async fn read_with_progress(response: Response, url: &str) -> Result<Vec<u8>, St
     Ok(bytes)
 }
 
-async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+/// The model's files: as picked, or fetched (from the browser's cache when fetched before).
+async fn model_files(source: &ModelSource) -> Result<ModelFiles, String> {
+    if let Some(files) = &source.files {
+        return Ok(files.clone());
+    }
     let url = |file: &str| format!("{}{file}", source.base_url);
     let small = |file: &'static str| {
         let url = url(file);
@@ -344,6 +348,11 @@ async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Resu
     let tokenizer = small("tokenizer.json").await?;
     let weights_url = url("model.safetensors");
     let weights = read_with_progress(cached_response(&weights_url).await?, &weights_url).await?;
+    Ok(ModelFiles { config, weights, tokenizer })
+}
+
+async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+    let ModelFiles { config, weights, tokenizer } = model_files(source).await?;
     if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights))
         && let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit)
     {

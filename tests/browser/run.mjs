@@ -342,6 +342,23 @@ const tests = {
       await fresh.close();
     }
 
+    // On a page with another model (the default), the link says so; picking the right model's files opens it.
+    {
+      const fresh = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+      const other = await fresh.newPage();
+      await other.goto(links.f16.replace("?model=fixtures/tiny-bert/", ""));
+      await other.waitForSelector("#link-status[data-state=failed]", { timeout: 300_000 });
+      const message = await other.textContent("#link-status");
+      assert(message.includes("was made for the model tiny-bert"), `another model: ${message}`);
+      console.log(`  on the default model: ${message}`);
+      const tiny = path.join(root, "tests/fixtures/tiny-bert");
+      await other.setInputFiles("#link-model-files", ["config.json", "model.safetensors", "tokenizer.json"].map((f) => path.join(tiny, f)));
+      await other.waitForSelector("#link-status[data-state=opened]", { timeout: 180_000 });
+      const shared = await predictionOf(other, "lora r8 (shared)", text);
+      assert(shared.label === trained.label && Math.abs(shared.probability - trained.probability) <= 0.5, "the picked model runs the link");
+      await fresh.close();
+    }
+
     // Damaged, tampered and foreign links: a clear message, never a crash; labels are text, not HTML.
     const url = links.int8;
     const parts = decodeLink(url);

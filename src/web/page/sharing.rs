@@ -14,7 +14,7 @@ use crate::share::link::{
 use crate::share::python::{DataSettings, HandoverConfig};
 use crate::share::zip;
 use crate::web::buffer_bytes;
-use crate::web::protocol::{RunToShare, ToWorker};
+use crate::web::protocol::{ModelFiles, ModelSource, RunToShare, ToWorker};
 
 /// Adapter files larger than this are refused before reading (a fully fine-tuned MiniLM is 91 MB).
 const MAX_ADAPTER_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
@@ -24,9 +24,23 @@ const MAX_ADAPTER_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum LinkState {
     None,
-    Opening { link: String, meta: LinkMeta, precision: Precision },
-    Opened { link: String, method: String, meta: LinkMeta, precision: Precision },
-    Failed { meta: Option<(LinkMeta, Precision)>, error: String },
+    Opening {
+        link: String,
+        meta: LinkMeta,
+        precision: Precision,
+    },
+    Opened {
+        link: String,
+        method: String,
+        meta: LinkMeta,
+        precision: Precision,
+    },
+    /// `link` is kept when another model may fit it (it is tried again when a model loads).
+    Failed {
+        link: Option<String>,
+        meta: Option<(LinkMeta, Precision)>,
+        error: String,
+    },
 }
 
 /// The run being shared, the precision asked for and the worker's answer (None while it works).
@@ -72,21 +86,25 @@ impl App {
                     self.reopen_link();
                 }
             }
-            Err(e) => self.link.set(LinkState::Failed { meta: None, error: e.to_string() }),
+            Err(e) => self.link.set(LinkState::Failed { link: None, meta: None, error: e.to_string() }),
         }
     }
 
     /// Asks the (possibly restarted) worker to rebuild the link's run.
     pub(super) fn reopen_link(&self) {
         match self.link.get_untracked() {
-            LinkState::Opening { link, .. } | LinkState::Opened { link, .. } => self.send(&ToWorker::OpenLink { link }),
-            LinkState::None | LinkState::Failed { .. } => {}
+            LinkState::Opening { link, .. }
+            | LinkState::Opened { link, .. }
+            | LinkState::Failed { link: Some(link), .. } => self.send(&ToWorker::OpenLink { link }),
+            LinkState::None | LinkState::Failed { link: None, .. } => {}
         }
     }
 
     pub(super) fn on_link_opened(&self, method: String, meta: LinkMeta, precision: Precision) {
         let link = match self.link.get_untracked() {
-            LinkState::Opening { link, .. } | LinkState::Opened { link, .. } => link,
+            LinkState::Opening { link, .. }
+            | LinkState::Opened { link, .. }
+            | LinkState::Failed { link: Some(link), .. } => link,
             _ => return,
         };
         self.tryable.update(|t| t.push(method.clone()));
@@ -95,13 +113,15 @@ impl App {
     }
 
     pub(super) fn on_link_failed(&self, error: String) {
-        let meta = match self.link.get_untracked() {
-            LinkState::Opening { meta, precision, .. } | LinkState::Opened { meta, precision, .. } => {
-                Some((meta, precision))
+        let (link, meta) = match self.link.get_untracked() {
+            LinkState::Opening { link, meta, precision }
+            | LinkState::Opened { link, meta, precision, .. }
+            | LinkState::Failed { link: Some(link), meta: Some((meta, precision)), .. } => {
+                (Some(link), Some((meta, precision)))
             }
-            _ => None,
+            _ => (None, None),
         };
-        self.link.set(LinkState::Failed { meta, error });
+        self.link.set(LinkState::Failed { link, meta, error });
     }
 
     /// Fills the method cards and the budget with the link's settings, for training on new data.
@@ -187,11 +207,16 @@ impl App {
             Err(e) => return self.notice(format!("merging {method} failed: {e}")),
         };
         let app = *self;
-        let tokenizer_url = format!("{}tokenizer.json", self.model_source.get_untracked().base_url);
+        let source = self.model_source.get_untracked();
         spawn_local(async move {
-            let tokenizer = match super::fetch_bytes(&tokenizer_url).await {
-                Ok(bytes) => bytes,
-                Err(e) => return app.notice(format!("the merged model needs the tokenizer, which did not load: {e}")),
+            let tokenizer = match source.files {
+                Some(files) => files.tokenizer,
+                None => match super::fetch_bytes(&format!("{}tokenizer.json", source.base_url)).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        return app.notice(format!("the merged model needs the tokenizer, which did not load: {e}"));
+                    }
+                },
             };
             let files = [
                 ("config.json", config_json.as_bytes()),
@@ -400,15 +425,16 @@ pub(super) fn opened_link_view(app: App) -> impl IntoView {
                 Some((meta.clone(), *precision)),
                 view! { <p id="link-status" data-state="opened">"Ready: " <strong>{method.clone()}</strong> " is in “Try it” below."</p> }.into_any(),
             ),
-            LinkState::Failed { meta, error } => (
+            LinkState::Failed { meta, error, .. } => (
                 meta.clone(),
                 view! { <p id="link-status" data-state="failed" class="error" role="alert">"This link cannot be used: " {error.clone()}</p> }.into_any(),
             ),
         };
         let needs_model = meta.as_ref().is_some_and(|(m, _)| m.base_model.name != app.model_source.get().name).then(|| {
             view! {
-                <p class="warning">"This link was trained on a different model than the one loaded. Load that model "
-                    "(its three files) under “Model and backend” above; the adapter is applied when its sha256 matches."</p>
+                <p class="warning">"This link was trained on a different model than the one loaded. Load that model: "
+                    {model_files_picker(app, "link-model-files")} " (config.json, model.safetensors, tokenizer.json), or "
+                    "give its URL under “Model and backend” above. The adapter is applied when the weights' sha256 matches."</p>
             }
         });
         let again = meta.clone().map(|(meta, _)| {
@@ -426,12 +452,67 @@ pub(super) fn opened_link_view(app: App) -> impl IntoView {
     }
 }
 
+/// Model files are read whole into memory (and copied to the worker): larger ones are refused up front.
+const MAX_MODEL_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// "pick its files…": config.json, model.safetensors and tokenizer.json (or their folder) load as the model.
+pub(super) fn model_files_picker(app: App, id: &'static str) -> impl IntoView {
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let files: Vec<web_sys::File> =
+            input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default();
+        input.set_value("");
+        spawn_local(async move {
+            match read_model_files(&files).await {
+                Ok((name, files)) => {
+                    app.model_source.set(ModelSource { name, base_url: String::new(), files: Some(files) });
+                    app.start_worker();
+                }
+                Err(e) => app.notice(format!("the model was not changed: {e}")),
+            }
+        });
+    };
+    view! {
+        <label class="file-button">"pick its files…"<input id=id type="file" multiple accept=".json,.safetensors" on:change=on_pick /></label>
+    }
+}
+
+/// The three model files among `files`, and a name for the model (their folder's, when a folder was picked).
+async fn read_model_files(files: &[web_sys::File]) -> Result<(String, ModelFiles), String> {
+    let find = |wanted: &str| files.iter().find(|f| f.name() == wanted);
+    let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+    let (Some(config), Some(weights), Some(tokenizer)) =
+        (find("config.json"), find("model.safetensors"), find("tokenizer.json"))
+    else {
+        return Err(format!(
+            "pick the model's config.json, model.safetensors and tokenizer.json together; picked: {}",
+            if names.is_empty() { "nothing".into() } else { names.join(", ") }
+        ));
+    };
+    if weights.size() > MAX_MODEL_BYTES {
+        return Err(format!(
+            "model.safetensors is {:.1} GiB; the page loads models up to 2 GiB",
+            weights.size() / 1073741824.0
+        ));
+    }
+    let read = async |file: &web_sys::File| {
+        buffer_bytes(Ok(file.array_buffer())).await.map_err(|e| format!("{} could not be read: {e}", file.name()))
+    };
+    let folder = js_sys::Reflect::get(weights, &"webkitRelativePath".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .and_then(|p| p.split('/').next().filter(|s| !s.is_empty() && p.contains('/')).map(str::to_string));
+    let files =
+        ModelFiles { config: read(config).await?, weights: read(weights).await?, tokenizer: read(tokenizer).await? };
+    Ok((folder.unwrap_or_else(|| "picked model".into()), files))
+}
+
 /// Buttons of a results row: share, PEFT files, merge (LoRA/DoRA), Python.
 pub(super) fn run_actions(app: App, run: StoredRun) -> impl IntoView {
     let mergeable = matches!(run.result.config, MethodConfig::Lora(_));
     let (share, peft, merge, python) = (run.clone(), run.clone(), run.clone(), run);
     view! {
-        <td class="actions">
+        <td class="run-actions">
             <button class="share" title="A link that carries this adapter" on:click=move |_| app.share_run(share.clone())>"share"</button>
             <button class="peft-files" title="adapter_config.json + adapter_model.safetensors (+ peft_lab.json), as Python's peft saves them"
                 on:click=move |_| app.download_peft(&peft)>"PEFT files"</button>
