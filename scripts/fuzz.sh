@@ -34,7 +34,7 @@ for choice, body in files.items():
     open(f"{seeds}/dataset_parser/seed-{choice}", "wb").write(bytes([choice]) + body)
 PY
 
-for target in link_decoder dataset_parser; do
+for target in ${TARGETS:-link_decoder dataset_parser}; do
   mkdir -p "fuzz/corpus/$target"
   echo "fuzz: $target, $runs executions"
   (cd fuzz && cargo +nightly fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" -- \

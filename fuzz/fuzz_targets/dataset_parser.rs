@@ -8,14 +8,11 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../src/rng.rs"]
 mod rng;
 
-mod data {
-    #[path = "../../../src/data/dataset.rs"]
-    mod dataset;
-    #[path = "../../../src/data/parse.rs"]
-    pub mod parse;
-
-    pub use dataset::*;
-}
+// The engine's `data::{dataset, parse}` modules at this crate's root: they refer to each other through `super::`.
+#[path = "../../src/data/dataset.rs"]
+mod dataset;
+#[path = "../../src/data/parse.rs"]
+mod parse;
 
 const NAMES: [&str; 6] = ["data.csv", "data.tsv", "data.jsonl", "data.json", "data.txt", "data"];
 
@@ -23,7 +20,7 @@ fuzz_target!(|input: &[u8]| {
     let Some((&choice, bytes)) = input.split_first() else { return };
     let name = NAMES[choice as usize % NAMES.len()];
     let skip_bad_rows = choice & 0x80 != 0;
-    if let Ok(dataset) = data::Dataset::from_bytes(name, bytes, None, None, skip_bad_rows) {
+    if let Ok(dataset) = dataset::Dataset::from_bytes(name, bytes, None, None, skip_bad_rows) {
         let (train, val) = dataset.split(0.2, 42);
         assert_eq!(train.len() + val.len(), dataset.examples.len());
         assert!(dataset.labels.len() >= 2);

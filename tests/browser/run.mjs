@@ -273,13 +273,13 @@ const tests = {
     await upload(page, "reviews.csv", sentimentCsv(96));
     await page.waitForSelector("#class-counts");
     await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
-    await chooseMethods(page, { lora: 5e-3 });
-    await runCompare(page, 1, 600_000);
+    await chooseMethods(page, { lora: 5e-3, full: 1e-3 });
+    await runCompare(page, 2, 600_000);
     const text = "the food was great and excellent fun";
     const trained = await predictionOf(page, "lora r8", text);
 
     const links = {};
-    await page.click("tr.result-row button.share");
+    await page.click('tr.result-row[data-method="lora r8"] button.share');
     for (const precision of ["int8", "f16"]) {
       if (precision === "f16") {
         await page.selectOption("#share-precision", "f16");
@@ -293,14 +293,21 @@ const tests = {
       assert(links[precision].includes("?model=fixtures/tiny-bert/#share="), "the link keeps the page's model");
     }
     assert(links.f16.length > links.int8.length, "int8 links are shorter");
+    // Full fine-tuning makes a link too long for chat tools: the page says so and offers the files.
+    await page.click('tr.result-row[data-method="full"] button.share');
+    await page.waitForSelector("#share-warning", { timeout: 120_000 });
+    console.log(`  full fine-tuning: ${await page.textContent("#share-size")}; ${await page.textContent("#share-warning")}`);
+    assert((await page.textContent("#share-warning")).includes("chat tools"), "long links are flagged");
+    const instead = await downloadZip(page, "#share-files-instead", downloads);
+    assert(instead.name === "peft-lab-full-adapter.zip", `the files instead of the link: ${instead.name}`);
     await page.screenshot({ path: path.join(artifacts, "share.png"), fullPage: true });
 
-    const peft = await downloadZip(page, "tr.result-row button.peft-files", downloads);
+    const peft = await downloadZip(page, 'tr.result-row[data-method="lora r8"] button.peft-files', downloads);
     for (const f of ["adapter_config.json", "adapter_model.safetensors", "peft_lab.json"]) {
       assert(fs.existsSync(path.join(peft.dir, f)), `${peft.name} holds ${f}`);
     }
     assert(JSON.parse(fs.readFileSync(path.join(peft.dir, "adapter_config.json"))).peft_type === "LORA", "peft's config");
-    const python = await downloadZip(page, "tr.result-row button.python", downloads);
+    const python = await downloadZip(page, 'tr.result-row[data-method="lora r8"] button.python', downloads);
     const run = JSON.parse(fs.readFileSync(path.join(python.dir, "peft_lab_run.json")));
     assert(fs.existsSync(path.join(python.dir, "train_peft.py")), "the script is in the hand-over");
     assert(run.training.seed === 42 && run.training.max_steps === 24 && run.data.text_column === "text"

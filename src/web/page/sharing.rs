@@ -532,6 +532,7 @@ pub(super) fn share_view(app: App) -> impl IntoView {
     let result = move || {
         let state = app.share.get();
         let run = state.run?;
+        let run_for_files = run.clone();
         let body = match state.result {
             None => view! { <p id="share-status" class="muted">"Making the link (reading the adapter back and checking it)…"</p> }.into_any(),
             Some(Err(e)) => view! { <p id="share-error" class="error" role="alert">"The link could not be made: " {e}</p> }.into_any(),
@@ -547,9 +548,9 @@ pub(super) fn share_view(app: App) -> impl IntoView {
                     _ => "No accuracy check: this run's validation data is not loaded in this page (it is after a comparison).".into(),
                 };
                 let warning = if chars > BROWSER_LIMIT_CHARS {
-                    Some(format!("Over {} characters, longer than browsers accept in the address bar: download the PEFT files instead.", format_count(BROWSER_LIMIT_CHARS)))
+                    Some(format!("Over {} characters, longer than browsers accept in the address bar: send the files instead:", format_count(BROWSER_LIMIT_CHARS)))
                 } else if chars > CHAT_LIMIT_CHARS {
-                    Some(format!("Over {} characters, longer than chat tools accept in one message (Slack 40,000, Discord 4,000): send it by e-mail or in a document, or download the PEFT files instead.", format_count(CHAT_LIMIT_CHARS)))
+                    Some(format!("Over {} characters, longer than chat tools accept in one message (Slack 40,000, Discord 4,000): send it by e-mail or in a document, or send the files instead:", format_count(CHAT_LIMIT_CHARS)))
                 } else {
                     None
                 };
@@ -559,7 +560,14 @@ pub(super) fn share_view(app: App) -> impl IntoView {
                     <textarea id="share-link" readonly rows="3">{url}</textarea>
                     <p id="share-size" data-chars=chars.to_string()>{size}</p>
                     <p id="share-check">{check}</p>
-                    {warning.map(|w| view! { <p id="share-warning" class="warning">{w}</p> })}
+                    {warning.map(|w| {
+                        let files = run_for_files.clone();
+                        view! {
+                            <p id="share-warning" class="warning">{w} " "
+                                <button id="share-files-instead" on:click=move |_| app.download_peft(&files)>"Download the PEFT files"</button>
+                            </p>
+                        }
+                    })}
                     <button id="copy-link" on:click=copy>"Copy link"</button>
                 }
                 .into_any()
