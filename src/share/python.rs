@@ -21,18 +21,12 @@ pub struct DataSettings {
     pub val_fraction: f64,
 }
 
-/// The optimiser and budget, flattened for the script.
+/// The learning rate beside the run's budget and optimiser settings (one flat object for the script).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSettings {
     pub learning_rate: f64,
-    pub epochs: usize,
-    pub max_steps: Option<usize>,
-    pub batch_size: usize,
-    pub max_length: usize,
-    pub weight_decay: f64,
-    pub warmup_ratio: f64,
-    pub max_grad_norm: f64,
-    pub seed: u64,
+    #[serde(flatten)]
+    pub budget: TrainConfig,
 }
 
 /// peft_lab_run.json: what the script reads.
@@ -71,17 +65,7 @@ impl HandoverConfig {
             labels: peft_lab.labels.clone(),
             peft_lab,
             data,
-            training: TrainingSettings {
-                learning_rate,
-                epochs: train.epochs,
-                max_steps: train.max_steps,
-                batch_size: train.batch_size,
-                max_length: train.max_length,
-                weight_decay: train.weight_decay,
-                warmup_ratio: train.warmup_ratio,
-                max_grad_norm: train.max_grad_norm,
-                seed: train.seed,
-            },
+            training: TrainingSettings { learning_rate, budget: train.clone() },
         })
     }
 
