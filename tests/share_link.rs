@@ -126,3 +126,59 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// The budget: an int8 link for LoRA r=8 on query and value of MiniLM (6 layers, hidden 384) with a 2-label
+/// head is at most 110 KB. Values shaped like a trained run's: A near its uniform (Kaiming) init, B Gaussian around
+/// zero. (The link of a real run measured 100,187 characters; README.)
+#[test]
+fn an_int8_lora_link_for_minilm_fits_in_110_kb() {
+    let pretrained = tiny_model();
+    let mut meta = meta(&pretrained);
+    meta.base_model.name = "all-MiniLM-L6-v2".into();
+    meta.method = MethodConfig::Lora(LoraConfig::default());
+    let mut rng = SplitMix64::new(3);
+    let mut gaussian = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let (u, v) = (
+                    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64,
+                    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64,
+                );
+                ((-2.0 * (u + 1e-12).ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32 * scale
+            })
+            .collect()
+    };
+    let mut rng = SplitMix64::new(4);
+    let mut uniform = |n: usize, bound: f32| -> Vec<f32> {
+        (0..n).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * bound).collect()
+    };
+    let mut tensors = Vec::new();
+    for layer in 0..6 {
+        for module in ["query", "value"] {
+            let prefix = format!("base_model.model.bert.encoder.layer.{layer}.attention.self.{module}");
+            tensors.push(SharedTensor {
+                name: format!("{prefix}.lora_A.weight"),
+                shape: vec![8, 384],
+                values: uniform(8 * 384, 0.051),
+            });
+            tensors.push(SharedTensor {
+                name: format!("{prefix}.lora_B.weight"),
+                shape: vec![384, 8],
+                values: gaussian(384 * 8, 0.01),
+            });
+        }
+    }
+    tensors.push(SharedTensor {
+        name: "base_model.model.classifier.modules_to_save.default.weight".into(),
+        shape: vec![2, 384],
+        values: gaussian(768, 0.05),
+    });
+    tensors.push(SharedTensor {
+        name: "base_model.model.classifier.modules_to_save.default.bias".into(),
+        shape: vec![2],
+        values: gaussian(2, 0.05),
+    });
+    let url = format!("http://127.0.0.1:8080/#share={}", codec::encode(&meta, &tensors, Precision::Int8).unwrap());
+    println!("int8 link: {} characters", url.len());
+    assert!(url.len() <= 110_000, "{} characters", url.len());
+}
