@@ -87,7 +87,8 @@ def attach_method(model, method):
         import adapters
 
         adapters.init(model)
-        model.add_adapter(method.get("name", "bottleneck"), config=adapters.BnConfig(**method["config"]))
+        config = {k: v for k, v in method["config"].items() if k != "architecture"}  # BnConfig's own fields
+        model.add_adapter(method.get("name", "bottleneck"), config=adapters.BnConfig(**config))
         model.train_adapter(method.get("name", "bottleneck"))
         model.classifier.requires_grad_(True)
         return model

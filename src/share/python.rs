@@ -57,11 +57,21 @@ impl HandoverConfig {
         learning_rate: f64,
     ) -> Result<Self, serde_json::Error> {
         let peft_lab: RunInfo = serde_json::from_str(run_info_json)?;
+        let mut method: serde_json::Value = serde_json::from_str(adapter_config_json)?;
+        // The export names the model as peft-lab knew it; the script loads `base_model` (and TEXT-initialised
+        // prompt tuning loads its tokenizer from there too).
+        if let Some(fields) = method.as_object_mut() {
+            for key in ["base_model_name_or_path", "tokenizer_name_or_path"] {
+                if fields.contains_key(key) {
+                    fields.insert(key.into(), base_model.clone().into());
+                }
+            }
+        }
         Ok(Self {
             made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
             base_model,
             method_label: peft_lab.method.label(),
-            method: serde_json::from_str(adapter_config_json)?,
+            method,
             labels: peft_lab.labels.clone(),
             peft_lab,
             data,
