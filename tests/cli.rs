@@ -391,6 +391,7 @@ fn continue_in_python_writes_a_valid_script_with_the_runs_settings() {
     let method = &run["method"];
     assert_eq!((&method["peft_type"], &method["r"], &method["use_dora"]), (&"LORA".into(), &4.into(), &true.into()));
     assert_eq!(method["target_modules"], serde_json::json!(["query", "value"]));
+    assert_eq!(method["base_model_name_or_path"], "prajjwal1/bert-tiny");
     assert_eq!(run["method_label"], "dora r4");
     assert_eq!(run["peft_lab"]["labels"], run["labels"]);
     assert_eq!(run["peft_lab"]["method"]["use_dora"], true);
