@@ -158,7 +158,13 @@ fn bad_method_settings_name_the_valid_range() {
     };
     assert!(attach_err(&ptuning(0, None), 16).contains("P-tuning needs at least 1 virtual token"));
     assert!(attach_err(&ptuning(100, None), 16).contains("use at most 48 virtual tokens"));
-    assert!(attach_err(&ptuning(4, Some(0)), 16).contains("encoder_hidden_size must be at least 1"));
+    assert!(attach_err(&ptuning(4, Some(0)), 16).contains("encoder_hidden_size is 0; choose 1..=128"));
+    // A huge width (from --set or a link) is refused before anything is allocated.
+    assert!(attach_err(&ptuning(4, Some(usize::MAX / 4)), 16).contains("choose 1..=128 (4 × the model's hidden size)"));
+    let deep = PromptEncoderConfig { encoder_num_layers: 1000, ..ptuning(4, None) };
+    assert!(attach_err(&deep, 16).contains("encoder_num_layers is 1000; choose 1..=8"));
+    let prefix = PrefixConfig { prefix_projection: true, encoder_hidden_size: Some(1 << 40), ..Default::default() };
+    assert!(attach_err(&prefix, 16).contains("prefix tuning encoder_hidden_size is 1099511627776; choose 1..=128"));
 
     let adapter = |rf: usize, act: &str| BottleneckConfig {
         reduction_factor: rf,

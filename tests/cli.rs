@@ -346,8 +346,9 @@ fn a_share_link_written_by_train_opens_in_eval() {
     let from_files = classify(&["--adapter", adapter.to_str().unwrap()]);
     // Probabilities are printed with 3 decimals; f16 tensors move them by less than that here.
     assert_eq!(from_link, from_files);
-    // The link itself (not a file) works too; damaged ones are explained.
+    // The link itself (not a file) works too, and so does the bare payload; damaged ones are explained.
     assert_eq!(classify(&["--link", url.trim()]), from_files);
+    assert_eq!(classify(&["--link", url.trim().rsplit("#share=").next().unwrap()]), from_files);
     let truncated = &url[..url.len() / 2];
     for (link, expected) in [
         (truncated, "link: the link is truncated"),

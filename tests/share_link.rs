@@ -22,7 +22,7 @@ fn meta(pretrained: &Pretrained) -> LinkMeta {
         labels: vec!["neg".into(), "pos".into()],
         method: MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, ..Default::default() }),
         learning_rate: 1e-3,
-        train: TrainConfig::default(),
+        train: TrainConfig { max_length: 16, ..Default::default() },
         dataset: "reviews.csv".into(),
         metrics: RecordedMetrics {
             accuracy: Some(0.5),
@@ -37,7 +37,7 @@ fn meta(pretrained: &Pretrained) -> LinkMeta {
 
 /// The tensors a fresh LoRA classifier saves.
 fn lora_tensors(pretrained: &Pretrained, meta: &LinkMeta) -> Vec<SharedTensor> {
-    let model = attach_fresh(pretrained, &meta.run_info(), &peft_lab::device::cpu()).unwrap();
+    let model = attach_fresh(pretrained, &meta.run_info(), 16, &peft_lab::device::cpu()).unwrap();
     pollster::block_on(read_back(meta.method.method().adapter_tensors(&model))).unwrap()
 }
 
@@ -70,6 +70,22 @@ fn links_that_do_not_fit_the_model_are_refused_with_the_reason() {
     let mut one_label = good.clone();
     one_label.labels.truncate(1);
     assert!(open_error(&pretrained, &one_label, &tensors).contains("1 label(s)"));
+    let mut many_labels = good.clone();
+    many_labels.labels = (0..100_000).map(|i| i.to_string()).collect();
+    assert!(
+        open_error(&pretrained, &many_labels, &tensors).contains("100000 label(s); a classifier here has 2..=1000")
+    );
+    let mut long = good.clone();
+    long.train.max_length = 1 << 20;
+    assert!(open_error(&pretrained, &long, &tensors).contains("max length 1048576 (the model has"));
+    // Settings that would allocate without bound are refused before attaching.
+    let mut wide = good.clone();
+    wide.method = MethodConfig::Prefix(PrefixConfig {
+        prefix_projection: true,
+        encoder_hidden_size: Some(1 << 30),
+        ..Default::default()
+    });
+    assert!(open_error(&pretrained, &wide, &tensors).contains("encoder_hidden_size is 1073741824"));
     let mut other_method = good.clone();
     other_method.method = MethodConfig::Prefix(PrefixConfig::default());
     assert!(open_error(&pretrained, &other_method, &tensors).contains("is not a tensor of this method"));

@@ -15,7 +15,8 @@ use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::link::{
-    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked, open as open_link, sha256_hex,
+    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked, open as open_link, payload_of,
+    sha256_hex,
 };
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
@@ -136,17 +137,12 @@ struct ShareArgs {
     /// what its precision costs.
     #[arg(long)]
     share_link: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = LinkPrecision::Int8)]
-    link_precision: LinkPrecision,
+    /// int8 or f16.
+    #[arg(long, default_value = "int8")]
+    link_precision: Precision,
     /// The playground's address the link starts with.
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     page_url: String,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LinkPrecision {
-    F16,
-    Int8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -529,10 +525,7 @@ fn write_link(
     share: &ShareArgs,
     file: &Path,
 ) -> Result<(), String> {
-    let precision = match share.link_precision {
-        LinkPrecision::F16 => Precision::F16,
-        LinkPrecision::Int8 => Precision::Int8,
-    };
+    let precision = share.link_precision;
     let meta = LinkMeta::for_run(
         ModelIdentity { name: pretrained.name.clone(), sha256: sha256_hex(&pretrained.weights) },
         data.labels.clone(),
@@ -544,7 +537,6 @@ fn write_link(
         .map_err(|e| format!("share link: {e}"))?;
     let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
     std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let percent = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0));
     eprintln!(
         "share link ({precision}) written to {}: {} characters; validation accuracy {} full precision, {} from the link, \
          same prediction on {}",
@@ -561,6 +553,11 @@ fn write_link(
         );
     }
     Ok(())
+}
+
+/// A fraction as a percentage with 2 decimals, or "n/a".
+fn percent(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0))
 }
 
 /// Where `eval` takes the trained model from.
@@ -581,12 +578,11 @@ fn load_saved(
         Saved::Link(link) => {
             let text = match std::fs::read_to_string(link) {
                 Ok(text) => text,
-                Err(_) if link.contains(FRAGMENT_KEY) => link.clone(),
+                Err(_) if payload_of(link).is_ok() => link.clone(),
                 Err(e) => return Err(format!("--link {link}: not a link, and not a readable file ({e})")),
             };
             let (model, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
                 .map_err(|e| format!("link: {e}"))?;
-            let percent = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0));
             eprintln!(
                 "link ({precision}, {}): trained on {} for {} steps, recorded validation accuracy {}",
                 meta.made_by,

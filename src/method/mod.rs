@@ -372,6 +372,16 @@ impl MethodConfig {
         }
     }
 
+    /// Virtual tokens the method puts before the text (they take positions the text cannot use).
+    pub fn virtual_tokens(&self) -> usize {
+        match self {
+            Self::Prefix(c) => c.num_virtual_tokens,
+            Self::PTuning(c) => c.num_virtual_tokens,
+            Self::PromptTuning(c) => c.num_virtual_tokens,
+            _ => 0,
+        }
+    }
+
     /// The key and the setting that sizes the method, e.g. "lora r8", "prefix 10", "houlsby rf16".
     pub fn label(&self) -> String {
         let key = self.key();
@@ -472,6 +482,21 @@ pub(crate) fn unmatched_targets(method: &str, targets: &[String], model: &Sequen
 }
 
 /// Virtual tokens and the longest input must fit the model's position embeddings together.
+/// Encoders wider than this many times the model's hidden size are refused: beyond it they only cost memory, and a
+/// huge value (from `--set` or a hostile link) would exhaust it before any tensor is checked.
+pub const MAX_ENCODER_WIDTH_FACTOR: usize = 4;
+
+/// An encoder width in 1..=MAX_ENCODER_WIDTH_FACTOR × hidden.
+pub fn check_encoder_width(setting: &str, width: usize, cfg: &BertConfig) -> Result<(), MethodError> {
+    let max = MAX_ENCODER_WIDTH_FACTOR * cfg.hidden_size;
+    if !(1..=max).contains(&width) {
+        return Err(MethodError::Invalid(format!(
+            "{setting} is {width}; choose 1..={max} ({MAX_ENCODER_WIDTH_FACTOR} × the model's hidden size)"
+        )));
+    }
+    Ok(())
+}
+
 pub fn check_virtual_tokens(
     method: &str,
     tokens: usize,

@@ -8,7 +8,7 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens, torch_linear};
+use super::{AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_virtual_tokens, torch_linear};
 use crate::model::bert::LayerPrefix;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
@@ -81,8 +81,8 @@ impl Method for PrefixConfig {
         // transformers shifts the real tokens' positions by the prefix length, so both must fit.
         check_virtual_tokens("prefix tuning", self.num_virtual_tokens, ctx.max_length, &cfg)?;
         let projection_hidden = self.projection_hidden(cfg.hidden_size);
-        if projection_hidden == Some(0) {
-            return Err(MethodError::Invalid("prefix projection hidden size must be at least 1".into()));
+        if let Some(width) = projection_hidden {
+            check_encoder_width("prefix tuning encoder_hidden_size", width, &cfg)?;
         }
         let (layers, hidden) = (cfg.num_hidden_layers, cfg.hidden_size);
         let width = layers * 2 * hidden;

@@ -10,7 +10,13 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::prompt::{SoftPrompt, prompt_learning_json};
-use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, check_virtual_tokens, torch_linear};
+use super::{
+    AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_probability, check_virtual_tokens,
+    torch_linear,
+};
+
+/// Deeper prompt-encoder LSTMs are refused (peft's default is 2).
+pub const MAX_LSTM_LAYERS: usize = 8;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 /// peft's `PromptEncoderReparameterizationType`.
@@ -147,9 +153,7 @@ impl Method for PromptEncoderConfig {
         check_probability("P-tuning encoder_dropout", self.encoder_dropout)?;
         let d = model.config.hidden_size;
         let h = self.encoder_hidden_size.unwrap_or(d);
-        if h == 0 {
-            return Err(MethodError::Invalid("P-tuning encoder_hidden_size must be at least 1".into()));
-        }
+        check_encoder_width("P-tuning encoder_hidden_size", h, &model.config)?;
         let device = &ctx.device;
         let encoder = match self.encoder_reparameterization_type {
             EncoderType::Mlp => PromptEncoder::Mlp(vec![
@@ -158,8 +162,11 @@ impl Method for PromptEncoderConfig {
                 torch_linear(h, d, device),
             ]),
             EncoderType::Lstm => {
-                if self.encoder_num_layers == 0 {
-                    return Err(MethodError::Invalid("P-tuning's LSTM needs encoder_num_layers of at least 1".into()));
+                if !(1..=MAX_LSTM_LAYERS).contains(&self.encoder_num_layers) {
+                    return Err(MethodError::Invalid(format!(
+                        "P-tuning's LSTM encoder_num_layers is {}; choose 1..={MAX_LSTM_LAYERS}",
+                        self.encoder_num_layers
+                    )));
                 }
                 let layers = (0..self.encoder_num_layers)
                     .map(|i| {

@@ -7,9 +7,10 @@ transformers + peft (AdapterHub `adapters` for bottleneck adapters). Written by 
 
 Settings come from peft_lab_run.json beside this script; command-line flags override the data file, its columns,
 the model and the output folder. The optimiser and schedule are peft-lab's: AdamW (weight decay, eps 1e-8), linear
-warm-up then linear decay, gradient clipping, evaluation after each epoch. The trained adapter is saved with
-save_pretrained (adapter_config.json + adapter_model.safetensors) with peft_lab.json (label names), which
-peft-lab's page and CLI import.
+warm-up then linear decay, gradient clipping, evaluation after each epoch. What is saved in --output-dir: for peft
+methods the adapter (save_pretrained: adapter_config.json + adapter_model.safetensors), which peft-lab's page and CLI
+load back with peft_lab.json (label names); for Houlsby/Pfeiffer AdapterHub's save_adapter folder; for BitFit,
+head-only and full fine-tuning the whole model.
 """
 import argparse
 import csv
@@ -116,7 +117,9 @@ def main():
     label_column = a.label_column or data["label_column"]
     data_path = a.data or data["file"]
 
-    accelerator = Accelerator()
+    # The schedule below counts optimiser steps per process; by default a prepared scheduler would advance once per
+    # process on every step and finish early on several GPUs.
+    accelerator = Accelerator(step_scheduler_with_optimizer=False)
     random.seed(training["seed"])
     torch.manual_seed(training["seed"])
     rows = examples(read_rows(data_path), text_column, label_column, labels, data_path)
@@ -160,7 +163,7 @@ def main():
         for batch in train_loader:
             loss = model(**batch).loss
             accelerator.backward(loss)
-            accelerator.clip_grad_norm_(params, training["max_grad_norm"])
+            accelerator.clip_grad_norm_(model.parameters(), training["max_grad_norm"])
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()

@@ -103,19 +103,22 @@ pub fn import(
             RunInfo { base_model: pretrained.name.clone(), labels, method }
         }
     };
-    let model = attach_fresh(pretrained, &info, device)?;
+    // Any text length fits here; "try it" truncates to what the positions leave (MethodConfig::virtual_tokens).
+    let model = attach_fresh(pretrained, &info, 1, device)?;
     let model = info.method.method().load(model, &adapter)?;
     Ok((model, info))
 }
 
-/// A fresh classifier for `info.labels` with `info.method` attached (its tensors still initial).
+/// A fresh classifier for `info.labels` with `info.method` attached (its tensors still initial), checked for texts
+/// of up to `max_length` tokens.
 pub fn attach_fresh(
     pretrained: &Pretrained,
     info: &RunInfo,
+    max_length: usize,
     device: &burn::tensor::Device,
 ) -> Result<SequenceClassifier, ImportError> {
     let model = pretrained.classifier(info.labels.len(), device)?;
-    let ctx = AttachContext { device: device.clone(), max_length: 1, tokenizer: Some(&pretrained.tokenizer) };
+    let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&pretrained.tokenizer) };
     Ok(info.method.method().attach(model, &ctx)?)
 }
 

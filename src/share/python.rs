@@ -59,12 +59,16 @@ impl HandoverConfig {
         let peft_lab: RunInfo = serde_json::from_str(run_info_json)?;
         let mut method: serde_json::Value = serde_json::from_str(adapter_config_json)?;
         // The export names the model as peft-lab knew it; the script loads `base_model` (and TEXT-initialised
-        // prompt tuning loads its tokenizer from there too).
+        // prompt tuning loads its tokenizer from there too). The model's sizes are left for peft to read from
+        // the model, so `--model` may name another one.
         if let Some(fields) = method.as_object_mut() {
             for key in ["base_model_name_or_path", "tokenizer_name_or_path"] {
                 if fields.contains_key(key) {
                     fields.insert(key.into(), base_model.clone().into());
                 }
+            }
+            for key in ["token_dim", "num_layers", "num_attention_heads"] {
+                fields.remove(key);
             }
         }
         Ok(Self {

@@ -213,6 +213,7 @@ struct App {
     link: RwSignal<LinkState>,
     share: RwSignal<ShareState>,
     share_request: StoredValue<u64>,
+    link_request: StoredValue<u64>,
     merge_request: StoredValue<u64>,
     /// The run being merged, while the worker merges it.
     merging: RwSignal<Option<String>>,
@@ -300,6 +301,7 @@ impl App {
             link: RwSignal::new(LinkState::None),
             share: RwSignal::new(ShareState::default()),
             share_request: StoredValue::new(0),
+            link_request: StoredValue::new(0),
             merge_request: StoredValue::new(0),
             merging: RwSignal::new(None),
             import_status: RwSignal::new(None),
@@ -336,6 +338,8 @@ impl App {
         self.model.set(ModelState::Loading { loaded: 0, total: None });
         self.tryable.set(Vec::new());
         self.kept.set_value(Vec::new());
+        // Requests the old worker was answering are lost with it; a pending link is asked again once ready.
+        self.merging.set(None);
         self.predictions.set(Vec::new());
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
@@ -403,6 +407,7 @@ impl App {
                 mark("peft-lab:model-ready");
                 self.model.set(ModelState::Ready(info));
                 self.reopen_link();
+                self.resend_pending_share();
             }
             FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
             FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
@@ -425,8 +430,10 @@ impl App {
             }
             FromWorker::Shared { request, link } => self.on_shared(request, Ok(link)),
             FromWorker::ShareFailed { request, error } => self.on_shared(request, Err(error)),
-            FromWorker::LinkOpened { method, meta, precision } => self.on_link_opened(method, meta, precision),
-            FromWorker::LinkFailed(error) => self.on_link_failed(error),
+            FromWorker::LinkOpened { request, method, meta, precision } => {
+                self.on_link_opened(request, method, meta, precision)
+            }
+            FromWorker::LinkFailed { request, error } => self.on_link_failed(request, error),
             FromWorker::Imported { method, labels } => self.on_imported(method, labels),
             FromWorker::ImportFailed { name, error } => {
                 self.import_status.set(Some(Err(format!("{name} could not be loaded: {error}"))))
@@ -574,7 +581,7 @@ impl App {
                 dataset: data.name.clone(),
                 columns: dataset.columns.clone(),
                 val_fraction,
-                model: self.model_source.get_untracked().name,
+                model: self.model_source.with_untracked(|s| s.name.clone()),
                 backend,
                 config: config.clone(),
             }));
@@ -717,7 +724,7 @@ fn status_view(app: App) -> impl IntoView {
         ModelState::Loading { loaded, total } => {
             let (value, max) = (loaded as f64, total.unwrap_or(0).max(loaded).max(1) as f64);
             view! {
-                <span id="model" data-state="loading">"Loading " {app.model_source.get().name} "… " {mib(loaded)}
+                <span id="model" data-state="loading">"Loading " {app.model_source.with(|s| s.name.clone())} "… " {mib(loaded)}
                     {total.map(|t| format!(" of {}", mib(t)))}</span>
                 <progress id="model-progress" value=value max=max></progress>
             }

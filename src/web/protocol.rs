@@ -73,6 +73,7 @@ pub enum ToWorker {
     },
     /// Rebuild the run a link carries on the loaded model and add it to "try it".
     OpenLink {
+        request: u64,
         link: String,
     },
     /// Load adapter files (ours, or saved by Python's peft) on the loaded model and add them to "try it".
@@ -87,6 +88,8 @@ pub enum ToWorker {
     /// LoRA or DoRA folded into the base weights, for download.
     Merge {
         request: u64,
+        /// The model the run was trained on: it must be the loaded one.
+        model: String,
         adapter: AdapterBlob,
     },
 }
@@ -95,6 +98,8 @@ pub enum ToWorker {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunToShare {
     pub comparison: u64,
+    /// The model the run was trained on: it must be the loaded one.
+    pub model: String,
     pub dataset: String,
     pub config: TrainConfig,
     pub result: MethodResult,
@@ -188,6 +193,7 @@ pub enum FromWorker {
     },
     /// A link opened: its run is ready to try under `method`.
     LinkOpened {
+        request: u64,
         method: String,
         meta: LinkMeta,
         precision: Precision,
@@ -208,7 +214,10 @@ pub enum FromWorker {
         request: u64,
         error: String,
     },
-    LinkFailed(String),
+    LinkFailed {
+        request: u64,
+        error: String,
+    },
     ImportFailed {
         name: String,
         error: String,

@@ -90,7 +90,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                 state.device = Some(device);
                 state.gpu_buffer_limit = limit;
             }
-            match load_model(&model, limit).await {
+            match load_model(model, limit).await {
                 Ok(pretrained) => {
                     post(&FromWorker::ModelReady(model_info(&pretrained)));
                     state.borrow_mut().pretrained = Some(Rc::new(pretrained));
@@ -131,19 +131,23 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                 Err(error) => FromWorker::ShareFailed { request, error },
             });
         }
-        ToWorker::OpenLink { link } => {
+        ToWorker::OpenLink { request, link } => {
             post(&match open_link(&state, &link) {
-                Ok((method, meta, precision)) => FromWorker::LinkOpened { method, meta, precision },
-                Err(error) => FromWorker::LinkFailed(error),
+                Ok((method, meta, precision)) => FromWorker::LinkOpened { request, method, meta, precision },
+                Err(error) => FromWorker::LinkFailed { request, error },
             });
         }
         ToWorker::Import { name, config_json, weights, run_info_json } => {
             let imported = state.borrow().loaded().and_then(|(pretrained, device)| {
-                import(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
-                    .map_err(|e| e.to_string())
+                let (model, info) = import(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
+                    .map_err(|e| e.to_string())?;
+                // Files carry no max length: 128 tokens, or what the positions leave beside virtual tokens.
+                let positions = pretrained.config.max_position_embeddings;
+                let max_length = 128.min(positions.saturating_sub(info.method.virtual_tokens())).max(1);
+                Ok((model, info, max_length))
             });
             post(&match imported {
-                Ok((model, info)) => {
+                Ok((model, info, max_length)) => {
                     let method = format!("{} ({name})", info.method.label());
                     let labels = info.labels.clone();
                     let trained = TrainedModel {
@@ -151,16 +155,17 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                         method: method.clone(),
                         model,
                         labels: info.labels,
-                        max_length: 128,
+                        max_length,
                     };
+                    state.borrow_mut().trained.retain(|t| t.method != method);
                     state.borrow_mut().trained.push(Rc::new(trained));
                     FromWorker::Imported { method, labels }
                 }
                 Err(error) => FromWorker::ImportFailed { name, error },
             });
         }
-        ToWorker::Merge { request, adapter } => {
-            post(&match merge(&state, adapter).await {
+        ToWorker::Merge { request, model, adapter } => {
+            post(&match merge(&state, &model, adapter).await {
                 Ok(merged) => FromWorker::Merged { request, config_json: merged.config_json, weights: merged.weights },
                 Err(error) => FromWorker::MergeFailed { request, error },
             });
@@ -168,9 +173,16 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
     }
 }
 
-/// The stored files of a finished run, rebuilt on the loaded model.
-fn rebuild_run(state: &Rc<RefCell<State>>, adapter: &AdapterBlob) -> Result<(SequenceClassifier, RunInfo), String> {
+/// The stored files of a finished run, rebuilt on the loaded model, which must be the one it was trained on.
+fn rebuild_run(
+    state: &Rc<RefCell<State>>,
+    model: &str,
+    adapter: &AdapterBlob,
+) -> Result<(SequenceClassifier, RunInfo), String> {
     let (pretrained, device) = state.borrow().loaded()?;
+    if pretrained.name != model {
+        return Err(format!("this run was trained on {model}, and {} is loaded: load {model} first", pretrained.name));
+    }
     import(&pretrained, &adapter.config_json, &adapter.weights, Some(&adapter.run_info_json), &device)
         .map_err(|e| e.to_string())
 }
@@ -186,7 +198,7 @@ fn model_sha256(state: &Rc<RefCell<State>>, pretrained: &Pretrained) -> String {
 
 async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision) -> Result<CheckedLink, String> {
     let (pretrained, _) = state.borrow().loaded()?;
-    let (model, info) = rebuild_run(state, &run.adapter)?;
+    let (model, info) = rebuild_run(state, &run.model, &run.adapter)?;
     let identity = ModelIdentity { name: pretrained.name.clone(), sha256: model_sha256(state, &pretrained) };
     let meta = LinkMeta::for_run(identity, info.labels, &run.result, run.config, run.dataset);
     let validation = state.borrow().validation.clone();
@@ -201,6 +213,8 @@ fn open_link(state: &Rc<RefCell<State>>, link: &str) -> Result<(String, LinkMeta
     let sha = model_sha256(state, &pretrained);
     let (model, meta, precision) = link::open(&pretrained, &sha, link, &device).map_err(|e| e.to_string())?;
     let method = format!("{} (shared)", meta.method.label());
+    // Opening a link again (or another with the same method) replaces the earlier one.
+    state.borrow_mut().trained.retain(|t| t.method != method);
     let trained = TrainedModel {
         from_comparison: false,
         method: method.clone(),
@@ -212,8 +226,8 @@ fn open_link(state: &Rc<RefCell<State>>, link: &str) -> Result<(String, LinkMeta
     Ok((method, meta, precision))
 }
 
-async fn merge(state: &Rc<RefCell<State>>, adapter: AdapterBlob) -> Result<MergedModel, String> {
-    let (model, info) = rebuild_run(state, &adapter)?;
+async fn merge(state: &Rc<RefCell<State>>, model: &str, adapter: AdapterBlob) -> Result<MergedModel, String> {
+    let (model, info) = rebuild_run(state, model, &adapter)?;
     export_merged(model, &info.labels).await.map_err(|e| e.to_string())
 }
 
@@ -332,9 +346,9 @@ async fn read_with_progress(response: Response, url: &str) -> Result<Vec<u8>, St
 }
 
 /// The model's files: as picked, or fetched (from the browser's cache when fetched before).
-async fn model_files(source: &ModelSource) -> Result<ModelFiles, String> {
-    if let Some(files) = &source.files {
-        return Ok(files.clone());
+async fn model_files(source: ModelSource) -> Result<ModelFiles, String> {
+    if let Some(files) = source.files {
+        return Ok(files);
     }
     let url = |file: &str| format!("{}{file}", source.base_url);
     let small = |file: &'static str| {
@@ -351,7 +365,8 @@ async fn model_files(source: &ModelSource) -> Result<ModelFiles, String> {
     Ok(ModelFiles { config, weights, tokenizer })
 }
 
-async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+async fn load_model(source: ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+    let name = source.name.clone();
     let ModelFiles { config, weights, tokenizer } = model_files(source).await?;
     if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights))
         && let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit)
@@ -363,7 +378,7 @@ async fn load_model(source: &ModelSource, gpu_buffer_limit: Option<u64>) -> Resu
             limit >> 20
         ));
     }
-    Pretrained::from_bytes(&source.name, &config, weights, &tokenizer).map_err(|e| e.to_string())
+    Pretrained::from_bytes(&name, &config, weights, &tokenizer).map_err(|e| e.to_string())
 }
 
 fn model_info(pretrained: &Pretrained) -> ModelInfo {

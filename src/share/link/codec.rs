@@ -21,7 +21,8 @@ pub const MAX_LINK_CHARS: usize = 16 << 20;
 /// Largest decompressed payload accepted; checked against the declared length before inflating.
 pub const MAX_DECODED_BYTES: usize = 64 << 20;
 const MAX_HEADER_BYTES: usize = 1 << 20;
-/// Int8 values share one f16 scale per block of this many (flattened) values.
+/// Int8 values share one scale per block of this many (flattened) values; the block's largest magnitude is stored
+/// (as f16, which keeps it a normal number for any value a model holds) and the scale is that over 127.
 pub const INT8_BLOCK: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +30,18 @@ pub const INT8_BLOCK: usize = 128;
 pub enum Precision {
     F16,
     Int8,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "f16" => Ok(Self::F16),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("'{other}' is not a precision; choose int8 or f16")),
+        }
+    }
 }
 
 impl std::fmt::Display for Precision {
@@ -72,6 +85,8 @@ pub enum LinkError {
     Tensor(String, String),
     #[error("tensor '{0}' cannot be stored in f16: a value is {1} (over f16's 65504); use int8 or the file export")]
     F16Range(String, f32),
+    #[error("tensor '{0}' holds {1}: the run diverged, so there is nothing worth sharing")]
+    NotFinite(String, f32),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +114,9 @@ pub fn encode<M: Serialize>(meta: &M, tensors: &[SharedTensor], precision: Preci
     raw.extend((header.len() as u32).to_le_bytes());
     raw.extend(&header);
     for tensor in tensors {
+        if let Some(&v) = tensor.values.iter().find(|v| !v.is_finite()) {
+            return Err(LinkError::NotFinite(tensor.name.clone(), v));
+        }
         match precision {
             Precision::F16 => {
                 for &v in &tensor.values {
@@ -110,8 +128,8 @@ pub fn encode<M: Serialize>(meta: &M, tensors: &[SharedTensor], precision: Preci
                 }
             }
             Precision::Int8 => {
-                let (scales, values) = quantize_int8(&tensor.values);
-                raw.extend(scales.iter().flat_map(|s| s.to_le_bytes()));
+                let (maxima, values) = quantize_int8(&tensor.values);
+                raw.extend(maxima.iter().flat_map(|m| m.to_le_bytes()));
                 raw.extend(values.iter().map(|&v| v as u8));
             }
         }
@@ -124,26 +142,26 @@ pub fn encode<M: Serialize>(meta: &M, tensors: &[SharedTensor], precision: Preci
     Ok(URL_SAFE_NO_PAD.encode(payload))
 }
 
-/// Symmetric int8 per block of `INT8_BLOCK` values: scale = max |v| / 127 (as f16), value = round(v / scale).
+/// Symmetric int8 per block of `INT8_BLOCK` values: the block's max |v| (as f16), value = round(v / (max / 127)).
 fn quantize_int8(values: &[f32]) -> (Vec<f16>, Vec<i8>) {
-    let mut scales = Vec::with_capacity(values.len().div_ceil(INT8_BLOCK));
+    let mut maxima = Vec::with_capacity(values.len().div_ceil(INT8_BLOCK));
     let mut quantized = Vec::with_capacity(values.len());
     for block in values.chunks(INT8_BLOCK) {
-        let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let scale = f16::from_f32(max / 127.0);
-        // Rounding the scale to f16 may shrink it: clamp so the largest value stays in range.
-        let step = scale.to_f32();
-        scales.push(scale);
+        let max = f16::from_f32(block.iter().fold(0f32, |m, v| m.max(v.abs())));
+        // The decoder's step, from the rounded maximum; rounding may shrink it, so values are clamped.
+        let step = max.to_f32() / 127.0;
+        maxima.push(max);
         quantized
             .extend(block.iter().map(|v| if step > 0.0 { (v / step).round().clamp(-127.0, 127.0) as i8 } else { 0 }));
     }
-    (scales, quantized)
+    (maxima, quantized)
 }
 
 /// Everything after `#share=` in `text` (a whole URL, a fragment, or the bare payload), surrounding blanks trimmed.
 pub fn payload_of(text: &str) -> Result<&str, LinkError> {
     let text = text.trim();
-    if let Some(at) = text.find(FRAGMENT_KEY) {
+    // The last occurrence: base64url has no '=', while the page's address before it may (`?model=`).
+    if let Some(at) = text.rfind(FRAGMENT_KEY) {
         return Ok(text[at + FRAGMENT_KEY.len()..].trim());
     }
     // A bare payload starts with the base64 of "PL" and the version byte.
@@ -211,15 +229,16 @@ pub fn decode<M: DeserializeOwned>(link: &str) -> Result<(M, Precision, Vec<Shar
                 .collect(),
             Precision::Int8 => {
                 let blocks = count.div_ceil(INT8_BLOCK);
-                let scales: Vec<f32> = reader
+                let maxima: Vec<f32> = reader
                     .take(blocks * 2)
-                    .map_err(|_| bad("its scales end early".into()))?
+                    .map_err(|_| bad("its block maxima end early".into()))?
                     .chunks_exact(2)
                     .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
                     .collect();
-                if let Some(scale) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
-                    return Err(bad(format!("a block scale is {scale}")));
+                if let Some(max) = maxima.iter().find(|m| !m.is_finite() || **m < 0.0) {
+                    return Err(bad(format!("a block's maximum is {max}")));
                 }
+                let scales: Vec<f32> = maxima.iter().map(|m| m / 127.0).collect();
                 let values = reader.take(count).map_err(|_| bad("its data ends early".into()))?;
                 values.iter().enumerate().map(|(i, &v)| v as i8 as f32 * scales[i / INT8_BLOCK]).collect()
             }
@@ -283,9 +302,13 @@ mod tests {
 
     #[test]
     fn int8_error_is_at_most_half_a_step_per_block() {
-        let link = encode(&(), &tensors(), Precision::Int8).unwrap();
+        let mut tensors = tensors();
+        // Small values (a LoRA B early in training) keep their precision too.
+        let small = (0..200).map(|i| (i as f32 - 99.5) * 1e-6).collect();
+        tensors.push(SharedTensor { name: "small".into(), shape: vec![200], values: small });
+        let link = encode(&(), &tensors, Precision::Int8).unwrap();
         let ((), _, back) = decode(&link).unwrap();
-        for (a, b) in tensors().iter().zip(&back) {
+        for (a, b) in tensors.iter().zip(&back) {
             for (block_a, block_b) in a.values.chunks(INT8_BLOCK).zip(b.values.chunks(INT8_BLOCK)) {
                 let step = block_a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
                 for (x, y) in block_a.iter().zip(block_b) {
@@ -337,8 +360,20 @@ mod tests {
     #[test]
     fn non_finite_values_and_impossible_shapes_are_refused() {
         let nan = vec![SharedTensor { name: "x".into(), shape: vec![1], values: vec![f32::NAN] }];
-        let link = encode(&(), &nan, Precision::F16).unwrap();
-        assert!(matches!(decode::<()>(&link), Err(LinkError::Tensor(name, _)) if name == "x"));
+        for precision in [Precision::F16, Precision::Int8] {
+            assert!(matches!(encode(&(), &nan, precision), Err(LinkError::NotFinite(..))));
+        }
+        // A NaN written by another encoder (f16 0x7e00) is refused on decoding.
+        let one = vec![SharedTensor { name: "x".into(), shape: vec![1], values: vec![1.0] }];
+        let mut bytes = URL_SAFE_NO_PAD.decode(encode(&(), &one, Precision::F16).unwrap()).unwrap();
+        let mut raw = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[7..]).unwrap();
+        let at = raw.len() - 2;
+        raw[at..].copy_from_slice(&f16::NAN.to_le_bytes());
+        bytes.truncate(7);
+        bytes.extend(miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6));
+        assert!(
+            matches!(decode::<()>(&URL_SAFE_NO_PAD.encode(&bytes)), Err(LinkError::Tensor(name, _)) if name == "x")
+        );
         let big = vec![SharedTensor { name: "x".into(), shape: vec![1], values: vec![1e6] }];
         assert!(matches!(encode(&(), &big, Precision::F16), Err(LinkError::F16Range(..))));
         // A header whose shape claims more values than the data holds.

@@ -6,9 +6,10 @@ pub mod codec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor};
+pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor, payload_of};
 
 use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
+use crate::data::MAX_CLASSES;
 use crate::data::batch::TokenizedExample;
 use crate::method::MethodConfig;
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
@@ -111,6 +112,8 @@ pub enum ShareError {
     Task(String),
     #[error("the link's labels are unusable: {0}")]
     Labels(String),
+    #[error("the link's settings are unusable: {0}")]
+    Settings(String),
     #[error("the link's tensors do not fit its method on this model: {0}")]
     Tensors(String),
     #[error(transparent)]
@@ -161,11 +164,20 @@ pub fn rebuild(
     if meta.task != "SEQ_CLS" {
         return Err(ShareError::Task(meta.task.clone()));
     }
-    if meta.labels.len() < 2 {
-        return Err(ShareError::Labels(format!("{} label(s); a classifier needs at least 2", meta.labels.len())));
+    let labels = meta.labels.len();
+    if !(2..=MAX_CLASSES).contains(&labels) {
+        return Err(ShareError::Labels(format!("{labels} label(s); a classifier here has 2..={MAX_CLASSES}")));
     }
+    let positions = pretrained.config.max_position_embeddings;
+    if !(1..=positions).contains(&meta.train.max_length) {
+        return Err(ShareError::Settings(format!(
+            "max length {} (the model has {positions} positions)",
+            meta.train.max_length
+        )));
+    }
+    // Attaching checks the method's settings (sizes included) before allocating its tensors.
     let info = meta.run_info();
-    let model = attach_fresh(pretrained, &info, device)?;
+    let model = attach_fresh(pretrained, &info, meta.train.max_length, device)?;
     let method = info.method.method();
     let expected: Vec<(String, Vec<usize>)> =
         method.adapter_tensors(&model).into_iter().map(|t| (t.name, t.shape)).collect();

@@ -57,6 +57,20 @@ impl Default for ShareState {
     }
 }
 
+/// Adds a run opened from a link or files to "try it" (and to what a new comparison keeps), once.
+fn add_once(tryable: RwSignal<Vec<String>>, kept: StoredValue<Vec<String>>, method: &str) {
+    tryable.update(|t| {
+        if !t.iter().any(|m| m == method) {
+            t.push(method.to_string());
+        }
+    });
+    kept.update_value(|k| {
+        if !k.iter().any(|m| m == method) {
+            k.push(method.to_string());
+        }
+    });
+}
+
 fn next_request(counter: StoredValue<u64>) -> u64 {
     counter.update_value(|n| *n += 1);
     counter.get_value()
@@ -95,24 +109,32 @@ impl App {
         match self.link.get_untracked() {
             LinkState::Opening { link, .. }
             | LinkState::Opened { link, .. }
-            | LinkState::Failed { link: Some(link), .. } => self.send(&ToWorker::OpenLink { link }),
+            | LinkState::Failed { link: Some(link), .. } => {
+                let request = next_request(self.link_request);
+                self.send(&ToWorker::OpenLink { request, link })
+            }
             LinkState::None | LinkState::Failed { link: None, .. } => {}
         }
     }
 
-    pub(super) fn on_link_opened(&self, method: String, meta: LinkMeta, precision: Precision) {
+    pub(super) fn on_link_opened(&self, request: u64, method: String, meta: LinkMeta, precision: Precision) {
+        if request != self.link_request.get_value() {
+            return;
+        }
         let link = match self.link.get_untracked() {
             LinkState::Opening { link, .. }
             | LinkState::Opened { link, .. }
             | LinkState::Failed { link: Some(link), .. } => link,
             _ => return,
         };
-        self.tryable.update(|t| t.push(method.clone()));
-        self.kept.update_value(|k| k.push(method.clone()));
+        add_once(self.tryable, self.kept, &method);
         self.link.set(LinkState::Opened { link, method, meta, precision });
     }
 
-    pub(super) fn on_link_failed(&self, error: String) {
+    pub(super) fn on_link_failed(&self, request: u64, error: String) {
+        if request != self.link_request.get_value() {
+            return;
+        }
         let (link, meta) = match self.link.get_untracked() {
             LinkState::Opening { link, meta, precision }
             | LinkState::Opened { link, meta, precision, .. }
@@ -165,6 +187,13 @@ impl App {
         }
     }
 
+    /// A link asked of a worker that restarted before answering is asked of the new one.
+    pub(super) fn resend_pending_share(&self) {
+        if self.share.with_untracked(|s| s.run.is_some() && s.result.is_none()) {
+            self.request_link();
+        }
+    }
+
     fn request_link(&self) {
         let state = self.share.get_untracked();
         let Some(run) = state.run else { return };
@@ -175,6 +204,7 @@ impl App {
             precision: state.precision,
             run: RunToShare {
                 comparison: run.comparison,
+                model: run.model,
                 dataset: run.dataset,
                 config: run.config,
                 result: run.result,
@@ -192,7 +222,7 @@ impl App {
     pub(super) fn merge_run(&self, run: &StoredRun) {
         let request = next_request(self.merge_request);
         self.merging.set(Some(run.result.method.clone()));
-        self.send(&ToWorker::Merge { request, adapter: run.adapter.clone() });
+        self.send(&ToWorker::Merge { request, model: run.model.clone(), adapter: run.adapter.clone() });
     }
 
     /// Downloads the merged model with the base model's tokenizer as one zip.
@@ -207,11 +237,13 @@ impl App {
             Err(e) => return self.notice(format!("merging {method} failed: {e}")),
         };
         let app = *self;
-        let source = self.model_source.get_untracked();
+        // The tokenizer of the loaded model: picked with it, or fetched again (from the browser's cache).
+        let (base_url, picked) =
+            self.model_source.with_untracked(|s| (s.base_url.clone(), s.files.as_ref().map(|f| f.tokenizer.clone())));
         spawn_local(async move {
-            let tokenizer = match source.files {
-                Some(files) => files.tokenizer,
-                None => match super::fetch_bytes(&format!("{}tokenizer.json", source.base_url)).await {
+            let tokenizer = match picked {
+                Some(tokenizer) => tokenizer,
+                None => match super::fetch_bytes(&format!("{base_url}tokenizer.json")).await {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         return app.notice(format!("the merged model needs the tokenizer, which did not load: {e}"));
@@ -287,10 +319,7 @@ impl App {
             let mut folder = None;
             for file in &files {
                 let name = file.name();
-                let relative =
-                    js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
-                folder =
-                    folder.or(relative.and_then(|p| p.split('/').next().filter(|s| !s.is_empty()).map(str::to_string)));
+                folder = folder.or_else(|| picked_folder(file));
                 let wanted = name == "adapter_config.json" || name == "peft_lab.json" || name.ends_with(".safetensors");
                 if !wanted {
                     continue;
@@ -335,14 +364,20 @@ impl App {
     }
 
     pub(super) fn on_imported(&self, method: String, labels: Vec<String>) {
-        self.tryable.update(|t| t.push(method.clone()));
-        self.kept.update_value(|k| k.push(method.clone()));
+        add_once(self.tryable, self.kept, &method);
         self.import_status.set(Some(Ok(format!(
             "{method} is loaded ({} labels: {}): try it below",
             labels.len(),
             labels.join(", ")
         ))));
     }
+}
+
+/// The folder a file was picked in (with a folder picker), from its `webkitRelativePath` "folder/file".
+fn picked_folder(file: &web_sys::File) -> Option<String> {
+    let path = js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok()?.as_string()?;
+    let (folder, _) = path.split_once('/')?;
+    (!folder.is_empty()).then(|| folder.to_string())
 }
 
 /// A file-name-safe form of a method label ("lora r8" → "lora-r8").
@@ -430,7 +465,11 @@ pub(super) fn opened_link_view(app: App) -> impl IntoView {
                 view! { <p id="link-status" data-state="failed" class="error" role="alert">"This link cannot be used: " {error.clone()}</p> }.into_any(),
             ),
         };
-        let needs_model = meta.as_ref().is_some_and(|(m, _)| m.base_model.name != app.model_source.get().name).then(|| {
+        // Names can differ for the same weights (a picked folder): once opened, the sha256 has settled it.
+        let other_name = meta.as_ref().is_some_and(|(m, _)| app.model_source.with(|s| s.name != m.base_model.name));
+        let wrong_model = matches!(&state, LinkState::Failed { error, .. } if error.contains("was made for the model"));
+        let opened = matches!(state, LinkState::Opened { .. });
+        let needs_model = (!opened && (other_name || wrong_model)).then(|| {
             view! {
                 <p class="warning">"This link was trained on a different model than the one loaded. Load that model: "
                     {model_files_picker(app, "link-model-files")} " (config.json, model.safetensors, tokenizer.json), or "
@@ -498,10 +537,7 @@ async fn read_model_files(files: &[web_sys::File]) -> Result<(String, ModelFiles
     let read = async |file: &web_sys::File| {
         buffer_bytes(Ok(file.array_buffer())).await.map_err(|e| format!("{} could not be read: {e}", file.name()))
     };
-    let folder = js_sys::Reflect::get(weights, &"webkitRelativePath".into())
-        .ok()
-        .and_then(|v| v.as_string())
-        .and_then(|p| p.split('/').next().filter(|s| !s.is_empty() && p.contains('/')).map(str::to_string));
+    let folder = picked_folder(weights);
     let files =
         ModelFiles { config: read(config).await?, weights: read(weights).await?, tokenizer: read(tokenizer).await? };
     Ok((folder.unwrap_or_else(|| "picked model".into()), files))
