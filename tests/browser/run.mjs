@@ -384,6 +384,8 @@ const tests = {
       ["transposed tensor", tampered((h) => h.tensors[0].shape.reverse()), "do not fit its method"],
       ["longer tensor", tampered((h) => (h.tensors[0].shape = [h.tensors[0].shape[0] + 1, h.tensors[0].shape[1]])), "malformed"],
       ["unknown method", tampered((h) => (h.meta.method.method = "magic")), "header does not parse"],
+      ["huge encoder", tampered((h) => (h.meta.method = { method: "prefix", num_virtual_tokens: 4, prefix_projection: true, encoder_hidden_size: 1e9 })), "encoder_hidden_size is 1000000000"],
+      ["100,000 labels", tampered((h) => (h.meta.labels = Array.from({ length: 100_000 }, (_, i) => `l${i}`))), "100000 label(s)"],
       ["html label", tampered((h) => (h.meta.labels[0] = '<img src=x onerror="window.pwned=1">')), null],
     ];
     const fresh = await browser.newContext({ viewport: { width: 1280, height: 1000 } });

@@ -93,6 +93,8 @@ impl App {
     }
 
     pub(super) fn begin_opening(&self, text: String) {
+        // An answer still on its way for an earlier link is ignored from now on.
+        next_request(self.link_request);
         match codec::decode::<LinkMeta>(&text) {
             Ok((meta, precision, _)) => {
                 self.link.set(LinkState::Opening { link: text, meta, precision });
