@@ -68,7 +68,7 @@ pub enum ToWorker {
     /// A share link for a finished run (rebuilt from its stored files).
     Share {
         request: u64,
-        run: RunToShare,
+        run: Box<RunToShare>,
         precision: Precision,
     },
     /// Rebuild the run a link carries on the loaded model and add it to "try it".

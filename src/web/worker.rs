@@ -126,7 +126,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             post(&FromWorker::Prediction { request, predictions });
         }
         ToWorker::Share { request, run, precision } => {
-            post(&match share(&state, run, precision).await {
+            post(&match share(&state, *run, precision).await {
                 Ok(link) => FromWorker::Shared { request, link },
                 Err(error) => FromWorker::ShareFailed { request, error },
             });

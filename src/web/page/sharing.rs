@@ -204,14 +204,14 @@ impl App {
         self.send(&ToWorker::Share {
             request,
             precision: state.precision,
-            run: RunToShare {
+            run: Box::new(RunToShare {
                 comparison: run.comparison,
                 model: run.model,
                 dataset: run.dataset,
                 config: run.config,
                 result: run.result,
                 adapter: run.adapter,
-            },
+            }),
         });
     }
 
