@@ -2,6 +2,11 @@
 //! merged into a plain checkpoint (`merged.rs`), a script that continues the run in Python
 //! (`python.rs`), and the zip that bundles files for one download (`zip.rs`).
 
+/// What links and hand-over files record as their author: "peft-lab <version>".
+pub fn made_by() -> String {
+    format!("peft-lab {}", env!("CARGO_PKG_VERSION"))
+}
+
 pub mod link;
 pub mod merged;
 pub mod peft;

@@ -72,7 +72,7 @@ impl HandoverConfig {
             }
         }
         Ok(Self {
-            made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
+            made_by: super::made_by(),
             base_model,
             method_label: peft_lab.method.label(),
             method,

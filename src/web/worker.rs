@@ -149,17 +149,8 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             post(&match imported {
                 Ok((model, info, max_length)) => {
                     let method = format!("{} ({name})", info.method.label());
-                    let labels = info.labels.clone();
-                    let trained = TrainedModel {
-                        from_comparison: false,
-                        method: method.clone(),
-                        model,
-                        labels: info.labels,
-                        max_length,
-                    };
-                    state.borrow_mut().trained.retain(|t| t.method != method);
-                    state.borrow_mut().trained.push(Rc::new(trained));
-                    FromWorker::Imported { method, labels }
+                    keep_for_trying(&state, &method, model, info.labels.clone(), max_length);
+                    FromWorker::Imported { method, labels: info.labels }
                 }
                 Err(error) => FromWorker::ImportFailed { name, error },
             });
@@ -213,17 +204,22 @@ fn open_link(state: &Rc<RefCell<State>>, link: &str) -> Result<(String, LinkMeta
     let sha = model_sha256(state, &pretrained);
     let (model, meta, precision) = link::open(&pretrained, &sha, link, &device).map_err(|e| e.to_string())?;
     let method = format!("{} (shared)", meta.method.label());
-    // Opening a link again (or another with the same method) replaces the earlier one.
-    state.borrow_mut().trained.retain(|t| t.method != method);
-    let trained = TrainedModel {
-        from_comparison: false,
-        method: method.clone(),
-        model,
-        labels: meta.labels.clone(),
-        max_length: meta.train.max_length,
-    };
-    state.borrow_mut().trained.push(Rc::new(trained));
+    keep_for_trying(state, &method, model, meta.labels.clone(), meta.train.max_length);
     Ok((method, meta, precision))
+}
+
+/// Adds a run opened from a link or files to "try it"; one of the same name (opened again) is replaced.
+fn keep_for_trying(
+    state: &Rc<RefCell<State>>,
+    method: &str,
+    model: SequenceClassifier,
+    labels: Vec<String>,
+    max_length: usize,
+) {
+    let mut state = state.borrow_mut();
+    state.trained.retain(|t| t.method != method);
+    let trained = TrainedModel { from_comparison: false, method: method.to_string(), model, labels, max_length };
+    state.trained.push(Rc::new(trained));
 }
 
 async fn merge(state: &Rc<RefCell<State>>, model: &str, adapter: AdapterBlob) -> Result<MergedModel, String> {

@@ -81,7 +81,7 @@ impl LinkMeta {
         dataset: String,
     ) -> Self {
         Self {
-            made_by: format!("peft-lab {}", env!("CARGO_PKG_VERSION")),
+            made_by: super::made_by(),
             base_model,
             task: "SEQ_CLS".into(),
             labels,

@@ -71,6 +71,12 @@ fn add_once(tryable: RwSignal<Vec<String>>, kept: StoredValue<Vec<String>>, meth
     });
 }
 
+fn scroll_to(id: &str) {
+    if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
+        element.scroll_into_view();
+    }
+}
+
 fn next_request(counter: StoredValue<u64>) -> u64 {
     counter.update_value(|n| *n += 1);
     counter.get_value()
@@ -169,11 +175,7 @@ impl App {
             "The shared run's settings are set ({} only, its learning rate, budget and seed): drop your data and press Compare.",
             meta.method.label()
         ));
-        if let Some(section) =
-            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("data-section"))
-        {
-            section.scroll_into_view();
-        }
+        scroll_to("data-section");
     }
 
     pub(super) fn share_run(&self, run: StoredRun) {
@@ -182,11 +184,7 @@ impl App {
             s.result = None;
         });
         self.request_link();
-        if let Some(section) =
-            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("share-section"))
-        {
-            section.scroll_into_view();
-        }
+        scroll_to("share-section");
     }
 
     /// A link asked of a worker that restarted before answering is asked of the new one.
