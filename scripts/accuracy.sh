@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# Validation accuracy of peft-lab beside the transformers + peft reference, same data, hyper-parameters and seeds:
-# MiniLM on the Yelp sample sentences (a fixed 800/200 split), $EPOCHS (3) epochs, batch 16, max length $MAX_LENGTH
-# (64), each method's default learning rate. Usage: bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2) | all]
-# [seeds (1,2,3)]
-# PYTHON selects the reference interpreter (default python3; it needs torch, transformers, peft).
+# Validation accuracy after every epoch of peft-lab beside the transformers + peft reference, same data,
+# hyper-parameters and seeds, side by side in one run. Usage:
+#   bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2) | all] [seeds (1,2,3)]
+# Settings (environment):
+#   DATASET     yelp (the Yelp sample sentences, 2 classes, a fixed 800/200 split; default) or hwu (HWU64 utterances
+#               by scenario: 18 imbalanced classes, 2,000 / 800; see scripts/accuracy_data.py)
+#   EPOCHS (3), MAX_LENGTH (64), BATCH_SIZE (16)
+#   LR          one learning rate for every method (default: each method's own)
+#   SET         method settings by peft's names, space-separated KEY=VALUE (e.g. SET="lora_alpha=16"), both sides
+# PYTHON selects the reference interpreter (default python3; it needs torch, transformers, peft, and AdapterHub
+# `adapters` for houlsby/pfeiffer).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 methods="${1:-lora,prefix,ptuning-v2}"
 [ "$methods" = all ] && methods=$("$bin" methods --keys)
 seeds="${2:-1,2,3}"
 work=$(mktemp -d)
-python3 - "$work" <<'PY'
-import json, random, sys
-rows = [r for r in json.load(open("public/data/yelp.json")) if r.get("text")]
-random.Random(0).shuffle(rows)
-json.dump(rows[:800], open(f"{sys.argv[1]}/train.json", "w"))
-json.dump(rows[800:], open(f"{sys.argv[1]}/val.json", "w"))
-PY
-common=(--model "$model" --epochs "${EPOCHS:-3}" --batch-size 16 --max-length "${MAX_LENGTH:-64}")
+python3 scripts/accuracy_data.py "${DATASET:-yelp}" "$work"
+common=(--model "$model" --epochs "${EPOCHS:-3}" --batch-size "${BATCH_SIZE:-16}" --max-length "${MAX_LENGTH:-64}")
+[ -n "${LR:-}" ] && common+=(--lr "$LR")
+for s in ${SET:-}; do common+=(--set "$s"); done
 # peft-lab and the reference train side by side, one thread each.
 for seed in ${seeds//,/ }; do
   RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 "$bin" compare --data "$work/train.json" --val-data "$work/val.json" \
@@ -31,15 +33,18 @@ done
 python3 - "$work" "$methods" "$seeds" <<'PY'
 import json, sys
 work, methods, seeds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
-print(f"{'method':<12} {'seed':>4} {'peft-lab':>9} {'peft':>9}")
+curve = lambda accs: " / ".join(f"{100 * a:5.1f}" for a in accs)
+print(f"{'method':<12} {'seed':>4}  {'peft-lab (accuracy after each epoch)':<36}  peft")
 for m in methods:
     ours_all, ref_all = [], []
     for s in seeds:
         # Our labels start with the CLI's method name ("lora r8", "prefix 10", "ptuning-v2 10").
         ours = {r["method"].split()[0]: r for r in json.load(open(f"{work}/ours-{s}.json"))}
         ref = {r["method"]: r for r in map(json.loads, open(f"{work}/reference-{s}.jsonl"))}
-        o, r = ours[m]["accuracy"] * 100, ref[m]["accuracy"] * 100
+        o = [e["accuracy"] for _, e in ours[m]["evaluations"]]
+        r = [e["accuracy"] for e in ref[m]["evaluations"]]
         ours_all.append(o); ref_all.append(r)
-        print(f"{m:<12} {s:>4} {o:9.2f} {r:9.2f}")
-    print(f"{m:<12} {'mean':>4} {sum(ours_all)/len(ours_all):9.2f} {sum(ref_all)/len(ref_all):9.2f}")
+        print(f"{m:<12} {s:>4}  {curve(o):<36}  {curve(r)}")
+    mean = lambda runs: [sum(col) / len(col) for col in zip(*runs)]
+    print(f"{m:<12} {'mean':>4}  {curve(mean(ours_all)):<36}  {curve(mean(ref_all))}")
 PY

@@ -2,7 +2,7 @@
 
 Prints one JSON line like `peft-lab bench`. Run by scripts/bench.sh; needs torch, transformers and peft.
 """
-import argparse, json, resource, time
+import argparse, json, math, resource, time
 
 import torch
 from transformers import get_linear_schedule_with_warmup
@@ -24,7 +24,7 @@ model, params = make_model(a.model, a.method, 2)
 model.train()
 optim = adamw(params, LEARNING_RATES[a.method])
 total = a.steps + 1
-sched = get_linear_schedule_with_warmup(optim, round(0.06 * total), total)
+sched = get_linear_schedule_with_warmup(optim, math.ceil(0.06 * total), total)
 vocab = model.config.vocab_size
 
 def batch(step):

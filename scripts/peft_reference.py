@@ -1,6 +1,8 @@
 """The reference side of peft-lab's comparisons: the same model, method settings and learning rates, built with
 transformers + peft (AdapterHub `adapters` for the bottleneck adapters). Shared by bench_reference.py and
 reference_train.py."""
+import json
+
 import torch
 from transformers import AutoModelForSequenceClassification
 from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType, get_peft_model
@@ -12,25 +14,40 @@ LEARNING_RATES = {"lora": 1e-3, "prefix": 1e-3, "ptuning-v2": 1e-2, "head": 5e-3
 METHODS = list(LEARNING_RATES)
 
 
-def make_model(model_dir, method, num_labels):
-    """The classifier with `method` attached as peft-lab's defaults define it; returns (model, trainable params)."""
+def parse_settings(pairs):
+    """`KEY=VALUE` strings, as peft-lab's `--set` takes them, to a dict: JSON values where they parse, comma lists
+    for target modules, text otherwise."""
+    out = {}
+    for pair in pairs or []:
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value.split(",") if key.endswith("modules") else value
+    return out
+
+
+def make_model(model_dir, method, num_labels, settings=None):
+    """The classifier with `method` attached as peft-lab's defaults define it, `settings` (peft's or AdapterHub's
+    config fields) on top; returns (model, trainable params)."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
+    kw = lambda **defaults: {**defaults, **(settings or {})}
     if method in ("lora", "dora"):
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=method == "dora"))
+        model = get_peft_model(model, LoraConfig(**kw(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=method == "dora")))
     elif method in ("prefix", "ptuning-v2"):
-        model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=method == "prefix"))
+        model = get_peft_model(model, PrefixTuningConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=method == "prefix")))
     elif method in ("ptuning-mlp", "ptuning-lstm"):
-        model = get_peft_model(model, PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, encoder_reparameterization_type=method[len("ptuning-"):].upper()))
+        model = get_peft_model(model, PromptEncoderConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, encoder_reparameterization_type=method[len("ptuning-"):].upper())))
     elif method == "prompt":
-        model = get_peft_model(model, PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10))
+        model = get_peft_model(model, PromptTuningConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10)))
     elif method == "ia3":
-        model = get_peft_model(model, IA3Config(task_type=TaskType.SEQ_CLS))
+        model = get_peft_model(model, IA3Config(**kw(task_type=TaskType.SEQ_CLS)))
     elif method in ("houlsby", "pfeiffer"):
         import adapters
 
         adapters.init(model)
         config = adapters.DoubleSeqBnConfig if method == "houlsby" else adapters.SeqBnConfig
-        model.add_adapter("bottleneck", config=config(reduction_factor=16))
+        model.add_adapter("bottleneck", config=config(**kw(reduction_factor=16)))
         model.train_adapter("bottleneck")
         model.classifier.requires_grad_(True)
     elif method in ("head", "bitfit"):

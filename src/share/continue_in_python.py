@@ -153,7 +153,7 @@ def main():
     steps_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
     total = training["max_steps"] or steps_per_epoch * training["epochs"]
     epochs = math.ceil(total / steps_per_epoch)
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(training["warmup_ratio"] * total), total)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(training["warmup_ratio"] * total), total)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
 

@@ -56,6 +56,11 @@ impl TrainConfig {
         let per_epoch = train_examples.div_ceil(self.batch_size.max(1));
         self.max_steps.unwrap_or(per_epoch * self.epochs)
     }
+
+    /// Warm-up steps of a run of `total_steps`: ceil(total × ratio), as transformers' `Trainer` counts them.
+    pub fn warmup_steps(&self, total_steps: usize) -> usize {
+        (total_steps as f64 * self.warmup_ratio).ceil() as usize
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +158,7 @@ pub async fn train(
     }
     let device = model.classifier.weight.val().device();
     let total_steps = config.total_steps(train.len());
-    let warmup = (total_steps as f64 * config.warmup_ratio).round() as usize;
+    let warmup = config.warmup_steps(total_steps);
     let mut optimizer = optim::adamw(config.weight_decay);
     let mut rng = SplitMix64::new(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -255,4 +260,20 @@ pub async fn predict(
         encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
     let logits = logits(model, &examples, tokenizer.pad_id(), 16).await?;
     Ok(logits.chunks(model.num_labels()).map(metrics::softmax).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainConfig;
+
+    #[test]
+    fn warmup_is_counted_as_transformers_trainer_counts_it() {
+        let config = TrainConfig::default();
+        // math.ceil(steps * 0.06): 22.5 -> 23 (Python's round gave 22), 6.12 -> 7, exactly 6.0 -> 6.
+        assert_eq!(config.warmup_steps(375), 23);
+        assert_eq!(config.warmup_steps(102), 7);
+        assert_eq!(config.warmup_steps(100), 6);
+        assert_eq!(config.warmup_steps(0), 0);
+        assert_eq!(TrainConfig { warmup_ratio: 0.0, ..config }.warmup_steps(50), 0);
+    }
 }
