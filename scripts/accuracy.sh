@@ -3,8 +3,9 @@
 # hyper-parameters and seeds, side by side in one run. Usage:
 #   bash scripts/accuracy.sh [methods (lora,prefix,ptuning-v2) | all] [seeds (1,2,3)]
 # Settings (environment):
-#   DATASET     yelp (the Yelp sample sentences, 2 classes, a fixed 800/200 split; default) or hwu (HWU64 utterances
-#               by scenario: 18 imbalanced classes, 2,000 / 800; see scripts/accuracy_data.py)
+#   DATASET     yelp (the Yelp sample sentences, 2 classes, a fixed 800/200 split; default), hwu (HWU64 utterances
+#               by scenario: 18 imbalanced classes) or trec (TREC questions by type: 6 imbalanced classes), both
+#               2,000 / 800 rows; see scripts/accuracy_data.py
 #   EPOCHS (3), MAX_LENGTH (64), BATCH_SIZE (16)
 #   LR          one learning rate for every method (default: each method's own)
 #   SET         method settings by peft's names, space-separated KEY=VALUE (e.g. SET="lora_alpha=16"), both sides

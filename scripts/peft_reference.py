@@ -1,6 +1,7 @@
 """The reference side of peft-lab's comparisons: the same model, method settings and learning rates, built with
 transformers + peft (AdapterHub `adapters` for the bottleneck adapters). Shared by bench_reference.py and
 reference_train.py."""
+import dataclasses
 import json
 
 import torch
@@ -28,26 +29,31 @@ def parse_settings(pairs):
 
 
 def make_model(model_dir, method, num_labels, settings=None):
-    """The classifier with `method` attached as peft-lab's defaults define it, `settings` (peft's or AdapterHub's
-    config fields) on top; returns (model, trainable params)."""
+    """The classifier with `method` attached as peft-lab's defaults define it, with those of `settings` on top that
+    the method's config class has (as peft-lab's `--set` applies a key to every method that has it); returns
+    (model, trainable params)."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
-    kw = lambda **defaults: {**defaults, **(settings or {})}
+
+    def build(config_class, **defaults):
+        fields = {f.name for f in dataclasses.fields(config_class)}
+        return config_class(**{**defaults, **{k: v for k, v in (settings or {}).items() if k in fields}})
+
     if method in ("lora", "dora"):
-        model = get_peft_model(model, LoraConfig(**kw(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=method == "dora")))
+        model = get_peft_model(model, build(LoraConfig, task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=method == "dora"))
     elif method in ("prefix", "ptuning-v2"):
-        model = get_peft_model(model, PrefixTuningConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=method == "prefix")))
+        model = get_peft_model(model, build(PrefixTuningConfig, task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, prefix_projection=method == "prefix"))
     elif method in ("ptuning-mlp", "ptuning-lstm"):
-        model = get_peft_model(model, PromptEncoderConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, encoder_reparameterization_type=method[len("ptuning-"):].upper())))
+        model = get_peft_model(model, build(PromptEncoderConfig, task_type=TaskType.SEQ_CLS, num_virtual_tokens=10, encoder_reparameterization_type=method[len("ptuning-"):].upper()))
     elif method == "prompt":
-        model = get_peft_model(model, PromptTuningConfig(**kw(task_type=TaskType.SEQ_CLS, num_virtual_tokens=10)))
+        model = get_peft_model(model, build(PromptTuningConfig, task_type=TaskType.SEQ_CLS, num_virtual_tokens=10))
     elif method == "ia3":
-        model = get_peft_model(model, IA3Config(**kw(task_type=TaskType.SEQ_CLS)))
+        model = get_peft_model(model, build(IA3Config, task_type=TaskType.SEQ_CLS))
     elif method in ("houlsby", "pfeiffer"):
         import adapters
 
         adapters.init(model)
         config = adapters.DoubleSeqBnConfig if method == "houlsby" else adapters.SeqBnConfig
-        model.add_adapter("bottleneck", config=config(**kw(reduction_factor=16)))
+        model.add_adapter("bottleneck", config=build(config, reduction_factor=16))
         model.train_adapter("bottleneck")
         model.classifier.requires_grad_(True)
     elif method in ("head", "bitfit"):
