@@ -8,7 +8,6 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use burn::tensor::Device;
 use common::*;
 use peft_lab::data::Dataset;
 use peft_lab::method::MethodConfig;
@@ -43,14 +42,14 @@ impl Host for Recorder {
 
 /// The fixture's rows of public/data, as a JSON file would bring them to `peft-lab train`.
 fn dataset(selection: &Value, split: &str) -> Dataset {
+    let mut files = std::collections::HashMap::new();
     let mut rows = Vec::new();
     for class in selection.as_array().expect("selection") {
         let source = class["source"].as_str().unwrap();
-        let file: Value = serde_json::from_slice(
-            &std::fs::read(format!("{}/public/data/{source}.json", env!("CARGO_MANIFEST_DIR")))
-                .expect("public/data (scripts/setup.sh installs it)"),
-        )
-        .unwrap();
+        let file: &Value = files.entry(source).or_insert_with(|| {
+            let path = format!("{}/public/data/{source}.json", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_slice(&std::fs::read(path).expect("public/data (scripts/setup.sh installs it)")).unwrap()
+        });
         for i in class[split].as_array().unwrap() {
             let row = &file[i.as_u64().unwrap() as usize];
             rows.push(json!({"text": row["text"], "label": class["label"]}));
@@ -74,12 +73,7 @@ fn train_config(settings: &Value) -> TrainConfig {
 }
 
 fn method_config(spec: &Value) -> MethodConfig {
-    let mut method = MethodConfig::from_name(match spec["kind"].as_str().unwrap() {
-        "lora" => "lora",
-        "prompt" => "prompt",
-        other => panic!("no run kind {other}"),
-    })
-    .unwrap();
+    let mut method = MethodConfig::from_name(spec["kind"].as_str().unwrap()).unwrap();
     for (key, value) in spec.as_object().unwrap().iter().filter(|(k, _)| *k != "kind") {
         let text = match value {
             Value::Array(items) => items.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>().join(","),
@@ -105,7 +99,7 @@ fn replay(tag: &str, loss_tol: f32, final_tol: f32) {
         PreparedData::tokenize(&pretrained.tokenizer, &train_set.examples, &val, labels.clone(), config.max_length)
             .unwrap();
 
-    let device: Device = peft_lab::device::cpu();
+    let device = peft_lab::device::cpu();
     let method = method_config(&run["method"]);
     let model = pretrained.classifier_with_config(&pretrained.config.without_dropout(), labels.len(), &device).unwrap();
     let model = attach(method.method(), model, &device);
