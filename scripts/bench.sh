@@ -1,33 +1,33 @@
 #!/usr/bin/env bash
 # Training throughput and peak memory on MiniLM, batch 16 x seq 64, CPU, one method per process (so peak memory
 # is per method), for peft-lab and — when Python has torch, transformers and peft — the PyTorch + peft reference
-# on the same synthetic batches and the same number of threads, with the ratio. Usage:
-#   bash scripts/bench.sh [methods (lora,prefix,ptuning-v2,full) | all] [threads (1)]
+# on the same synthetic batches and the same number of threads, with the ratio; once per thread count. Usage:
+#   bash scripts/bench.sh [methods (lora,prefix,ptuning-v2,full) | all] [thread counts ("1 2")]
 # PYTHON selects the reference interpreter (default python3).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 methods="${1:-lora,prefix,ptuning-v2,full}"
 [ "$methods" = all ] && methods=$("$bin" methods --keys)
-threads="${2:-1}"
+thread_counts="${2:-1 2}"
 steps="${STEPS:-5}"
 reference=yes
 "$python" -c "import torch, transformers, peft" 2>/dev/null || { reference=no; echo "bench: no torch/transformers/peft in $python: reference skipped" >&2; }
 
-printf '%-13s %12s %12s %8s %14s %14s %9s\n' method "peft-lab ex/s" "ref ex/s" ratio "peft-lab peak" "ref peak" "mem ratio"
-for m in ${methods//,/ }; do
-  ours=$(RAYON_NUM_THREADS=$threads MATMUL_NUM_THREADS=$threads "$bin" bench --model "$model" --method "$m" --steps "$steps" 2>/dev/null | tail -1)
+printf '%-13s %7s %12s %12s %8s %14s %14s %9s\n' method threads "peft-lab ex/s" "ref ex/s" ratio "peft-lab peak" "ref peak" "mem ratio"
+for threads in $thread_counts; do for m in ${methods//,/ }; do
+  ours=$("$bin" --threads "$threads" bench --model "$model" --method "$m" --steps "$steps" 2>/dev/null | tail -1)
   if [ "$reference" = yes ]; then
     ref=$(OMP_NUM_THREADS=$threads "$python" scripts/bench_reference.py --model "$model" --method "$m" --steps "$steps" --threads "$threads" 2>/dev/null | tail -1)
   else
     ref='{}'
   fi
-  python3 - "$m" "$ours" "$ref" <<'PY'
+  python3 - "$m" "$threads" "$ours" "$ref" <<'PY'
 import json, sys
-m, ours, ref = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+m, threads, ours, ref = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "n/a"
 o, r = ours["examples_per_second"], ref.get("examples_per_second")
 om, rm = ours.get("peak_memory_bytes"), ref.get("peak_memory_bytes")
-print(f"{m:<13} {o:12.2f} {r if r is None else format(r, '12.2f'):>12} {'n/a' if not r else format(o / r, '7.2f') + 'x':>8} "
+print(f"{m:<13} {threads:>7} {o:12.2f} {r if r is None else format(r, '12.2f'):>12} {'n/a' if not r else format(o / r, '7.2f') + 'x':>8} "
       f"{mib(om):>14} {mib(rm):>14} {'n/a' if not (om and rm) else format(om / rm, '8.2f') + 'x':>9}")
 PY
-done
+done; done

@@ -11,4 +11,6 @@ if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
   cargo install --quiet --locked trunk --version 0.21.14
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
+# npm binaryen's wasm-opt (Trunk.toml pins version_132) ahead of any other on PATH.
+export PATH="${PEFT_LAB_CACHE:-$HOME/.cache/peft-lab}/binaryen/node_modules/.bin:$PATH"
 exec trunk serve --release "$@"

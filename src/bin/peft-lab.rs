@@ -9,7 +9,6 @@ use std::time::Instant;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use peft_lab::data::batch::TokenizedExample;
 use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example, Summary};
 use peft_lab::method::{MethodConfig, catalog};
@@ -21,6 +20,7 @@ use peft_lab::share::link::{
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
+use peft_lab::train::timing::time_steps;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, TrainedMethod, check_methods, compare};
 use peft_lab::train::{PreparedData, evaluate, predict, run_method};
 
@@ -31,6 +31,9 @@ use peft_lab::train::{PreparedData, evaluate, predict, run_method};
     about = "Fine-tune small transformers with parameter-efficient methods and compare them"
 )]
 struct Cli {
+    /// CPU threads for training and inference (default: every core).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -147,7 +150,7 @@ struct ShareArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
-    /// burn's ndarray backend.
+    /// burn's flex CPU backend.
     Cpu,
     /// burn's wgpu backend (Vulkan, Metal, DX12; lavapipe on machines without a GPU).
     Wgpu,
@@ -427,17 +430,6 @@ fn print_table(rows: &[(MethodConfig, Result<MethodResult, String>)]) {
 
 /// The benchmark's inputs: `count` examples of exactly `seq_len` tokens ([CLS] ids... [SEP]) with ids from a
 /// fixed formula that scripts/bench_reference.py repeats, labels alternating.
-fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<TokenizedExample> {
-    (0..count)
-        .map(|i| {
-            let mut ids = vec![101u32];
-            ids.extend((1..seq_len - 1).map(|j| (1000 + (i * 7919 + j * 104_729) % (vocab - 1000)) as u32));
-            ids.push(102);
-            TokenizedExample { ids, label: i % 2 }
-        })
-        .collect()
-}
-
 fn bench(
     model: &Path,
     method: &str,
@@ -449,18 +441,9 @@ fn bench(
 ) -> Result<(), String> {
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
-    let total = steps + 1;
-    let data = PreparedData {
-        train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
-        val: Vec::new(),
-        labels: vec!["0".into(), "1".into()],
-    };
-    let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
-    let device = backend.device();
-    let lr = method.default_learning_rate();
-    let result = pollster::block_on(run_method(&pretrained, &method, lr, &data, &config, &device, host))
-        .map_err(|e| e.to_string())?
-        .result;
+    let result =
+        pollster::block_on(time_steps(&pretrained, &method, batch_size, seq_len, steps, &backend.device(), host))
+            .map_err(|e| e.to_string())?;
     eprintln!();
     let json = serde_json::json!({
         "implementation": "peft-lab",
@@ -782,7 +765,14 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads.into()).build_global()
+    {
+        eprintln!("error: cannot start {threads} CPU threads: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("\nerror: {message}");

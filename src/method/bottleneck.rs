@@ -14,7 +14,7 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, Method, MethodError, NamedTensor, linear_tensors, load_linear};
-use crate::model::tunable::{Activation, LayerNorm};
+use crate::model::tunable::{Activation, LayerNorm, on_rows};
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
@@ -70,7 +70,7 @@ impl Bottleneck {
     /// Replaces the sub-block's closing LN(h + x).
     pub fn forward(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
         let inner = if self.original_ln_before { norm.forward(h.clone() + x.clone()) } else { h.clone() };
-        let adapted = self.up.forward(self.activation.forward(self.down.forward(inner))) + h;
+        let adapted = on_rows(inner, |x| self.up.forward(self.activation.forward(self.down.forward(x)))) + h;
         norm.forward(adapted + x)
     }
 }

@@ -5,14 +5,14 @@
 //! backward pass, as peft does after section 4.3 of the paper).
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig};
+use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, module_matches, unmatched_targets};
+use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
-use burn::nn::Linear;
 
 /// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
 /// query, value).
@@ -151,7 +151,7 @@ impl Method for LoraConfig {
             let mut layer = LoraLayer {
                 lora_a: Param::from_tensor(a),
                 lora_b: Param::from_tensor(b),
-                dropout: DropoutConfig::new(self.dropout).init(),
+                dropout: Dropout::new(self.dropout),
                 scaling,
                 magnitude: None,
             };

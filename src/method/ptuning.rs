@@ -4,7 +4,7 @@
 //! Linear-ReLU-Linear. The encoder only helps training: peft saves (and inference uses) its output table.
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::Linear;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
@@ -14,10 +14,11 @@ use super::{
     AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_probability, check_virtual_tokens,
     torch_linear,
 };
+use crate::model::dropout::Dropout;
+use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 /// Deeper prompt-encoder LSTMs are refused (peft's default is 2).
 pub const MAX_LSTM_LAYERS: usize = 8;
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
 
 /// peft's `PromptEncoderReparameterizationType`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -177,7 +178,7 @@ impl Method for PromptEncoderConfig {
                 PromptEncoder::Lstm(PromptLstm {
                     layers,
                     head: vec![torch_linear(2 * h, 2 * h, device), torch_linear(2 * h, d, device)],
-                    dropout: DropoutConfig::new(self.encoder_dropout).init(),
+                    dropout: Dropout::new(self.encoder_dropout),
                 })
             }
         };

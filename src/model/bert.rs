@@ -5,8 +5,8 @@
 //! Method hooks: every projection is a [`TunableLinear`] (LoRA wraps it) and each layer accepts
 //! prefix keys/values (prefix tuning, P-tuning v2) that are prepended to its own.
 
+use super::dropout::Dropout;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,7 @@ impl Embeddings {
                 device,
             )?),
             layer_norm: LayerNorm::load(ckpt, "embeddings.LayerNorm", h, cfg.layer_norm_eps, device)?,
-            dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            dropout: Dropout::new(cfg.hidden_dropout_prob),
         })
     }
 
@@ -221,7 +221,7 @@ impl Layer {
                 query: TunableLinear::load(ckpt, &format!("{p}.attention.self.query"), h, h, device)?,
                 key: TunableLinear::load(ckpt, &format!("{p}.attention.self.key"), h, h, device)?,
                 value: TunableLinear::load(ckpt, &format!("{p}.attention.self.value"), h, h, device)?,
-                dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
+                dropout: Dropout::new(cfg.attention_probs_dropout_prob),
                 heads: cfg.num_attention_heads,
             },
             attention_output: TunableLinear::load(ckpt, &format!("{p}.attention.output.dense"), h, h, device)?,
@@ -229,7 +229,7 @@ impl Layer {
             intermediate: TunableLinear::load(ckpt, &format!("{p}.intermediate.dense"), h, i, device)?,
             output: TunableLinear::load(ckpt, &format!("{p}.output.dense"), i, h, device)?,
             output_layer_norm: LayerNorm::load(ckpt, &format!("{p}.output.LayerNorm"), h, eps, device)?,
-            dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            dropout: Dropout::new(cfg.hidden_dropout_prob),
             attention_adapter: None,
             output_adapter: None,
             act: Activation::from_name(&cfg.hidden_act).unwrap_or(Activation::Gelu),

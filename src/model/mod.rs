@@ -2,13 +2,16 @@
 //! wrapper, and the sequence classifier that puts a head on an encoder.
 
 pub mod bert;
+pub mod dropout;
 pub mod load;
 pub mod tokenizer;
 pub mod tunable;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::Linear;
+
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use dropout::Dropout;
 
 pub use bert::{Bert, BertConfig};
 pub use load::{Checkpoint, LoadError};
@@ -79,7 +82,7 @@ impl Pretrained {
             bert,
             soft_prompt: None,
             prefix: None,
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            dropout: Dropout::new(config.hidden_dropout_prob),
             classifier,
             config: config.clone(),
         })

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod metrics;
 pub mod optim;
+pub mod timing;
 
 use std::ops::ControlFlow;
 

@@ -185,7 +185,7 @@ enum SortKey {
 #[derive(Clone, Copy)]
 struct App {
     worker: StoredValue<Option<Worker>, LocalStorage>,
-    cpu_only: RwSignal<bool>,
+    backend_choice: RwSignal<BackendChoice>,
     page_has_webgpu: bool,
     model_source: RwSignal<ModelSource>,
     model_url_input: RwSignal<String>,
@@ -266,7 +266,11 @@ impl App {
             .collect();
         Self {
             worker: StoredValue::new_local(None),
-            cpu_only: RwSignal::new(!page_has_webgpu || query_param("cpu").is_some()),
+            backend_choice: RwSignal::new(if !page_has_webgpu || query_param("cpu").is_some() {
+                BackendChoice::Cpu
+            } else {
+                query_param("backend").as_deref().and_then(BackendChoice::from_key).unwrap_or_default()
+            }),
             page_has_webgpu,
             model_url_input: RwSignal::new(model_source.base_url.clone()),
             model_source: RwSignal::new(model_source),
@@ -369,7 +373,7 @@ impl App {
         self.worker.set_value(Some(worker));
         self.send(&ToWorker::Start {
             model: self.model_source.get_untracked(),
-            cpu_only: self.cpu_only.get_untracked(),
+            backend: self.backend_choice.get_untracked(),
         });
     }
 
@@ -701,19 +705,45 @@ pub fn mount() {
 
 fn status_view(app: App) -> impl IntoView {
     let backend = move || match app.backend.get() {
-        None => view! { <span id="backend" class="badge">"starting the backend…"</span> }.into_any(),
+        None => {
+            let doing = match app.backend_choice.get() {
+                BackendChoice::Auto if app.page_has_webgpu => "timing WebGPU against the CPU once the model is in…",
+                _ => "starting the backend…",
+            };
+            view! { <span id="backend" class="badge">{doing}</span> }.into_any()
+        }
         Some(b) => {
             let limits = b
                 .max_storage_binding_mib
                 .map(|m| format!(" · max storage binding {m} MiB, max buffer {} MiB", b.max_buffer_mib.unwrap_or(0)))
                 .unwrap_or_default();
+            let software = b.software.then_some(" (a software adapter: it runs on the CPU)");
             let notice = b.fallback_reason.clone().map(|reason| {
-                view! { <p id="fallback-notice" class="warning">"Training runs on the CPU, which is much slower: " {reason} "."</p> }
+                view! { <p id="fallback-notice" class="warning">"Training runs on the CPU: " {reason} "."</p> }
+            });
+            let timings = (!b.timings.is_empty()).then(|| {
+                let shape = b.timed_shape.clone().unwrap_or_default();
+                let rows: Vec<String> = b
+                    .timings
+                    .iter()
+                    .map(|t| match (t.seconds_per_step, &t.note) {
+                        (Some(s), _) => format!("{} {:.0} ms/step", t.backend, s * 1000.0),
+                        (None, note) => format!("{} {}", t.backend, note.clone().unwrap_or_default()),
+                    })
+                    .collect();
+                view! {
+                    <p id="backend-timings" class="hint">
+                        "Chosen as the faster on a timed step (" {shape} "): " {rows.join(" · ")}
+                        ". Change it under “Model and backend”."
+                    </p>
+                }
             });
             view! {
-                <span id="backend" class=if b.gpu { "badge gpu" } else { "badge cpu" } data-kind=b.kind.clone()>
-                    {b.kind.clone()} " · " {b.adapter.clone()} {limits}
+                <span id="backend" class=if b.gpu { "badge gpu" } else { "badge cpu" } data-kind=b.kind.clone()
+                    data-software=b.software.to_string()>
+                    {b.kind.clone()} " · " {b.adapter.clone()} {software} {limits}
                 </span>
+                {timings}
                 {notice}
             }
             .into_any()
@@ -758,10 +788,18 @@ fn status_view(app: App) -> impl IntoView {
                     app.start_worker();
                 } disabled=move || app.running.get().is_some()>"Load model"</button>
                 " or " {sharing::model_files_picker(app, "model-files")}
-                <label><input id="cpu-only" type="checkbox" prop:checked=move || app.cpu_only.get()
-                    disabled=!app.page_has_webgpu
-                    on:change=move |ev| { app.cpu_only.set(event_target_checked(&ev)); app.start_worker(); } />
-                    "Use the CPU instead of WebGPU" {webgpu_note}</label>
+                <label>"Train on "
+                    <select id="backend-choice" disabled=!app.page_has_webgpu
+                        on:change=move |ev| {
+                            let choice = BackendChoice::from_key(&event_target_value(&ev)).unwrap_or_default();
+                            app.backend_choice.set(choice);
+                            app.start_worker();
+                        }>
+                        {BackendChoice::ALL.map(|(choice, key, label)| view! {
+                            <option value=key selected=move || app.backend_choice.get() == choice>{label}</option>
+                        })}
+                    </select>
+                    {webgpu_note}</label>
             </details>
         </div>
     }

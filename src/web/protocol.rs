@@ -49,10 +49,10 @@ pub struct CompareJob {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Acquire WebGPU (or the CPU when `cpu_only`, or when WebGPU is missing) and load the model.
+    /// Load the model and pick the backend: with `Auto`, the faster of WebGPU and the CPU on a timed step.
     Start {
         model: ModelSource,
-        cpu_only: bool,
+        backend: BackendChoice,
     },
     /// Token-length statistics of a dataset under the loaded tokenizer.
     Summarize {
@@ -106,14 +106,52 @@ pub struct RunToShare {
     pub adapter: AdapterBlob,
 }
 
+/// Which backend the person asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// The faster of WebGPU and the CPU, timed when the model loads.
+    #[default]
+    Auto,
+    WebGpu,
+    Cpu,
+}
+
+impl BackendChoice {
+    /// The value in the page's address (`?backend=`) and its picker.
+    pub const ALL: [(BackendChoice, &'static str, &'static str); 3] = [
+        (BackendChoice::Auto, "auto", "the faster, timed"),
+        (BackendChoice::WebGpu, "webgpu", "WebGPU"),
+        (BackendChoice::Cpu, "cpu", "the CPU"),
+    ];
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, k, _)| *k == key).map(|(c, ..)| *c)
+    }
+}
+
+/// One backend's timed training step when the model loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendTiming {
+    /// "WebGPU" or "CPU".
+    pub backend: String,
+    /// Seconds per step after the first; `None` when the timing was stopped or failed (`note` says why).
+    pub seconds_per_step: Option<f64>,
+    pub note: Option<String>,
+}
+
 /// The compute backend the worker trains on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendInfo {
-    /// "WebGPU" or "CPU (ndarray)".
+    /// "WebGPU" or "CPU (WebAssembly SIMD)".
     pub kind: String,
     pub gpu: bool,
     /// The adapter's name and driver, e.g. "SwiftShader Device (Subzero)".
     pub adapter: String,
+    /// A software WebGPU adapter (the browser's fallback, e.g. SwiftShader): it runs on the CPU, slowly.
+    pub software: bool,
+    /// What was timed to choose (empty when the person chose, or only one backend was there) and how it was timed.
+    pub timings: Vec<BackendTiming>,
+    pub timed_shape: Option<String>,
     pub max_storage_binding_mib: Option<u64>,
     pub max_buffer_mib: Option<u64>,
     /// Why the CPU is used, when WebGPU was wanted.

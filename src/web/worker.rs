@@ -15,11 +15,13 @@ use super::protocol::*;
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
+use crate::method::MethodConfig;
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
 use crate::share::link::{self, CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::{RunInfo, import};
-use crate::train::{Host, PreparedData, TrainEvent, predict, run_method};
+use crate::train::timing::time_steps;
+use crate::train::{Host, PreparedData, TrainError, TrainEvent, predict, run_method};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
@@ -82,21 +84,28 @@ pub fn run() {
 
 async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
     match message {
-        ToWorker::Start { model, cpu_only } => {
-            let (device, info, limit) = acquire_device(cpu_only).await;
-            post(&FromWorker::Backend(info));
-            {
-                let mut state = state.borrow_mut();
-                state.device = Some(device);
-                state.gpu_buffer_limit = limit;
-            }
-            match load_model(model, limit).await {
-                Ok(pretrained) => {
-                    post(&FromWorker::ModelReady(model_info(&pretrained)));
-                    state.borrow_mut().pretrained = Some(Rc::new(pretrained));
+        ToWorker::Start { model, backend } => {
+            let gpu = match backend {
+                BackendChoice::Cpu => Err("the CPU was chosen for this page".to_string()),
+                _ => webgpu().await,
+            };
+            let pretrained = match load_model(model).await {
+                Ok(pretrained) => pretrained,
+                Err(e) => {
+                    post(&FromWorker::Backend(match gpu {
+                        Ok(gpu) => gpu.info(Vec::new()),
+                        Err(reason) => cpu_info(Some(reason), Vec::new()),
+                    }));
+                    return post(&FromWorker::ModelFailed(e));
                 }
-                Err(e) => post(&FromWorker::ModelFailed(e)),
-            }
+            };
+            let (device, info, limit) = choose_backend(&pretrained, backend, gpu).await;
+            post(&FromWorker::Backend(info));
+            let mut state = state.borrow_mut();
+            state.device = Some(device);
+            state.gpu_buffer_limit = limit;
+            post(&FromWorker::ModelReady(model_info(&pretrained)));
+            state.pretrained = Some(Rc::new(pretrained));
         }
         ToWorker::Summarize { dataset, max_length } => {
             let message = match summarize(&state, &dataset, max_length) {
@@ -237,59 +246,208 @@ fn rank(method: &str, labels: &[String], probabilities: &[f64]) -> MethodPredict
     MethodPrediction { method: method.to_string(), ranked }
 }
 
-/// WebGPU when the browser has it and an adapter is granted, else burn's ndarray backend compiled into this wasm.
-async fn acquire_device(cpu_only: bool) -> (Device, BackendInfo, Option<u64>) {
-    let has_webgpu = js_sys::Reflect::get(&scope().navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
-    let reason = if cpu_only {
-        "WebGPU is off for this page (the CPU was chosen, or the page has no navigator.gpu)".to_string()
-    } else if !has_webgpu {
-        "this browser does not offer WebGPU to workers".to_string()
-    } else {
-        match Device::wgpu_options().init_with_setup_async().await {
-            Ok((device, setup)) => {
-                let adapter = setup.adapter.get_info();
-                let limits = setup.adapter.limits();
-                let name = match webgpu_adapter_description().await {
-                    Some(description) => description,
-                    None => format!("{} {}", adapter.name, adapter.driver).trim().to_string(),
-                };
-                let binding = limits.max_storage_buffer_binding_size;
-                let info = BackendInfo {
-                    kind: "WebGPU".into(),
-                    gpu: true,
-                    adapter: if name.is_empty() { format!("{:?} adapter", adapter.backend) } else { name },
-                    max_storage_binding_mib: Some(binding >> 20),
-                    max_buffer_mib: Some(limits.max_buffer_size >> 20),
-                    fallback_reason: None,
-                };
-                return (device.autodiff(), info, Some(binding));
-            }
-            Err(e) => format!("WebGPU could not start ({e})"),
-        }
-    };
-    let info = BackendInfo {
-        kind: "CPU (ndarray)".into(),
-        gpu: false,
-        adapter: "WebAssembly, one thread".into(),
-        max_storage_binding_mib: None,
-        max_buffer_mib: None,
-        fallback_reason: Some(reason),
-    };
-    (crate::device::cpu(), info, None)
+/// A granted WebGPU adapter.
+struct Gpu {
+    device: Device,
+    adapter: String,
+    software: bool,
+    max_storage_binding: u64,
+    max_buffer: u64,
 }
 
-/// The browser's own description of its adapter (wgpu's adapter info is empty on WebGPU).
-async fn webgpu_adapter_description() -> Option<String> {
+impl Gpu {
+    fn info(&self, timings: Vec<BackendTiming>) -> BackendInfo {
+        BackendInfo {
+            kind: "WebGPU".into(),
+            gpu: true,
+            adapter: self.adapter.clone(),
+            software: self.software,
+            timed_shape: (!timings.is_empty()).then(timed_shape),
+            timings,
+            max_storage_binding_mib: Some(self.max_storage_binding >> 20),
+            max_buffer_mib: Some(self.max_buffer >> 20),
+            fallback_reason: None,
+        }
+    }
+}
+
+fn cpu_info(fallback_reason: Option<String>, timings: Vec<BackendTiming>) -> BackendInfo {
+    BackendInfo {
+        kind: "CPU (WebAssembly SIMD)".into(),
+        gpu: false,
+        adapter: "one thread".into(),
+        software: false,
+        timed_shape: (!timings.is_empty()).then(timed_shape),
+        timings,
+        max_storage_binding_mib: None,
+        max_buffer_mib: None,
+        fallback_reason,
+    }
+}
+
+/// The backends are timed on LoRA at this batch size and length (the page's default batch).
+const TIMED_BATCH: usize = 16;
+const TIMED_LENGTH: usize = 64;
+/// WebGPU's timing stops after the step that passes this many seconds (a software adapter can take minutes a step).
+const GPU_TIMING_BUDGET_SECONDS: f64 = 60.0;
+
+fn timed_shape() -> String {
+    format!("LoRA, batch {TIMED_BATCH} x {TIMED_LENGTH} tokens")
+}
+
+/// WebGPU when the browser has it and grants an adapter, else why not.
+async fn webgpu() -> Result<Gpu, String> {
+    let has_webgpu = js_sys::Reflect::get(&scope().navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
+    if !has_webgpu {
+        return Err("this browser does not offer WebGPU to workers".into());
+    }
+    let (device, setup) =
+        Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("WebGPU could not start ({e})"))?;
+    let adapter = setup.adapter.get_info();
+    let limits = setup.adapter.limits();
+    let (description, fallback) = webgpu_adapter_description().await;
+    let name = description.unwrap_or_else(|| format!("{} {}", adapter.name, adapter.driver).trim().to_string());
+    let name = if name.is_empty() { format!("{:?} adapter", adapter.backend) } else { name };
+    Ok(Gpu {
+        device: device.autodiff(),
+        software: fallback || name.to_lowercase().contains("swiftshader"),
+        adapter: name,
+        max_storage_binding: limits.max_storage_buffer_binding_size,
+        max_buffer: limits.max_buffer_size,
+    })
+}
+
+/// The device to train on: the one asked for, or with `Auto` the faster of the CPU and WebGPU on a timed LoRA step.
+/// WebGPU's timing starts on a tiny batch: when even that is slower than the CPU's full batch, the GPU cannot win.
+async fn choose_backend(
+    pretrained: &Pretrained,
+    choice: BackendChoice,
+    gpu: Result<Gpu, String>,
+) -> (Device, BackendInfo, Option<u64>) {
+    let gpu = gpu.and_then(|gpu| match Checkpoint::parse(&pretrained.weights).ok().and_then(|c| c.largest_tensor()) {
+        Some((name, bytes)) if bytes as u64 > gpu.max_storage_binding => Err(format!(
+            "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB",
+            bytes >> 20,
+            gpu.max_storage_binding >> 20
+        )),
+        _ => Ok(gpu),
+    });
+    let gpu = match (choice, gpu) {
+        (_, Err(reason)) => return (crate::device::cpu(), cpu_info(Some(reason), Vec::new()), None),
+        (BackendChoice::Cpu, Ok(_)) => unreachable!("no WebGPU is acquired when the CPU is chosen"),
+        (BackendChoice::WebGpu, Ok(gpu)) => {
+            let limit = Some(gpu.max_storage_binding);
+            return (gpu.device.clone(), gpu.info(Vec::new()), limit);
+        }
+        (BackendChoice::Auto, Ok(gpu)) => gpu,
+    };
+    let cpu = crate::device::cpu();
+    let cpu_seconds = seconds_per_step(pretrained, &cpu, TIMED_BATCH, TIMED_LENGTH, None).await;
+    let gpu_seconds = match &cpu_seconds {
+        Ok(cpu_seconds) => {
+            match seconds_per_step(pretrained, &gpu.device, 2, 16, Some(GPU_TIMING_BUDGET_SECONDS)).await {
+                Ok(tiny) if tiny >= *cpu_seconds => {
+                    Err(format!("{tiny:.2} s a step already at batch 2 x 16, slower than the CPU's whole batch"))
+                }
+                Ok(_) => {
+                    seconds_per_step(
+                        pretrained,
+                        &gpu.device,
+                        TIMED_BATCH,
+                        TIMED_LENGTH,
+                        Some(GPU_TIMING_BUDGET_SECONDS),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(_) => Err("not timed: the CPU's timing failed".into()),
+    };
+    let timing = |backend: &str, seconds: &Result<f64, String>| BackendTiming {
+        backend: backend.into(),
+        seconds_per_step: seconds.as_ref().ok().copied(),
+        note: seconds.as_ref().err().cloned(),
+    };
+    let timings = vec![timing("CPU", &cpu_seconds), timing("WebGPU", &gpu_seconds)];
+    let gpu_wins = match (&cpu_seconds, &gpu_seconds) {
+        (Ok(cpu), Ok(gpu)) => gpu < cpu,
+        (Err(_), _) => true,
+        (Ok(_), Err(_)) => false,
+    };
+    if gpu_wins {
+        let limit = Some(gpu.max_storage_binding);
+        (gpu.device.clone(), gpu.info(timings), limit)
+    } else {
+        (cpu, cpu_info(None, timings), None)
+    }
+}
+
+/// Seconds per LoRA step after the first on `device`; stopped after the step that passes `budget` seconds.
+async fn seconds_per_step(
+    pretrained: &Pretrained,
+    device: &Device,
+    batch: usize,
+    length: usize,
+    budget: Option<f64>,
+) -> Result<f64, String> {
+    let lora = MethodConfig::from_name("lora").map_err(|e| e.to_string())?;
+    let mut host = TimingHost { performance: scope().performance(), started: None, budget };
+    match time_steps(pretrained, &lora, batch, length, 1, device, &mut host).await {
+        Ok(result) => Ok(result.seconds_per_step),
+        Err(crate::Error::Train(TrainError::Cancelled)) => {
+            Err(format!("stopped: over {:.0} s at batch {batch} x {length}", budget.unwrap_or_default()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Cancels a timing run after the step that passes its budget.
+struct TimingHost {
+    performance: Option<web_sys::Performance>,
+    started: Option<f64>,
+    budget: Option<f64>,
+}
+
+impl Host for TimingHost {
+    fn now(&self) -> f64 {
+        self.performance.as_ref().map_or(0.0, |p| p.now() / 1000.0)
+    }
+
+    fn event(&mut self, _method: &str, _event: &TrainEvent) -> ControlFlow<()> {
+        let now = self.now();
+        let started = *self.started.get_or_insert(now);
+        match self.budget {
+            Some(budget) if now - started > budget => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// The browser's own description of its adapter (wgpu's adapter info is empty on WebGPU) and whether it is the
+/// browser's fallback (software) adapter.
+async fn webgpu_adapter_description() -> (Option<String>, bool) {
+    use js_sys::Reflect;
+    let Some(adapter) = requested_adapter().await else { return (None, false) };
+    let info = Reflect::get(&adapter, &"info".into()).ok();
+    // `info.isFallbackAdapter` since Chrome 136; `adapter.isFallbackAdapter` before.
+    let fallback = [info.as_ref(), Some(&adapter)]
+        .into_iter()
+        .flatten()
+        .any(|o| Reflect::get(o, &"isFallbackAdapter".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false));
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|key| Reflect::get(info.as_ref()?, &(*key).into()).ok()?.as_string().filter(|s| !s.is_empty()))
+        .collect();
+    ((!parts.is_empty()).then(|| parts.join(" · ")), fallback)
+}
+
+async fn requested_adapter() -> Option<JsValue> {
     use js_sys::Reflect;
     let gpu = Reflect::get(&scope().navigator(), &"gpu".into()).ok()?;
     let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
     let adapter = JsFuture::from(js_sys::Promise::from(request.call0(&gpu).ok()?)).await.ok()?;
-    let info = Reflect::get(&adapter, &"info".into()).ok()?;
-    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
-        .iter()
-        .filter_map(|key| Reflect::get(&info, &(*key).into()).ok()?.as_string().filter(|s| !s.is_empty()))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" · "))
+    (!adapter.is_null() && !adapter.is_undefined()).then_some(adapter)
 }
 
 /// A model file from the browser's cache when it was fetched before, else from the network (then cached).
@@ -361,19 +519,9 @@ async fn model_files(source: ModelSource) -> Result<ModelFiles, String> {
     Ok(ModelFiles { config, weights, tokenizer })
 }
 
-async fn load_model(source: ModelSource, gpu_buffer_limit: Option<u64>) -> Result<Pretrained, String> {
+async fn load_model(source: ModelSource) -> Result<Pretrained, String> {
     let name = source.name.clone();
     let ModelFiles { config, weights, tokenizer } = model_files(source).await?;
-    if let (Some(limit), Ok(checkpoint)) = (gpu_buffer_limit, Checkpoint::parse(&weights))
-        && let Some((name, bytes)) = checkpoint.largest_tensor().filter(|(_, bytes)| *bytes as u64 > limit)
-    {
-        return Err(format!(
-            "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB; \
-                 tick \"use the CPU\" or pick a smaller model",
-            bytes >> 20,
-            limit >> 20
-        ));
-    }
     Pretrained::from_bytes(&name, &config, weights, &tokenizer).map_err(|e| e.to_string())
 }
 

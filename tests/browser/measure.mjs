@@ -1,16 +1,18 @@
-// Measures the playground in headless chromium (WebGPU on SwiftShader) with the embedded MiniLM:
+// Measures the playground in headless chromium (WebGPU on SwiftShader, and the wasm CPU) with the embedded MiniLM,
+// on the backend asked for (auto: the page times both and picks the faster; webgpu; cpu):
 //   - time from opening the page to the model being ready and to the first training step, with the model already
 //     in the browser's cache (a first visit fills it);
 //   - seconds per step of LoRA at batch 16 x 64 tokens (every text is longer than 64 tokens, so batches are full).
 // Prints one JSON object. Not a test: scripts/measure-web.sh runs it next to the native figures.
 //
-//   node tests/browser/measure.mjs <site dir> [steps]
+//   node tests/browser/measure.mjs <site dir> [steps] [auto|webgpu|cpu]
 
 import path from "node:path";
 import { launch, serve } from "./harness.mjs";
 
 const site = path.resolve(process.argv[2] ?? "dist");
 const steps = Number(process.argv[3] ?? 4);
+const backend = process.argv[4] ?? "auto";
 
 function longTexts(rows) {
   const good = "the staff were friendly and the food was wonderful and fresh and we will come back again soon";
@@ -31,7 +33,7 @@ const marks = () =>
   page.evaluate(() => Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name, m.startTime / 1000])));
 
 // First visit: downloads the model into the browser's cache.
-await page.goto(base);
+await page.goto(`${base}/?backend=${backend}`);
 await page.waitForSelector("#model[data-state=ready]", { timeout: 600_000 });
 const firstVisit = await marks();
 
@@ -63,7 +65,9 @@ await page.waitForFunction(
 const msPerStep = Number(await page.textContent("tr.result-row [data-col=ms-per-step]"));
 console.log(
   JSON.stringify({
+    asked: backend,
     backend: await page.textContent("#backend"),
+    backend_timings: (await page.$("#backend-timings")) ? await page.textContent("#backend-timings") : null,
     first_visit_model_ready_s: firstVisit["peft-lab:model-ready"],
     cached_model_ready_s: cached["peft-lab:model-ready"],
     cached_open_to_first_step_s: cached["peft-lab:first-step"],

@@ -39,7 +39,8 @@ function sentimentCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function openPage(browser, base, { noWebGpu = false } = {}) {
+/// Opens the page on WebGPU (SwiftShader) unless asked otherwise: `backend` is the page's `?backend=` (auto times both).
+async function openPage(browser, base, { noWebGpu = false, backend = "webgpu" } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   if (noWebGpu) {
     await context.addInitScript(() => {
@@ -51,7 +52,7 @@ async function openPage(browser, base, { noWebGpu = false } = {}) {
   page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
   page.log = log;
-  await page.goto(`${base}/?model=fixtures/tiny-bert/`);
+  await page.goto(`${base}/?model=fixtures/tiny-bert/&backend=${backend}`);
   await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
   return { context, page };
 }
@@ -438,6 +439,36 @@ const tests = {
       console.log(`  ${r.method}: ${r.msPerStep} ms/step, loss ${r.lossStart.toFixed(3)} -> ${r.lossEnd.toFixed(3)}`);
     }
     await page.screenshot({ path: path.join(artifacts, "methods-webgpu.png"), fullPage: true });
+    await context.close();
+  },
+
+  /// Both backends present (SwiftShader and the wasm CPU): the page times a step on each, trains on the faster, names
+  /// the software adapter, and the person can override the choice.
+  async choice(browser, base) {
+    const { context, page } = await openPage(browser, base, { backend: "auto" });
+    const timings = await page.textContent("#backend-timings");
+    console.log(`  ${await page.textContent("#backend")} | ${timings}`);
+    const seconds = (name) => {
+      const m = timings.match(new RegExp(`${name} (\\d+) ms/step`));
+      return m ? Number(m[1]) : Infinity;
+    };
+    const [cpu, gpu] = [seconds("CPU"), seconds("WebGPU")];
+    assert(Number.isFinite(cpu), `the CPU was timed: ${timings}`);
+    const kind = await page.getAttribute("#backend", "data-kind");
+    assert(gpu < cpu ? kind === "WebGPU" : kind.startsWith("CPU"), `the faster backend is chosen: ${kind}, ${timings}`);
+    if (kind === "WebGPU" && (await page.getAttribute("#backend", "data-software")) === "true") {
+      assert((await page.textContent("#backend")).includes("software adapter"), "a software adapter is named");
+    }
+    assert(!(await page.$("#fallback-notice")), "choosing the faster CPU is not a fallback");
+    // The person's override: WebGPU, named as the software adapter it is here.
+    await page.click("details.model-picker summary");
+    await page.selectOption("#backend-choice", "webgpu");
+    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await page.waitForSelector("#backend[data-kind=WebGPU]");
+    assert((await page.getAttribute("#backend", "data-software")) === "true", "SwiftShader is marked as software");
+    assert((await page.textContent("#backend")).includes("software adapter"), "SwiftShader is named as software");
+    assert(!(await page.$("#backend-timings")), "an override is not timed");
+    await page.screenshot({ path: path.join(artifacts, "backend-choice.png"), fullPage: true });
     await context.close();
   },
 
