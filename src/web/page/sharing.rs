@@ -82,11 +82,15 @@ fn next_request(counter: StoredValue<u64>) -> u64 {
     counter.get_value()
 }
 
-/// The page's address without its fragment: a link opens the same page with the same `?model=`.
+/// The page's address without its fragment: a link opens the same page with the same `?model=`, and nothing else of
+/// the query (the sharer's `?backend=` is theirs: the recipient's page times its own).
 fn page_address() -> String {
     let location = web_sys::window().expect("the page has a window").location();
     let part = |r: Result<String, _>| r.unwrap_or_default();
-    format!("{}{}{}", part(location.origin()), part(location.pathname()), part(location.search()))
+    let search = part(location.search());
+    let model = search.trim_start_matches('?').split('&').find(|pair| pair.starts_with("model="));
+    let query = model.map(|pair| format!("?{pair}")).unwrap_or_default();
+    format!("{}{}{query}", part(location.origin()), part(location.pathname()))
 }
 
 impl App {
