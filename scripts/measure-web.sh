@@ -4,6 +4,9 @@
 #   - headless chromium, for each backend in BROWSER_BACKENDS (default "auto cpu"; add webgpu for SwiftShader, about
 #     2 minutes a step): page open to model ready and to the first LoRA step with MiniLM already in the browser's
 #     cache, and LoRA seconds per step at batch 16 x 64 tokens; with auto, the page's own timings and choice;
+#   - a whole comparison (LoRA, prefix, P-tuning v2, head, full) on the Yelp sample on the wasm CPU path, in one
+#     worker and in one worker per core: COMPARE_BUDGET steps per method (default 20; "default" is the page's own
+#     budget, 3 epochs: about half an hour here);
 #   - the same LoRA step natively on wgpu (Mesa lavapipe) and on the CPU (flex, one thread and all cores), from
 #     `peft-lab bench`.
 # Usage: bash scripts/measure-web.sh [browser steps (4)]
@@ -19,6 +22,9 @@ for backend in ${BROWSER_BACKENDS:-auto cpu}; do
   echo "browser, backend=$backend:"
   node tests/browser/measure.mjs dist-test "$steps" "$backend"
 done
+budget="${COMPARE_BUDGET:-20}"
+echo "browser, CPU, comparison of five methods on the Yelp sample (budget: $budget), 1 worker and one per core:"
+node tests/browser/measure-compare.mjs dist-test "$budget" "1 $(nproc)"
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
 echo "native wgpu (lavapipe):"
 "$bin" bench --model "$model" --method lora --batch-size 16 --seq-len 64 --steps "$steps" --backend wgpu 2>/dev/null | tail -1

@@ -349,7 +349,6 @@ impl MethodConfig {
         }
     }
 
-    /// A short label for tables and curves.
     /// The catalog key of the method this configures (a bottleneck that is neither Houlsby's nor Pfeiffer's
     /// placement counts as Houlsby's card, whose fields it fills).
     pub fn key(&self) -> &'static str {

@@ -1,9 +1,9 @@
 //! Dropout whose mask is drawn on the host by SplitMix64 and uploaded as one tensor.
 //!
 //! burn's `nn::Dropout` samples a Bernoulli tensor through the backend, which on the CPU backends is a sampler called
-//! once per value (about 12 ns each): a quarter of a MiniLM LoRA step on one thread. SplitMix64 gives two values per call in about
-//! a nanosecond, a seed gives the same masks on every backend, and on a GPU the upload (4 bytes a value, 40 MB a
-//! MiniLM step at batch 16 x 64) is small beside the step.
+//! once per value (about 12 ns each): a quarter of a MiniLM LoRA step on one thread. SplitMix64 gives two values per
+//! call in about a nanosecond, a seed gives the same masks on every backend, and on a GPU the upload (4 bytes a value,
+//! 40 MB a MiniLM step at batch 16 x 64) is small beside the step.
 
 use std::cell::RefCell;
 

@@ -9,6 +9,7 @@ use crate::model::Pretrained;
 
 /// `count` two-label examples of exactly `seq_len` ids: [CLS], varied ids from the vocabulary, [SEP].
 pub fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<TokenizedExample> {
+    let vocab = vocab.max(1);
     let first = 1000.min(vocab / 2);
     (0..count)
         .map(|i| {

@@ -9,6 +9,7 @@ use web_sys::Response;
 mod charts;
 mod diagram;
 mod page;
+mod pool;
 mod protocol;
 mod store;
 mod worker;

@@ -151,6 +151,8 @@ struct Progress {
     step: usize,
     total_steps: usize,
     seconds_per_step: f64,
+    /// Finished or failed: counted as done, no longer shown.
+    finished: bool,
 }
 
 /// The comparison in progress: what its finished runs are stored with.
@@ -199,7 +201,8 @@ struct App {
     cards: StoredValue<Vec<Card>>,
     budget: Budget,
     running: RwSignal<Option<Running>>,
-    progress: RwSignal<Option<Progress>>,
+    /// The methods of the running comparison that started, several at once with parallel workers.
+    progress: RwSignal<Vec<Progress>>,
     live: RwSignal<LiveCurves>,
     compare_error: RwSignal<Option<String>>,
     failures: RwSignal<Vec<(String, String)>>,
@@ -233,6 +236,13 @@ fn mark(name: &str) {
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
         let _ = performance.mark(name);
     }
+}
+
+/// Methods trained at once on the CPU path: `?workers=N`, else one per core up to 4 (each worker holds a copy of
+/// the model and its own activations).
+fn parallel_workers() -> usize {
+    let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
+    query_param("workers").and_then(|n| n.parse().ok()).unwrap_or(cores.min(4)).max(1)
 }
 
 fn now_ms() -> u64 {
@@ -291,7 +301,7 @@ impl App {
                 val_percent: RwSignal::new("20".into()),
             },
             running: RwSignal::new(None),
-            progress: RwSignal::new(None),
+            progress: RwSignal::new(Vec::new()),
             live: RwSignal::new(Vec::new()),
             compare_error: RwSignal::new(None),
             failures: RwSignal::new(Vec::new()),
@@ -379,9 +389,12 @@ impl App {
 
     /// Restarts a crashed worker, unless it crashed moments ago too (then a restart would loop).
     fn worker_crashed(&self, message: String) {
-        let during = self.progress.get_untracked().map(|p| format!(" while training {}", p.method)).unwrap_or_default();
+        let during = match self.training_now() {
+            names if names.is_empty() => String::new(),
+            names => format!(" while training {names}"),
+        };
         self.running.set(None);
-        self.progress.set(None);
+        self.progress.set(Vec::new());
         let now = js_sys::Date::now();
         let again = now - self.last_crash.get_value() < 60_000.0;
         self.last_crash.set_value(now);
@@ -396,11 +409,26 @@ impl App {
     }
 
     fn cancel(&self) {
-        let method = self.progress.get_untracked().map(|p| p.method).unwrap_or_default();
-        self.notice(format!("cancelled {method}; the methods that had finished are kept"));
+        self.notice(format!("cancelled {}; the methods that had finished are kept", self.training_now()));
         self.running.set(None);
-        self.progress.set(None);
+        self.progress.set(Vec::new());
         self.start_worker();
+    }
+
+    /// The methods training now, named for a notice.
+    fn training_now(&self) -> String {
+        self.progress.with_untracked(|p| {
+            p.iter().filter(|p| !p.finished).map(|p| p.method.as_str()).collect::<Vec<_>>().join(", ")
+        })
+    }
+
+    fn method_done(&self, method: &str) {
+        self.progress.update(|p| {
+            if let Some(p) = p.iter_mut().find(|p| p.method == method) {
+                p.finished = true;
+                p.step = p.total_steps;
+            }
+        });
     }
 
     fn on_message(&self, message: FromWorker) {
@@ -418,14 +446,19 @@ impl App {
             FromWorker::SummaryFailed(error) => self.summary.set(Some(Err(error))),
             FromWorker::MethodStarted { method, index, count, total_steps } => {
                 self.live.update(|live| live.push((method.clone(), Vec::new(), Vec::new())));
-                self.progress.set(Some(Progress { method, index, count, step: 0, total_steps, seconds_per_step: 0.0 }));
+                let started =
+                    Progress { method, index, count, step: 0, total_steps, seconds_per_step: 0.0, finished: false };
+                self.progress.update(|p| p.push(started));
             }
             FromWorker::Progress { method, event } => self.on_progress(method, event),
             FromWorker::MethodFinished { result, adapter } => self.on_finished(result, adapter),
-            FromWorker::MethodFailed { method, error } => self.failures.update(|f| f.push((method, error))),
+            FromWorker::MethodFailed { method, error } => {
+                self.method_done(&method);
+                self.failures.update(|f| f.push((method, error)))
+            }
             FromWorker::CompareFinished => {
                 self.running.set(None);
-                self.progress.set(None);
+                self.progress.set(Vec::new());
             }
             FromWorker::Prediction { request, predictions } => {
                 if request == self.try_request.get_value() {
@@ -462,7 +495,7 @@ impl App {
                     }
                 });
                 self.progress.update(|p| {
-                    if let Some(p) = p {
+                    if let Some(p) = p.iter_mut().find(|p| p.method == method) {
                         // The first step compiles GPU kernels; the ETA uses the mean of the later ones.
                         p.seconds_per_step = match step {
                             1 | 2 => seconds,
@@ -483,7 +516,9 @@ impl App {
 
     fn on_finished(&self, result: crate::train::MethodResult, adapter: AdapterBlob) {
         let Some(running) = self.running.get_untracked() else { return };
-        let index = self.progress.get_untracked().map_or(0, |p| p.index);
+        let index =
+            self.progress.with_untracked(|p| p.iter().find(|p| p.method == result.method).map_or(0, |p| p.index));
+        self.method_done(&result.method);
         self.tryable.update(|t| t.push(result.method.clone()));
         let run = StoredRun {
             comparison: running.comparison,
@@ -595,7 +630,15 @@ impl App {
             self.tryable.set(self.kept.get_value());
             self.predictions.set(Vec::new());
             let comparison = self.running.get_untracked().map_or(0, |r| r.comparison);
-            self.send(&ToWorker::Compare(CompareJob { comparison, dataset, val_fraction, config, methods }));
+            let parallel_workers = parallel_workers();
+            self.send(&ToWorker::Compare(CompareJob {
+                comparison,
+                dataset,
+                val_fraction,
+                config,
+                methods,
+                parallel_workers,
+            }));
             Ok(())
         };
         if let Err(e) = start() {
@@ -1020,17 +1063,40 @@ fn compare_view(app: App) -> impl IntoView {
             && app.data.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()))
     };
     let progress = move || {
-        app.progress.get().map(|p| {
-            let done = p.index * p.total_steps + p.step;
-            let all = (p.count * p.total_steps).max(1);
-            let eta = (all - done) as f64 * p.seconds_per_step;
-            let eta = if p.step < 2 { "ETA after the first steps (the first compiles GPU kernels)".to_string() } else { format!("about {} left", duration(eta)) };
-            view! {
-                <div id="progress">
-                    <progress value=done as f64 max=all as f64></progress>
-                    <span>{format!("{} ({}/{}): step {}/{} · {:.2} s/step · {eta}", p.method, p.index + 1, p.count, p.step, p.total_steps, p.seconds_per_step)}</span>
-                </div>
-            }
+        let runs = app.progress.get();
+        let first = runs.first()?;
+        let (count, total_steps) = (first.count, first.total_steps);
+        let training: Vec<&Progress> = runs.iter().filter(|p| !p.finished).collect();
+        let done: usize = runs.iter().map(|p| p.step).sum();
+        let all = (count * total_steps).max(1);
+        // Methods not started yet run as fast as those running now, as many at once.
+        let timed: Vec<f64> = training.iter().filter(|p| p.step >= 2).map(|p| p.seconds_per_step).collect();
+        let eta = if timed.is_empty() {
+            "ETA after the first steps (the first compiles GPU kernels)".to_string()
+        } else {
+            let mean = timed.iter().sum::<f64>() / timed.len() as f64;
+            format!("about {} left", duration(all.saturating_sub(done) as f64 * mean / training.len().max(1) as f64))
+        };
+        let lines = training
+            .into_iter()
+            .map(|p| {
+                let line = format!(
+                    "{} ({}/{count}): step {}/{} · {:.2} s/step",
+                    p.method,
+                    p.index + 1,
+                    p.step,
+                    p.total_steps,
+                    p.seconds_per_step
+                );
+                view! { <li>{line}</li> }
+            })
+            .collect_view();
+        Some(view! {
+            <div id="progress">
+                <progress value=done as f64 max=all as f64></progress>
+                <span>{eta}</span>
+                <ul class="running">{lines}</ul>
+            </div>
         })
     };
     view! {

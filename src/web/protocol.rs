@@ -45,6 +45,9 @@ pub struct CompareJob {
     pub val_fraction: f64,
     pub config: TrainConfig,
     pub methods: Vec<MethodChoice>,
+    /// How many methods may train at once, each in its own worker, when training on the CPU (one wasm thread a
+    /// worker); WebGPU runs them one after another on its one device.
+    pub parallel_workers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
+use super::pool;
 use super::protocol::*;
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::batch::TokenizedExample;
@@ -36,7 +37,10 @@ struct TrainedModel {
 #[derive(Default)]
 struct State {
     device: Option<Device>,
+    /// Set on WebGPU; `None` on the CPU.
     gpu_buffer_limit: Option<u64>,
+    /// Where the model came from, for helper workers.
+    source: Option<ModelSource>,
     pretrained: Option<Rc<Pretrained>>,
     /// sha256 of the loaded model.safetensors, computed when a link first needs it.
     model_sha256: Option<String>,
@@ -86,9 +90,10 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
     match message {
         ToWorker::Start { model, backend } => {
             let gpu = match backend {
-                BackendChoice::Cpu => Err("the CPU was chosen for this page".to_string()),
+                BackendChoice::Cpu => Err(CPU_CHOSEN.to_string()),
                 _ => webgpu().await,
             };
+            state.borrow_mut().source = Some(model.clone());
             let pretrained = match load_model(model).await {
                 Ok(pretrained) => pretrained,
                 Err(e) => {
@@ -275,7 +280,7 @@ fn cpu_info(fallback_reason: Option<String>, timings: Vec<BackendTiming>) -> Bac
     BackendInfo {
         kind: "CPU (WebAssembly SIMD)".into(),
         gpu: false,
-        adapter: "one thread".into(),
+        adapter: "one thread a worker".into(),
         software: false,
         timed_shape: (!timings.is_empty()).then(timed_shape),
         timings,
@@ -285,9 +290,12 @@ fn cpu_info(fallback_reason: Option<String>, timings: Vec<BackendTiming>) -> Bac
     }
 }
 
+const CPU_CHOSEN: &str = "the CPU was chosen for this page";
 /// The backends are timed on LoRA at this batch size and length (the page's default batch).
 const TIMED_BATCH: usize = 16;
 const TIMED_LENGTH: usize = 64;
+/// WebGPU is timed first at this batch size and length: slower there than the CPU's whole batch, it cannot win.
+const TINY_BATCH: (usize, usize) = (2, 16);
 /// WebGPU's timing stops after the step that passes this many seconds (a software adapter can take minutes a step).
 const GPU_TIMING_BUDGET_SECONDS: f64 = 60.0;
 
@@ -334,7 +342,9 @@ async fn choose_backend(
     });
     let gpu = match (choice, gpu) {
         (_, Err(reason)) => return (crate::device::cpu(), cpu_info(Some(reason), Vec::new()), None),
-        (BackendChoice::Cpu, Ok(_)) => unreachable!("no WebGPU is acquired when the CPU is chosen"),
+        (BackendChoice::Cpu, Ok(_)) => {
+            return (crate::device::cpu(), cpu_info(Some(CPU_CHOSEN.into()), Vec::new()), None);
+        }
         (BackendChoice::WebGpu, Ok(gpu)) => {
             let limit = Some(gpu.max_storage_binding);
             return (gpu.device.clone(), gpu.info(Vec::new()), limit);
@@ -345,10 +355,11 @@ async fn choose_backend(
     let cpu_seconds = seconds_per_step(pretrained, &cpu, TIMED_BATCH, TIMED_LENGTH, None).await;
     let gpu_seconds = match &cpu_seconds {
         Ok(cpu_seconds) => {
-            match seconds_per_step(pretrained, &gpu.device, 2, 16, Some(GPU_TIMING_BUDGET_SECONDS)).await {
-                Ok(tiny) if tiny >= *cpu_seconds => {
-                    Err(format!("{tiny:.2} s a step already at batch 2 x 16, slower than the CPU's whole batch"))
-                }
+            let (batch, length) = TINY_BATCH;
+            match seconds_per_step(pretrained, &gpu.device, batch, length, Some(GPU_TIMING_BUDGET_SECONDS)).await {
+                Ok(tiny) if tiny >= *cpu_seconds => Err(format!(
+                    "{tiny:.2} s a step already at batch {batch} x {length}, slower than the CPU's whole batch"
+                )),
                 Ok(_) => {
                     seconds_per_step(
                         pretrained,
@@ -579,6 +590,11 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
             .map_err(|e| e.to_string())?;
     state.borrow_mut().trained.retain(|t| !t.from_comparison);
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
+    let source = state.borrow().source.clone();
+    let on_cpu = state.borrow().gpu_buffer_limit.is_none();
+    if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && job.methods.len() > 1) {
+        return compare_in_helpers(state, job, source, data.labels).await;
+    }
     let mut host = WorkerHost { performance: scope().performance() };
     let total_steps = job.config.total_steps(data.train.len());
     for (index, choice) in job.methods.iter().enumerate() {
@@ -605,5 +621,38 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
             Err(e) => post(&FromWorker::MethodFailed { method, error: e.to_string() }),
         }
     }
+    Ok(())
+}
+
+/// `compare` with the methods spread over helper workers; their runs are rebuilt here from their files (exactly, as
+/// they are saved in f32) for "try it", in the job's order.
+async fn compare_in_helpers(
+    state: &Rc<RefCell<State>>,
+    job: CompareJob,
+    source: ModelSource,
+    labels: Vec<String>,
+) -> Result<(), String> {
+    let order: Vec<String> = job.methods.iter().map(|m| m.config.label()).collect();
+    let max_length = job.config.max_length;
+    let keeper = state.clone();
+    let on_finished = Box::new(move |index: usize, adapter: &AdapterBlob| {
+        let rebuilt = keeper.borrow().loaded().and_then(|(pretrained, device)| {
+            let info = Some(adapter.run_info_json.as_str());
+            import(&pretrained, &adapter.config_json, &adapter.weights, info, &device).map_err(|e| e.to_string())
+        });
+        match rebuilt {
+            Ok((model, _)) => {
+                let method = order[index].clone();
+                let trained = TrainedModel { from_comparison: true, method, model, labels: labels.clone(), max_length };
+                keeper.borrow_mut().trained.push(Rc::new(trained));
+            }
+            Err(e) => post(&FromWorker::Error(format!("{} cannot be tried here: {e}", order[index]))),
+        }
+    });
+    let helpers = job.parallel_workers;
+    let order: Vec<String> = job.methods.iter().map(|m| m.config.label()).collect();
+    pool::compare(job, source, helpers, post, on_finished).await?;
+    let position = |t: &TrainedModel| order.iter().position(|m| *m == t.method);
+    state.borrow_mut().trained.sort_by_key(|t| (t.from_comparison, position(t)));
     Ok(())
 }

@@ -24,10 +24,13 @@ export function serve(site) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://127.0.0.1");
     let file;
-    if (url.pathname.startsWith("/fixtures/tiny-bert/")) {
+    // /fixtures/tiny-bert/ has dropout off (curves comparable across backends); /fixtures/tiny-bert-dropout/ is the
+    // checkpoint as it is, dropout 0.1.
+    const fixture = url.pathname.match(/^\/fixtures\/tiny-bert(-dropout)?\//);
+    if (fixture) {
       const name = path.basename(url.pathname);
       file = path.join(root, "tests/fixtures/tiny-bert", name);
-      if (name === "config.json") {
+      if (name === "config.json" && !fixture[1]) {
         const config = JSON.parse(fs.readFileSync(file, "utf8"));
         config.hidden_dropout_prob = 0;
         config.attention_probs_dropout_prob = 0;

@@ -40,7 +40,7 @@ function sentimentCsv(rows) {
 }
 
 /// Opens the page on WebGPU (SwiftShader) unless asked otherwise: `backend` is the page's `?backend=` (auto times both).
-async function openPage(browser, base, { noWebGpu = false, backend = "webgpu" } = {}) {
+async function openPage(browser, base, { noWebGpu = false, backend = "webgpu", query = "", model = "tiny-bert" } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   if (noWebGpu) {
     await context.addInitScript(() => {
@@ -52,7 +52,7 @@ async function openPage(browser, base, { noWebGpu = false, backend = "webgpu" } 
   page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
   page.log = log;
-  await page.goto(`${base}/?model=fixtures/tiny-bert/&backend=${backend}`);
+  await page.goto(`${base}/?model=fixtures/${model}/&backend=${backend}${query}`);
   await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
   return { context, page };
 }
@@ -472,23 +472,50 @@ const tests = {
     await context.close();
   },
 
-  /// No WebGPU: the notice shows and the CPU backend trains every method.
+  /// No WebGPU: the notice shows and the CPU backend trains every method, two at a time in helper workers, with
+  /// the same results (dropout on) as one worker training them one after another; "try it" has every method.
   async cpu(browser, base) {
-    const { context, page } = await openPage(browser, base, { noWebGpu: true });
-    await page.waitForSelector("#fallback-notice");
-    assert((await page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the CPU backend is used");
-    await upload(page, "reviews.csv", sentimentCsv(64));
-    await page.waitForSelector("#class-counts");
-    await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
-    const keys = await page.$$eval(".card", (cards) => cards.map((c) => c.id.replace("method-", "")));
-    await chooseMethods(page, Object.fromEntries(keys.map((k) => [k, k === "full" ? 1e-3 : 1e-2])));
-    await runCompare(page, keys.length, 600_000);
-    for (const row of await results(page)) {
+    const compare = async (workers) => {
+      const query = `&workers=${workers}`;
+      const { context, page } = await openPage(browser, base, { noWebGpu: true, query, model: "tiny-bert-dropout" });
+      await page.waitForSelector("#fallback-notice");
+      assert((await page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the CPU backend is used");
+      await upload(page, "reviews.csv", sentimentCsv(64));
+      await page.waitForSelector("#class-counts");
+      await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
+      const keys = await page.$$eval(".card", (cards) => cards.map((c) => c.id.replace("method-", "")));
+      await chooseMethods(page, Object.fromEntries(keys.map((k) => [k, k === "full" ? 1e-3 : 1e-2])));
+      await page.evaluate(() => {
+        window.mostRunning = 0;
+        const count = () => document.querySelectorAll("#progress ul.running li").length;
+        new MutationObserver(() => (window.mostRunning = Math.max(window.mostRunning, count()))).observe(document.body, {
+          childList: true,
+          subtree: true,
+        });
+      });
+      await runCompare(page, keys.length, 600_000);
+      const mostRunning = await page.evaluate(() => window.mostRunning);
+      assert(mostRunning === workers, `${workers} worker(s) trained ${mostRunning} method(s) at once`);
+      const rows = await results(page);
+      for (const row of rows) {
+        assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+      }
+      await page.fill("#try-text", "the food was great and fun");
+      await page.click("#try");
+      await page.waitForFunction((n) => document.querySelectorAll("tr.prediction").length === n, keys.length, { timeout: 60_000 });
+      if (workers > 1) await page.screenshot({ path: path.join(artifacts, "compare-cpu.png"), fullPage: true });
+      await context.close();
+      return Object.fromEntries(rows.map(({ msPerStep, ...row }) => [row.method, row]));
+    };
+    const parallel = await compare(2);
+    const sequential = await compare(1);
+    for (const [method, row] of Object.entries(sequential)) {
       console.log("  " + JSON.stringify(row));
-      assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+      assert(
+        JSON.stringify(parallel[method]) === JSON.stringify(row),
+        `${method}: the same result in parallel workers (${JSON.stringify(parallel[method])}) as in one (${JSON.stringify(row)})`,
+      );
     }
-    await page.screenshot({ path: path.join(artifacts, "compare-cpu.png"), fullPage: true });
-    await context.close();
   },
 };
 
