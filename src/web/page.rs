@@ -445,7 +445,10 @@ impl App {
             FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
             FromWorker::SummaryFailed(error) => self.summary.set(Some(Err(error))),
             FromWorker::MethodStarted { method, index, count, total_steps } => {
-                self.live.update(|live| live.push((method.clone(), Vec::new(), Vec::new())));
+                // Curves in the comparison's order, also when parallel workers start the longest runs first.
+                let position = self.progress.with_untracked(|p| p.iter().filter(|p| p.index < index).count());
+                self.live
+                    .update(|live| live.insert(position.min(live.len()), (method.clone(), Vec::new(), Vec::new())));
                 let started =
                     Progress { method, index, count, step: 0, total_steps, seconds_per_step: 0.0, finished: false };
                 self.progress.update(|p| p.push(started));
@@ -1135,20 +1138,16 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
     // While a comparison runs, its runs; otherwise the most recent comparison's.
     let running = app.running.get().map(|r| r.comparison);
     let shown = running.or_else(|| runs.iter().map(|r| r.comparison).max());
-    let mut names: Vec<String> = Vec::new();
-    let mut color = |name: &str| {
-        let i = names.iter().position(|n| n == name).unwrap_or_else(|| {
-            names.push(name.to_string());
-            names.len() - 1
-        });
-        PALETTE[i % PALETTE.len()]
-    };
+    // A method's colour is its place in the comparison, the same while it trains and once it finished, in whatever
+    // order parallel workers finish them.
+    let color = |index: usize| PALETTE[index % PALETTE.len()];
     let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
     let live = app.live.get();
-    let finished: Vec<&StoredRun> = runs.iter().filter(|r| Some(r.comparison) == shown).collect();
+    let mut finished: Vec<&StoredRun> = runs.iter().filter(|r| Some(r.comparison) == shown).collect();
+    finished.sort_by_key(|r| r.index);
     for run in &finished {
         let r = &run.result;
-        let c = color(&r.method);
+        let c = color(run.index);
         losses.push(Series { name: r.method.clone(), color: c, points: smooth(&r.losses) });
         let points = r.evaluations.iter().enumerate().map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0)).collect();
         accuracy.push(Series { name: r.method.clone(), color: c, points });
@@ -1161,8 +1160,9 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
         }
     }
     if running.is_some() {
+        let progress = app.progress.get();
         for (method, curve, evals) in live.iter().filter(|(m, _, _)| !finished.iter().any(|r| r.result.method == *m)) {
-            let c = color(method);
+            let c = color(progress.iter().find(|p| p.method == *method).map_or(0, |p| p.index));
             losses.push(Series { name: format!("{method} (training)"), color: c, points: smooth(curve) });
             let points = evals.iter().map(|&(epoch, acc)| (epoch as f64, acc * 100.0)).collect();
             accuracy.push(Series { name: method.clone(), color: c, points });
