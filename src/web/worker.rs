@@ -632,25 +632,22 @@ async fn compare_in_helpers(
     source: ModelSource,
     labels: Vec<String>,
 ) -> Result<(), String> {
-    let order: Vec<String> = job.methods.iter().map(|m| m.config.label()).collect();
+    let order: Rc<Vec<String>> = Rc::new(job.methods.iter().map(|m| m.config.label()).collect());
     let max_length = job.config.max_length;
-    let keeper = state.clone();
+    let (keeper, names) = (state.clone(), order.clone());
     let on_finished = Box::new(move |index: usize, adapter: &AdapterBlob| {
-        let rebuilt = keeper.borrow().loaded().and_then(|(pretrained, device)| {
-            let info = Some(adapter.run_info_json.as_str());
-            import(&pretrained, &adapter.config_json, &adapter.weights, info, &device).map_err(|e| e.to_string())
-        });
-        match rebuilt {
+        // The helpers loaded this worker's model, so its name is the run's.
+        let model = keeper.borrow().pretrained.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        match rebuild_run(&keeper, &model, adapter) {
             Ok((model, _)) => {
-                let method = order[index].clone();
+                let method = names[index].clone();
                 let trained = TrainedModel { from_comparison: true, method, model, labels: labels.clone(), max_length };
                 keeper.borrow_mut().trained.push(Rc::new(trained));
             }
-            Err(e) => post(&FromWorker::Error(format!("{} cannot be tried here: {e}", order[index]))),
+            Err(e) => post(&FromWorker::Error(format!("{} cannot be tried here: {e}", names[index]))),
         }
     });
     let helpers = job.parallel_workers;
-    let order: Vec<String> = job.methods.iter().map(|m| m.config.label()).collect();
     pool::compare(job, source, helpers, post, on_finished).await?;
     let position = |t: &TrainedModel| order.iter().position(|m| *m == t.method);
     state.borrow_mut().trained.sort_by_key(|t| (t.from_comparison, position(t)));
