@@ -2,6 +2,11 @@
 
 pub struct SplitMix64(u64);
 
+/// The seed of the stream named `key` under `seed`: a different, unrelated stream for every pair.
+pub fn derive_seed(seed: u64, key: u64) -> u64 {
+    SplitMix64::new(seed ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+}
+
 impl SplitMix64 {
     pub const fn new(seed: u64) -> Self {
         Self(seed)

@@ -180,6 +180,51 @@ fn every_method_trains_in_a_comparison() {
     assert_eq!(host.evaluations, count * epochs);
 }
 
+/// A batch trains in shards side by side, one per CPU thread; dropout masks follow the example, so one thread and
+/// three give the same run up to float rounding (dropout on in the model, in LoRA and between the LSTM's layers).
+#[test]
+fn the_thread_count_does_not_change_a_run() {
+    let data = prepared(16);
+    let pretrained = tiny_model();
+    let methods = [
+        (MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, dropout: 0.1, ..Default::default() }), 2e-2),
+        (
+            MethodConfig::PTuning(PromptEncoderConfig {
+                num_virtual_tokens: 4,
+                encoder_dropout: 0.2,
+                ..PromptEncoderConfig::new(EncoderType::Lstm)
+            }),
+            1e-2,
+        ),
+        (MethodConfig::Full, 3e-3),
+    ];
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            methods
+                .iter()
+                .map(|(method, lr)| train_briefly(&pretrained, method, *lr, &data, 6).unwrap().result)
+                .collect::<Vec<_>>()
+        })
+    };
+    let (one, three) = (run(1), run(3));
+    for (a, b) in one.iter().zip(&three) {
+        for (step, (x, y)) in a.losses.iter().zip(&b.losses).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{} step {}: {x} vs {y}", a.method, step + 1);
+        }
+        let (x, y) = (a.val_loss.unwrap(), b.val_loss.unwrap());
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{} validation loss {x} vs {y}", a.method);
+    }
+    let other_seed = {
+        let config = TrainConfig { seed: 7, ..config(6) };
+        let device = peft_lab::device::cpu();
+        let (method, lr) = &methods[0];
+        let mut host = Recorder::default();
+        pollster::block_on(run_method(&pretrained, method, *lr, &data, &config, &device, &mut host)).unwrap().result
+    };
+    assert_ne!(other_seed.losses, one[0].losses, "the runs train with dropout on");
+}
+
 /// Full fine-tuning memorises eight examples: the optimiser, schedule and clipping really update the model.
 fn overfits_a_small_batch(device: &burn::tensor::Device) {
     let mut data = prepared(16);

@@ -34,11 +34,20 @@ pub struct Batch {
     pub labels: Tensor<1, Int>,
 }
 
+/// The most ids of any example, at least 1.
+pub fn longest(examples: &[&TokenizedExample]) -> usize {
+    examples.iter().map(|e| e.ids.len()).max().unwrap_or(1).max(1)
+}
+
 impl Batch {
     /// Pads to the longest example of the batch with `pad_id` (masked out).
     pub fn new(examples: &[&TokenizedExample], pad_id: u32, device: &Device) -> Self {
+        Self::padded(examples, longest(examples), pad_id, device)
+    }
+
+    /// Pads every example to `longest` ids, at least the longest example's.
+    pub fn padded(examples: &[&TokenizedExample], longest: usize, pad_id: u32, device: &Device) -> Self {
         let batch = examples.len();
-        let longest = examples.iter().map(|e| e.ids.len()).max().unwrap_or(1).max(1);
         let mut ids = vec![pad_id as i64; batch * longest];
         let mut mask = vec![0.0f32; batch * longest];
         for (row, example) in examples.iter().enumerate() {

@@ -96,7 +96,7 @@ impl PromptLstm {
         let mut x = table;
         for (i, [forward, backward]) in self.layers.iter().enumerate() {
             if i > 0 {
-                x = self.dropout.forward(x);
+                x = self.dropout.forward_unbatched(x);
             }
             x = Tensor::cat(vec![forward.run(x.clone(), false), backward.run(x, true)], 1);
         }

@@ -52,7 +52,6 @@ pub async fn run_method(
 ) -> Result<TrainedMethod, Error> {
     // The same seed for every method: the head starts identical and batches come in the same order.
     device.seed(config.seed);
-    crate::model::dropout::seed_dropout(config.seed);
     let model = pretrained.classifier(data.labels.len(), device)?;
     let ctx =
         AttachContext { device: device.clone(), max_length: config.max_length, tokenizer: Some(&pretrained.tokenizer) };

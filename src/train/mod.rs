@@ -4,12 +4,12 @@
 pub mod compare;
 pub mod metrics;
 pub mod optim;
+pub mod shard;
 pub mod timing;
 
 use std::ops::ControlFlow;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub use metrics::EvalMetrics;
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
 use crate::data::{DataError, Example};
 use crate::model::{SequenceClassifier, TextTokenizer};
-use crate::rng::SplitMix64;
+use crate::rng::{SplitMix64, derive_seed};
 
 /// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,7 +157,6 @@ pub async fn train(
     if train.is_empty() {
         return Err(TrainError::NoData);
     }
-    let device = model.classifier.weight.val().device();
     let total_steps = config.total_steps(train.len());
     let warmup = config.warmup_steps(total_steps);
     let mut optimizer = optim::adamw(config.weight_decay);
@@ -174,18 +173,14 @@ pub async fn train(
             }
             let started = host.now();
             let examples: Vec<&TokenizedExample> = chunk.iter().map(|&i| &train[i]).collect();
-            let batch = Batch::new(&examples, pad_id, &device);
             let learning_rate = optim::linear_schedule(learning_rate, step, warmup, total_steps);
-            let loss = cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels);
-            let loss_value: f32 = loss
-                .clone()
-                .into_scalar_async()
-                .await
-                .map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
+            let mask_seed = derive_seed(config.seed, step as u64);
+            let (loss, grads) = shard::loss_and_gradients(&model, &examples, pad_id, mask_seed);
+            let loss_value: f32 =
+                loss.into_scalar_async().await.map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, learning_rate });
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             let grads = optim::clip_global_norm(&model, grads, config.max_grad_norm);
             model = optimizer.step(learning_rate, model, grads);
             step += 1;

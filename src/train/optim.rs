@@ -19,7 +19,13 @@ pub fn linear_schedule(peak: f64, step: usize, warmup: usize, total: usize) -> f
     peak * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64
 }
 
-/// The trainable parameters' ids and ranks, found once per model.
+/// The float parameters' ids and ranks.
+pub(super) fn float_params<M: Module>(model: &M) -> Vec<(ParamId, usize)> {
+    let mut params = ParamList(Vec::new());
+    model.visit(&mut params);
+    params.0
+}
+
 struct ParamList(Vec<(ParamId, usize)>);
 
 impl ModuleVisitor for ParamList {
@@ -41,10 +47,9 @@ fn squared_norm<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<
 
 /// Scales every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ over all gradients together.
 pub fn clip_global_norm<M: Module>(model: &M, mut grads: GradientsParams, max_norm: f64) -> GradientsParams {
-    let mut params = ParamList(Vec::new());
-    model.visit(&mut params);
+    let params = float_params(model);
     let mut total: Option<Tensor<1>> = None;
-    for &(id, rank) in &params.0 {
+    for &(id, rank) in &params {
         let sq = match rank {
             1 => squared_norm::<1>(&grads, id),
             2 => squared_norm::<2>(&grads, id),
@@ -61,7 +66,7 @@ pub fn clip_global_norm<M: Module>(model: &M, mut grads: GradientsParams, max_no
     }
     let Some(total) = total else { return grads };
     let scale = total.sqrt().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
-    for &(id, rank) in &params.0 {
+    for &(id, rank) in &params {
         match rank {
             1 => scale_grad::<1>(&mut grads, id, &scale),
             2 => scale_grad::<2>(&mut grads, id, &scale),

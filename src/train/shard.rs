@@ -1,0 +1,128 @@
+//! One step's loss and gradients, the batch split into shards that train side by side on the CPU's threads.
+//!
+//! burn-flex splits each kernel's work across rayon threads, which does not pay at MiniLM's sizes: two threads ran a
+//! LoRA step slower than one (26.8 against 29.1 examples/s). Whole shards of the batch do pay. Each shard runs the
+//! forward and backward pass of its examples on a fork of the model (the same weights, an autodiff graph of its own)
+//! and the gradients are summed. A shard's loss is its mean scaled by its share of the batch, so the sum is the whole
+//! batch's mean loss and its gradient; dropout masks follow the example, not the shard (`model::dropout`). The result
+//! is the one-piece batch's up to float rounding, whatever the thread count.
+
+use std::ops::Range;
+
+use burn::module::{Module, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+
+use super::cross_entropy;
+use super::optim::float_params;
+use crate::data::batch::{Batch, TokenizedExample, longest};
+use crate::model::SequenceClassifier;
+use crate::model::dropout::start_masks;
+
+/// The batch's mean loss and its gradients; `mask_seed` names the step's dropout masks.
+pub fn loss_and_gradients(
+    model: &SequenceClassifier,
+    examples: &[&TokenizedExample],
+    pad_id: u32,
+    mask_seed: u64,
+) -> (Tensor<1>, GradientsParams) {
+    let device = model.classifier.weight.val().device();
+    let shards = shard_ranges(examples.len(), shard_count(&device));
+    if let [whole] = shards.as_slice() {
+        return shard_loss_and_gradients(model, examples, whole.clone(), pad_id, mask_seed, &device);
+    }
+    let mut parts = map_shards(shards, |rows| {
+        let fork = model.clone().fork(&device);
+        shard_loss_and_gradients(&fork, examples, rows, pad_id, mask_seed, &device)
+    })
+    .into_iter();
+    let (mut loss, mut grads) = parts.next().expect("at least two shards");
+    let params = float_params(model);
+    for (shard_loss, mut shard_grads) in parts {
+        loss = loss + shard_loss;
+        for &(id, rank) in &params {
+            match rank {
+                1 => add_gradient::<1>(&mut grads, &mut shard_grads, id),
+                2 => add_gradient::<2>(&mut grads, &mut shard_grads, id),
+                3 => add_gradient::<3>(&mut grads, &mut shard_grads, id),
+                4 => add_gradient::<4>(&mut grads, &mut shard_grads, id),
+                _ => unreachable!("the models have parameters of rank 1 to 4"),
+            }
+        }
+    }
+    (loss, grads)
+}
+
+/// `rows` of `examples`: the loss scaled by the shard's share of the batch, and its gradients.
+fn shard_loss_and_gradients(
+    model: &SequenceClassifier,
+    examples: &[&TokenizedExample],
+    rows: Range<usize>,
+    pad_id: u32,
+    mask_seed: u64,
+    device: &Device,
+) -> (Tensor<1>, GradientsParams) {
+    let share = rows.len() as f64 / examples.len() as f64;
+    start_masks(mask_seed, rows.clone());
+    // Padded as the whole batch is: a mask's values are laid out by the padded length.
+    let batch = Batch::padded(&examples[rows], longest(examples), pad_id, device);
+    let mut loss = cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels);
+    if share < 1.0 {
+        loss = loss.mul_scalar(share);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    // Only the value is wanted now: a sum of the graphs' roots would keep the graphs.
+    (loss.detach(), grads)
+}
+
+/// One shard per CPU thread natively; one on GPUs (a shard would only halve each kernel's work) and in wasm (one
+/// thread a worker).
+fn shard_count(device: &Device) -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    if device.clone().inner() == Device::flex() {
+        return rayon::current_num_threads();
+    }
+    let _ = device;
+    1
+}
+
+/// `count` shards of `len` rows as even as they come, never an empty one.
+fn shard_ranges(len: usize, count: usize) -> Vec<Range<usize>> {
+    let count = count.clamp(1, len.max(1));
+    (0..count).map(|i| i * len / count..(i + 1) * len / count).collect()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn map_shards<T: Send>(shards: Vec<Range<usize>>, run: impl Fn(Range<usize>) -> T + Sync + Send) -> Vec<T> {
+    use rayon::prelude::*;
+    shards.into_par_iter().map(run).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn map_shards<T>(shards: Vec<Range<usize>>, run: impl Fn(Range<usize>) -> T) -> Vec<T> {
+    shards.into_iter().map(run).collect()
+}
+
+/// Adds the shard's gradient of `id` to the total, in place where the backend can: each is taken out of its holder,
+/// so no third copy of a full fine-tuning's gradients is made.
+fn add_gradient<const D: usize>(total: &mut GradientsParams, shard: &mut GradientsParams, id: ParamId) {
+    let Some(g) = shard.remove::<D>(id) else { return };
+    let sum = match total.remove::<D>(id) {
+        Some(t) => t + g,
+        None => g,
+    };
+    total.register(id, sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_evenly() {
+        assert_eq!(shard_ranges(16, 2), vec![0..8, 8..16]);
+        assert_eq!(shard_ranges(5, 2), vec![0..2, 2..5]);
+        assert_eq!(shard_ranges(3, 8), vec![0..1, 1..2, 2..3], "never more shards than examples");
+        assert_eq!(shard_ranges(7, 1), vec![0..7]);
+    }
+}
