@@ -3,9 +3,21 @@
 # is per method), for peft-lab and — when Python has torch, transformers and peft — the PyTorch + peft reference
 # on the same synthetic batches and the same number of threads, with the ratio; once per thread count. Usage:
 #   bash scripts/bench.sh [methods (lora,prefix,ptuning-v2,full) | all] [thread counts ("1 2")]
-# PYTHON selects the reference interpreter (default python3).
+#   bash scripts/bench.sh --wgpu [methods]
+# PYTHON selects the reference interpreter (default python3). --wgpu times the methods on native wgpu instead (a GPU,
+# or Mesa's lavapipe on the CPU): seconds per step, the first step (kernel compilation) and kernel launches per step.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+if [ "${1:-}" = --wgpu ]; then
+  methods="${2:-lora,prefix,ptuning-v2,full}"
+  [ "$methods" = all ] && methods=$("$bin" methods --keys)
+  printf '%-13s %10s %12s %18s\n' method "s/step" "first step" "launches/step"
+  for m in ${methods//,/ }; do
+    "$bin" bench --backend wgpu --model "$model" --method "$m" --steps "${STEPS:-2}" 2>/dev/null | tail -1 |
+      python3 -c 'import json, sys; r = json.load(sys.stdin); print("%-13s %10.2f %12.2f %18.0f" % (sys.argv[1], r["seconds_per_step"], r["first_step_seconds"], r["kernel_launches_per_step"]))' "$m"
+  done
+  exit
+fi
 methods="${1:-lora,prefix,ptuning-v2,full}"
 [ "$methods" = all ] && methods=$("$bin" methods --keys)
 thread_counts="${2:-1 2}"

@@ -18,6 +18,7 @@ use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
+use peft_lab::train::timing::time_steps_counting_launches;
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
 use peft_lab::train::{PreparedData, run_method};
 use safetensors::SafeTensors;
@@ -456,8 +457,29 @@ fn cancelling_stops_the_comparison() {
     assert!(matches!(results[0].1, Err(Error::Train(TrainError::Cancelled))));
 }
 
+/// The tests that launch GPU kernels, one at a time: the launch counter counts every launch in the process.
+static GPU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The GPU kernels on Mesa's lavapipe (or a real GPU): forward, backward and AdamW learn there too.
 #[test]
 fn the_loop_overfits_a_small_batch_on_native_wgpu() {
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
     overfits_a_small_batch(&peft_lab::device::wgpu());
+}
+
+/// The benchmark's kernel count: launches on wgpu, none on the CPU.
+#[test]
+fn kernel_launches_are_counted_per_step() {
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let pretrained = tiny_without_dropout();
+    let lora = MethodConfig::from_name("lora").unwrap();
+    let launches = |device| {
+        let mut host = Recorder::default();
+        let timing = time_steps_counting_launches(&pretrained, &lora, 4, 12, 2, &device, &mut host);
+        pollster::block_on(timing).unwrap().1
+    };
+    assert_eq!(launches(peft_lab::device::cpu()), 0.0);
+    let on_gpu = launches(peft_lab::device::wgpu());
+    // Two layers of forward, backward and AdamW: hundreds of kernels even fused.
+    assert!(on_gpu > 50.0, "{on_gpu} launches a step");
 }

@@ -1,8 +1,13 @@
 //! Timing training steps without a dataset: the benchmark command and the page's choice of backend use it.
 
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::tensor::Device;
 
-use super::{Host, MethodResult, PreparedData, TrainConfig, run_method};
+use super::{Host, MethodResult, PreparedData, TrainConfig, TrainEvent, run_method};
 use crate::data::batch::TokenizedExample;
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
@@ -43,4 +48,64 @@ pub async fn time_steps(
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let lr = method.default_learning_rate();
     Ok(run_method(pretrained, method, lr, &data, &config, device, host).await?.result)
+}
+
+/// [`time_steps`], also counting the GPU kernels launched per step after the first (cubecl's launch observer; none on
+/// the CPU backend). The count is of launches issued, so with kernel fusion it is of fused kernels.
+pub async fn time_steps_counting_launches(
+    pretrained: &Pretrained,
+    method: &MethodConfig,
+    batch_size: usize,
+    seq_len: usize,
+    steps: usize,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<(MethodResult, f64), crate::Error> {
+    let launches = Arc::new(LaunchCounter::default());
+    let _observation = LaunchObservation::new(launches.clone());
+    let mut counting = CountingHost { inner: host, launches: launches.clone(), after_first: 0, after_last: 0 };
+    let result = time_steps(pretrained, method, batch_size, seq_len, steps, device, &mut counting).await?;
+    let per_step = (counting.after_last - counting.after_first) as f64 / steps.max(1) as f64;
+    Ok((result, per_step))
+}
+
+#[derive(Default)]
+struct LaunchCounter(AtomicUsize);
+
+impl LaunchObserver for LaunchCounter {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Notes the launch count after the first step and after the last one.
+struct CountingHost<'a> {
+    inner: &'a mut dyn Host,
+    launches: Arc<LaunchCounter>,
+    after_first: usize,
+    after_last: usize,
+}
+
+impl Host for CountingHost<'_> {
+    fn now(&self) -> f64 {
+        self.inner.now()
+    }
+
+    fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
+        if let TrainEvent::Step { step, .. } = event {
+            self.after_last = self.launches.0.load(Ordering::Relaxed);
+            if *step == 1 {
+                self.after_first = self.after_last;
+            }
+        }
+        self.inner.event(method, event)
+    }
+
+    fn reset_peak_memory(&mut self) {
+        self.inner.reset_peak_memory()
+    }
+
+    fn peak_memory(&mut self, device: &Device) -> Option<u64> {
+        self.inner.peak_memory(device)
+    }
 }
