@@ -2,7 +2,8 @@
 
 pub struct SplitMix64(u64);
 
-/// The seed of the stream named `key` under `seed`: a different, unrelated stream for every pair.
+/// The seed of the stream named `key` under `seed`, mixed by SplitMix64: streams that look unrelated for the pairs we
+/// use (a run seed and a step, a step seed and a call, a call and a row).
 pub fn derive_seed(seed: u64, key: u64) -> u64 {
     SplitMix64::new(seed ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
 }

@@ -181,8 +181,9 @@ fn every_method_trains_in_a_comparison() {
     assert_eq!(host.evaluations, count * epochs);
 }
 
-/// A batch trains in shards side by side, one per CPU thread; dropout masks follow the example, so one thread and
-/// three give the same run up to float rounding (dropout on in the model, in LoRA and between the LSTM's layers).
+/// A batch trains in shards side by side, one per CPU thread (of at least 4 examples); dropout masks follow the
+/// example, so one thread and three give the same run up to float rounding (dropout on in the model, in LoRA and
+/// between the LSTM's layers).
 #[test]
 fn the_thread_count_does_not_change_a_run() {
     let data = prepared(16);
@@ -204,7 +205,13 @@ fn the_thread_count_does_not_change_a_run() {
         pool.install(|| {
             methods
                 .iter()
-                .map(|(method, lr)| train_briefly(&pretrained, method, *lr, &data, 6).unwrap().result)
+                .map(|(method, lr)| {
+                    // Batches of 9 split unevenly in two (4 and 5 examples).
+                    let config = TrainConfig { batch_size: 9, ..config(6) };
+                    let (device, mut host) = (peft_lab::device::cpu(), Recorder::default());
+                    let run = run_method(&pretrained, method, *lr, &data, &config, &device, &mut host);
+                    pollster::block_on(run).unwrap().result
+                })
                 .collect::<Vec<_>>()
         })
     };
@@ -216,14 +223,24 @@ fn the_thread_count_does_not_change_a_run() {
         let (x, y) = (a.val_loss.unwrap(), b.val_loss.unwrap());
         assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{} validation loss {x} vs {y}", a.method);
     }
-    let other_seed = {
-        let config = TrainConfig { seed: 7, ..config(6) };
-        let device = peft_lab::device::cpu();
-        let (method, lr) = &methods[0];
-        let mut host = Recorder::default();
-        pollster::block_on(run_method(&pretrained, method, *lr, &data, &config, &device, &mut host)).unwrap().result
-    };
-    assert_ne!(other_seed.losses, one[0].losses, "the runs train with dropout on");
+    let (method, lr) = &methods[0];
+    let without_dropout = train_briefly(&tiny_without_dropout(), method, *lr, &data, 6).unwrap().result;
+    assert_ne!(without_dropout.losses, one[0].losses, "the runs train with dropout on");
+}
+
+/// A P-tuning LSTM with dropout between its layers exports its table as evaluation computes it: the same every time.
+#[test]
+fn an_exported_prompt_table_has_no_dropout() {
+    let data = prepared(16);
+    let method = MethodConfig::PTuning(PromptEncoderConfig {
+        num_virtual_tokens: 4,
+        encoder_dropout: 0.5,
+        ..PromptEncoderConfig::new(EncoderType::Lstm)
+    });
+    let trained = train_briefly(&tiny_model(), &method, 1e-2, &data, 2).unwrap();
+    let info = RunInfo { base_model: "tiny-bert".into(), labels: data.labels.clone(), method: method.clone() };
+    let again = pollster::block_on(export(&method, &trained.model, &info)).unwrap();
+    assert_eq!(again.weights, trained.adapter.weights, "no masks drawn while exporting");
 }
 
 /// Full fine-tuning memorises eight examples: the optimiser, schedule and clipping really update the model.

@@ -47,6 +47,7 @@ impl Batch {
 
     /// Pads every example to `longest` ids, at least the longest example's.
     pub fn padded(examples: &[&TokenizedExample], longest: usize, pad_id: u32, device: &Device) -> Self {
+        assert!(examples.iter().all(|e| e.ids.len() <= longest), "an example is longer than the padded length");
         let batch = examples.len();
         let mut ids = vec![pad_id as i64; batch * longest];
         let mut mask = vec![0.0f32; batch * longest];

@@ -29,11 +29,27 @@ thread_local! {
     static MASKS: RefCell<MaskStream> = const { RefCell::new(MaskStream { seed: 0, examples: 0..1, calls: 0 }) };
 }
 
-/// Seeds the masks of the forward pass run next on this thread: `seed` names the step, `examples` are the batch rows
-/// of the examples it runs.
-pub fn start_masks(seed: u64, examples: Range<usize>) {
+/// Seeds the masks of the forward pass run on this thread while the returned scope lives: `seed` names the step,
+/// `examples` are the batch rows of the examples it runs.
+pub fn start_masks(seed: u64, examples: Range<usize>) -> MaskScope {
     let examples = examples.start as u64..examples.end as u64;
-    MASKS.with(|masks| *masks.borrow_mut() = MaskStream { seed, examples, calls: 0 });
+    let outer = MASKS.with(|masks| masks.replace(MaskStream { seed, examples, calls: 0 }));
+    MaskScope { outer: Some(outer) }
+}
+
+/// Gives the thread back the masks it drew before: a rayon thread waiting inside a kernel of one shard may run another
+/// shard's whole forward pass meanwhile, and the first shard must then go on with its own stream.
+#[must_use = "the masks go back to the outer stream when the scope drops"]
+pub struct MaskScope {
+    outer: Option<MaskStream>,
+}
+
+impl Drop for MaskScope {
+    fn drop(&mut self) {
+        if let Some(outer) = self.outer.take() {
+            MASKS.with(|masks| *masks.borrow_mut() = outer);
+        }
+    }
 }
 
 /// `nn.Dropout`: during training zeroes each value with probability `prob` and scales the rest by 1 / (1 - prob);
@@ -77,12 +93,7 @@ impl Dropout {
             masks.calls += 1;
             let examples = masks.examples.clone();
             let rows: Vec<u64> = if per_example && !examples.is_empty() { examples.collect() } else { vec![u64::MAX] };
-            debug_assert_eq!(
-                count % rows.len(),
-                0,
-                "a per-example tensor of {count} values for {} examples",
-                rows.len()
-            );
+            assert_eq!(count % rows.len(), 0, "a per-example tensor of {count} values for {} examples", rows.len());
             let row_len = count / rows.len();
             for row in rows {
                 let mut rng = SplitMix64::new(derive_seed(call, row));
@@ -95,7 +106,6 @@ impl Dropout {
                 }
                 mask.truncate(end);
             }
-            mask.resize(count, scale);
         });
         let device = input.device();
         input * Tensor::from_data(TensorData::new(mask, shape), &device)
@@ -107,7 +117,7 @@ mod tests {
     use super::*;
 
     fn dropped(prob: f64, seed: u64) -> Vec<f32> {
-        start_masks(seed, 0..64);
+        let _masks = start_masks(seed, 0..64);
         let device = crate::device::cpu();
         let ones = Tensor::<2>::ones([64, 1000], &device);
         Dropout::new(prob).forward(ones).into_data().try_to_vec::<f32>().unwrap()
@@ -130,7 +140,7 @@ mod tests {
         let ones = |rows| Tensor::<3>::ones([rows, 3, 50], &device);
         let masks = |examples: Range<usize>| {
             let rows = examples.len();
-            start_masks(11, examples);
+            let _masks = start_masks(11, examples);
             let batched = dropout.forward(ones(rows)).into_data().try_to_vec::<f32>().unwrap();
             let flat: Tensor<2> = ones(rows).reshape([rows * 3, 50]);
             let flat = dropout.forward(flat).into_data().try_to_vec::<f32>().unwrap();
@@ -144,8 +154,29 @@ mod tests {
         assert_eq!(whole_flat, [first_flat, second_flat].concat(), "[examples * tokens, hidden] too");
         assert_eq!(table, first_table, "a table not per example has one mask for every shard");
         assert_eq!(table, second_table);
-        start_masks(12, 0..4);
+        let _masks = start_masks(12, 0..4);
         assert_ne!(dropout.forward(ones(4)).into_data().try_to_vec::<f32>().unwrap(), whole, "another step's seed");
+    }
+
+    #[test]
+    fn a_nested_scope_gives_the_outer_stream_back() {
+        let device = crate::device::cpu();
+        let dropout = Dropout::new(0.5);
+        let draw = || dropout.forward(Tensor::<2>::ones([2, 40], &device)).into_data().try_to_vec::<f32>().unwrap();
+        let plain = {
+            let _outer = start_masks(5, 0..2);
+            (draw(), draw())
+        };
+        let nested = {
+            let _outer = start_masks(5, 0..2);
+            let first = draw();
+            {
+                let _inner = start_masks(6, 2..4);
+                draw();
+            }
+            (first, draw())
+        };
+        assert_eq!(plain, nested, "another shard run in between does not move this one's stream");
     }
 
     #[test]

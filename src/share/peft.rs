@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use burn::module::Module;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,8 @@ pub async fn export(
     model: &SequenceClassifier,
     info: &RunInfo,
 ) -> Result<AdapterFiles, ExportError> {
-    let weights = write_safetensors(method.method().adapter_tensors(model)).await?;
+    // Off autodiff: a trained P-tuning LSTM's table would otherwise come out through its dropout.
+    let weights = write_safetensors(method.method().adapter_tensors(&model.valid())).await?;
     let mut config = method.method().peft_json(&model.config);
     let common = serde_json::json!({
         "task_type": "SEQ_CLS",

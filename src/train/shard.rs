@@ -63,7 +63,7 @@ fn shard_loss_and_gradients(
     device: &Device,
 ) -> (Tensor<1>, GradientsParams) {
     let share = rows.len() as f64 / examples.len() as f64;
-    start_masks(mask_seed, rows.clone());
+    let _masks = start_masks(mask_seed, rows.clone());
     // Padded as the whole batch is: a mask's values are laid out by the padded length.
     let batch = Batch::padded(&examples[rows], longest(examples), pad_id, device);
     let mut loss = cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels);
@@ -74,6 +74,10 @@ fn shard_loss_and_gradients(
     // Only the value is wanted now: a sum of the graphs' roots would keep the graphs.
     (loss.detach(), grads)
 }
+
+/// Fewer examples than this a shard would not keep a thread's matmuls busy, and every shard holds a set of gradients
+/// (full fine-tuning: one copy of the model) until they are summed.
+const MIN_SHARD_EXAMPLES: usize = 4;
 
 /// One shard per CPU thread natively; one on GPUs (a shard would only halve each kernel's work) and in wasm (one
 /// thread a worker).
@@ -86,9 +90,10 @@ fn shard_count(device: &Device) -> usize {
     1
 }
 
-/// `count` shards of `len` rows as even as they come, never an empty one.
+/// Up to `count` shards of `len` rows as even as they come, each of at least `MIN_SHARD_EXAMPLES` rows where the
+/// batch has them.
 fn shard_ranges(len: usize, count: usize) -> Vec<Range<usize>> {
-    let count = count.clamp(1, len.max(1));
+    let count = count.min(len / MIN_SHARD_EXAMPLES).max(1);
     (0..count).map(|i| i * len / count..(i + 1) * len / count).collect()
 }
 
@@ -98,6 +103,7 @@ fn map_shards<T: Send>(shards: Vec<Range<usize>>, run: impl Fn(Range<usize>) -> 
     shards.into_par_iter().map(run).collect()
 }
 
+/// In wasm there is one shard (see `shard_count`); this keeps the one code path compiling there.
 #[cfg(target_arch = "wasm32")]
 fn map_shards<T>(shards: Vec<Range<usize>>, run: impl Fn(Range<usize>) -> T) -> Vec<T> {
     shards.into_iter().map(run).collect()
@@ -121,8 +127,9 @@ mod tests {
     #[test]
     fn shards_cover_the_batch_evenly() {
         assert_eq!(shard_ranges(16, 2), vec![0..8, 8..16]);
-        assert_eq!(shard_ranges(5, 2), vec![0..2, 2..5]);
-        assert_eq!(shard_ranges(3, 8), vec![0..1, 1..2, 2..3], "never more shards than examples");
+        assert_eq!(shard_ranges(9, 2), vec![0..4, 4..9]);
+        assert_eq!(shard_ranges(16, 16), vec![0..4, 4..8, 8..12, 12..16], "at least 4 examples a shard");
+        assert_eq!(shard_ranges(3, 8), vec![0..3], "a batch too small to split");
         assert_eq!(shard_ranges(7, 1), vec![0..7]);
     }
 }

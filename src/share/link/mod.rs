@@ -3,6 +3,7 @@
 
 pub mod codec;
 
+use burn::module::Module;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -128,7 +129,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The link payload (what follows `#share=`) for a trained model.
 pub async fn make(model: &SequenceClassifier, meta: &LinkMeta, precision: Precision) -> Result<String, ShareError> {
-    let tensors = read_back(meta.method.method().adapter_tensors(model)).await?;
+    // Off autodiff, as in `peft::export`: no dropout in the shared tensors.
+    let tensors = read_back(meta.method.method().adapter_tensors(&model.valid())).await?;
     Ok(codec::encode(meta, &tensors, precision)?)
 }
 
