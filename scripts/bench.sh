@@ -8,9 +8,11 @@
 # or Mesa's lavapipe on the CPU): seconds per step, the first step (kernel compilation) and kernel launches per step.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-if [ "${1:-}" = --wgpu ]; then
-  methods="${2:-lora,prefix,ptuning-v2,full}"
-  [ "$methods" = all ] && methods=$("$bin" methods --keys)
+wgpu=no
+[ "${1:-}" = --wgpu ] && { wgpu=yes; shift; }
+methods="${1:-lora,prefix,ptuning-v2,full}"
+[ "$methods" = all ] && methods=$("$bin" methods --keys)
+if [ "$wgpu" = yes ]; then
   printf '%-13s %10s %12s %18s\n' method "s/step" "first step" "launches/step"
   for m in ${methods//,/ }; do
     "$bin" bench --backend wgpu --model "$model" --method "$m" --steps "${STEPS:-2}" 2>/dev/null | tail -1 |
@@ -18,8 +20,6 @@ if [ "${1:-}" = --wgpu ]; then
   done
   exit
 fi
-methods="${1:-lora,prefix,ptuning-v2,full}"
-[ "$methods" = all ] && methods=$("$bin" methods --keys)
 thread_counts="${2:-1 2}"
 steps="${STEPS:-5}"
 reference=yes
