@@ -18,7 +18,7 @@ use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
-use peft_lab::train::timing::time_steps;
+use peft_lab::train::timing::time_steps_counting_launches;
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
 use peft_lab::train::{PreparedData, run_method};
 use safetensors::SafeTensors;
@@ -492,7 +492,7 @@ fn kernel_launches_are_counted_per_step() {
     let lora = MethodConfig::from_name("lora").unwrap();
     let launches = |device| {
         let mut host = Recorder::default();
-        let timing = time_steps(&pretrained, &lora, 4, 12, 2, &device, &mut host);
+        let timing = time_steps_counting_launches(&pretrained, &lora, 4, 12, 2, &device, &mut host);
         pollster::block_on(timing).unwrap().1
     };
     assert_eq!(launches(peft_lab::device::cpu()), 0.0);

@@ -20,7 +20,7 @@ use peft_lab::share::link::{
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
-use peft_lab::train::timing::time_steps;
+use peft_lab::train::timing::time_steps_counting_launches;
 use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, TrainedMethod, check_methods, compare};
 use peft_lab::train::{PreparedData, evaluate, predict, run_method};
 
@@ -442,7 +442,7 @@ fn bench(
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
     let device = backend.device();
-    let timing = time_steps(&pretrained, &method, batch_size, seq_len, steps, &device, host);
+    let timing = time_steps_counting_launches(&pretrained, &method, batch_size, seq_len, steps, &device, host);
     let (result, kernel_launches_per_step) = pollster::block_on(timing).map_err(|e| e.to_string())?;
     eprintln!();
     let json = serde_json::json!({

@@ -29,9 +29,7 @@ pub fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<Tok
 }
 
 /// Trains `method` for `steps` steps after a first one (which on GPUs also compiles kernels) on synthetic batches of
-/// `batch_size` x `seq_len` tokens, at the method's default learning rate. Returns the result, which holds the
-/// timings, and the GPU kernels launched per step after the first (cubecl's launch observer; none on the CPU
-/// backend). The count is of launches issued, so with kernel fusion it is of fused kernels.
+/// `batch_size` x `seq_len` tokens, at the method's default learning rate; the result holds the timings.
 pub async fn time_steps(
     pretrained: &Pretrained,
     method: &MethodConfig,
@@ -40,7 +38,7 @@ pub async fn time_steps(
     steps: usize,
     device: &Device,
     host: &mut dyn Host,
-) -> Result<(MethodResult, f64), crate::Error> {
+) -> Result<MethodResult, crate::Error> {
     let total = steps + 1;
     let data = PreparedData {
         train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
@@ -49,12 +47,27 @@ pub async fn time_steps(
     };
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let lr = method.default_learning_rate();
+    Ok(run_method(pretrained, method, lr, &data, &config, device, host).await?.result)
+}
+
+/// [`time_steps`], also counting the GPU kernels launched per step after the first (cubecl's launch observer; none on
+/// the CPU backend). The count is of launches issued, so with kernel fusion it is of fused kernels.
+/// Kept apart from [`time_steps`] because the observer is process-wide: the page's backend timing need not pay for it.
+pub async fn time_steps_counting_launches(
+    pretrained: &Pretrained,
+    method: &MethodConfig,
+    batch_size: usize,
+    seq_len: usize,
+    steps: usize,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<(MethodResult, f64), crate::Error> {
     let launches = Arc::new(LaunchCounter::default());
     let _observation = LaunchObservation::new(launches.clone());
-    let mut counting = CountingHost { inner: host, launches, after_first: 0, after_last: 0 };
-    let trained = run_method(pretrained, method, lr, &data, &config, device, &mut counting).await?;
+    let mut counting = CountingHost { inner: host, launches: launches.clone(), after_first: 0, after_last: 0 };
+    let result = time_steps(pretrained, method, batch_size, seq_len, steps, device, &mut counting).await?;
     let per_step = (counting.after_last - counting.after_first) as f64 / steps.max(1) as f64;
-    Ok((trained.result, per_step))
+    Ok((result, per_step))
 }
 
 #[derive(Default)]

@@ -405,7 +405,7 @@ async fn seconds_per_step(
     let lora = MethodConfig::from_name("lora").map_err(|e| e.to_string())?;
     let mut host = TimingHost { performance: scope().performance(), started: None, budget };
     match time_steps(pretrained, &lora, batch, length, 1, device, &mut host).await {
-        Ok((result, _)) => Ok(result.seconds_per_step),
+        Ok(result) => Ok(result.seconds_per_step),
         Err(crate::Error::Train(TrainError::Cancelled)) => {
             Err(format!("stopped: over {:.0} s at batch {batch} x {length}", budget.unwrap_or_default()))
         }
