@@ -115,8 +115,47 @@ fn a_tensor_of_the_wrong_shape_is_named_with_both_shapes() {
 #[test]
 fn a_broken_tokenizer_is_refused() {
     let dir = tiny_copy();
-    std::fs::write(dir.path().join("tokenizer.json"), r#"{"version": "1.0", "model": {"type": "Nope"}}"#).unwrap();
-    assert!(load_err(dir.path()).starts_with("tokenizer.json does not parse"));
+    let original = std::fs::read_to_string(dir.path().join("tokenizer.json")).unwrap();
+    let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+        edit(&mut json);
+        json.to_string()
+    };
+    let supported = "peft-lab reads BERT WordPiece tokenizers (BertNormalizer, BertPreTokenizer, WordPiece, \
+                     TemplateProcessing or BertProcessing)";
+    let cases = [
+        (r#"{"version": "1.0", "model": {"type": "Nope"}}"#.to_string(), format!("model.type is 'Nope'; {supported}")),
+        (
+            "{\"version\": \"1.0\", \"mod".to_string(),
+            "does not parse: EOF while parsing a string at line 1 column 23".into(),
+        ),
+        (edited(&|j| j["model"]["type"] = "BPE".into()), format!("model.type is 'BPE'; {supported}")),
+        (
+            edited(&|j| j["normalizer"] = serde_json::json!({"type": "NFKC"})),
+            format!("normalizer.type is 'NFKC'; {supported}"),
+        ),
+        (edited(&|j| j["pre_tokenizer"] = serde_json::Value::Null), format!("pre_tokenizer is null; {supported}")),
+        (
+            edited(&|j| j["model"]["unk_token"] = "<unk>".into()),
+            "the unknown token '<unk>' is not in model.vocab".into(),
+        ),
+        (
+            edited(&|j| j["model"]["vocab"] = serde_json::json!(["a", "b"])),
+            "model does not parse: invalid type: sequence, expected a map".into(),
+        ),
+        (
+            edited(&|j| j["post_processor"]["special_tokens"] = serde_json::json!({})),
+            "post_processor.single names '[CLS]', which special_tokens lacks".into(),
+        ),
+        (
+            edited(&|j| j["added_tokens"][1]["single_word"] = true.into()),
+            "added token '[UNK]' is single_word, which peft-lab does not support".into(),
+        ),
+    ];
+    for (file, message) in cases {
+        std::fs::write(dir.path().join("tokenizer.json"), &file).unwrap();
+        assert_eq!(load_err(dir.path()), format!("tokenizer.json: {message}"));
+    }
 }
 
 fn attach_err(method: &dyn Method, max_length: usize) -> String {

@@ -20,7 +20,7 @@ pub enum LoadError {
     WrongShape { config: &'static str, key: String, found: Vec<usize>, expected: Vec<usize> },
     #[error("tensor '{key}' is stored as {dtype}; supported: F32, F16, BF16")]
     UnsupportedDtype { key: String, dtype: String },
-    #[error("tokenizer.json does not parse: {0}")]
+    #[error("tokenizer.json: {0}")]
     Tokenizer(String),
     #[error("cannot read {path}: {reason}")]
     Io { path: String, reason: String },
