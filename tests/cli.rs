@@ -202,7 +202,7 @@ fn bad_datasets_fail_with_a_message_and_no_panic() {
             "nolabel.csv",
             b"text,score\ngood,1\nbad,0\n",
             &[],
-            "cannot tell which column holds the label; columns are: text, score",
+            "cannot tell which column holds the label; columns are: text, score; name the label column (--label-column NAME)",
         ),
         (
             "named.csv",
@@ -215,6 +215,12 @@ fn bad_datasets_fail_with_a_message_and_no_panic() {
             b"{\"text\":\"good\",\"label\":1}\n{\"text\": oops}\n{\"text\":\"bad\",\"label\":0}\n",
             &[],
             "1 row(s) cannot be read (line 2: not JSON",
+        ),
+        (
+            "gaps.csv",
+            b"text,label\ngood,pos\n,neg\nbad,neg\n",
+            &[],
+            "1 row(s) have an empty text or label (first at row 2); fix them or skip bad rows (--skip-bad-rows)",
         ),
         ("quotes.csv", b"text,label\n\"good,1\nbad,0\n", &[], "is a quote left open?"),
     ];

@@ -13,6 +13,8 @@ mod rng;
 mod dataset;
 #[path = "../../src/data/parse.rs"]
 mod parse;
+#[path = "../../src/data/error.rs"]
+mod error;
 
 const NAMES: [&str; 6] = ["data.csv", "data.tsv", "data.jsonl", "data.json", "data.txt", "data"];
 

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use peft_lab::data::batch::tokenize;
-use peft_lab::data::{Dataset, Example, Summary};
+use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::share::link::{
@@ -298,6 +298,15 @@ impl Backend {
     }
 }
 
+/// A dataset error with the flag that fixes it.
+fn data_message(error: &DataError) -> String {
+    match error.remedy() {
+        Some(Remedy::SkipBadRows) => format!("{error} (--skip-bad-rows)"),
+        Some(Remedy::NameColumn(what)) => format!("{error} (--{what}-column NAME)"),
+        None => error.to_string(),
+    }
+}
+
 /// Loads the model and data, tokenises once, prints the summary to stderr.
 fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), String> {
     let pretrained =
@@ -312,7 +321,7 @@ fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), Strin
             common.label_column.as_deref(),
             common.skip_bad_rows,
         )
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| format!("{}: {}", path.display(), data_message(&e)))
     };
     let dataset = read(&common.data)?;
     let (train, val) = match &common.val_data {

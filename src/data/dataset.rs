@@ -4,44 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::DataError;
 use super::parse::{Format, Table, decode_utf8, parse};
 use crate::rng::SplitMix64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("the dataset is empty: it needs a header row and at least one example per class")]
-    Empty,
-    #[error(
-        "this looks like a binary file, not text (it has a NUL byte at offset {0}); save the data as UTF-8 CSV, TSV or JSON"
-    )]
-    Binary(usize),
-    #[error("the file is not UTF-8 text (first invalid byte at offset {byte}, line {line}); save it as UTF-8")]
-    NotUtf8 { line: usize, byte: usize },
-    #[error("{0}")]
-    Parse(String),
-    #[error("{count} row(s) cannot be read ({}); fix them or pass --skip-bad-rows", describe_rows(.first))]
-    BadRows { count: usize, first: Vec<(usize, String)> },
-    #[error("no column '{name}'; columns are: {}", .available.join(", "))]
-    MissingColumn { name: String, available: Vec<String> },
-    #[error("cannot tell which column holds the {what}; columns are: {}. Name it with --{what}-column", .available.join(", "))]
-    AmbiguousColumn { what: &'static str, available: Vec<String> },
-    #[error("label column '{column}' has {count} class(es) ({}); need at least 2", .labels.join(", "))]
-    OneClass { column: String, count: usize, labels: Vec<String> },
-    #[error(
-        "label column '{column}' has {count} distinct values; at most {max} classes are supported (is it the right column?)"
-    )]
-    TooManyClasses { column: String, count: usize, max: usize },
-    #[error("{count} row(s) have an empty text or label (first at row {first}); fix them or pass --skip-bad-rows")]
-    EmptyCells { count: usize, first: usize },
-    #[error("tokenising failed: {0}")]
-    Tokenize(String),
-    #[error("validation labels {} do not occur in the training data", .0.join(", "))]
-    UnknownLabels(Vec<String>),
-}
-
-fn describe_rows(rows: &[(usize, String)]) -> String {
-    rows.iter().map(|(line, why)| format!("line {line}: {why}")).collect::<Vec<_>>().join("; ")
-}
 
 /// Most classes a label column may have before we assume the wrong column was picked.
 pub const MAX_CLASSES: usize = 1000;

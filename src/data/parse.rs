@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::dataset::DataError;
+use super::error::DataError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {

@@ -14,7 +14,7 @@ use super::diagram::method_diagram;
 use super::protocol::*;
 use super::store::{self, StoredRun};
 use super::{buffer_bytes, fetch, js_error};
-use crate::data::{Columns, Dataset, Format, Summary, Table, decode_utf8, parse};
+use crate::data::{Columns, DataError, Dataset, Format, Remedy, Summary, Table, decode_utf8, parse};
 use sharing::{LinkState, ShareState};
 
 mod sharing;
@@ -62,13 +62,13 @@ impl LoadedData {
     }
 }
 
-/// The engine's messages name CLI flags; on the page the same remedies are controls.
-fn page_message(error: &impl std::fmt::Display) -> String {
-    error
-        .to_string()
-        .replace("pass --skip-bad-rows", "tick \"skip bad rows\"")
-        .replace("Name it with --text-column", "Pick it below")
-        .replace("Name it with --label-column", "Pick it below")
+/// A dataset error with the page's control for its fix.
+fn page_message(error: &DataError) -> String {
+    match error.remedy() {
+        Some(Remedy::SkipBadRows) => format!("{error} (the \"skip bad rows\" box)"),
+        Some(Remedy::NameColumn(_)) => format!("{error} (pick it below)"),
+        None => error.to_string(),
+    }
 }
 
 /// One method's card: on or off, its learning rate, its settings as editable peft-style fields.
