@@ -7,23 +7,9 @@ pub mod device;
 pub mod method;
 pub mod model;
 pub mod rng;
+pub mod session;
 pub mod share;
 pub mod train;
-
-/// Any engine error, converted at the edges (CLI, worker) into a message.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Load(#[from] model::LoadError),
-    #[error(transparent)]
-    Data(#[from] data::DataError),
-    #[error(transparent)]
-    Method(#[from] method::MethodError),
-    #[error(transparent)]
-    Train(#[from] train::TrainError),
-    #[error(transparent)]
-    Export(#[from] share::peft::ExportError),
-}
 
 /// The playground's page and training worker (browser only).
 #[cfg(all(feature = "web", target_arch = "wasm32"))]

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use common::*;
-use peft_lab::Error;
 use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example};
 use peft_lab::method::MethodConfig;
@@ -16,11 +15,13 @@ use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
+use peft_lab::session::Error;
+use peft_lab::session::timing::time_steps_counting_launches;
+use peft_lab::session::{compare, run_method};
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
-use peft_lab::train::timing::time_steps_counting_launches;
-use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent, compare};
-use peft_lab::train::{PreparedData, run_method};
+use peft_lab::train::PreparedData;
+use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
 use safetensors::SafeTensors;
 
 /// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
@@ -117,7 +118,7 @@ fn train_briefly(
     learning_rate: f64,
     data: &PreparedData,
     steps: usize,
-) -> Result<peft_lab::train::TrainedMethod, Error> {
+) -> Result<peft_lab::session::TrainedMethod, Error> {
     let device = peft_lab::device::cpu();
     pollster::block_on(run_method(
         pretrained,

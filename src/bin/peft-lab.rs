@@ -13,16 +13,16 @@ use peft_lab::data::batch::tokenize;
 use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
+use peft_lab::session::timing::time_steps_counting_launches;
+use peft_lab::session::{self, run_method};
+use peft_lab::session::{OpenedRun, TrainedMethod, Validation, check_methods, compare, open_files, open_link, predict};
 use peft_lab::share::link::{
-    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked, open as open_link, payload_of,
-    sha256_hex,
+    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, Precision, make_checked, payload_of, sha256_hex,
 };
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
-use peft_lab::train::timing::time_steps_counting_launches;
-use peft_lab::train::{Host, MethodResult, TrainConfig, TrainEvent, TrainedMethod, check_methods, compare};
-use peft_lab::train::{PreparedData, evaluate, predict, run_method};
+use peft_lab::train::{Host, MethodResult, PreparedData, TrainConfig, TrainEvent, evaluate};
 
 #[derive(Parser)]
 #[command(
@@ -88,8 +88,10 @@ enum Command {
         /// the adapter's.
         #[arg(long)]
         data: Option<PathBuf>,
-        #[arg(long, default_value_t = 128)]
-        max_length: usize,
+        /// Tokens per text; by default the link's training max length, or for adapter files 128 (fewer where the
+        /// model's positions and the method's virtual tokens leave less).
+        #[arg(long)]
+        max_length: Option<usize>,
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
     },
@@ -324,14 +326,12 @@ fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), Strin
         .map_err(|e| format!("{}: {}", path.display(), data_message(&e)))
     };
     let dataset = read(&common.data)?;
-    let (train, val) = match &common.val_data {
-        Some(path) => (dataset.examples.clone(), dataset.align_labels(read(path)?).map_err(|e| e.to_string())?),
-        None => dataset.split(common.val_split, common.seed),
+    let validation = match &common.val_data {
+        Some(path) => Validation::File(read(path)?),
+        None => Validation::Split(common.val_split),
     };
-    let (data, lengths) =
-        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, dataset.labels.clone(), common.max_length)
-            .map_err(|e| e.to_string())?;
-    let summary = Summary::new(&dataset, &lengths, common.max_length);
+    let (data, summary) = session::prepare(&pretrained, &dataset, validation, common.max_length, common.seed)
+        .map_err(|e| e.to_string())?;
     Ok((pretrained, data, summary))
 }
 
@@ -472,11 +472,7 @@ fn bench(
 }
 
 /// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
-fn load_adapter(
-    pretrained: &Pretrained,
-    adapter: &Path,
-    device: &Device,
-) -> Result<(peft_lab::model::SequenceClassifier, peft::RunInfo), String> {
+fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Result<OpenedRun, String> {
     let read = |file: &str| {
         std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
     };
@@ -487,14 +483,14 @@ fn load_adapter(
         Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
         Err(_) => None,
     };
-    peft::import(pretrained, &config, &weights, run_info.as_deref(), device)
+    open_files(pretrained, &config, &weights, run_info.as_deref(), device)
         .map_err(|e| format!("adapter {}: {e}", adapter.display()))
 }
 
 /// `merge`: LoRA/DoRA folded into the weights, written with the base model's tokenizer.
 fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
-    let (classifier, info) = load_adapter(&pretrained, adapter, &peft_lab::device::cpu())?;
+    let OpenedRun { model: classifier, info, .. } = load_adapter(&pretrained, adapter, &peft_lab::device::cpu())?;
     let merged = pollster::block_on(export_merged(classifier, &info.labels)).map_err(|e| e.to_string())?;
     let write = |file: &str, bytes: &[u8]| {
         std::fs::write(out.join(file), bytes).map_err(|e| format!("cannot write {}: {e}", out.join(file).display()))
@@ -561,11 +557,7 @@ enum Saved {
 }
 
 /// The saved adapter or link on `pretrained`.
-fn load_saved(
-    pretrained: &Pretrained,
-    saved: &Saved,
-    device: &Device,
-) -> Result<(peft_lab::model::SequenceClassifier, peft::RunInfo), String> {
+fn load_saved(pretrained: &Pretrained, saved: &Saved, device: &Device) -> Result<OpenedRun, String> {
     match saved {
         Saved::Adapter(dir) => load_adapter(pretrained, dir, device),
         Saved::Link(link) => {
@@ -574,7 +566,7 @@ fn load_saved(
                 Err(_) if payload_of(link).is_ok() => link.clone(),
                 Err(e) => return Err(format!("--link {link}: not a link, and not a readable file ({e})")),
             };
-            let (model, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
+            let (run, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
                 .map_err(|e| format!("link: {e}"))?;
             eprintln!(
                 "link ({precision}, {}): trained on {} for {} steps, recorded validation accuracy {}",
@@ -583,7 +575,7 @@ fn load_saved(
                 meta.metrics.steps,
                 percent(meta.metrics.accuracy)
             );
-            Ok((model, meta.run_info()))
+            Ok(run)
         }
     }
 }
@@ -594,7 +586,7 @@ fn eval(
     saved: &Saved,
     texts: &[String],
     data: Option<&Path>,
-    max_length: usize,
+    max_length: Option<usize>,
     backend: Backend,
 ) -> Result<(), String> {
     if texts.is_empty() && data.is_none() {
@@ -602,7 +594,8 @@ fn eval(
     }
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let device = backend.device();
-    let (classifier, info) = load_saved(&pretrained, saved, &device)?;
+    let run = load_saved(&pretrained, saved, &device)?;
+    let (classifier, info, max_length) = (run.model, run.info, max_length.unwrap_or(run.max_length));
     eprintln!(
         "{} on {} ({} labels: {})",
         info.method.label(),

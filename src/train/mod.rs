@@ -1,11 +1,10 @@
 //! The training loop: async so the same code runs in a Web Worker (tensors are only read with `*_async`),
 //! reporting through a [`Host`] instead of printing.
 
-pub mod compare;
 pub mod metrics;
 pub mod optim;
+mod result;
 pub mod shard;
-pub mod timing;
 
 use std::ops::ControlFlow;
 
@@ -14,8 +13,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{MethodResult, TrainedMethod, check_methods, compare, run_method};
 pub use metrics::EvalMetrics;
+pub use result::MethodResult;
 
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
 use crate::data::{DataError, Example};
@@ -242,20 +241,6 @@ pub async fn evaluate(
     let logits = logits(model, examples, pad_id, batch_size).await?;
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Ok(metrics::evaluate(&logits, &labels, model.num_labels()))
-}
-
-/// Class probabilities of each text under `model`, truncated to `max_length` tokens like the training data.
-pub async fn predict(
-    model: &SequenceClassifier,
-    tokenizer: &TextTokenizer,
-    texts: &[&str],
-    max_length: usize,
-) -> Result<Vec<Vec<f64>>, crate::Error> {
-    let encoded = tokenizer.encode_all(texts, max_length).map_err(DataError::Tokenize)?;
-    let examples: Vec<TokenizedExample> =
-        encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
-    let logits = logits(model, &examples, tokenizer.pad_id(), 16).await?;
-    Ok(logits.chunks(model.num_labels()).map(metrics::softmax).collect())
 }
 
 #[cfg(test)]

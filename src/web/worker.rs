@@ -18,11 +18,12 @@ use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
-use crate::share::link::{self, CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked, sha256_hex};
+use crate::session::timing::time_steps;
+use crate::session::{self, OpenedRun, Validation, predict, run_method};
+use crate::share::link::{CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
-use crate::share::peft::{RunInfo, import};
-use crate::train::timing::time_steps;
-use crate::train::{Host, PreparedData, TrainError, TrainEvent, predict, run_method};
+use crate::share::peft::RunInfo;
+use crate::train::{Host, TrainError, TrainEvent};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
@@ -153,18 +154,15 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
         }
         ToWorker::Import { name, config_json, weights, run_info_json } => {
             let imported = state.borrow().loaded().and_then(|(pretrained, device)| {
-                let (model, info) = import(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
-                    .map_err(|e| e.to_string())?;
-                // Files carry no max length: 128 tokens, or what the positions leave beside virtual tokens.
-                let positions = pretrained.config.max_position_embeddings;
-                let max_length = 128.min(positions.saturating_sub(info.method.virtual_tokens())).max(1);
-                Ok((model, info, max_length))
+                session::open_files(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
+                    .map_err(|e| e.to_string())
             });
             post(&match imported {
-                Ok((model, info, max_length)) => {
-                    let method = format!("{} ({name})", info.method.label());
-                    keep_for_trying(&state, &method, model, info.labels.clone(), max_length);
-                    FromWorker::Imported { method, labels: info.labels }
+                Ok(run) => {
+                    let method = format!("{} ({name})", run.info.method.label());
+                    let labels = run.info.labels.clone();
+                    keep_for_trying(&state, &method, run);
+                    FromWorker::Imported { method, labels }
                 }
                 Err(error) => FromWorker::ImportFailed { name, error },
             });
@@ -188,8 +186,10 @@ fn rebuild_run(
     if pretrained.name != model {
         return Err(format!("this run was trained on {model}, and {} is loaded: load {model} first", pretrained.name));
     }
-    import(&pretrained, &adapter.config_json, &adapter.weights, Some(&adapter.run_info_json), &device)
-        .map_err(|e| e.to_string())
+    let run =
+        session::open_files(&pretrained, &adapter.config_json, &adapter.weights, Some(&adapter.run_info_json), &device)
+            .map_err(|e| e.to_string())?;
+    Ok((run.model, run.info))
 }
 
 fn model_sha256(state: &Rc<RefCell<State>>, pretrained: &Pretrained) -> String {
@@ -203,11 +203,19 @@ fn model_sha256(state: &Rc<RefCell<State>>, pretrained: &Pretrained) -> String {
 
 async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision) -> Result<CheckedLink, String> {
     let (pretrained, _) = state.borrow().loaded()?;
-    let (model, info) = rebuild_run(state, &run.model, &run.adapter)?;
-    let identity = ModelIdentity { name: pretrained.name.clone(), sha256: model_sha256(state, &pretrained) };
-    let meta = LinkMeta::for_run(identity, info.labels, &run.result, run.config, run.dataset);
     let validation = state.borrow().validation.clone();
     let val = validation.filter(|(comparison, _)| *comparison == run.comparison).map(|(_, val)| val);
+    // A run of the comparison this worker holds is shared from the model in memory; others from their stored files.
+    let held = val.as_ref().and_then(|_| {
+        let state = state.borrow();
+        state.trained.iter().find(|t| t.from_comparison && t.method == run.result.method).cloned()
+    });
+    let (model, labels) = match held {
+        Some(trained) => (trained.model.clone(), trained.labels.clone()),
+        None => rebuild_run(state, &run.model, &run.adapter).map(|(model, info)| (model, info.labels))?,
+    };
+    let identity = ModelIdentity { name: pretrained.name.clone(), sha256: model_sha256(state, &pretrained) };
+    let meta = LinkMeta::for_run(identity, labels, &run.result, run.config, run.dataset);
     make_checked(&pretrained, &model, &meta, precision, val.as_deref().map_or(&[], Vec::as_slice))
         .await
         .map_err(|e| e.to_string())
@@ -216,23 +224,19 @@ async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision
 fn open_link(state: &Rc<RefCell<State>>, link: &str) -> Result<(String, LinkMeta, Precision), String> {
     let (pretrained, device) = state.borrow().loaded()?;
     let sha = model_sha256(state, &pretrained);
-    let (model, meta, precision) = link::open(&pretrained, &sha, link, &device).map_err(|e| e.to_string())?;
+    let (run, meta, precision) = session::open_link(&pretrained, &sha, link, &device).map_err(|e| e.to_string())?;
     let method = format!("{} (shared)", meta.method.label());
-    keep_for_trying(state, &method, model, meta.labels.clone(), meta.train.max_length);
+    keep_for_trying(state, &method, run);
     Ok((method, meta, precision))
 }
 
 /// Adds a run opened from a link or files to "try it"; one of the same name (opened again) is replaced.
-fn keep_for_trying(
-    state: &Rc<RefCell<State>>,
-    method: &str,
-    model: SequenceClassifier,
-    labels: Vec<String>,
-    max_length: usize,
-) {
+fn keep_for_trying(state: &Rc<RefCell<State>>, method: &str, run: OpenedRun) {
     let mut state = state.borrow_mut();
     state.trained.retain(|t| t.method != method);
-    let trained = TrainedModel { from_comparison: false, method: method.to_string(), model, labels, max_length };
+    let OpenedRun { model, info, max_length } = run;
+    let method = method.to_string();
+    let trained = TrainedModel { from_comparison: false, method, model, labels: info.labels, max_length };
     state.trained.push(Rc::new(trained));
 }
 
@@ -406,7 +410,7 @@ async fn seconds_per_step(
     let mut host = TimingHost { performance: scope().performance(), started: None, budget };
     match time_steps(pretrained, &lora, batch, length, 1, device, &mut host).await {
         Ok(result) => Ok(result.seconds_per_step),
-        Err(crate::Error::Train(TrainError::Cancelled)) => {
+        Err(session::Error::Train(TrainError::Cancelled)) => {
             Err(format!("stopped: over {:.0} s at batch {batch} x {length}", budget.unwrap_or_default()))
         }
         Err(e) => Err(e.to_string()),
@@ -550,10 +554,7 @@ fn model_info(pretrained: &Pretrained) -> ModelInfo {
 
 fn summarize(state: &Rc<RefCell<State>>, dataset: &Dataset, max_length: usize) -> Result<Summary, String> {
     let pretrained = state.borrow().pretrained.clone().ok_or("the model is not loaded yet")?;
-    let texts: Vec<&str> = dataset.examples.iter().map(|e| e.text.as_str()).collect();
-    let encoded = pretrained.tokenizer.encode_all(&texts, max_length)?;
-    let lengths: Vec<usize> = encoded.iter().map(|e| e.full_length).collect();
-    Ok(Summary::new(dataset, &lengths, max_length))
+    session::summarize(&pretrained, dataset, max_length).map_err(|e| e.to_string())
 }
 
 /// Posts every step and evaluation to the page; GPU memory from burn's allocator where there is one.
@@ -584,10 +585,9 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     let (Some(pretrained), Some(device)) = (pretrained, device) else {
         return Err("the model is not loaded yet".into());
     };
-    let (train, val) = job.dataset.split(job.val_fraction, job.config.seed);
-    let (data, _) =
-        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, job.dataset.labels.clone(), job.config.max_length)
-            .map_err(|e| e.to_string())?;
+    let validation = Validation::Split(job.val_fraction);
+    let (data, _) = session::prepare(&pretrained, &job.dataset, validation, job.config.max_length, job.config.seed)
+        .map_err(|e| e.to_string())?;
     state.borrow_mut().trained.retain(|t| !t.from_comparison);
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
     let source = state.borrow().source.clone();

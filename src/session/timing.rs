@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::tensor::Device;
 
-use super::{Host, MethodResult, PreparedData, TrainConfig, TrainEvent, run_method};
+use super::Error;
+use super::run::run_method;
 use crate::data::batch::TokenizedExample;
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
+use crate::train::{Host, MethodResult, PreparedData, TrainConfig, TrainEvent};
 
 /// `count` two-label examples of exactly `seq_len` ids: [CLS], varied ids from the vocabulary, [SEP].
 pub fn synthetic_examples(count: usize, seq_len: usize, vocab: usize) -> Vec<TokenizedExample> {
@@ -38,7 +40,7 @@ pub async fn time_steps(
     steps: usize,
     device: &Device,
     host: &mut dyn Host,
-) -> Result<MethodResult, crate::Error> {
+) -> Result<MethodResult, Error> {
     let total = steps + 1;
     let data = PreparedData {
         train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
@@ -61,7 +63,7 @@ pub async fn time_steps_counting_launches(
     steps: usize,
     device: &Device,
     host: &mut dyn Host,
-) -> Result<(MethodResult, f64), crate::Error> {
+) -> Result<(MethodResult, f64), Error> {
     let launches = Arc::new(LaunchCounter::default());
     let _observation = LaunchObservation::new(launches.clone());
     let mut counting = CountingHost { inner: host, launches: launches.clone(), after_first: 0, after_last: 0 };

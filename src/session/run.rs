@@ -1,37 +1,13 @@
-//! The comparison runner: every method gets the same split, seed and budget; one failing method is reported
-//! and the others still run.
+//! Running methods: one trained and exported, or a comparison in which every method gets the same split, seed and
+//! budget, one failing method is reported and the others still run.
 
-use serde::{Deserialize, Serialize};
+use burn::tensor::Device;
 
-use super::{EvalMetrics, Host, PreparedData, TrainConfig, TrainError, train};
-use crate::Error;
+use super::Error;
 use crate::method::{AttachContext, MethodConfig};
 use crate::model::{Pretrained, SequenceClassifier};
 use crate::share::peft::{self, AdapterFiles, RunInfo};
-use burn::tensor::Device;
-
-/// One method's row of the comparison table, plus its curves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MethodResult {
-    pub method: String,
-    pub config: MethodConfig,
-    pub learning_rate: f64,
-    pub trainable_params: usize,
-    pub total_params: usize,
-    pub trainable_percent: f64,
-    /// Size of the saved adapter_model.safetensors.
-    pub adapter_bytes: usize,
-    pub steps: usize,
-    pub seconds_per_step: f64,
-    pub first_step_seconds: f64,
-    pub peak_memory_bytes: Option<u64>,
-    pub losses: Vec<f32>,
-    pub evaluations: Vec<(usize, EvalMetrics)>,
-    /// The last evaluation's (after the final step) loss, accuracy and macro-F1; `None` without validation data.
-    pub val_loss: Option<f64>,
-    pub accuracy: Option<f64>,
-    pub macro_f1: Option<f64>,
-}
+use crate::train::{Host, MethodResult, PreparedData, TrainConfig, TrainError, train};
 
 /// A finished method: its table row, the trained model and its adapter files.
 pub struct TrainedMethod {

@@ -1,0 +1,37 @@
+//! The workflows that the CLI and the page's worker share, written once: preparing a dataset (`dataset.rs`), running
+//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`),
+//! timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting (`predict.rs`).
+//! The session sits above the engine's layers and below its edges:
+//! model < method < data < train < share < session < CLI, worker, page.
+
+pub mod dataset;
+pub mod open;
+pub mod predict;
+pub mod run;
+pub mod timing;
+
+pub use dataset::{Validation, prepare, summarize};
+pub use open::{OpenedRun, open_files, open_link};
+pub use predict::predict;
+pub use run::{TrainedMethod, check_methods, compare, run_method};
+
+use crate::{data, method, model, share, train};
+
+/// Any engine error, converted at the edges (CLI, worker) into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] model::LoadError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    Method(#[from] method::MethodError),
+    #[error(transparent)]
+    Train(#[from] train::TrainError),
+    #[error(transparent)]
+    Export(#[from] share::peft::ExportError),
+    #[error(transparent)]
+    Import(#[from] share::peft::ImportError),
+    #[error(transparent)]
+    Link(#[from] share::link::ShareError),
+}

@@ -1,0 +1,50 @@
+//! Trained runs opened on the loaded model, from adapter files (ours or Python peft's) or from a share link, with the
+//! max length their predictions use.
+
+use burn::tensor::Device;
+
+use super::Error;
+use crate::method::MethodConfig;
+use crate::model::{BertConfig, Pretrained, SequenceClassifier};
+use crate::share::link::{self, LinkMeta, Precision};
+use crate::share::peft::{self, RunInfo};
+
+/// A trained model ready for predictions.
+pub struct OpenedRun {
+    pub model: SequenceClassifier,
+    pub info: RunInfo,
+    /// Texts are truncated to this many tokens, as in training where it is known.
+    pub max_length: usize,
+}
+
+/// The max length of a run whose files do not record one: 128 tokens, or what the model's positions leave beside
+/// the method's virtual tokens.
+pub fn default_max_length(config: &BertConfig, method: &MethodConfig) -> usize {
+    128.min(config.max_position_embeddings.saturating_sub(method.virtual_tokens())).max(1)
+}
+
+/// adapter_config.json, adapter_model.safetensors and, where there is one, peft_lab.json, on `pretrained`.
+pub fn open_files(
+    pretrained: &Pretrained,
+    config_json: &str,
+    weights: &[u8],
+    run_info_json: Option<&str>,
+    device: &Device,
+) -> Result<OpenedRun, Error> {
+    let (model, info) = peft::import(pretrained, config_json, weights, run_info_json, device)?;
+    let max_length = default_max_length(&pretrained.config, &info.method);
+    Ok(OpenedRun { model, info, max_length })
+}
+
+/// A share link (or its payload) on `pretrained`, whose model.safetensors has sha256 `pretrained_sha256`; the run
+/// keeps the link's training max length.
+pub fn open_link(
+    pretrained: &Pretrained,
+    pretrained_sha256: &str,
+    text: &str,
+    device: &Device,
+) -> Result<(OpenedRun, LinkMeta, Precision), Error> {
+    let (model, meta, precision) = link::open(pretrained, pretrained_sha256, text, device)?;
+    let opened = OpenedRun { model, info: meta.run_info(), max_length: meta.train.max_length };
+    Ok((opened, meta, precision))
+}

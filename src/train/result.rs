@@ -1,0 +1,29 @@
+//! One method's record after training: the row of the comparison table and its curves.
+
+use serde::{Deserialize, Serialize};
+
+use super::EvalMetrics;
+use crate::method::MethodConfig;
+
+/// One method's row of the comparison table, plus its curves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    pub method: String,
+    pub config: MethodConfig,
+    pub learning_rate: f64,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub trainable_percent: f64,
+    /// Size of the saved adapter_model.safetensors.
+    pub adapter_bytes: usize,
+    pub steps: usize,
+    pub seconds_per_step: f64,
+    pub first_step_seconds: f64,
+    pub peak_memory_bytes: Option<u64>,
+    pub losses: Vec<f32>,
+    pub evaluations: Vec<(usize, EvalMetrics)>,
+    /// The last evaluation's (after the final step) loss, accuracy and macro-F1; `None` without validation data.
+    pub val_loss: Option<f64>,
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+}
