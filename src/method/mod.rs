@@ -19,6 +19,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::tensors::{NamedTensor, linear_tensors, load_linear};
 use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier, TextTokenizer};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,26 +37,6 @@ pub struct AttachContext<'a> {
     pub max_length: usize,
     /// The model's tokenizer (prompt tuning's TEXT init tokenises its text).
     pub tokenizer: Option<&'a TextTokenizer>,
-}
-
-/// A tensor as saved in an adapter file: its key, its torch shape, and its values (flattened, row-major).
-pub struct NamedTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub values: Tensor<1>,
-}
-
-impl NamedTensor {
-    pub fn new<const D: usize>(name: String, tensor: Tensor<D>) -> Self {
-        let shape = tensor.dims().to_vec();
-        let numel: usize = shape.iter().product();
-        Self { name, shape, values: tensor.reshape([numel]) }
-    }
-
-    /// A burn [in, out] weight saved as torch's [out, in].
-    pub fn from_linear(name: String, weight: Tensor<2>) -> Self {
-        Self::new(name, weight.transpose())
-    }
 }
 
 /// One parameter-efficient method: how it attaches, and how its result is saved.
@@ -532,24 +513,6 @@ pub(crate) fn torch_linear(d_in: usize, d_out: usize, device: &Device) -> Linear
         weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Uniform(-bound, bound), device)),
         bias: Some(Param::from_tensor(Tensor::random([d_out], Distribution::Uniform(-bound, bound), device))),
     }
-}
-
-/// A linear's `weight` (torch layout) and `bias` under `key`.
-pub(crate) fn linear_tensors(key: &str, linear: &Linear) -> Vec<NamedTensor> {
-    let mut out = vec![NamedTensor::from_linear(format!("{key}.weight"), linear.weight.val())];
-    if let Some(bias) = &linear.bias {
-        out.push(NamedTensor::new(format!("{key}.bias"), bias.val()));
-    }
-    out
-}
-
-/// Replaces a linear's weight and bias with `key.weight` / `key.bias`, checking their shapes.
-pub(crate) fn load_linear(adapter: &Checkpoint, key: &str, linear: &mut Linear) -> Result<(), LoadError> {
-    let device = linear.weight.device();
-    let [d_in, d_out] = linear.weight.dims();
-    linear.weight = Param::from_tensor(adapter.linear_weight(&format!("{key}.weight"), d_in, d_out, &device)?);
-    linear.bias = Some(Param::from_tensor(adapter.tensor(&format!("{key}.bias"), [d_out], &device)?));
-    Ok(())
 }
 
 #[cfg(test)]

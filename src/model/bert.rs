@@ -354,7 +354,7 @@ impl Bert {
 
     /// Every base weight under its checkpoint key (with `prefix`), in torch layout.
     pub fn named_tensors(&self, prefix: &str) -> Vec<crate::method::NamedTensor> {
-        use crate::method::NamedTensor;
+        use super::tensors::NamedTensor;
         let e = &self.embeddings;
         let mut out = vec![
             NamedTensor::new(format!("{prefix}embeddings.word_embeddings.weight"), e.word_embeddings.val()),

@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod dropout;
 pub mod load;
+pub mod tensors;
 pub mod tokenizer;
 pub mod tunable;
 
@@ -15,11 +16,11 @@ use dropout::Dropout;
 
 pub use bert::{Bert, BertConfig};
 pub use load::{Checkpoint, LoadError};
+use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
 use crate::method::prefix::PrefixEncoder;
 use crate::method::prompt::SoftPrompt;
-use crate::method::{NamedTensor, linear_tensors, load_linear};
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
