@@ -43,11 +43,14 @@ pub struct RunInfo {
     pub method: MethodConfig,
 }
 
-/// The files of a saved adapter.
+/// The files of a saved adapter: written to a folder by the CLI, sent between workers and the page, and stored in
+/// the browser as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdapterFiles {
     /// adapter_config.json
     pub config_json: String,
     /// adapter_model.safetensors
+    #[serde(with = "serde_bytes")]
     pub weights: Vec<u8>,
     /// peft_lab.json: labels and method settings.
     pub run_info_json: String,

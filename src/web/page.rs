@@ -517,7 +517,7 @@ impl App {
         }
     }
 
-    fn on_finished(&self, result: crate::train::MethodResult, adapter: AdapterBlob) {
+    fn on_finished(&self, result: crate::train::MethodResult, adapter: AdapterFiles) {
         let Some(running) = self.running.get_untracked() else { return };
         let index =
             self.progress.with_untracked(|p| p.iter().find(|p| p.method == result.method).map_or(0, |p| p.index));

@@ -16,7 +16,7 @@ use super::js_error;
 use super::protocol::*;
 
 /// What a finished helper run leaves: its result is forwarded by the pool, its files are given to `on_finished`.
-pub type OnFinished = Box<dyn FnMut(usize, &AdapterBlob)>;
+pub type OnFinished = Box<dyn FnMut(usize, &AdapterFiles)>;
 
 struct Helper {
     worker: Worker,

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
 use crate::share::link::{CheckedLink, LinkMeta, Precision};
+/// Adapter files travel in messages as the engine writes them.
+pub use crate::share::peft::AdapterFiles;
 use crate::train::{MethodResult, TrainConfig, TrainEvent};
 
 /// Where the model's three files come from: a URL prefix ending in `/` (the embedded default is
@@ -93,7 +95,7 @@ pub enum ToWorker {
         request: u64,
         /// The model the run was trained on: it must be the loaded one.
         model: String,
-        adapter: AdapterBlob,
+        adapter: AdapterFiles,
     },
 }
 
@@ -106,7 +108,7 @@ pub struct RunToShare {
     pub dataset: String,
     pub config: TrainConfig,
     pub result: MethodResult,
-    pub adapter: AdapterBlob,
+    pub adapter: AdapterFiles,
 }
 
 /// Which backend the person asked for.
@@ -171,15 +173,6 @@ pub struct ModelInfo {
     pub weight_bytes: usize,
 }
 
-/// A trained adapter as files (peft's format plus peft_lab.json).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdapterBlob {
-    pub config_json: String,
-    #[serde(with = "serde_bytes")]
-    pub weights: Vec<u8>,
-    pub run_info_json: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelProbability {
     pub label: String,
@@ -217,7 +210,7 @@ pub enum FromWorker {
     },
     MethodFinished {
         result: MethodResult,
-        adapter: AdapterBlob,
+        adapter: AdapterFiles,
     },
     MethodFailed {
         method: String,

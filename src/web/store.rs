@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::protocol::AdapterBlob;
 use crate::data::Columns;
+use crate::share::peft::AdapterFiles;
 use crate::train::{MethodResult, TrainConfig};
 
 #[wasm_bindgen(module = "/www/store.js")]
@@ -34,7 +34,7 @@ pub struct StoredRun {
     pub backend: String,
     pub config: TrainConfig,
     pub result: MethodResult,
-    pub adapter: AdapterBlob,
+    pub adapter: AdapterFiles,
 }
 
 impl StoredRun {

@@ -180,7 +180,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
 fn rebuild_run(
     state: &Rc<RefCell<State>>,
     model: &str,
-    adapter: &AdapterBlob,
+    adapter: &AdapterFiles,
 ) -> Result<(SequenceClassifier, RunInfo), String> {
     let (pretrained, device) = state.borrow().loaded()?;
     if pretrained.name != model {
@@ -240,7 +240,7 @@ fn keep_for_trying(state: &Rc<RefCell<State>>, method: &str, run: OpenedRun) {
     state.trained.push(Rc::new(trained));
 }
 
-async fn merge(state: &Rc<RefCell<State>>, model: &str, adapter: AdapterBlob) -> Result<MergedModel, String> {
+async fn merge(state: &Rc<RefCell<State>>, model: &str, adapter: AdapterFiles) -> Result<MergedModel, String> {
     let (model, info) = rebuild_run(state, model, &adapter)?;
     export_merged(model, &info.labels).await.map_err(|e| e.to_string())
 }
@@ -604,12 +604,7 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
             .await
         {
             Ok(trained) => {
-                let adapter = AdapterBlob {
-                    config_json: trained.adapter.config_json,
-                    weights: trained.adapter.weights,
-                    run_info_json: trained.adapter.run_info_json,
-                };
-                post(&FromWorker::MethodFinished { result: trained.result, adapter });
+                post(&FromWorker::MethodFinished { result: trained.result, adapter: trained.adapter });
                 state.borrow_mut().trained.push(Rc::new(TrainedModel {
                     from_comparison: true,
                     method,
@@ -635,7 +630,7 @@ async fn compare_in_helpers(
     let order: Rc<Vec<String>> = Rc::new(job.methods.iter().map(|m| m.config.label()).collect());
     let max_length = job.config.max_length;
     let (keeper, names) = (state.clone(), order.clone());
-    let on_finished = Box::new(move |index: usize, adapter: &AdapterBlob| {
+    let on_finished = Box::new(move |index: usize, adapter: &AdapterFiles| {
         // The helpers loaded this worker's model, so its name is the run's.
         let model = keeper.borrow().pretrained.as_ref().map(|p| p.name.clone()).unwrap_or_default();
         match rebuild_run(&keeper, &model, adapter) {
