@@ -1,0 +1,269 @@
+//! The command line: subcommands and their flags (clap).
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use peft_lab::method::{MethodConfig, catalog};
+use peft_lab::share::link::Precision;
+use peft_lab::train::TrainConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "peft-lab",
+    version,
+    about = "Fine-tune small transformers with parameter-efficient methods and compare them"
+)]
+pub struct Cli {
+    /// CPU threads for training and inference (default: every core).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train one method and report its validation metrics.
+    Train {
+        #[command(flatten)]
+        common: Common,
+        /// A method key: lora, dora, prefix, ptuning-v2, ptuning-mlp, ptuning-lstm, prompt, houlsby, pfeiffer,
+        /// ia3, bitfit, head, full.
+        #[arg(long)]
+        method: String,
+        /// Write the trained adapter here (adapter_config.json + adapter_model.safetensors + peft_lab.json).
+        #[arg(long)]
+        save_adapter: Option<PathBuf>,
+        #[command(flatten)]
+        share: ShareArgs,
+        /// Write train_peft.py + peft_lab_run.json here: the same run with transformers + peft, for
+        /// `accelerate launch` on one GPU or many.
+        #[arg(long)]
+        continue_in_python: Option<PathBuf>,
+        /// The base model as the Python script should load it (a Hub id or folder); default: --model.
+        #[arg(long)]
+        python_model: Option<String>,
+    },
+    /// Train several methods on the same split, seed and budget, and print a table.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Comma-separated method keys, or `all`.
+        #[arg(long, default_value = "lora,prefix,head,full")]
+        methods: String,
+    },
+    /// Load a saved adapter (ours, or a folder saved by Python's peft) onto its base model, then classify
+    /// texts or evaluate a labelled file.
+    Eval {
+        /// The base model's directory (config.json, model.safetensors, tokenizer.json).
+        #[arg(long)]
+        model: PathBuf,
+        /// A folder with adapter_config.json and adapter_model.safetensors (and peft_lab.json when we wrote it).
+        #[arg(long, required_unless_present = "link", conflicts_with = "link")]
+        adapter: Option<PathBuf>,
+        /// A share link: the URL itself, or a file holding it.
+        #[arg(long)]
+        link: Option<String>,
+        /// A text to classify; repeatable.
+        #[arg(long = "text")]
+        texts: Vec<String>,
+        /// A labelled file (CSV, TSV, JSONL, JSON) to measure loss, accuracy and macro-F1 on; its labels must be
+        /// the adapter's.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Tokens per text; by default the link's training max length, or for adapter files 128 (fewer where the
+        /// model's positions and the method's virtual tokens leave less).
+        #[arg(long)]
+        max_length: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+    },
+    /// Fold a LoRA or DoRA adapter into its base model and write a plain Hugging Face checkpoint
+    /// (config.json, model.safetensors, tokenizer.json) that transformers loads without peft.
+    Merge {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        adapter: PathBuf,
+        /// The output folder (created).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the methods: key, name and what each trains.
+    Methods {
+        /// Print only the keys, comma-separated (what `--methods all` runs).
+        #[arg(long)]
+        keys: bool,
+    },
+    /// Print the dataset summary (rows, classes, token lengths) without training.
+    Summary {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measure training throughput and peak memory of one method on fixed synthetic batches
+    /// (scripts/bench.sh runs it beside the PyTorch + peft reference).
+    Bench {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        method: String,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 64)]
+        seq_len: usize,
+        /// Measured steps, after one untimed warm-up step.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+    },
+}
+
+#[derive(Args)]
+pub struct ShareArgs {
+    /// Write a share link (a URL the playground opens) to this file, after checking on the validation split
+    /// what its precision costs.
+    #[arg(long)]
+    pub share_link: Option<PathBuf>,
+    /// int8 or f16.
+    #[arg(long, default_value = "int8")]
+    pub link_precision: Precision,
+    /// The playground's address the link starts with.
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    pub page_url: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// burn's flex CPU backend.
+    Cpu,
+    /// burn's wgpu backend (Vulkan, Metal, DX12; lavapipe on machines without a GPU).
+    Wgpu,
+}
+
+#[derive(Args)]
+pub struct Common {
+    /// A directory with config.json, model.safetensors and tokenizer.json.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// CSV, TSV, JSONL or JSON array with a text and a label column.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A separate validation file; without it a stratified --val-split of --data is held out.
+    #[arg(long)]
+    pub val_data: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.2)]
+    pub val_split: f64,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Skip unreadable rows and rows with an empty text or label, and report how many.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// A method setting as KEY=VALUE, repeatable, applied to every selected method that has it (e.g.
+    /// r=16, lora_alpha=32, target_modules=query,key,value, num_virtual_tokens=20, reduction_factor=8,
+    /// prompt_tuning_init=TEXT, prompt_tuning_init_text="Is this review positive?").
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    pub max_length: usize,
+    /// Learning rate for every method (default: each method's own).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.06)]
+    pub warmup_ratio: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// Print one JSON result on stdout (progress still goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Common {
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            max_length: self.max_length,
+            weight_decay: self.weight_decay,
+            warmup_ratio: self.warmup_ratio,
+            max_grad_norm: 1.0,
+            seed: self.seed,
+        }
+    }
+
+    /// Methods by key (`all` for the whole catalog), with this command line's settings applied, and each
+    /// one's learning rate. `--set KEY=VALUE` applies to every selected method that has KEY;
+    /// `--set METHOD.KEY=VALUE` only to that one.
+    pub fn methods(&self, names: &str) -> Result<Vec<(MethodConfig, f64)>, String> {
+        let keys: Vec<String> = if names.trim() == "all" {
+            catalog().into_iter().map(|e| e.key.to_string()).collect()
+        } else {
+            names.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
+        };
+        let mut methods = keys
+            .iter()
+            .map(|k| MethodConfig::from_name(k).map(|m| (k.as_str(), m)).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        for setting in &self.settings {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--set {setting}: expected KEY=VALUE, e.g. --set r=16"))?;
+            let (scope, key) = match key.trim().split_once('.') {
+                Some((method, key)) => (Some(method), key),
+                None => (None, key.trim()),
+            };
+            if let Some(method) = scope.filter(|m| !keys.iter().any(|k| k == m)) {
+                return Err(format!(
+                    "--set {setting}: '{method}' is not among the selected methods ({})",
+                    keys.join(", ")
+                ));
+            }
+            let mut used = false;
+            for (name, method) in &mut methods {
+                if scope.is_none_or(|s| s == *name) {
+                    used |= method.set(key, value).map_err(|e| e.to_string())?;
+                }
+            }
+            if !used {
+                let mut known: Vec<String> = methods.iter().flat_map(|(_, m)| m.setting_names()).collect();
+                known.sort();
+                known.dedup();
+                return Err(format!(
+                    "--set {setting}: no selected method has a setting '{key}'; their settings: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(methods
+            .into_iter()
+            .map(|(_, m)| {
+                let lr = self.lr.unwrap_or_else(|| m.default_learning_rate());
+                (m, lr)
+            })
+            .collect())
+    }
+}
+
+impl Backend {
+    pub fn device(self) -> Device {
+        match self {
+            Backend::Cpu => peft_lab::device::cpu(),
+            Backend::Wgpu => peft_lab::device::wgpu(),
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! One function per subcommand, each a few calls into the engine's session layer; the terminal prints.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use peft_lab::data::batch::tokenize;
+use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
+use peft_lab::method::{MethodConfig, catalog};
+use peft_lab::model::Pretrained;
+use peft_lab::session::timing::time_steps_counting_launches;
+use peft_lab::session::{self, OpenedRun, TrainedMethod, Validation, check_methods, open_files, open_link, predict};
+use peft_lab::share::link::{
+    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, make_checked, payload_of, sha256_hex,
+};
+use peft_lab::share::merged::export_merged;
+use peft_lab::share::peft;
+use peft_lab::share::python::{DataSettings, HandoverConfig};
+use peft_lab::train::{MethodResult, PreparedData, evaluate};
+
+use crate::args::{Backend, Common, ShareArgs};
+use crate::terminal::{Terminal, print_summary, print_table};
+
+/// `methods`: the catalog, or its keys alone.
+pub fn methods(keys: bool) {
+    let entries = catalog();
+    if keys {
+        println!("{}", entries.iter().map(|e| e.key).collect::<Vec<_>>().join(","));
+    } else {
+        for e in entries {
+            println!("{:<13} {:<18} {}", e.key, e.title, e.description);
+        }
+    }
+}
+
+/// `summary`: the dataset as the model's tokenizer sees it.
+pub fn summary(common: &Common) -> Result<(), String> {
+    let (_, data, summary) = prepare(common)?;
+    print_summary(&summary, &data);
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&summary).expect("plain data serialises"));
+    }
+    Ok(())
+}
+
+/// What `train` writes besides its table.
+pub struct TrainOutputs {
+    pub save_adapter: Option<PathBuf>,
+    pub share: ShareArgs,
+    pub continue_in_python: Option<PathBuf>,
+    pub python_model: Option<String>,
+}
+
+/// `train`: one method, then its adapter folder, share link and Python hand-over as asked.
+pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Terminal) -> Result<(), String> {
+    let methods = common.methods(method)?;
+    let [(method, lr)] = <[_; 1]>::try_from(methods)
+        .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
+    let (pretrained, data, summary) = prepare(common)?;
+    check(&pretrained, &[(method.clone(), lr)], &data, common)?;
+    print_summary(&summary, &data);
+    let device = common.backend.device();
+    let config = common.train_config();
+    let trained = pollster::block_on(session::run_method(&pretrained, &method, lr, &data, &config, &device, host))
+        .map_err(|e| format!("{}: {e}", method.label()))?;
+    if let Some(dir) = &outputs.save_adapter {
+        peft::write_dir(&trained.adapter, dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        eprintln!("adapter saved to {}", dir.display());
+    }
+    if let Some(file) = &outputs.share.share_link {
+        write_link(&pretrained, &trained, common, &data, &outputs.share, file)?;
+    }
+    if let Some(dir) = &outputs.continue_in_python {
+        let handover = HandoverConfig::new(
+            outputs.python_model.clone().unwrap_or_else(|| common.model.display().to_string()),
+            &trained.adapter.config_json,
+            &trained.adapter.run_info_json,
+            DataSettings {
+                file: common.data.display().to_string(),
+                text_column: summary.columns.text.clone(),
+                label_column: summary.columns.label.clone(),
+                val_fraction: common.val_split,
+            },
+            &config,
+            lr,
+        )
+        .map_err(|e| format!("the Python hand-over: {e}"))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for (name, contents) in handover.files() {
+            std::fs::write(dir.join(name), contents)
+                .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
+        }
+        eprintln!("Python hand-over written to {} (accelerate launch {}/train_peft.py)", dir.display(), dir.display());
+    }
+    let result = trained.result;
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
+    } else {
+        print_table(&[(method, Ok(result))]);
+    }
+    Ok(())
+}
+
+/// `compare`: the methods one after another on the same data, seed and budget, then the table.
+pub fn compare(common: &Common, methods: &str, host: &mut Terminal) -> Result<(), String> {
+    let methods = common.methods(methods)?;
+    let (pretrained, data, summary) = prepare(common)?;
+    check(&pretrained, &methods, &data, common)?;
+    print_summary(&summary, &data);
+    let device = common.backend.device();
+    let rows =
+        pollster::block_on(session::compare(&pretrained, &methods, &data, &common.train_config(), &device, host));
+    let rows: Vec<(MethodConfig, Result<MethodResult, String>)> =
+        rows.into_iter().map(|(m, r)| (m, r.map_err(|e| e.to_string()))).collect();
+    if common.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(m, r)| match r {
+                Ok(r) => serde_json::to_value(r).expect("plain data serialises"),
+                Err(e) => serde_json::json!({ "method": m.label(), "error": e }),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json).expect("plain data serialises"));
+    } else {
+        print_table(&rows);
+    }
+    if rows.iter().all(|(_, r)| r.is_err()) {
+        return Err("every method failed".into());
+    }
+    Ok(())
+}
+
+/// Refuses, before any training, the methods whose settings do not fit the model, naming each and why.
+fn check(
+    pretrained: &Pretrained,
+    methods: &[(MethodConfig, f64)],
+    data: &PreparedData,
+    common: &Common,
+) -> Result<(), String> {
+    let configs: Vec<MethodConfig> = methods.iter().map(|(m, _)| m.clone()).collect();
+    let refused = check_methods(pretrained, &configs, data.labels.len(), common.max_length, &common.backend.device())
+        .map_err(|e| e.to_string())?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = refused.iter().map(|(label, reason)| format!("  {label}: {reason}")).collect();
+    Err(format!("these settings do not fit {}:\n{}", pretrained.name, lines.join("\n")))
+}
+
+/// A dataset error with the flag that fixes it.
+fn data_message(error: &DataError) -> String {
+    match error.remedy() {
+        Some(Remedy::SkipBadRows) => format!("{error} (--skip-bad-rows)"),
+        Some(Remedy::NameColumn(what)) => format!("{error} (--{what}-column NAME)"),
+        None => error.to_string(),
+    }
+}
+
+/// Loads the model and data, tokenises once, prints the summary to stderr.
+fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), String> {
+    let pretrained =
+        Pretrained::from_dir(&common.model).map_err(|e| format!("model {}: {e}", common.model.display()))?;
+    let read = |path: &PathBuf| -> Result<Dataset, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        Dataset::from_bytes(
+            &name,
+            &bytes,
+            common.text_column.as_deref(),
+            common.label_column.as_deref(),
+            common.skip_bad_rows,
+        )
+        .map_err(|e| format!("{}: {}", path.display(), data_message(&e)))
+    };
+    let dataset = read(&common.data)?;
+    let validation = match &common.val_data {
+        Some(path) => Validation::File(read(path)?),
+        None => Validation::Split(common.val_split),
+    };
+    let (data, summary) = session::prepare(&pretrained, &dataset, validation, common.max_length, common.seed)
+        .map_err(|e| e.to_string())?;
+    Ok((pretrained, data, summary))
+}
+
+/// The benchmark's inputs: `count` examples of exactly `seq_len` tokens ([CLS] ids... [SEP]) with ids from a
+/// fixed formula that scripts/bench_reference.py repeats, labels alternating.
+pub fn bench(
+    model: &Path,
+    method: &str,
+    batch_size: usize,
+    seq_len: usize,
+    steps: usize,
+    backend: Backend,
+    host: &mut Terminal,
+) -> Result<(), String> {
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
+    let device = backend.device();
+    let timing = time_steps_counting_launches(&pretrained, &method, batch_size, seq_len, steps, &device, host);
+    let (result, kernel_launches_per_step) = pollster::block_on(timing).map_err(|e| e.to_string())?;
+    let json = serde_json::json!({
+        "implementation": "peft-lab",
+        "method": result.method,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "steps": steps,
+        "seconds_per_step": result.seconds_per_step,
+        "examples_per_second": batch_size as f64 / result.seconds_per_step,
+        "first_step_seconds": result.first_step_seconds,
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "trainable_params": result.trainable_params,
+        "kernel_launches_per_step": kernel_launches_per_step,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+/// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
+fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Result<OpenedRun, String> {
+    let read = |file: &str| {
+        std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
+    };
+    let config =
+        String::from_utf8(read("adapter_config.json")?).map_err(|_| "adapter_config.json is not UTF-8".to_string())?;
+    let weights = read("adapter_model.safetensors")?;
+    let run_info = match read("peft_lab.json") {
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
+        Err(_) => None,
+    };
+    open_files(pretrained, &config, &weights, run_info.as_deref(), device)
+        .map_err(|e| format!("adapter {}: {e}", adapter.display()))
+}
+
+/// `merge`: LoRA/DoRA folded into the weights, written with the base model's tokenizer.
+pub fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let OpenedRun { model: classifier, info, .. } = load_adapter(&pretrained, adapter, &peft_lab::device::cpu())?;
+    let merged = pollster::block_on(export_merged(classifier, &info.labels)).map_err(|e| e.to_string())?;
+    let write = |file: &str, bytes: &[u8]| {
+        std::fs::write(out.join(file), bytes).map_err(|e| format!("cannot write {}: {e}", out.join(file).display()))
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    write("config.json", merged.config_json.as_bytes())?;
+    write("model.safetensors", &merged.weights)?;
+    let tokenizer =
+        std::fs::read(model.join("tokenizer.json")).map_err(|e| format!("cannot read tokenizer.json: {e}"))?;
+    write("tokenizer.json", &tokenizer)?;
+    eprintln!("{} merged into {} -> {}", info.method.label(), pretrained.name, out.display());
+    Ok(())
+}
+
+/// `train --share-link`: the link for the trained model, checked on the validation split, written to `file`.
+fn write_link(
+    pretrained: &Pretrained,
+    trained: &TrainedMethod,
+    common: &Common,
+    data: &PreparedData,
+    share: &ShareArgs,
+    file: &Path,
+) -> Result<(), String> {
+    let precision = share.link_precision;
+    let meta = LinkMeta::for_run(
+        ModelIdentity { name: pretrained.name.clone(), sha256: sha256_hex(&pretrained.weights) },
+        data.labels.clone(),
+        &trained.result,
+        common.train_config(),
+        common.data.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+    );
+    let checked = pollster::block_on(make_checked(pretrained, &trained.model, &meta, precision, &data.val))
+        .map_err(|e| format!("share link: {e}"))?;
+    let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
+    std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    eprintln!(
+        "share link ({precision}) written to {}: {} characters; validation accuracy {} full precision, {} from the link, \
+         same prediction on {}",
+        file.display(),
+        url.len(),
+        percent(checked.full_accuracy),
+        percent(checked.link_accuracy),
+        percent(checked.agreement),
+    );
+    if url.len() > CHAT_LIMIT_CHARS {
+        eprintln!(
+            "note: over {CHAT_LIMIT_CHARS} characters, longer than chat tools accept in one message; \
+             send the --save-adapter folder instead"
+        );
+    }
+    Ok(())
+}
+
+/// A fraction as a percentage with 2 decimals, or "n/a".
+fn percent(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0))
+}
+
+/// Where `eval` takes the trained model from.
+pub enum Saved {
+    Adapter(PathBuf),
+    /// A link, or a file holding one.
+    Link(String),
+}
+
+/// The saved adapter or link on `pretrained`.
+fn load_saved(pretrained: &Pretrained, saved: &Saved, device: &Device) -> Result<OpenedRun, String> {
+    match saved {
+        Saved::Adapter(dir) => load_adapter(pretrained, dir, device),
+        Saved::Link(link) => {
+            let text = match std::fs::read_to_string(link) {
+                Ok(text) => text,
+                Err(_) if payload_of(link).is_ok() => link.clone(),
+                Err(e) => return Err(format!("--link {link}: not a link, and not a readable file ({e})")),
+            };
+            let (run, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
+                .map_err(|e| format!("link: {e}"))?;
+            eprintln!(
+                "link ({precision}, {}): trained on {} for {} steps, recorded validation accuracy {}",
+                meta.made_by,
+                meta.dataset,
+                meta.metrics.steps,
+                percent(meta.metrics.accuracy)
+            );
+            Ok(run)
+        }
+    }
+}
+
+/// `eval`: the adapter on the model, then predictions for `texts` and metrics on `data`.
+pub fn eval(
+    model: &Path,
+    saved: &Saved,
+    texts: &[String],
+    data: Option<&Path>,
+    max_length: Option<usize>,
+    backend: Backend,
+) -> Result<(), String> {
+    if texts.is_empty() && data.is_none() {
+        return Err("eval needs --text or --data".into());
+    }
+    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let device = backend.device();
+    let run = load_saved(&pretrained, saved, &device)?;
+    let (classifier, info, max_length) = (run.model, run.info, max_length.unwrap_or(run.max_length));
+    eprintln!(
+        "{} on {} ({} labels: {})",
+        info.method.label(),
+        pretrained.name,
+        info.labels.len(),
+        info.labels.join(", ")
+    );
+    if !texts.is_empty() {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let probabilities = pollster::block_on(predict(&classifier, &pretrained.tokenizer, &texts, max_length))
+            .map_err(|e| e.to_string())?;
+        for (text, p) in texts.iter().zip(probabilities) {
+            let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let all: Vec<String> = info.labels.iter().zip(&p).map(|(l, p)| format!("{l} {:.3}", p)).collect();
+            println!("{}\t{}\t{text}", info.labels[best], all.join(" "));
+        }
+    }
+    if let Some(path) = data {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let dataset =
+            Dataset::from_bytes(&name, &bytes, None, None, false).map_err(|e| format!("{}: {e}", path.display()))?;
+        let index: Vec<usize> = dataset
+            .labels
+            .iter()
+            .map(|l| {
+                info.labels.iter().position(|a| a == l).ok_or_else(|| {
+                    format!(
+                        "{}: label '{l}' is not one of the adapter's labels ({})",
+                        path.display(),
+                        info.labels.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let examples: Vec<Example> =
+            dataset.examples.iter().map(|e| Example { text: e.text.clone(), label: index[e.label] }).collect();
+        let (tokenized, _) = tokenize(&pretrained.tokenizer, &examples, max_length).map_err(|e| e.to_string())?;
+        let m = pollster::block_on(evaluate(&classifier, &tokenized, pretrained.tokenizer.pad_id(), 16))
+            .map_err(|e| e.to_string())?;
+        println!(
+            "examples {}  loss {:.4}  accuracy {:.2}%  macro-F1 {:.4}",
+            m.examples,
+            m.loss,
+            m.accuracy * 100.0,
+            m.macro_f1
+        );
+    }
+    Ok(())
+}
