@@ -1,16 +1,18 @@
 //! The workflows that the CLI and the page's worker share, written once: preparing a dataset (`dataset.rs`), running
-//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`),
+//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`), making links (`link.rs`),
 //! timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting (`predict.rs`).
 //! The session sits above the engine's layers and below its edges:
 //! model < method < data < train < share < session < CLI, worker, page.
 
 pub mod dataset;
+pub mod link;
 pub mod open;
 pub mod predict;
 pub mod run;
 pub mod timing;
 
 pub use dataset::{Validation, prepare, summarize};
+pub use link::{RunRecord, make_link};
 pub use open::{OpenedRun, open_files, open_link};
 pub use predict::predict;
 pub use run::{TrainedMethod, check_methods, compare, run_method};

@@ -19,8 +19,8 @@ use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
 use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
 use crate::session::timing::time_steps;
-use crate::session::{self, OpenedRun, Validation, predict, run_method};
-use crate::share::link::{CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked, sha256_hex};
+use crate::session::{self, OpenedRun, RunRecord, Validation, predict, run_method};
+use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::RunInfo;
 use crate::train::{Host, TrainError, TrainEvent};
@@ -214,9 +214,9 @@ async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision
         Some(trained) => (trained.model.clone(), trained.labels.clone()),
         None => rebuild_run(state, &run.model, &run.adapter).map(|(model, info)| (model, info.labels))?,
     };
-    let identity = ModelIdentity { name: pretrained.name.clone(), sha256: model_sha256(state, &pretrained) };
-    let meta = LinkMeta::for_run(identity, labels, &run.result, run.config, run.dataset);
-    make_checked(&pretrained, &model, &meta, precision, val.as_deref().map_or(&[], Vec::as_slice))
+    let record = RunRecord { labels, result: &run.result, config: run.config, dataset: run.dataset };
+    let sha = model_sha256(state, &pretrained);
+    session::make_link(&pretrained, sha, &model, record, precision, val.as_deref().map_or(&[], Vec::as_slice))
         .await
         .map_err(|e| e.to_string())
 }

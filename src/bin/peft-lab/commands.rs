@@ -9,10 +9,10 @@ use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::session::timing::time_steps_counting_launches;
-use peft_lab::session::{self, OpenedRun, TrainedMethod, Validation, check_methods, open_files, open_link, predict};
-use peft_lab::share::link::{
-    CHAT_LIMIT_CHARS, FRAGMENT_KEY, LinkMeta, ModelIdentity, make_checked, payload_of, sha256_hex,
+use peft_lab::session::{
+    self, OpenedRun, RunRecord, TrainedMethod, Validation, check_methods, open_files, open_link, predict,
 };
+use peft_lab::share::link::{CHAT_LIMIT_CHARS, FRAGMENT_KEY, payload_of, sha256_hex};
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
@@ -259,15 +259,15 @@ fn write_link(
     file: &Path,
 ) -> Result<(), String> {
     let precision = share.link_precision;
-    let meta = LinkMeta::for_run(
-        ModelIdentity { name: pretrained.name.clone(), sha256: sha256_hex(&pretrained.weights) },
-        data.labels.clone(),
-        &trained.result,
-        common.train_config(),
-        common.data.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-    );
-    let checked = pollster::block_on(make_checked(pretrained, &trained.model, &meta, precision, &data.val))
-        .map_err(|e| format!("share link: {e}"))?;
+    let record = RunRecord {
+        labels: data.labels.clone(),
+        result: &trained.result,
+        config: common.train_config(),
+        dataset: common.data.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+    };
+    let sha = sha256_hex(&pretrained.weights);
+    let link = session::make_link(pretrained, sha, &trained.model, record, precision, &data.val);
+    let checked = pollster::block_on(link).map_err(|e| format!("share link: {e}"))?;
     let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
     std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     eprintln!(
