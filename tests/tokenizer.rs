@@ -19,7 +19,7 @@ fn check(tokenizer: &TextTokenizer, cases: &serde_json::Value, which: &str) -> u
             _ => continue,
         };
         let expected: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        let encoded = tokenizer.encode_all(&[text], max_length).unwrap().remove(0);
+        let encoded = tokenizer.encode_all(&[text], max_length).remove(0);
         assert_eq!(encoded.ids, expected, "{which} case '{name}'");
         if max_length == usize::MAX {
             assert_eq!(encoded.full_length, expected.len(), "{which} case '{name}'");
@@ -142,8 +142,8 @@ fn compare_with_the_crate(ours: &TextTokenizer, tokenizer_json: &std::path::Path
     let mut truncating = plain.clone();
     let max_length = 12;
     truncating.with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() })).unwrap();
-    let full = ours.encode_all(texts, usize::MAX).unwrap();
-    let truncated = ours.encode_all(texts, max_length).unwrap();
+    let full = ours.encode_all(texts, usize::MAX);
+    let truncated = ours.encode_all(texts, max_length);
     for ((text, full), truncated) in texts.iter().zip(full).zip(truncated) {
         let expected = plain.encode(text.as_str(), true).unwrap().get_ids().to_vec();
         assert_eq!(full.ids, expected, "{which}: {text:?}");

@@ -65,8 +65,8 @@ fn prepared(max_length: usize) -> PreparedData {
     let (train, val) = dataset.split(0.25, 3);
     let tokenizer = &tiny_model().tokenizer;
     PreparedData {
-        train: tokenize(tokenizer, &train, max_length).unwrap().0,
-        val: tokenize(tokenizer, &val, max_length).unwrap().0,
+        train: tokenize(tokenizer, &train, max_length).0,
+        val: tokenize(tokenizer, &val, max_length).0,
         labels: dataset.labels,
     }
 }

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{DataError, Example};
+use super::Example;
 use crate::model::TextTokenizer;
 
 /// An example's token ids (special tokens included, already truncated) and label id.
@@ -17,13 +17,13 @@ pub fn tokenize(
     tokenizer: &TextTokenizer,
     examples: &[Example],
     max_length: usize,
-) -> Result<(Vec<TokenizedExample>, Vec<usize>), DataError> {
+) -> (Vec<TokenizedExample>, Vec<usize>) {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let encoded = tokenizer.encode_all(&texts, max_length).map_err(DataError::Tokenize)?;
+    let encoded = tokenizer.encode_all(&texts, max_length);
     let lengths = encoded.iter().map(|e| e.full_length).collect();
     let tokenized =
         encoded.into_iter().zip(examples).map(|(e, ex)| TokenizedExample { ids: e.ids, label: ex.label }).collect();
-    Ok((tokenized, lengths))
+    (tokenized, lengths)
 }
 
 /// A padded batch: ids and mask [batch, longest], labels [batch].

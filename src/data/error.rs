@@ -27,8 +27,6 @@ pub enum DataError {
     TooManyClasses { column: String, count: usize, max: usize },
     #[error("{count} row(s) have an empty text or label (first at row {first}); fix them or skip bad rows")]
     EmptyCells { count: usize, first: usize },
-    #[error("tokenising failed: {0}")]
-    Tokenize(String),
     #[error("validation labels {} do not occur in the training data", .0.join(", "))]
     UnknownLabels(Vec<String>),
 }

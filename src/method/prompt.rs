@@ -102,7 +102,7 @@ impl PromptTuningConfig {
         }
         let tokenizer =
             ctx.tokenizer.ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
-        let encoded = tokenizer.encode_all(&[text], usize::MAX).map_err(MethodError::Invalid)?;
+        let encoded = tokenizer.encode_all(&[text], usize::MAX);
         let ids = &encoded[0].ids;
         Ok(ids.iter().cycle().take(self.num_virtual_tokens).map(|&id| id as i64).collect())
     }

@@ -97,10 +97,10 @@ impl TextTokenizer {
     }
 
     /// Encodes with special tokens; texts longer than `max_length` lose content from the end, special tokens kept
-    /// (`tokenizers`' own truncation). The error names the text's index.
-    pub fn encode_all<S: AsRef<str>>(&self, texts: &[S], max_length: usize) -> Result<Vec<Encoded>, String> {
+    /// (`tokenizers`' own truncation). Any text encodes: what the vocabulary lacks becomes the unknown token.
+    pub fn encode_all<S: AsRef<str>>(&self, texts: &[S], max_length: usize) -> Vec<Encoded> {
         let room = max_length.saturating_sub(self.before.len() + self.after.len());
-        Ok(texts
+        texts
             .iter()
             .map(|text| {
                 let content = self.content_ids(text.as_ref());
@@ -109,7 +109,7 @@ impl TextTokenizer {
                 let ids = [self.before.as_slice(), kept, self.after.as_slice()].concat();
                 Encoded { ids, full_length }
             })
-            .collect())
+            .collect()
     }
 
     /// The ids of a text without special tokens.

@@ -27,14 +27,14 @@ pub fn prepare(
         Validation::File(file) => (dataset.examples.clone(), dataset.align_labels(file)?),
     };
     let (data, lengths) =
-        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, dataset.labels.clone(), max_length)?;
+        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, dataset.labels.clone(), max_length);
     Ok((data, Summary::new(dataset, &lengths, max_length)))
 }
 
 /// The dataset's summary at `max_length` without preparing it (the page shows it as soon as a file is dropped).
-pub fn summarize(pretrained: &Pretrained, dataset: &Dataset, max_length: usize) -> Result<Summary, Error> {
+pub fn summarize(pretrained: &Pretrained, dataset: &Dataset, max_length: usize) -> Summary {
     let texts: Vec<&str> = dataset.examples.iter().map(|e| e.text.as_str()).collect();
-    let encoded = pretrained.tokenizer.encode_all(&texts, max_length).map_err(crate::data::DataError::Tokenize)?;
+    let encoded = pretrained.tokenizer.encode_all(&texts, max_length);
     let lengths: Vec<usize> = encoded.iter().map(|e| e.full_length).collect();
-    Ok(Summary::new(dataset, &lengths, max_length))
+    Summary::new(dataset, &lengths, max_length)
 }

@@ -1,6 +1,7 @@
 //! The workflows that the CLI and the page's worker share, written once: preparing a dataset (`dataset.rs`), running
-//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`), making links (`link.rs`),
-//! timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting (`predict.rs`).
+//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`), making links
+//! (`link.rs`), timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting
+//! (`predict.rs`).
 //! The session sits above the engine's layers and below its edges:
 //! model < method < data < train < share < session < CLI, worker, page.
 

@@ -1,7 +1,6 @@
 //! Class probabilities of a trained model for texts the person types.
 
 use super::Error;
-use crate::data::DataError;
 use crate::data::batch::TokenizedExample;
 use crate::model::{SequenceClassifier, TextTokenizer};
 use crate::train::{logits, metrics};
@@ -13,7 +12,7 @@ pub async fn predict(
     texts: &[&str],
     max_length: usize,
 ) -> Result<Vec<Vec<f64>>, Error> {
-    let encoded = tokenizer.encode_all(texts, max_length).map_err(DataError::Tokenize)?;
+    let encoded = tokenizer.encode_all(texts, max_length);
     let examples: Vec<TokenizedExample> =
         encoded.into_iter().map(|e| TokenizedExample { ids: e.ids, label: 0 }).collect();
     let logits = logits(model, &examples, tokenizer.pad_id(), 16).await?;

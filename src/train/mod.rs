@@ -17,7 +17,7 @@ pub use metrics::EvalMetrics;
 pub use result::MethodResult;
 
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
-use crate::data::{DataError, Example};
+use crate::data::Example;
 use crate::model::{SequenceClassifier, TextTokenizer};
 use crate::rng::{SplitMix64, derive_seed};
 
@@ -112,11 +112,11 @@ impl PreparedData {
         val: &[Example],
         labels: Vec<String>,
         max_length: usize,
-    ) -> Result<(Self, Vec<usize>), DataError> {
-        let (train, mut lengths) = tokenize(tokenizer, train, max_length)?;
-        let (val, val_lengths) = tokenize(tokenizer, val, max_length)?;
+    ) -> (Self, Vec<usize>) {
+        let (train, mut lengths) = tokenize(tokenizer, train, max_length);
+        let (val, val_lengths) = tokenize(tokenizer, val, max_length);
         lengths.extend(val_lengths);
-        Ok((Self { train, val, labels }, lengths))
+        (Self { train, val, labels }, lengths)
     }
 }
 

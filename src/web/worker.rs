@@ -554,7 +554,7 @@ fn model_info(pretrained: &Pretrained) -> ModelInfo {
 
 fn summarize(state: &Rc<RefCell<State>>, dataset: &Dataset, max_length: usize) -> Result<Summary, String> {
     let pretrained = state.borrow().pretrained.clone().ok_or("the model is not loaded yet")?;
-    session::summarize(&pretrained, dataset, max_length).map_err(|e| e.to_string())
+    Ok(session::summarize(&pretrained, dataset, max_length))
 }
 
 /// Posts every step and evaluation to the page; GPU memory from burn's allocator where there is one.

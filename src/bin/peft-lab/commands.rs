@@ -377,7 +377,7 @@ pub fn eval(
             .collect::<Result<_, _>>()?;
         let examples: Vec<Example> =
             dataset.examples.iter().map(|e| Example { text: e.text.clone(), label: index[e.label] }).collect();
-        let (tokenized, _) = tokenize(&pretrained.tokenizer, &examples, max_length).map_err(|e| e.to_string())?;
+        let (tokenized, _) = tokenize(&pretrained.tokenizer, &examples, max_length);
         let m = pollster::block_on(evaluate(&classifier, &tokenized, pretrained.tokenizer.pad_id(), 16))
             .map_err(|e| e.to_string())?;
         println!(
