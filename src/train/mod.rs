@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use metrics::EvalMetrics;
 pub use result::MethodResult;
 
-use crate::data::batch::{Batch, TokenizedExample, tokenize};
 use crate::data::Example;
+use crate::data::batch::{Batch, TokenizedExample, tokenize};
 use crate::model::{SequenceClassifier, TextTokenizer};
 use crate::rng::{SplitMix64, derive_seed};
 
