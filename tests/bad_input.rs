@@ -27,7 +27,9 @@ fn tiny_copy() -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    match Pretrained::from_dir(dir).and_then(|p| p.classifier(2, &peft_lab::device::cpu().inner()).map(|_| ())) {
+    match Pretrained::from_dir(dir)
+        .and_then(|p| p.classifier::<peft_lab::method::SidePaths>(2, &peft_lab::device::cpu().inner()).map(|_| ()))
+    {
         Ok(()) => panic!("broken model in {} loaded", dir.display()),
         Err(e) => e.to_string(),
     }

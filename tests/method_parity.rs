@@ -15,12 +15,16 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::*;
+use peft_lab::method::SequenceClassifier;
 use peft_lab::method::bottleneck::BottleneckConfig;
+use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::lora::{LoraConfig, merge};
+use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::prompt::{PromptInit, PromptTuningConfig};
 use peft_lab::method::ptuning::{EncoderType, PromptEncoder, PromptEncoderConfig};
 use peft_lab::method::{AttachContext, Method, MethodConfig};
-use peft_lab::model::{Checkpoint, Pretrained, SequenceClassifier};
+use peft_lab::method::{side, side_mut};
+use peft_lab::model::{Checkpoint, Pretrained};
 use peft_lab::train::cross_entropy;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -196,7 +200,7 @@ fn p_tuning_encoders_match_peft_with_gradients() {
         let p = |name: &str| format!("{tag}.param.{name}");
         let base = classifier(&tiny, &fx, &format!("{tag}.param.base_model.classifier"), 3, &device);
         let mut model = attach_with(&ptuning(encoder, 5, Some(16)), base, &tiny);
-        let prompt = model.soft_prompt.as_mut().unwrap();
+        let prompt = side_mut::<SoftPrompt>(&mut model.sequence).unwrap();
         prompt.embedding = fx.param(&p("prompt_encoder.embedding.weight"), &device);
         let set = |linear: &mut burn::nn::Linear, key: String| {
             linear.weight = fx.linear_param(&format!("{key}.weight"), &device);
@@ -223,7 +227,7 @@ fn p_tuning_encoders_match_peft_with_gradients() {
                 }
             }
         }
-        let prompt = model.soft_prompt.as_ref().unwrap();
+        let prompt = side::<SoftPrompt>(&model.sequence).unwrap();
         assert_close(&format!("{tag} table"), &read(prompt.tokens()), fx.f(&format!("{tag}.prompt_embeddings")), ABS);
         let (logits, loss) = logits_and_loss(&model, &fx);
         assert_close(&format!("{tag} logits"), &read(logits), fx.f(&format!("{tag}.logits")), ABS);
@@ -274,7 +278,7 @@ fn prompt_tuning_text_init_takes_the_texts_word_embeddings() {
         prompt_tuning_init_text: Some("the movie was great".into()),
     };
     let model = attach_with(&config, tiny.classifier(3, &device).unwrap(), &tiny);
-    let table = model.soft_prompt.as_ref().unwrap().tokens();
+    let table = side::<SoftPrompt>(&model.sequence).unwrap().tokens();
     assert_close("TEXT init table", &read(table), fx.f("prompt_text.init_table"), 0.0);
 }
 
@@ -287,7 +291,7 @@ fn dora_starts_at_the_weight_norm_and_merges_like_peft() {
     let fresh = attach_with(method.method(), tiny.classifier(3, &device).unwrap(), &tiny);
     let mut magnitudes = 0;
     for (path, linear) in fresh.bert.tunable_linears() {
-        if let Some(m) = linear.lora.as_ref().and_then(|l| l.magnitude.as_ref()) {
+        if let Some(m) = side::<LoraLayer>(&linear.side).and_then(|l| l.magnitude.as_ref()) {
             let key = format!("dora.init_magnitude.base_model.model.bert.{path}");
             assert_close(&format!("{path} initial magnitude"), &read(m.val()), fx.f(&key), 1e-5);
             magnitudes += 1;

@@ -8,9 +8,13 @@ use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use common::*;
 use peft_lab::method::MethodConfig;
+use peft_lab::method::SequenceClassifier;
+use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::lora::{LoraConfig, merge};
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::model::{Pretrained, SequenceClassifier};
+use peft_lab::method::prefix::PrefixEncoder;
+use peft_lab::method::{side, side_mut};
+use peft_lab::model::Pretrained;
 use peft_lab::train::cross_entropy;
 
 const ABS: f32 = 1e-4;
@@ -129,7 +133,7 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
     let grads = loss.backward();
     check_head_grads(&model, &grads, &fx, "lora.grad.base_model.model.classifier");
     for (path, linear) in model.bert.tunable_linears() {
-        if let Some(lora) = &linear.lora {
+        if let Some(lora) = side::<LoraLayer>(&linear.side) {
             let key = format!("lora.grad.base_model.model.bert.{path}");
             assert_rel_close(
                 &format!("{path} lora_A grad"),
@@ -147,7 +151,7 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
     }
 
     let merged = merge(model);
-    assert!(merged.bert.tunable_linears().iter().all(|(_, l)| l.lora.is_none()));
+    assert!(merged.bert.tunable_linears().iter().all(|(_, l)| side::<LoraLayer>(&l.side).is_none()));
     let weight = &merged.bert.layers[1].attention_self.value.base.weight;
     assert_close(
         "merged value weight",
@@ -171,11 +175,11 @@ fn prefix_tuning_without_projection_matches_peft() {
     let device = device();
     let base = classifier(&tiny_model(), &fx, "prefix.classifier", 3, &device);
     let mut model = attach(&PrefixConfig { num_virtual_tokens: 5, ..Default::default() }, base, &device);
-    model.prefix.as_mut().unwrap().embedding = fx.param("prefix.prompt_embeddings", &device);
+    side_mut::<PrefixEncoder>(&mut model.sequence).unwrap().embedding = fx.param("prefix.prompt_embeddings", &device);
     let (trainable, _) = model.parameter_counts();
     assert_eq!(trainable, fx.json["prefix.nb_trainable_parameters"][0].as_u64().unwrap() as usize);
 
-    let layers = model.prefix.as_ref().unwrap().layer_prefixes(1);
+    let layers = side::<PrefixEncoder>(&model.sequence).unwrap().layer_prefixes(1);
     assert_close("layer 1 prefix keys", &read(layers[1].key.clone()), fx.f("prefix.layer.1.key"), 0.0);
     assert_close("layer 0 prefix values", &read(layers[0].value.clone()), fx.f("prefix.layer.0.value"), 0.0);
 
@@ -186,7 +190,7 @@ fn prefix_tuning_without_projection_matches_peft() {
     check_head_grads(&model, &grads, &fx, "prefix.grad.classifier");
     assert_rel_close(
         "prompt grad",
-        &grad_of(&model.prefix.as_ref().unwrap().embedding, &grads),
+        &grad_of(&side::<PrefixEncoder>(&model.sequence).unwrap().embedding, &grads),
         fx.f("prefix.grad.prompt_embeddings"),
         REL,
     );
@@ -202,7 +206,7 @@ fn prefix_tuning_with_projection_matches_peft() {
     set_prefix_projection(&mut model, &fx, "prefix_proj", &device);
     let (trainable, _) = model.parameter_counts();
     assert_eq!(trainable, fx.json["prefix_proj.nb_trainable_parameters"][0].as_u64().unwrap() as usize);
-    let prefix = model.prefix.as_ref().unwrap();
+    let prefix = side::<PrefixEncoder>(&model.sequence).unwrap();
     assert_close("projected table", &read(prefix.table()), fx.f("prefix_proj.prompt_embeddings"), ABS);
 
     let (logits, loss) = logits_and_loss(&model, &fx, &device);
@@ -250,7 +254,7 @@ fn minilm_matches_transformers_and_peft() {
 
     let mut prefix =
         attach(&PrefixConfig::default(), classifier(&pretrained, &fx, "prefix.classifier", 2, &device), &device);
-    prefix.prefix.as_mut().unwrap().embedding = fx.param("prefix.prompt_embeddings", &device);
+    side_mut::<PrefixEncoder>(&mut prefix.sequence).unwrap().embedding = fx.param("prefix.prompt_embeddings", &device);
     assert_close("MiniLM prefix logits", &read(logits_and_loss(&prefix, &fx, &device).0), fx.f("prefix.logits"), ABS);
 }
 

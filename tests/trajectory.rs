@@ -9,9 +9,12 @@ use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::*;
+use peft_lab::method::SequenceClassifier;
 use peft_lab::method::lora::LoraConfig;
+use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::prefix::PrefixConfig;
-use peft_lab::model::SequenceClassifier;
+use peft_lab::method::prefix::PrefixEncoder;
+use peft_lab::method::side;
 use peft_lab::train::{cross_entropy, optim};
 
 const STEPS: usize = 8;
@@ -45,7 +48,7 @@ fn lora_steps_match_torch_adamw() {
     assert_close("lora losses", &losses, traj.f("traj.lora.losses"), 1e-4);
     let mut pairs = vec![("classifier.weight".to_string(), linear(&model.classifier.weight))];
     for (path, layer) in model.bert.tunable_linears() {
-        if let Some(lora) = &layer.lora {
+        if let Some(lora) = side::<LoraLayer>(&layer.side) {
             pairs.push((format!("bert.{path}.lora_A.weight"), linear(&lora.lora_a)));
             pairs.push((format!("bert.{path}.lora_B.weight"), linear(&lora.lora_b)));
         }
@@ -65,7 +68,7 @@ fn prefix_projection_steps_match_torch_adamw() {
     set_prefix_projection(&mut model, &fx, "prefix_proj", &device);
     let (losses, model) = run(model, &fx, &device);
     assert_close("prefix_proj losses", &losses, traj.f("traj.prefix_proj.losses"), 1e-4);
-    let prefix = model.prefix.as_ref().unwrap();
+    let prefix = side::<PrefixEncoder>(&model.sequence).unwrap();
     let mlp = prefix.projection.as_ref().unwrap();
     let pairs = vec![
         ("embedding.weight", read(prefix.embedding.val())),

@@ -7,7 +7,8 @@ use burn::module::Param;
 use burn::tensor::Tensor;
 
 use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::{BertConfig, Checkpoint, LoadError};
 
 pub struct BitFit;
 

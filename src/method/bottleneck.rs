@@ -13,9 +13,12 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, linear_tensors, load_linear};
+use super::{
+    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, linear_tensors, load_linear, side,
+    side_mut,
+};
 use crate::model::tunable::{Activation, LayerNorm, on_rows};
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,9 +69,9 @@ pub struct Bottleneck {
     pub original_ln_before: bool,
 }
 
-impl Bottleneck {
+impl SidePath for Bottleneck {
     /// Replaces the sub-block's closing LN(h + x).
-    pub fn forward(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
+    fn close_block(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
         let inner = if self.original_ln_before { norm.forward(h.clone() + x.clone()) } else { h.clone() };
         let adapted = on_rows(inner, |x| self.up.forward(self.activation.forward(self.down.forward(x)))) + h;
         norm.forward(adapted + x)
@@ -112,15 +115,18 @@ impl Method for BottleneckConfig {
         }
         let width = hidden / self.reduction_factor;
         let mut model = model.freeze_base();
-        let new = || Bottleneck {
-            down: bert_init_linear(hidden, width, &ctx.device),
-            up: bert_init_linear(width, hidden, &ctx.device),
-            activation,
-            original_ln_before: self.original_ln_before,
+        let new = || {
+            Bottleneck {
+                down: bert_init_linear(hidden, width, &ctx.device),
+                up: bert_init_linear(width, hidden, &ctx.device),
+                activation,
+                original_ln_before: self.original_ln_before,
+            }
+            .into_side()
         };
         for layer in &mut model.bert.layers {
-            layer.attention_adapter = self.mh_adapter.then(new);
-            layer.output_adapter = self.output_adapter.then(new);
+            layer.attention_close = self.mh_adapter.then(new);
+            layer.output_close = self.output_adapter.then(new);
         }
         Ok(model)
     }
@@ -130,9 +136,8 @@ impl Method for BottleneckConfig {
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (i, layer) in model.bert.layers.iter().enumerate() {
-            for (module, adapter) in [("attention.output", &layer.attention_adapter), ("output", &layer.output_adapter)]
-            {
-                if let Some(a) = adapter {
+            for (module, site) in [("attention.output", &layer.attention_close), ("output", &layer.output_close)] {
+                if let Some(a) = side::<Bottleneck>(site) {
                     let key = adapter_key(i, module);
                     out.extend(linear_tensors(&format!("{key}.adapter_down.0"), &a.down));
                     out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
@@ -145,9 +150,9 @@ impl Method for BottleneckConfig {
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
         for (i, layer) in model.bert.layers.iter_mut().enumerate() {
-            let slots = [("attention.output", &mut layer.attention_adapter), ("output", &mut layer.output_adapter)];
-            for (module, slot) in slots {
-                if let Some(a) = slot {
+            let sites = [("attention.output", &mut layer.attention_close), ("output", &mut layer.output_close)];
+            for (module, site) in sites {
+                if let Some(a) = side_mut::<Bottleneck>(site) {
                     let key = adapter_key(i, module);
                     load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
                     load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;

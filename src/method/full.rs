@@ -1,7 +1,8 @@
 //! Full fine-tuning baseline: every weight of the encoder and the head trains.
 
 use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{Bert, BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::{Bert, BertConfig, Checkpoint, LoadError};
 
 pub struct Full;
 

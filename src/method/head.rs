@@ -1,7 +1,8 @@
 //! Head-only baseline (linear probe): the pretrained encoder is frozen, only the classifier trains.
 
 use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::{BertConfig, Checkpoint, LoadError};
 
 pub struct Head;
 

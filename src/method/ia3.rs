@@ -6,12 +6,16 @@
 //! and both count as feed-forward modules.
 
 use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, module_matches, unmatched_targets};
+use super::{
+    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, module_matches, side, side_mut,
+    unmatched_targets,
+};
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ia3Config {
@@ -48,6 +52,12 @@ impl Ia3Scale {
     }
 }
 
+impl SidePath for Ia3Scale {
+    fn projection(&self, base: &Linear, x: Tensor<2>) -> Tensor<2> {
+        if self.on_input { base.forward(self.rescale(x)) } else { self.rescale(base.forward(x)) }
+    }
+}
+
 impl Method for Ia3Config {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
         if let Some(stray) = self.feedforward_modules.iter().find(|f| !self.target_modules.contains(f)) {
@@ -65,7 +75,8 @@ impl Method for Ia3Config {
             let on_input = module_matches(&self.feedforward_modules, &path);
             let [d_in, d_out] = linear.dims();
             let n = if on_input { d_in } else { d_out };
-            linear.ia3 = Some(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input });
+            linear.side =
+                Some(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input }.into_side());
             matched += 1;
         }
         if matched == 0 {
@@ -77,7 +88,7 @@ impl Method for Ia3Config {
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (path, linear) in model.bert.tunable_linears() {
-            if let Some(ia3) = &linear.ia3 {
+            if let Some(ia3) = side::<Ia3Scale>(&linear.side) {
                 let name = format!("base_model.model.bert.{path}.ia3_l");
                 out.push(NamedTensor::new(name, ia3.scale.val().reshape(ia3.torch_shape())));
             }
@@ -89,7 +100,7 @@ impl Method for Ia3Config {
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
         let device = model.classifier.weight.device();
         for (path, linear) in model.bert.tunable_linears_mut() {
-            if let Some(ia3) = &mut linear.ia3 {
+            if let Some(ia3) = side_mut::<Ia3Scale>(&mut linear.side) {
                 let shape = ia3.torch_shape();
                 let values = adapter.tensor(&format!("base_model.model.bert.{path}.ia3_l"), shape, &device)?;
                 ia3.scale = Param::from_tensor(values.reshape([shape[0] * shape[1]]));

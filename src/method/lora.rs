@@ -9,10 +9,13 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, check_probability, module_matches, unmatched_targets};
+use super::{
+    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_probability, module_matches,
+    side, side_mut, unmatched_targets,
+};
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 /// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
 /// query, value).
@@ -101,6 +104,13 @@ impl LoraLayer {
     }
 }
 
+impl SidePath for LoraLayer {
+    fn projection(&self, base: &Linear, x: Tensor<2>) -> Tensor<2> {
+        let out = base.forward(x.clone());
+        self.forward_beside(base, x, out)
+    }
+}
+
 /// Multiplies the last dimension of `self` by a [k, n] matrix whatever the rank.
 trait MatmulLast {
     fn matmul_last(self, rhs: Tensor<2>) -> Self;
@@ -160,7 +170,7 @@ impl Method for LoraConfig {
                 let norm = layer.column_norm(&linear.base.weight.val()).detach();
                 layer.magnitude = Some(Param::from_tensor(norm));
             }
-            linear.lora = Some(layer);
+            linear.side = Some(layer.into_side());
             matched += 1;
         }
         if matched == 0 {
@@ -172,7 +182,7 @@ impl Method for LoraConfig {
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (path, linear) in model.bert.tunable_linears() {
-            if let Some(lora) = &linear.lora {
+            if let Some(lora) = side::<LoraLayer>(&linear.side) {
                 let key = format!("base_model.model.bert.{path}");
                 out.push(NamedTensor::from_linear(format!("{key}.lora_A.weight"), lora.lora_a.val()));
                 out.push(NamedTensor::from_linear(format!("{key}.lora_B.weight"), lora.lora_b.val()));
@@ -189,7 +199,7 @@ impl Method for LoraConfig {
         let device = model.classifier.weight.device();
         for (path, linear) in model.bert.tunable_linears_mut() {
             let [d_in, d_out] = linear.dims();
-            if let Some(lora) = &mut linear.lora {
+            if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
                 let key = format!("base_model.model.bert.{path}");
                 let r = lora.lora_a.dims()[1];
                 lora.lora_a =
@@ -227,9 +237,10 @@ impl Method for LoraConfig {
 /// exactly what the base model costs.
 pub fn merge(mut model: SequenceClassifier) -> SequenceClassifier {
     for (_, linear) in model.bert.tunable_linears_mut() {
-        if let Some(lora) = linear.lora.take() {
+        if let Some(lora) = side::<LoraLayer>(&linear.side) {
             let merged = lora.merged_weight(linear.base.weight.val());
             linear.base.weight = Param::from_tensor(merged.detach()).set_require_grad(false);
+            linear.side = None;
         }
     }
     model

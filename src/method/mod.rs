@@ -20,7 +20,86 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::tensors::{NamedTensor, linear_tensors, load_linear};
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier, TextTokenizer};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath, TextTokenizer};
+
+/// The model with whichever method's side paths are attached at its tuning sites.
+pub type SequenceClassifier = crate::model::SequenceClassifier<SidePaths>;
+
+/// Lists every side-path module a method can put at a tuning site: one enum (what the model holds), the
+/// [`SidePath`] hooks passed on to the module, and typed access for the method that owns it.
+macro_rules! side_paths {
+    ($($(#[$doc:meta])* $variant:ident($module:ty),)+) => {
+        #[derive(burn::module::Module, Debug)]
+        pub enum SidePaths {
+            $($(#[$doc])* $variant($module),)+
+        }
+
+        impl SidePath for SidePaths {
+            fn projection(&self, base: &Linear, x: Tensor<2>) -> Tensor<2> {
+                match self { $(Self::$variant(m) => m.projection(base, x),)+ }
+            }
+            fn close_block(
+                &self,
+                h: Tensor<3>,
+                x: Tensor<3>,
+                norm: &crate::model::tunable::LayerNorm,
+            ) -> Tensor<3> {
+                match self { $(Self::$variant(m) => m.close_block(h, x, norm),)+ }
+            }
+            fn input_tokens(&self) -> Option<Tensor<2>> {
+                match self { $(Self::$variant(m) => m.input_tokens(),)+ }
+            }
+            fn attention_prefixes(&self, batch: usize) -> Option<Vec<crate::model::bert::LayerPrefix>> {
+                match self { $(Self::$variant(m) => m.attention_prefixes(batch),)+ }
+            }
+        }
+
+        $(
+            impl Attached for $module {
+                fn of(side: &SidePaths) -> Option<&Self> {
+                    #[allow(irrefutable_let_patterns)]
+                    if let SidePaths::$variant(m) = side { Some(m) } else { None }
+                }
+                fn of_mut(side: &mut SidePaths) -> Option<&mut Self> {
+                    #[allow(irrefutable_let_patterns)]
+                    if let SidePaths::$variant(m) = side { Some(m) } else { None }
+                }
+                fn into_side(self) -> SidePaths {
+                    SidePaths::$variant(self)
+                }
+            }
+        )+
+    };
+}
+
+side_paths! {
+    /// LoRA / DoRA beside a projection.
+    Lora(lora::LoraLayer),
+    /// IA3's vector on a projection's input or output.
+    Ia3(ia3::Ia3Scale),
+    /// A bottleneck adapter where a sub-block closes.
+    Bottleneck(bottleneck::Bottleneck),
+    /// Virtual input tokens (prompt tuning, P-tuning).
+    SoftPrompt(prompt::SoftPrompt),
+    /// Per-layer keys and values (prefix tuning, P-tuning v2).
+    Prefix(prefix::PrefixEncoder),
+}
+
+/// A side-path module as one of [`SidePaths`]: how its method finds it at a site and puts it there.
+pub trait Attached: Sized {
+    fn of(side: &SidePaths) -> Option<&Self>;
+    fn of_mut(side: &mut SidePaths) -> Option<&mut Self>;
+    fn into_side(self) -> SidePaths;
+}
+
+/// The `T` at a site, if that is what the site holds.
+pub fn side<T: Attached>(site: &Option<SidePaths>) -> Option<&T> {
+    site.as_ref().and_then(T::of)
+}
+
+pub fn side_mut<T: Attached>(site: &mut Option<SidePaths>) -> Option<&mut T> {
+    site.as_mut().and_then(T::of_mut)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {

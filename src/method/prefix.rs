@@ -8,9 +8,12 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_virtual_tokens, torch_linear};
+use super::{
+    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_encoder_width,
+    check_virtual_tokens, side, side_mut, torch_linear,
+};
 use crate::model::bert::LayerPrefix;
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefixConfig {
@@ -75,6 +78,12 @@ impl PrefixEncoder {
     }
 }
 
+impl SidePath for PrefixEncoder {
+    fn attention_prefixes(&self, batch: usize) -> Option<Vec<LayerPrefix>> {
+        Some(self.layer_prefixes(batch))
+    }
+}
+
 impl Method for PrefixConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
         let cfg = model.config.clone();
@@ -101,18 +110,19 @@ impl Method for PrefixConfig {
             None => (Tensor::random([tokens, width], normal, device), None),
         };
         let mut model = model.freeze_base();
-        model.prefix = Some(PrefixEncoder {
+        let encoder = PrefixEncoder {
             embedding: Param::from_tensor(embedding),
             projection,
             num_layers: layers,
             heads: cfg.num_attention_heads,
-        });
+        };
+        model.sequence = Some(encoder.into_side());
         Ok(model)
     }
 
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        if let Some(prefix) = &model.prefix {
+        if let Some(prefix) = side::<PrefixEncoder>(&model.sequence) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prefix.table()));
         }
         out.extend(model.classifier_tensors("base_model.classifier"));
@@ -121,7 +131,7 @@ impl Method for PrefixConfig {
 
     /// peft saves the table (the MLP's output with projection): it loads as a plain table.
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        if let Some(prefix) = &mut model.prefix {
+        if let Some(prefix) = side_mut::<PrefixEncoder>(&mut model.sequence) {
             let device = prefix.embedding.device();
             let width = prefix.num_layers * 2 * model.config.hidden_size;
             let table = adapter.tensor("prompt_embeddings", [prefix.num_virtual_tokens(), width], &device)?;

@@ -8,8 +8,10 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::ptuning::PromptEncoder;
-use super::{AttachContext, Method, MethodError, NamedTensor, check_virtual_tokens};
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use super::{
+    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_virtual_tokens, side, side_mut,
+};
+use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 /// peft's `PromptTuningInit` (its SAMPLE_VOCAB is not offered).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -41,6 +43,12 @@ pub struct SoftPrompt {
     pub encoder: Option<PromptEncoder>,
 }
 
+impl SidePath for SoftPrompt {
+    fn input_tokens(&self) -> Option<Tensor<2>> {
+        Some(self.tokens())
+    }
+}
+
 impl SoftPrompt {
     /// The virtual tokens' input embeddings [virtual tokens, hidden].
     pub fn tokens(&self) -> Tensor<2> {
@@ -54,7 +62,7 @@ impl SoftPrompt {
     /// peft saves the computed tokens under this one key (with the head under `base_model.classifier`).
     pub fn adapter_tensors(model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        if let Some(prompt) = &model.soft_prompt {
+        if let Some(prompt) = side::<SoftPrompt>(&model.sequence) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prompt.tokens()));
         }
         out.extend(model.classifier_tensors("base_model.classifier"));
@@ -63,7 +71,7 @@ impl SoftPrompt {
 
     /// Loads the saved tokens as a plain table (the encoder is a training-time device), and the head.
     pub fn load(mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        if let Some(prompt) = &mut model.soft_prompt {
+        if let Some(prompt) = side_mut::<SoftPrompt>(&mut model.sequence) {
             let device = prompt.embedding.device();
             let dims = prompt.embedding.dims();
             *prompt = SoftPrompt {
@@ -120,7 +128,7 @@ impl Method for PromptTuningConfig {
             }
         };
         let mut model = model.freeze_base();
-        model.soft_prompt = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: None });
+        model.sequence = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: None }.into_side());
         Ok(model)
     }
 

@@ -14,8 +14,9 @@ use super::{
     AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_probability, check_virtual_tokens,
     torch_linear,
 };
+use super::{Attached, SequenceClassifier};
 use crate::model::dropout::Dropout;
-use crate::model::{BertConfig, Checkpoint, LoadError, SequenceClassifier};
+use crate::model::{BertConfig, Checkpoint, LoadError};
 
 /// Deeper prompt-encoder LSTMs are refused (peft's default is 2).
 pub const MAX_LSTM_LAYERS: usize = 8;
@@ -184,7 +185,7 @@ impl Method for PromptEncoderConfig {
         };
         let table = Tensor::random([self.num_virtual_tokens, d], Distribution::Normal(0.0, 1.0), device);
         let mut model = model.freeze_base();
-        model.soft_prompt = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: Some(encoder) });
+        model.sequence = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: Some(encoder) }.into_side());
         Ok(model)
     }
 

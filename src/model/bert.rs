@@ -2,8 +2,8 @@
 //!
 //! Mirrors transformers' `models/bert/modeling_bert.py` (4.57): struct fields follow the checkpoint's key paths
 //! (`encoder.layer.N.attention.self.query`), so loading is mechanical and a mismatch names the exact key.
-//! Method hooks: every projection is a [`TunableLinear`] (LoRA wraps it) and each layer accepts
-//! prefix keys/values (prefix tuning, P-tuning v2) that are prepended to its own.
+//! Tuning sites ([`SidePath`]): every projection is a [`TunableLinear`], each sub-block closes through a
+//! block-close site, and each layer's attention takes prefix keys/values (prefix tuning, P-tuning v2) before its own.
 
 use super::dropout::Dropout;
 use burn::module::{Module, Param};
@@ -12,8 +12,10 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::load::{Checkpoint, LoadError};
+pub use super::site::LayerPrefix;
+use super::site::SidePath;
+use super::tensors::NamedTensor;
 use super::tunable::{Activation, LayerNorm, TunableLinear};
-use crate::method::bottleneck::Bottleneck;
 
 fn default_act() -> String {
     "gelu".into()
@@ -108,13 +110,6 @@ impl BertConfig {
     }
 }
 
-/// Keys and values one layer attends to before the sequence: each [batch, heads, virtual tokens, head_dim].
-#[derive(Clone, Debug)]
-pub struct LayerPrefix {
-    pub key: Tensor<4>,
-    pub value: Tensor<4>,
-}
-
 #[derive(Module, Debug)]
 pub struct Embeddings {
     pub word_embeddings: Param<Tensor<2>>,
@@ -165,15 +160,15 @@ impl Embeddings {
 }
 
 #[derive(Module, Debug)]
-pub struct SelfAttention {
-    pub query: TunableLinear,
-    pub key: TunableLinear,
-    pub value: TunableLinear,
+pub struct SelfAttention<P: SidePath> {
+    pub query: TunableLinear<P>,
+    pub key: TunableLinear<P>,
+    pub value: TunableLinear<P>,
     pub dropout: Dropout,
     pub heads: usize,
 }
 
-impl SelfAttention {
+impl<P: SidePath> SelfAttention<P> {
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [batch, seq, hidden] = x.dims();
         x.reshape([batch, seq, self.heads, hidden / self.heads]).swap_dims(1, 2)
@@ -197,22 +192,22 @@ impl SelfAttention {
 }
 
 #[derive(Module, Debug)]
-pub struct Layer {
-    pub attention_self: SelfAttention,
-    pub attention_output: TunableLinear,
+pub struct Layer<P: SidePath> {
+    pub attention_self: SelfAttention<P>,
+    pub attention_output: TunableLinear<P>,
     pub attention_layer_norm: LayerNorm,
-    pub intermediate: TunableLinear,
-    pub output: TunableLinear,
+    pub intermediate: TunableLinear<P>,
+    pub output: TunableLinear<P>,
     pub output_layer_norm: LayerNorm,
     pub dropout: Dropout,
-    /// Bottleneck adapter after the attention block (Houlsby) and after the feed-forward block (both).
-    pub attention_adapter: Option<Bottleneck>,
-    pub output_adapter: Option<Bottleneck>,
+    /// The block-close sites after the attention block and after the feed-forward block.
+    pub attention_close: Option<P>,
+    pub output_close: Option<P>,
     #[module(skip)]
     pub act: Activation,
 }
 
-impl Layer {
+impl<P: SidePath> Layer<P> {
     fn load(ckpt: &Checkpoint, cfg: &BertConfig, index: usize, device: &Device) -> Result<Self, LoadError> {
         let p = format!("encoder.layer.{index}");
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
@@ -230,8 +225,8 @@ impl Layer {
             output: TunableLinear::load(ckpt, &format!("{p}.output.dense"), i, h, device)?,
             output_layer_norm: LayerNorm::load(ckpt, &format!("{p}.output.LayerNorm"), h, eps, device)?,
             dropout: Dropout::new(cfg.hidden_dropout_prob),
-            attention_adapter: None,
-            output_adapter: None,
+            attention_close: None,
+            output_close: None,
             act: Activation::from_name(&cfg.hidden_act).unwrap_or(Activation::Gelu),
         })
     }
@@ -239,31 +234,31 @@ impl Layer {
     fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, prefix: Option<&LayerPrefix>) -> Tensor<3> {
         let attended = self.attention_self.forward(x.clone(), mask_bias, prefix);
         let attended = self.dropout.forward(self.attention_output.forward(attended));
-        let x = add_and_norm(attended, x, &self.attention_layer_norm, self.attention_adapter.as_ref());
+        let x = add_and_norm(attended, x, &self.attention_layer_norm, self.attention_close.as_ref());
         let inner = self.act.forward(self.intermediate.forward(x.clone()));
         let out = self.dropout.forward(self.output.forward(inner));
-        add_and_norm(out, x, &self.output_layer_norm, self.output_adapter.as_ref())
+        add_and_norm(out, x, &self.output_layer_norm, self.output_close.as_ref())
     }
 }
 
-/// The residual connection and LayerNorm closing a sub-block, LayerNorm(h + x), with a bottleneck adapter
-/// inserted on `h` when one is attached.
-fn add_and_norm(h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm, adapter: Option<&Bottleneck>) -> Tensor<3> {
-    match adapter {
-        Some(adapter) => adapter.forward(h, x, norm),
+/// The residual connection and LayerNorm closing a sub-block, LayerNorm(h + x), or what the side path at this
+/// block-close site makes of it.
+fn add_and_norm<P: SidePath>(h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm, side: Option<&P>) -> Tensor<3> {
+    match side {
+        Some(side) => side.close_block(h, x, norm),
         None => norm.forward(h + x),
     }
 }
 
 /// The encoder: embeddings, layers and pooler (`BertModel`).
 #[derive(Module, Debug)]
-pub struct Bert {
+pub struct Bert<P: SidePath> {
     pub embeddings: Embeddings,
-    pub layers: Vec<Layer>,
-    pub pooler: TunableLinear,
+    pub layers: Vec<Layer<P>>,
+    pub pooler: TunableLinear<P>,
 }
 
-impl Bert {
+impl<P: SidePath> Bert<P> {
     /// Loads the encoder from a checkpoint whose keys are `embeddings.*`/`encoder.*`/`pooler.*`, optionally under `bert.`.
     pub fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
         let layers = (0..cfg.num_hidden_layers).map(|i| Layer::load(ckpt, cfg, i, device)).collect::<Result<_, _>>()?;
@@ -315,13 +310,13 @@ macro_rules! tunable_list {
     }};
 }
 
-impl Bert {
+impl<P: SidePath> Bert<P> {
     /// Every projection with its checkpoint path (`encoder.layer.0.attention.self.query`), as peft names modules.
-    pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear)> {
+    pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
         tunable_list!(self, &)
     }
 
-    pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear)> {
+    pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
         tunable_list!(self, &mut)
     }
 
@@ -353,8 +348,7 @@ impl Bert {
     }
 
     /// Every base weight under its checkpoint key (with `prefix`), in torch layout.
-    pub fn named_tensors(&self, prefix: &str) -> Vec<crate::method::NamedTensor> {
-        use super::tensors::NamedTensor;
+    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
         let e = &self.embeddings;
         let mut out = vec![
             NamedTensor::new(format!("{prefix}embeddings.word_embeddings.weight"), e.word_embeddings.val()),

@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod dropout;
 pub mod load;
+pub mod site;
 pub mod tensors;
 pub mod tokenizer;
 pub mod tunable;
@@ -19,8 +20,7 @@ pub use load::{Checkpoint, LoadError};
 use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
-use crate::method::prefix::PrefixEncoder;
-use crate::method::prompt::SoftPrompt;
+pub use site::SidePath;
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
@@ -60,17 +60,21 @@ impl Pretrained {
 
     /// A fresh classifier with `num_labels` outputs on `device`, the head initialised as transformers does
     /// (N(0, 0.02) weights, zero bias) from the device's seeded generator.
-    pub fn classifier(&self, num_labels: usize, device: &Device) -> Result<SequenceClassifier, LoadError> {
+    pub fn classifier<P: SidePath>(
+        &self,
+        num_labels: usize,
+        device: &Device,
+    ) -> Result<SequenceClassifier<P>, LoadError> {
         self.classifier_with_config(&self.config, num_labels, device)
     }
 
     /// As [`Self::classifier`] with another config (e.g. dropout off for reference comparisons).
-    pub fn classifier_with_config(
+    pub fn classifier_with_config<P: SidePath>(
         &self,
         config: &BertConfig,
         num_labels: usize,
         device: &Device,
-    ) -> Result<SequenceClassifier, LoadError> {
+    ) -> Result<SequenceClassifier<P>, LoadError> {
         let ckpt =
             Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
         let bert = Bert::load(&ckpt, config, device)?;
@@ -81,8 +85,7 @@ impl Pretrained {
         };
         Ok(SequenceClassifier {
             bert,
-            soft_prompt: None,
-            prefix: None,
+            sequence: None,
             dropout: Dropout::new(config.hidden_dropout_prob),
             classifier,
             config: config.clone(),
@@ -94,12 +97,11 @@ impl Pretrained {
 /// logits = classifier(dropout(tanh(pooler(h[CLS])))). The pooler is pretrained (MiniLM ships it), which is what
 /// peft's reference runs use, so accuracy and parameter counts compare like for like.
 #[derive(Module, Debug)]
-pub struct SequenceClassifier {
-    pub bert: Bert,
-    /// Virtual tokens prepended to the input embeddings (prompt tuning, P-tuning).
-    pub soft_prompt: Option<SoftPrompt>,
-    /// Prefix tuning / P-tuning v2 keys and values, when that method is attached.
-    pub prefix: Option<PrefixEncoder>,
+pub struct SequenceClassifier<P: SidePath> {
+    pub bert: Bert<P>,
+    /// The sequence sites: virtual input tokens (prompt tuning, P-tuning) or every layer's attention prefix
+    /// (prefix tuning, P-tuning v2).
+    pub sequence: Option<P>,
     pub dropout: Dropout,
     /// [hidden, labels].
     pub classifier: Linear,
@@ -107,7 +109,7 @@ pub struct SequenceClassifier {
     pub config: BertConfig,
 }
 
-impl SequenceClassifier {
+impl<P: SidePath> SequenceClassifier<P> {
     /// `input_ids` [batch, seq]; `mask` [batch, seq] is 1 for real tokens, 0 for padding. Returns [batch, labels].
     ///
     /// Virtual tokens of either kind are visible to every real token: the mask gets ones in front for them.
@@ -119,19 +121,16 @@ impl SequenceClassifier {
         let mut mask = mask;
         let visible =
             |mask: Tensor<2>, tokens: usize| Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1);
-        if let Some(prompt) = &self.soft_prompt {
-            let tokens = prompt.tokens();
+        if let Some(tokens) = self.sequence.as_ref().and_then(SidePath::input_tokens) {
             let [count, hidden] = tokens.dims();
             words = Tensor::cat(vec![tokens.reshape([1, count, hidden]).expand([batch, count, hidden]), words], 1);
             mask = visible(mask, count);
         }
-        let (prefixes, position_offset) = match &self.prefix {
-            Some(prefix) => {
-                mask = visible(mask, prefix.num_virtual_tokens());
-                (Some(prefix.layer_prefixes(batch)), prefix.num_virtual_tokens())
-            }
-            None => (None, 0),
-        };
+        let prefixes = self.sequence.as_ref().and_then(|side| side.attention_prefixes(batch));
+        let position_offset = prefixes.as_ref().and_then(|p| p.first()).map_or(0, |p| p.key.dims()[2]);
+        if position_offset > 0 {
+            mask = visible(mask, position_offset);
+        }
         let embedded = self.bert.embeddings.forward(words, position_offset);
         let hidden = self.bert.encode(embedded, mask, prefixes.as_deref());
         let pooled = self.bert.pool(hidden);

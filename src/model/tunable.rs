@@ -5,8 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
 use super::load::{Checkpoint, LoadError};
-use crate::method::ia3::Ia3Scale;
-use crate::method::lora::LoraLayer;
+use super::site::SidePath;
 
 /// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
 #[derive(Module, Debug)]
@@ -30,17 +29,15 @@ impl LayerNorm {
     }
 }
 
-/// A pretrained projection (weight kept as [in, out]) and the method-owned pieces that wrap it.
+/// A pretrained projection (weight kept as [in, out]) and the projection site: the side path a method put there
+/// (LoRA beside it, IA3 around it).
 #[derive(Module, Debug)]
-pub struct TunableLinear {
+pub struct TunableLinear<P: SidePath> {
     pub base: Linear,
-    /// LoRA or DoRA update beside the projection.
-    pub lora: Option<LoraLayer>,
-    /// IA3 rescaling of the projection's input or output.
-    pub ia3: Option<Ia3Scale>,
+    pub side: Option<P>,
 }
 
-impl TunableLinear {
+impl<P: SidePath> TunableLinear<P> {
     /// Loads `{prefix}.weight` ([out, in] in the checkpoint) and `{prefix}.bias`.
     pub fn load(
         ckpt: &Checkpoint,
@@ -55,7 +52,7 @@ impl TunableLinear {
     }
 
     pub fn new(base: Linear) -> Self {
-        Self { base, lora: None, ia3: None }
+        Self { base, side: None }
     }
 
     pub fn dims(&self) -> [usize; 2] {
@@ -67,18 +64,9 @@ impl TunableLinear {
     }
 
     fn forward_rows(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = match &self.ia3 {
-            Some(ia3) if ia3.on_input => ia3.rescale(x),
-            _ => x,
-        };
-        let out = self.base.forward(x.clone());
-        let out = match &self.lora {
-            Some(lora) => lora.forward_beside(&self.base, x, out),
-            None => out,
-        };
-        match &self.ia3 {
-            Some(ia3) if !ia3.on_input => ia3.rescale(out),
-            _ => out,
+        match &self.side {
+            Some(side) => side.projection(&self.base, x),
+            None => self.base.forward(x),
         }
     }
 }

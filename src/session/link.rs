@@ -2,7 +2,8 @@
 
 use super::Error;
 use crate::data::batch::TokenizedExample;
-use crate::model::{Pretrained, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::Pretrained;
 use crate::share::link::{CheckedLink, LinkMeta, ModelIdentity, Precision, make_checked};
 use crate::train::{MethodResult, TrainConfig};
 

@@ -5,7 +5,8 @@ use burn::tensor::Device;
 
 use super::Error;
 use crate::method::MethodConfig;
-use crate::model::{BertConfig, Pretrained, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::{BertConfig, Pretrained};
 use crate::share::link::{self, LinkMeta, Precision};
 use crate::share::peft::{self, RunInfo};
 

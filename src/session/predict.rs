@@ -2,7 +2,8 @@
 
 use super::Error;
 use crate::data::batch::TokenizedExample;
-use crate::model::{SequenceClassifier, TextTokenizer};
+use crate::method::SequenceClassifier;
+use crate::model::TextTokenizer;
 use crate::train::{logits, metrics};
 
 /// Class probabilities of each text under `model`, truncated to `max_length` tokens like the training data.

@@ -4,8 +4,9 @@
 use burn::tensor::Device;
 
 use super::Error;
+use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig};
-use crate::model::{Pretrained, SequenceClassifier};
+use crate::model::Pretrained;
 use crate::share::peft::{self, AdapterFiles, RunInfo};
 use crate::train::{Host, MethodResult, PreparedData, TrainConfig, TrainError, train};
 

@@ -3,10 +3,9 @@
 //! loads with `AutoModelForSequenceClassification.from_pretrained` and runs at the base model's cost.
 
 use super::peft::{ExportError, write_safetensors};
-use crate::method::Method;
 use crate::method::full::Full;
 use crate::method::lora::merge;
-use crate::model::SequenceClassifier;
+use crate::method::{Method, SequenceClassifier, SidePaths};
 
 /// config.json and model.safetensors of the merged model.
 pub struct MergedModel {
@@ -17,10 +16,10 @@ pub struct MergedModel {
 /// Merges every LoRA/DoRA update into its weight and writes the whole classifier with `labels` as its
 /// id2label. Refuses models that carry other methods' parameters (they cannot be folded into the weights).
 pub async fn export_merged(model: SequenceClassifier, labels: &[String]) -> Result<MergedModel, ExportError> {
-    let has_other = model.soft_prompt.is_some()
-        || model.prefix.is_some()
-        || model.bert.layers.iter().any(|l| l.attention_adapter.is_some() || l.output_adapter.is_some())
-        || model.bert.tunable_linears().iter().any(|(_, l)| l.ia3.is_some());
+    let not_lora = |site: &Option<SidePaths>| site.as_ref().is_some_and(|s| !matches!(s, SidePaths::Lora(_)));
+    let has_other = not_lora(&model.sequence)
+        || model.bert.layers.iter().any(|l| not_lora(&l.attention_close) || not_lora(&l.output_close))
+        || model.bert.tunable_linears().iter().any(|(_, l)| not_lora(&l.side));
     if has_other {
         return Err(ExportError::NotMergeable);
     }

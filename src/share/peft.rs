@@ -10,8 +10,9 @@ use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
 use super::link::SharedTensor;
+use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor};
-use crate::model::{Checkpoint, LoadError, Pretrained, SequenceClassifier};
+use crate::model::{Checkpoint, LoadError, Pretrained};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

@@ -18,7 +18,8 @@ pub use result::MethodResult;
 
 use crate::data::Example;
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
-use crate::model::{SequenceClassifier, TextTokenizer};
+use crate::method::SequenceClassifier;
+use crate::model::TextTokenizer;
 use crate::rng::{SplitMix64, derive_seed};
 
 /// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).

@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor};
 use super::cross_entropy;
 use super::optim::float_params;
 use crate::data::batch::{Batch, TokenizedExample, longest};
-use crate::model::SequenceClassifier;
+use crate::method::SequenceClassifier;
 use crate::model::dropout::start_masks;
 
 /// The batch's mean loss and its gradients; `mask_seed` names the step's dropout masks.

@@ -8,9 +8,13 @@ use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
+use peft_lab::method::SequenceClassifier;
+use peft_lab::method::lora::LoraLayer;
+use peft_lab::method::prefix::PrefixEncoder;
+use peft_lab::method::side_mut;
 use peft_lab::method::{AttachContext, Method};
+use peft_lab::model::Pretrained;
 use peft_lab::model::load::transpose;
-use peft_lab::model::{Pretrained, SequenceClassifier};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -162,7 +166,7 @@ pub fn attach(method: &dyn Method, model: SequenceClassifier, device: &Device) -
 
 pub fn set_lora(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
     for (path, linear) in model.bert.tunable_linears_mut() {
-        if let Some(lora) = &mut linear.lora {
+        if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
             lora.lora_a = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_A.weight"), device);
             lora.lora_b = fx.linear_param(&format!("{prefix}.base_model.model.bert.{path}.lora_B.weight"), device);
         }
@@ -171,7 +175,7 @@ pub fn set_lora(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, devi
 
 /// Loads the prefix MLP's embedding and both linears stored under `{prefix}.embedding.weight`/`{prefix}.transform.{0,2}`.
 pub fn set_prefix_projection(model: &mut SequenceClassifier, fx: &Fixture, prefix: &str, device: &Device) {
-    let encoder = model.prefix.as_mut().expect("prefix attached");
+    let encoder = side_mut::<PrefixEncoder>(&mut model.sequence).expect("prefix attached");
     encoder.embedding = fx.param(&format!("{prefix}.embedding.weight"), device);
     let mlp = encoder.projection.as_mut().expect("projection attached");
     mlp.first.weight = fx.linear_param(&format!("{prefix}.transform.0.weight"), device);

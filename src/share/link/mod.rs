@@ -13,7 +13,8 @@ use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, sa
 use crate::data::MAX_CLASSES;
 use crate::data::batch::TokenizedExample;
 use crate::method::MethodConfig;
-use crate::model::{Checkpoint, Pretrained, SequenceClassifier};
+use crate::method::SequenceClassifier;
+use crate::model::{Checkpoint, Pretrained};
 use crate::train::metrics::argmax;
 use crate::train::{MethodResult, TrainConfig, logits};
 

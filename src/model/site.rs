@@ -1,0 +1,44 @@
+//! The tuning sites of an architecture and the one interface methods plug into them.
+//!
+//! An architecture holds an `Option<P>` at each site, where `P` is whatever the method layer attaches; it calls
+//! the site's hook and knows nothing else of the method (as peft's `BaseTuner.inject_adapter` finds the targets
+//! and each tuner only builds its layer). A side path acts at the sites it overrides and leaves the others as
+//! the base model computes them.
+
+use burn::module::{Module, ModuleDisplay};
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+
+use super::tunable::LayerNorm;
+
+/// Keys and values one layer attends to before the sequence: each [batch, heads, virtual tokens, head_dim].
+#[derive(Clone, Debug)]
+pub struct LayerPrefix {
+    pub key: Tensor<4>,
+    pub value: Tensor<4>,
+}
+
+/// A trainable module placed at a tuning site. Every hook's default is the base model's own computation.
+pub trait SidePath: Module + ModuleDisplay {
+    /// Projection site: `x` [rows, in] through the pretrained `base` (LoRA adds beside it, IA3 rescales).
+    fn projection(&self, base: &Linear, x: Tensor<2>) -> Tensor<2> {
+        base.forward(x)
+    }
+
+    /// Block-close site: a sub-block's output `h`, its input `x` and its LayerNorm give LN(h + x); a
+    /// bottleneck adapter inserts itself here.
+    fn close_block(&self, h: Tensor<3>, x: Tensor<3>, norm: &LayerNorm) -> Tensor<3> {
+        norm.forward(h + x)
+    }
+
+    /// Input site: virtual tokens [count, hidden] put before the word embeddings (prompt tuning, P-tuning).
+    fn input_tokens(&self) -> Option<Tensor<2>> {
+        None
+    }
+
+    /// Attention site: keys and values every layer attends to before the sequence (prefix tuning, P-tuning v2),
+    /// one per layer.
+    fn attention_prefixes(&self, _batch: usize) -> Option<Vec<LayerPrefix>> {
+        None
+    }
+}
