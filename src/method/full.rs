@@ -19,7 +19,7 @@ impl Method for Full {
     }
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        let ckpt = adapter.reparse()?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
+        let ckpt = adapter.reparse()?.with_prefix_if_present("bert.", crate::model::bert::WORD_EMBEDDINGS);
         let device = model.classifier.weight.device();
         model.bert = Bert::load(&ckpt, &model.config, &device)?;
         model.load_classifier(adapter, "classifier")

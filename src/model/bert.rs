@@ -110,6 +110,11 @@ impl BertConfig {
     }
 }
 
+/// The key a BERT checkpoint always has (found under `bert.` in task checkpoints).
+pub const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
+const POSITION_EMBEDDINGS: &str = "embeddings.position_embeddings.weight";
+const TOKEN_TYPE_EMBEDDINGS: &str = "embeddings.token_type_embeddings.weight";
+
 #[derive(Module, Debug)]
 pub struct Embeddings {
     pub word_embeddings: Param<Tensor<2>>,
@@ -123,18 +128,14 @@ impl Embeddings {
     fn load(ckpt: &Checkpoint, cfg: &BertConfig, device: &Device) -> Result<Self, LoadError> {
         let h = cfg.hidden_size;
         Ok(Self {
-            word_embeddings: Param::from_tensor(ckpt.tensor(
-                "embeddings.word_embeddings.weight",
-                [cfg.vocab_size, h],
-                device,
-            )?),
+            word_embeddings: Param::from_tensor(ckpt.tensor(WORD_EMBEDDINGS, [cfg.vocab_size, h], device)?),
             position_embeddings: Param::from_tensor(ckpt.tensor(
-                "embeddings.position_embeddings.weight",
+                POSITION_EMBEDDINGS,
                 [cfg.max_position_embeddings, h],
                 device,
             )?),
             token_type_embeddings: Param::from_tensor(ckpt.tensor(
-                "embeddings.token_type_embeddings.weight",
+                TOKEN_TYPE_EMBEDDINGS,
                 [cfg.type_vocab_size, h],
                 device,
             )?),
@@ -291,21 +292,20 @@ impl<P: SidePath> Bert<P> {
     }
 }
 
-/// Lists every projection with its checkpoint path, borrowed as `&` or `&mut` (one list for both).
-macro_rules! tunable_list {
+/// Every projection, borrowed as `&` or `&mut` (one list for both).
+macro_rules! projections {
     ($bert:expr, $($borrow:tt)+) => {{
         let bert = $bert;
         let mut out = Vec::new();
-        for (i, l) in ($($borrow)+ bert.layers).into_iter().enumerate() {
-            let p = format!("encoder.layer.{i}");
-            out.push((format!("{p}.attention.self.query"), $($borrow)+ l.attention_self.query));
-            out.push((format!("{p}.attention.self.key"), $($borrow)+ l.attention_self.key));
-            out.push((format!("{p}.attention.self.value"), $($borrow)+ l.attention_self.value));
-            out.push((format!("{p}.attention.output.dense"), $($borrow)+ l.attention_output));
-            out.push((format!("{p}.intermediate.dense"), $($borrow)+ l.intermediate));
-            out.push((format!("{p}.output.dense"), $($borrow)+ l.output));
+        for l in ($($borrow)+ bert.layers).into_iter() {
+            out.push($($borrow)+ l.attention_self.query);
+            out.push($($borrow)+ l.attention_self.key);
+            out.push($($borrow)+ l.attention_self.value);
+            out.push($($borrow)+ l.attention_output);
+            out.push($($borrow)+ l.intermediate);
+            out.push($($borrow)+ l.output);
         }
-        out.push(("pooler.dense".to_string(), $($borrow)+ bert.pooler));
+        out.push($($borrow)+ bert.pooler);
         out
     }};
 }
@@ -313,11 +313,11 @@ macro_rules! tunable_list {
 impl<P: SidePath> Bert<P> {
     /// Every projection with its checkpoint path (`encoder.layer.0.attention.self.query`), as peft names modules.
     pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
-        tunable_list!(self, &)
+        projections!(self, &).into_iter().map(|l| (l.path.clone(), l)).collect()
     }
 
     pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
-        tunable_list!(self, &mut)
+        projections!(self, &mut).into_iter().map(|l| (l.path.clone(), l)).collect()
     }
 
     /// The distinct module paths a method can target, without the layer prefix (`attention.self.query`,
@@ -339,36 +339,36 @@ impl<P: SidePath> Bert<P> {
 
     /// Every LayerNorm with its checkpoint path (`encoder.layer.0.output.LayerNorm`).
     pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
-        let mut out = vec![("embeddings.LayerNorm".to_string(), &mut self.embeddings.layer_norm)];
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            out.push((format!("encoder.layer.{i}.attention.output.LayerNorm"), &mut layer.attention_layer_norm));
-            out.push((format!("encoder.layer.{i}.output.LayerNorm"), &mut layer.output_layer_norm));
+        let mut out = vec![&mut self.embeddings.layer_norm];
+        for layer in &mut self.layers {
+            out.push(&mut layer.attention_layer_norm);
+            out.push(&mut layer.output_layer_norm);
         }
-        out
+        out.into_iter().map(|n| (n.path.clone(), n)).collect()
     }
 
     /// Every base weight under its checkpoint key (with `prefix`), in torch layout.
     pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
         let e = &self.embeddings;
         let mut out = vec![
-            NamedTensor::new(format!("{prefix}embeddings.word_embeddings.weight"), e.word_embeddings.val()),
-            NamedTensor::new(format!("{prefix}embeddings.position_embeddings.weight"), e.position_embeddings.val()),
-            NamedTensor::new(format!("{prefix}embeddings.token_type_embeddings.weight"), e.token_type_embeddings.val()),
+            NamedTensor::new(format!("{prefix}{WORD_EMBEDDINGS}"), e.word_embeddings.val()),
+            NamedTensor::new(format!("{prefix}{POSITION_EMBEDDINGS}"), e.position_embeddings.val()),
+            NamedTensor::new(format!("{prefix}{TOKEN_TYPE_EMBEDDINGS}"), e.token_type_embeddings.val()),
         ];
-        let norm = |out: &mut Vec<NamedTensor>, key: String, n: &LayerNorm| {
-            out.push(NamedTensor::new(format!("{key}.weight"), n.weight.val()));
-            out.push(NamedTensor::new(format!("{key}.bias"), n.bias.val()));
+        let norm = |out: &mut Vec<NamedTensor>, n: &LayerNorm| {
+            out.push(NamedTensor::new(format!("{prefix}{}.weight", n.path), n.weight.val()));
+            out.push(NamedTensor::new(format!("{prefix}{}.bias", n.path), n.bias.val()));
         };
-        norm(&mut out, format!("{prefix}embeddings.LayerNorm"), &e.layer_norm);
+        norm(&mut out, &e.layer_norm);
         for (path, linear) in self.tunable_linears() {
             out.push(NamedTensor::from_linear(format!("{prefix}{path}.weight"), linear.base.weight.val()));
             if let Some(bias) = &linear.base.bias {
                 out.push(NamedTensor::new(format!("{prefix}{path}.bias"), bias.val()));
             }
         }
-        for (i, l) in self.layers.iter().enumerate() {
-            norm(&mut out, format!("{prefix}encoder.layer.{i}.attention.output.LayerNorm"), &l.attention_layer_norm);
-            norm(&mut out, format!("{prefix}encoder.layer.{i}.output.LayerNorm"), &l.output_layer_norm);
+        for l in &self.layers {
+            norm(&mut out, &l.attention_layer_norm);
+            norm(&mut out, &l.output_layer_norm);
         }
         out
     }

@@ -75,8 +75,7 @@ impl Pretrained {
         num_labels: usize,
         device: &Device,
     ) -> Result<SequenceClassifier<P>, LoadError> {
-        let ckpt =
-            Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", "embeddings.word_embeddings.weight");
+        let ckpt = Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", bert::WORD_EMBEDDINGS);
         let bert = Bert::load(&ckpt, config, device)?;
         let h = config.hidden_size;
         let classifier = Linear {

@@ -13,6 +13,9 @@ pub struct LayerNorm {
     pub weight: Param<Tensor<1>>,
     pub bias: Param<Tensor<1>>,
     pub eps: f64,
+    /// Its module path in the checkpoint (`encoder.layer.0.output.LayerNorm`), kept from loading.
+    #[module(skip)]
+    pub path: String,
 }
 
 impl LayerNorm {
@@ -21,6 +24,7 @@ impl LayerNorm {
             weight: Param::from_tensor(ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?),
             bias: Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?),
             eps,
+            path: prefix.to_string(),
         })
     }
 
@@ -35,6 +39,9 @@ impl LayerNorm {
 pub struct TunableLinear<P: SidePath> {
     pub base: Linear,
     pub side: Option<P>,
+    /// Its module path in the checkpoint (`encoder.layer.0.attention.self.query`), as peft names modules.
+    #[module(skip)]
+    pub path: String,
 }
 
 impl<P: SidePath> TunableLinear<P> {
@@ -48,11 +55,8 @@ impl<P: SidePath> TunableLinear<P> {
     ) -> Result<Self, LoadError> {
         let weight = ckpt.linear_weight(&format!("{prefix}.weight"), d_in, d_out, device)?;
         let bias = ckpt.tensor(&format!("{prefix}.bias"), [d_out], device)?;
-        Ok(Self::new(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) }))
-    }
-
-    pub fn new(base: Linear) -> Self {
-        Self { base, side: None }
+        let base = Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) };
+        Ok(Self { base, side: None, path: prefix.to_string() })
     }
 
     pub fn dims(&self) -> [usize; 2] {
