@@ -16,6 +16,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::*;
 use peft_lab::method::SequenceClassifier;
+use peft_lab::method::bitfit::BitFit;
 use peft_lab::method::bottleneck::BottleneckConfig;
 use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::lora::{LoraConfig, merge};
@@ -173,7 +174,7 @@ fn prompt_tuning_ia3_dora_adapters_and_bitfit_match_their_references_on_tiny_ber
         ("dora", MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, use_dora: true, ..Default::default() })),
         ("houlsby", bottleneck(BottleneckConfig::houlsby(), 4)),
         ("pfeiffer", bottleneck(BottleneckConfig::pfeiffer(), 4)),
-        ("bitfit", MethodConfig::BitFit),
+        ("bitfit", MethodConfig::BitFit(BitFit)),
     ];
     for (tag, method) in cases {
         check(&tiny, &fx, tag, method, 3, true);
@@ -321,7 +322,7 @@ fn every_method_matches_its_reference_on_minilm() {
         ("dora", MethodConfig::Lora(LoraConfig { r: 2, alpha: 4.0, use_dora: true, ..Default::default() })),
         ("houlsby", bottleneck(BottleneckConfig::houlsby(), rf("houlsby"))),
         ("pfeiffer", bottleneck(BottleneckConfig::pfeiffer(), rf("pfeiffer"))),
-        ("bitfit", MethodConfig::BitFit),
+        ("bitfit", MethodConfig::BitFit(BitFit)),
     ];
     for (tag, method) in cases {
         check(&pretrained, &fx, tag, method, 2, true);
@@ -342,7 +343,7 @@ fn trainable_parameter_counts_on_minilm_equal_the_references() {
         ("dora_r8_qv", MethodConfig::Lora(LoraConfig { r: 8, alpha: 16.0, use_dora: true, ..Default::default() })),
         ("houlsby", MethodConfig::from_name("houlsby").unwrap()),
         ("pfeiffer", MethodConfig::from_name("pfeiffer").unwrap()),
-        ("bitfit", MethodConfig::BitFit),
+        ("bitfit", MethodConfig::BitFit(BitFit)),
     ];
     for (key, method) in cases {
         let model = attach_with(method.method(), pretrained.classifier(2, &device).unwrap(), &pretrained);

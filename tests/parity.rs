@@ -9,6 +9,8 @@ use burn::tensor::{Device, Tensor};
 use common::*;
 use peft_lab::method::MethodConfig;
 use peft_lab::method::SequenceClassifier;
+use peft_lab::method::full::Full;
+use peft_lab::method::head::Head;
 use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::lora::{LoraConfig, merge};
 use peft_lab::method::prefix::PrefixConfig;
@@ -268,15 +270,15 @@ fn trainable_parameter_counts_on_minilm_equal_peft() {
         ("lora_r8_qv", MethodConfig::Lora(LoraConfig { r: 8, alpha: 16.0, ..Default::default() })),
         ("prefix10", MethodConfig::Prefix(PrefixConfig::default())),
         ("prefix10_proj384", MethodConfig::Prefix(PrefixConfig { prefix_projection: true, ..Default::default() })),
-        ("full", MethodConfig::Full),
-        ("head_only", MethodConfig::Head),
+        ("full", MethodConfig::Full(Full)),
+        ("head_only", MethodConfig::Head(Head)),
     ];
     for (key, method) in cases {
         let model = attach(method.method(), pretrained.classifier(2, &device).unwrap(), &device);
         let (trainable, total) = model.parameter_counts();
         assert_eq!(trainable as u64, counts[key]["trainable"].as_u64().unwrap(), "{key}");
         // Everything else is the frozen encoder. (peft's own total counts modules_to_save's copy of the head twice.)
-        let frozen = if matches!(method, MethodConfig::Full) {
+        let frozen = if matches!(method, MethodConfig::Full(_)) {
             0
         } else {
             counts["base_model_params"].as_u64().unwrap() as usize

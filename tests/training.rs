@@ -11,6 +11,8 @@ use peft_lab::data::batch::tokenize;
 use peft_lab::data::{Dataset, Example};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::bottleneck::BottleneckConfig;
+use peft_lab::method::full::Full;
+use peft_lab::method::head::Head;
 use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prompt::PromptTuningConfig;
@@ -152,8 +154,8 @@ fn every_method_trains_in_a_comparison() {
             1e-2,
         ),
         (MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 4, ..Default::default() }), 3e-2),
-        (MethodConfig::Head, 3e-2),
-        (MethodConfig::Full, 3e-3),
+        (MethodConfig::Head(Head), 3e-2),
+        (MethodConfig::Full(Full), 3e-3),
     ];
     // The rest of the catalog with its default settings (tiny-bert is 32 wide).
     for key in ["ptuning-mlp", "ptuning-lstm", "prompt", "houlsby", "pfeiffer", "ia3", "bitfit"] {
@@ -199,7 +201,7 @@ fn the_thread_count_does_not_change_a_run() {
             }),
             1e-2,
         ),
-        (MethodConfig::Full, 3e-3),
+        (MethodConfig::Full(Full), 3e-3),
     ];
     let run = |threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -252,7 +254,7 @@ fn overfits_a_small_batch(device: &burn::tensor::Device) {
     let config = TrainConfig { warmup_ratio: 0.0, weight_decay: 0.0, ..config(30) };
     let r = pollster::block_on(run_method(
         &tiny_without_dropout(),
-        &MethodConfig::Full,
+        &MethodConfig::Full(Full),
         1e-3,
         &data,
         &config,
@@ -445,7 +447,7 @@ fn bottleneck_adapters_save_adapterhubs_layout() {
 fn a_diverging_run_stops_with_a_clear_message() {
     let data = prepared(16);
     let device = peft_lab::device::cpu();
-    let method = MethodConfig::Full;
+    let method = MethodConfig::Full(Full);
     let result = pollster::block_on(run_method(
         &tiny_model(),
         &method,
@@ -468,7 +470,7 @@ fn a_diverging_run_stops_with_a_clear_message() {
 fn cancelling_stops_the_comparison() {
     let data = prepared(16);
     let device = peft_lab::device::cpu();
-    let methods = vec![(MethodConfig::Head, 1e-2), (MethodConfig::Full, 1e-3)];
+    let methods = vec![(MethodConfig::Head(Head), 1e-2), (MethodConfig::Full(Full), 1e-3)];
     let mut host = Recorder { cancel_after: Some(2), ..Default::default() };
     let results = pollster::block_on(compare(&tiny_model(), &methods, &data, &config(10), &device, &mut host));
     assert_eq!(results.len(), 1, "the second method never starts");

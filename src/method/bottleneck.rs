@@ -14,11 +14,11 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, linear_tensors, load_linear, side,
-    side_mut,
+    AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor,
+    SequenceClassifier, Site, linear_tensors, load_linear, side, side_mut,
 };
 use crate::model::tunable::{Activation, LayerNorm, on_rows};
-use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
+use crate::model::{BertConfig, Block, Checkpoint, LoadError, SidePath};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,6 +57,16 @@ impl BottleneckConfig {
             original_ln_before: true,
         }
     }
+
+    /// Whether the adapters sit where Houlsby's do (after attention and feed-forward, LayerNorm after).
+    fn is_houlsby(&self) -> bool {
+        self.mh_adapter && self.output_adapter && !self.original_ln_before
+    }
+
+    /// Whether the adapter sits where Pfeiffer's does (after feed-forward only, fed from its LayerNorm).
+    fn is_pfeiffer(&self) -> bool {
+        !self.mh_adapter && self.output_adapter && self.original_ln_before
+    }
 }
 
 #[derive(Module, Debug)]
@@ -86,9 +96,9 @@ fn bert_init_linear(d_in: usize, d_out: usize, device: &burn::tensor::Device) ->
     }
 }
 
-/// The AdapterHub key of the adapter in layer `layer` after `module` (`attention.output` or `output`).
-fn adapter_key(layer: usize, module: &str) -> String {
-    format!("bert.encoder.layer.{layer}.{module}.adapters.{ADAPTER_NAME}")
+/// The AdapterHub key of the adapter closing `module` (`bert.encoder.layer.0.attention.output`, `...0.output`).
+fn adapter_key(module: &str) -> String {
+    format!("{module}.adapters.{ADAPTER_NAME}")
 }
 
 /// AdapterHub keys an adapter's tensors by the name it was added under; ours is always this one.
@@ -124,9 +134,12 @@ impl Method for BottleneckConfig {
             }
             .into_side()
         };
-        for layer in &mut model.bert.layers {
-            layer.attention_close = self.mh_adapter.then(new);
-            layer.output_close = self.output_adapter.then(new);
+        for close in model.block_closes_mut() {
+            let wanted = match close.block {
+                Block::Attention => self.mh_adapter,
+                Block::FeedForward => self.output_adapter,
+            };
+            *close.side = wanted.then(new);
         }
         Ok(model)
     }
@@ -135,13 +148,11 @@ impl Method for BottleneckConfig {
     /// plus the head as `classifier.*`.
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        for (i, layer) in model.bert.layers.iter().enumerate() {
-            for (module, site) in [("attention.output", &layer.attention_close), ("output", &layer.output_close)] {
-                if let Some(a) = side::<Bottleneck>(site) {
-                    let key = adapter_key(i, module);
-                    out.extend(linear_tensors(&format!("{key}.adapter_down.0"), &a.down));
-                    out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
-                }
+        for close in model.block_closes() {
+            if let Some(a) = side::<Bottleneck>(close.side) {
+                let key = adapter_key(&close.path);
+                out.extend(linear_tensors(&format!("{key}.adapter_down.0"), &a.down));
+                out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
             }
         }
         out.extend(model.classifier_tensors("classifier"));
@@ -149,14 +160,11 @@ impl Method for BottleneckConfig {
     }
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        for (i, layer) in model.bert.layers.iter_mut().enumerate() {
-            let sites = [("attention.output", &mut layer.attention_close), ("output", &mut layer.output_close)];
-            for (module, site) in sites {
-                if let Some(a) = side_mut::<Bottleneck>(site) {
-                    let key = adapter_key(i, module);
-                    load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
-                    load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
-                }
+        for close in model.block_closes_mut() {
+            if let Some(a) = side_mut::<Bottleneck>(close.side) {
+                let key = adapter_key(&close.path);
+                load_linear(adapter, &format!("{key}.adapter_down.0"), &mut a.down)?;
+                load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
             }
         }
         model.load_classifier(adapter, "classifier")
@@ -196,5 +204,53 @@ impl Method for BottleneckConfig {
                 "cross_adapter": false,
             },
         })
+    }
+
+    /// A bottleneck that is neither Houlsby's nor Pfeiffer's placement counts as Houlsby's card, whose fields
+    /// it fills.
+    fn key(&self) -> &'static str {
+        if self.is_pfeiffer() { "pfeiffer" } else { "houlsby" }
+    }
+
+    fn label(&self) -> String {
+        let key = if self.is_houlsby() || self.is_pfeiffer() { self.key() } else { "adapter" };
+        format!("{key} rf{}", self.reduction_factor)
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        1e-3
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![
+            CatalogEntry {
+                key: "houlsby",
+                title: "Houlsby adapter",
+                description: "Bottleneck adapters after the attention and after the feed-forward block of each layer.",
+                explanation: Explanation {
+                    principle: "Small down-projection, swish, up-projection modules with a residual connection, \
+                                inserted where each sub-block closes (before its LayerNorm). Width = hidden size / \
+                                reduction factor.",
+                    frozen: "Every pretrained weight.",
+                    inference: "Two extra small layers per transformer layer, on every token.",
+                    sites: &[AttentionAdapter, FeedForwardAdapter, Head],
+                },
+                config: MethodConfig::Bottleneck(BottleneckConfig::houlsby()),
+            },
+            CatalogEntry {
+                key: "pfeiffer",
+                title: "Pfeiffer adapter",
+                description: "One bottleneck adapter per layer, after the feed-forward block.",
+                explanation: Explanation {
+                    principle: "A down-projection, ReLU, up-projection adapter only after the feed-forward block, fed \
+                                from the block's LayerNorm: half of Houlsby's parameters, usually as accurate.",
+                    frozen: "Every pretrained weight.",
+                    inference: "One extra small layer per transformer layer, on every token.",
+                    sites: &[FeedForwardAdapter, Head],
+                },
+                config: MethodConfig::Bottleneck(BottleneckConfig::pfeiffer()),
+            },
+        ]
     }
 }

@@ -1,9 +1,12 @@
 //! Full fine-tuning baseline: every weight of the encoder and the head trains.
 
-use super::{AttachContext, Method, MethodError, NamedTensor};
-use crate::method::SequenceClassifier;
-use crate::model::{Bert, BertConfig, Checkpoint, LoadError};
+use serde::{Deserialize, Serialize};
 
+use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
+use crate::method::SequenceClassifier;
+use crate::model::{BertConfig, Checkpoint, LoadError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Full;
 
 impl Method for Full {
@@ -13,19 +16,41 @@ impl Method for Full {
 
     /// The whole model under `BertForSequenceClassification`'s keys (`bert.*`, `classifier.*`).
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
-        let mut out = model.bert.named_tensors("bert.");
+        let mut out = model.encoder_tensors();
         out.extend(model.classifier_tensors("classifier"));
         out
     }
 
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        let ckpt = adapter.reparse()?.with_prefix_if_present("bert.", crate::model::bert::WORD_EMBEDDINGS);
-        let device = model.classifier.weight.device();
-        model.bert = Bert::load(&ckpt, &model.config, &device)?;
-        model.load_classifier(adapter, "classifier")
+    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+        model.load_encoder(adapter)?.load_classifier(adapter, "classifier")
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
         serde_json::json!({ "peft_type": null, "peft_lab_method": "full" })
+    }
+
+    fn key(&self) -> &'static str {
+        "full"
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        5e-5
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![CatalogEntry {
+            key: "full",
+            title: "Full fine-tuning",
+            description: "Baseline: every weight of the model trains.",
+            explanation: Explanation {
+                principle: "Every weight is updated; the reference point for accuracy, and the most memory \
+                                (gradients and optimizer state for every weight).",
+                frozen: "Nothing.",
+                inference: "None, but each task needs its own full copy of the model.",
+                sites: &[AllWeights, Head],
+            },
+            config: MethodConfig::Full(Self),
+        }]
     }
 }

@@ -1,9 +1,12 @@
 //! Head-only baseline (linear probe): the pretrained encoder is frozen, only the classifier trains.
 
-use super::{AttachContext, Method, MethodError, NamedTensor};
+use serde::{Deserialize, Serialize};
+
+use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
 use crate::method::SequenceClassifier;
 use crate::model::{BertConfig, Checkpoint, LoadError};
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Head;
 
 impl Method for Head {
@@ -21,5 +24,29 @@ impl Method for Head {
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
         serde_json::json!({ "peft_type": null, "peft_lab_method": "head" })
+    }
+
+    fn key(&self) -> &'static str {
+        "head"
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        5e-3
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![CatalogEntry {
+            key: "head",
+            title: "Head only",
+            description: "Baseline: only the classification head trains on top of the frozen encoder.",
+            explanation: Explanation {
+                principle: "A linear probe: the pretrained features are used as they are.",
+                frozen: "The whole encoder.",
+                inference: "None.",
+                sites: &[Head],
+            },
+            config: MethodConfig::Head(Self),
+        }]
     }
 }

@@ -11,8 +11,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, module_matches, side, side_mut,
-    unmatched_targets,
+    AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
+    SequenceClassifier, Site, module_matches, side, side_mut, unmatched_targets,
 };
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
@@ -68,7 +68,7 @@ impl Method for Ia3Config {
         }
         let mut model = model.freeze_base();
         let mut matched = 0;
-        for (path, linear) in model.bert.tunable_linears_mut() {
+        for (path, linear) in model.projections_mut() {
             if !module_matches(&self.target_modules, &path) {
                 continue;
             }
@@ -87,9 +87,9 @@ impl Method for Ia3Config {
 
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        for (path, linear) in model.bert.tunable_linears() {
+        for (path, linear) in model.projections() {
             if let Some(ia3) = side::<Ia3Scale>(&linear.side) {
-                let name = format!("base_model.model.bert.{path}.ia3_l");
+                let name = format!("base_model.model.{path}.ia3_l");
                 out.push(NamedTensor::new(name, ia3.scale.val().reshape(ia3.torch_shape())));
             }
         }
@@ -99,10 +99,10 @@ impl Method for Ia3Config {
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
         let device = model.classifier.weight.device();
-        for (path, linear) in model.bert.tunable_linears_mut() {
+        for (path, linear) in model.projections_mut() {
             if let Some(ia3) = side_mut::<Ia3Scale>(&mut linear.side) {
                 let shape = ia3.torch_shape();
-                let values = adapter.tensor(&format!("base_model.model.bert.{path}.ia3_l"), shape, &device)?;
+                let values = adapter.tensor(&format!("base_model.model.{path}.ia3_l"), shape, &device)?;
                 ia3.scale = Param::from_tensor(values.reshape([shape[0] * shape[1]]));
             }
         }
@@ -118,5 +118,41 @@ impl Method for Ia3Config {
             "init_ia3_weights": true,
             "modules_to_save": ["classifier", "score"],
         })
+    }
+
+    fn key(&self) -> &'static str {
+        "ia3"
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        5e-3
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![CatalogEntry {
+            key: "ia3",
+            title: "IA3",
+            description: "Learned vectors rescale keys, values, and the inputs of the two output projections.",
+            explanation: Explanation {
+                principle: "Four elementwise scalings per layer, each starting at one: the attention's keys and \
+                                values, the input of the attention's output projection and the input of the \
+                                feed-forward down projection (the intermediate activations) are multiplied by \
+                                trained vectors (peft's defaults for BERT).",
+                frozen: "Every pretrained weight.",
+                inference: "A few elementwise products; the vectors can be folded into the weights, which \
+                                makes it free.",
+                sites: &[Rescaling, Head],
+            },
+            config: MethodConfig::Ia3(Ia3Config::default()),
+        }]
+    }
+
+    fn peft_type() -> Option<&'static str> {
+        Some("IA3")
+    }
+
+    fn from_peft(config: &PeftConfig) -> Result<MethodConfig, String> {
+        PeftConfig::parse(config.pick(&["target_modules", "feedforward_modules"])).map(MethodConfig::Ia3)
     }
 }

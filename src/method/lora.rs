@@ -10,8 +10,8 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_probability, module_matches,
-    side, side_mut, unmatched_targets,
+    AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
+    SequenceClassifier, Site, check_probability, module_matches, side, side_mut, unmatched_targets,
 };
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
@@ -140,7 +140,7 @@ impl Method for LoraConfig {
         let mut model = model.freeze_base();
         let scaling = self.scaling();
         let mut matched = 0;
-        for (path, linear) in model.bert.tunable_linears_mut() {
+        for (path, linear) in model.projections_mut() {
             if !module_matches(&self.target_modules, &path) {
                 continue;
             }
@@ -181,9 +181,9 @@ impl Method for LoraConfig {
 
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        for (path, linear) in model.bert.tunable_linears() {
+        for (path, linear) in model.projections() {
             if let Some(lora) = side::<LoraLayer>(&linear.side) {
-                let key = format!("base_model.model.bert.{path}");
+                let key = format!("base_model.model.{path}");
                 out.push(NamedTensor::from_linear(format!("{key}.lora_A.weight"), lora.lora_a.val()));
                 out.push(NamedTensor::from_linear(format!("{key}.lora_B.weight"), lora.lora_b.val()));
                 if let Some(m) = &lora.magnitude {
@@ -197,10 +197,10 @@ impl Method for LoraConfig {
 
     fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
         let device = model.classifier.weight.device();
-        for (path, linear) in model.bert.tunable_linears_mut() {
+        for (path, linear) in model.projections_mut() {
             let [d_in, d_out] = linear.dims();
             if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
-                let key = format!("base_model.model.bert.{path}");
+                let key = format!("base_model.model.{path}");
                 let r = lora.lora_a.dims()[1];
                 lora.lora_a =
                     Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_A.weight"), d_in, r, &device)?);
@@ -231,12 +231,81 @@ impl Method for LoraConfig {
             "modules_to_save": ["classifier", "score"],
         })
     }
+
+    fn key(&self) -> &'static str {
+        if self.use_dora { "dora" } else { "lora" }
+    }
+
+    fn label(&self) -> String {
+        format!("{} r{}", self.key(), self.r)
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        1e-3
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![
+            CatalogEntry {
+                key: "lora",
+                title: "LoRA",
+                description: "Low-rank updates B·A beside the attention's query and value projections.",
+                explanation: Explanation {
+                    principle: "Each targeted weight W gets a trainable update (alpha/r)·B·A of rank r: A maps the input \
+                                down to r numbers, B maps them back. B starts at zero, so training starts from the \
+                                pretrained model.",
+                    frozen: "Every pretrained weight.",
+                    inference: "None once merged: B·A is added into W and the model is the base model's size and speed.",
+                    sites: &[QueryValueUpdate, Head],
+                },
+                config: MethodConfig::Lora(LoraConfig::default()),
+            },
+            CatalogEntry {
+                key: "dora",
+                title: "DoRA",
+                description: "LoRA with a learned magnitude per output: direction and length of W train separately.",
+                explanation: Explanation {
+                    principle: "The adapted weight W + (alpha/r)·B·A is normalised to unit length per output feature \
+                                and rescaled by a trained magnitude m, which starts at the pretrained norm.",
+                    frozen: "Every pretrained weight.",
+                    inference: "None once merged; unmerged, each targeted projection also needs a weight norm.",
+                    sites: &[QueryValueUpdate, Head],
+                },
+                config: MethodConfig::Lora(LoraConfig { use_dora: true, ..Default::default() }),
+            },
+        ]
+    }
+
+    fn peft_type() -> Option<&'static str> {
+        Some("LORA")
+    }
+
+    fn from_peft(config: &PeftConfig) -> Result<MethodConfig, String> {
+        let field = |key: &str| config.field(key);
+        for (key, fine) in [
+            ("bias", field("bias") == "none" || field("bias").is_null()),
+            ("fan_in_fan_out", field("fan_in_fan_out") != true),
+            ("layers_to_transform", field("layers_to_transform").is_null()),
+            ("rank_pattern", field("rank_pattern").as_object().is_none_or(|m| m.is_empty())),
+            ("alpha_pattern", field("alpha_pattern").as_object().is_none_or(|m| m.is_empty())),
+            ("target_modules", field("target_modules").is_array()),
+        ] {
+            if !fine {
+                return Err(format!("LoRA option {key} = {} is not supported", field(key)));
+            }
+        }
+        let mut fields = config.pick(&["r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora"]);
+        fields["use_rslora"] = field("use_rslora").as_bool().unwrap_or(false).into();
+        fields["use_dora"] = field("use_dora").as_bool().unwrap_or(false).into();
+        PeftConfig::parse(fields).map(MethodConfig::Lora)
+    }
 }
 
 /// Folds every LoRA/DoRA update into its base weight and removes the adapters: inference then costs
 /// exactly what the base model costs.
 pub fn merge(mut model: SequenceClassifier) -> SequenceClassifier {
-    for (_, linear) in model.bert.tunable_linears_mut() {
+    for (_, linear) in model.projections_mut() {
         if let Some(lora) = side::<LoraLayer>(&linear.side) {
             let merged = lora.merged_weight(linear.base.weight.val());
             linear.base.weight = Param::from_tensor(merged.detach()).set_require_grad(false);

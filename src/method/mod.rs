@@ -1,18 +1,10 @@
 //! Parameter-efficient methods, one file each, behind the [`Method`] trait.
 //!
 //! A method decides what stays frozen, adds its own trainable tensors to the model, and names the tensors it
-//! saves (its reference implementation's key names and torch layouts). Adding a method = a file here + a
-//! variant of [`MethodConfig`] + a [`catalog`] entry (which puts it on the page and in the CLI).
-
-pub mod bitfit;
-pub mod bottleneck;
-pub mod full;
-pub mod head;
-pub mod ia3;
-pub mod lora;
-pub mod prefix;
-pub mod prompt;
-pub mod ptuning;
+//! saves (its reference implementation's key names and torch layouts). Adding a method = a file here (its
+//! settings, its [`Method`] impl with its catalog cards) + one line in [`methods!`]'s list below, which declares its
+//! module and puts it in [`MethodConfig`], on the page, in the CLI and in the PEFT import; a method with a new kind of side-path module
+//! also lists that module in `side_paths!`.
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -130,16 +122,103 @@ pub trait Method {
     fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError>;
     /// The method-specific part of adapter_config.json (peft's keys).
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value;
+    /// The catalog key of these settings (one settings type can make several cards: LoRA and DoRA).
+    fn key(&self) -> &'static str;
+    /// The key and the setting that sizes the method, e.g. "lora r8", "prefix 10", "houlsby rf16".
+    fn label(&self) -> String {
+        self.key().into()
+    }
+    /// Virtual tokens the method puts before the text (they take positions the text cannot use).
+    fn virtual_tokens(&self) -> usize {
+        0
+    }
+    /// A learning rate that works for the method on small BERTs; the CLI's --lr and the page's per-method field
+    /// override it.
+    fn default_learning_rate(&self) -> f64;
+    /// The method's cards in the catalog, each with its default settings (the reference's defaults).
+    fn cards() -> Vec<CatalogEntry>
+    where
+        Self: Sized;
+    /// The `peft_type` of the adapter_config.json files this method reads back, if peft has the method.
+    fn peft_type() -> Option<&'static str>
+    where
+        Self: Sized,
+    {
+        None
+    }
+    /// The settings an adapter_config.json of [`Self::peft_type`] describes, or why they cannot run here.
+    fn from_peft(_config: &PeftConfig) -> Result<MethodConfig, String>
+    where
+        Self: Sized,
+    {
+        Err("this method has no peft form".into())
+    }
 }
 
-/// Every method the engine knows, with its settings: what the CLI parses, the worker receives and links carry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "method", rename_all = "snake_case")]
-pub enum MethodConfig {
-    /// Only the classification head trains (a linear probe).
-    Head,
-    /// Every weight trains.
-    Full,
+/// An adapter_config.json written by peft, as a method reads its own settings back from it.
+pub struct PeftConfig(pub serde_json::Value);
+
+impl PeftConfig {
+    /// The field's value, null where it is missing.
+    pub fn field(&self, key: &str) -> serde_json::Value {
+        self.0.get(key).cloned().unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The given fields that are present and not null, as an object (our settings use peft's names).
+    pub fn pick(&self, keys: &[&str]) -> serde_json::Value {
+        keys.iter()
+            .filter_map(|k| self.0.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
+            .collect()
+    }
+
+    /// `fields` read as the settings type `C`.
+    pub fn parse<C: serde::de::DeserializeOwned>(fields: serde_json::Value) -> Result<C, String> {
+        serde_json::from_value(fields).map_err(|e| e.to_string())
+    }
+}
+
+/// Lists every method once, in catalog order: the settings enum [`MethodConfig`] (what the CLI parses, the worker
+/// receives and links carry), its dispatch to the settings' [`Method`] impl, the [`catalog`] and the PEFT import.
+macro_rules! methods {
+    ($($(#[$attr:meta])* $variant:ident($file:ident::$settings:ident),)+) => {
+        $(pub mod $file;)+
+
+        /// Every method the engine knows, with its settings.
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "method", rename_all = "snake_case")]
+        pub enum MethodConfig {
+            $($(#[$attr])* $variant($file::$settings),)+
+        }
+
+        impl MethodConfig {
+            pub fn method(&self) -> &dyn Method {
+                match self { $(Self::$variant(settings) => settings,)+ }
+            }
+        }
+
+        /// Every card of every method, in the order the page and the CLI list them.
+        pub fn catalog() -> Vec<CatalogEntry> {
+            [$(<$file::$settings as Method>::cards(),)+].into_iter().flatten().collect()
+        }
+
+        /// The `peft_type`s the import reads, in catalog order.
+        pub fn peft_types() -> Vec<&'static str> {
+            [$(<$file::$settings as Method>::peft_type(),)+].into_iter().flatten().collect()
+        }
+
+        /// The settings a peft adapter_config.json of `peft_type` describes: `None` when no method has that type.
+        pub fn from_peft(peft_type: &str, config: &PeftConfig) -> Option<Result<MethodConfig, String>> {
+            $(
+                if <$file::$settings as Method>::peft_type() == Some(peft_type) {
+                    return Some(<$file::$settings as Method>::from_peft(config));
+                }
+            )+
+            None
+        }
+    };
+}
+
+methods! {
     /// LoRA, and DoRA with `use_dora`.
     Lora(lora::LoraConfig),
     /// Prefix tuning; without projection this is P-tuning v2.
@@ -151,7 +230,11 @@ pub enum MethodConfig {
     Bottleneck(bottleneck::BottleneckConfig),
     Ia3(ia3::Ia3Config),
     #[serde(rename = "bitfit")]
-    BitFit,
+    BitFit(bitfit::BitFit),
+    /// Only the classification head trains (a linear probe).
+    Head(head::Head),
+    /// Every weight trains.
+    Full(full::Full),
 }
 
 /// A place in the transformer where a method keeps trainable parameters (the cards' diagrams mark them).
@@ -196,190 +279,6 @@ pub struct CatalogEntry {
     pub config: MethodConfig,
 }
 
-pub fn catalog() -> Vec<CatalogEntry> {
-    use Site::*;
-    let prompt_frozen = "The whole pretrained model: the virtual tokens are the only new input.";
-    vec![
-        CatalogEntry {
-            key: "lora",
-            title: "LoRA",
-            description: "Low-rank updates B·A beside the attention's query and value projections.",
-            explanation: Explanation {
-                principle: "Each targeted weight W gets a trainable update (alpha/r)·B·A of rank r: A maps the input \
-                            down to r numbers, B maps them back. B starts at zero, so training starts from the \
-                            pretrained model.",
-                frozen: "Every pretrained weight.",
-                inference: "None once merged: B·A is added into W and the model is the base model's size and speed.",
-                sites: &[QueryValueUpdate, Head],
-            },
-            config: MethodConfig::Lora(lora::LoraConfig::default()),
-        },
-        CatalogEntry {
-            key: "dora",
-            title: "DoRA",
-            description: "LoRA with a learned magnitude per output: direction and length of W train separately.",
-            explanation: Explanation {
-                principle: "The adapted weight W + (alpha/r)·B·A is normalised to unit length per output feature \
-                            and rescaled by a trained magnitude m, which starts at the pretrained norm.",
-                frozen: "Every pretrained weight.",
-                inference: "None once merged; unmerged, each targeted projection also needs a weight norm.",
-                sites: &[QueryValueUpdate, Head],
-            },
-            config: MethodConfig::Lora(lora::LoraConfig { use_dora: true, ..Default::default() }),
-        },
-        CatalogEntry {
-            key: "prefix",
-            title: "Prefix tuning",
-            description: "Trainable keys and values prepended in every layer, produced by a reparameterisation MLP.",
-            explanation: Explanation {
-                principle: "Every layer's attention sees extra keys and values for a few virtual positions, as if \
-                            a learned prefix preceded the text. They come from an MLP over a small table, which \
-                            steadies training; only the MLP's output is kept.",
-                frozen: "The whole pretrained model.",
-                inference: "Each layer attends to the prefix too: a little more attention work per token.",
-                sites: &[AttentionPrefix, Head],
-            },
-            config: MethodConfig::Prefix(prefix::PrefixConfig { prefix_projection: true, ..Default::default() }),
-        },
-        CatalogEntry {
-            key: "ptuning-v2",
-            title: "P-tuning v2",
-            description: "Deep prompts: trainable keys and values in every layer, learned directly (no MLP).",
-            explanation: Explanation {
-                principle: "Prefix tuning without the MLP: the per-layer keys and values for the virtual \
-                            positions are themselves the trained parameters.",
-                frozen: "The whole pretrained model.",
-                inference: "Each layer attends to the prefix too: a little more attention work per token.",
-                sites: &[AttentionPrefix, Head],
-            },
-            config: MethodConfig::Prefix(prefix::PrefixConfig::default()),
-        },
-        CatalogEntry {
-            key: "ptuning-mlp",
-            title: "P-tuning (MLP)",
-            description: "Virtual input tokens produced by a prompt encoder MLP, prepended to the text.",
-            explanation: Explanation {
-                principle: "A table of virtual tokens passes through an MLP (Linear-ReLU-Linear-ReLU-Linear, \
-                            shared by all tokens) and the result is prepended to the word embeddings. The \
-                            reparameterisation steadies training; afterwards only its output is kept.",
-                frozen: prompt_frozen,
-                inference: "The input is longer by the virtual tokens.",
-                sites: &[InputTokens, Head],
-            },
-            config: MethodConfig::PTuning(ptuning::PromptEncoderConfig::new(ptuning::EncoderType::Mlp)),
-        },
-        CatalogEntry {
-            key: "ptuning-lstm",
-            title: "P-tuning (LSTM)",
-            description: "Virtual input tokens produced by a bidirectional LSTM prompt encoder.",
-            explanation: Explanation {
-                principle: "As P-tuning with an MLP, but the encoder is a two-layer bidirectional LSTM followed \
-                            by a small MLP, so each virtual token depends on its neighbours. Many parameters \
-                            train; only the encoder's output is kept.",
-                frozen: prompt_frozen,
-                inference: "The input is longer by the virtual tokens.",
-                sites: &[InputTokens, Head],
-            },
-            config: MethodConfig::PTuning(ptuning::PromptEncoderConfig::new(ptuning::EncoderType::Lstm)),
-        },
-        CatalogEntry {
-            key: "prompt",
-            title: "Prompt tuning",
-            description: "A few trainable input embeddings (a soft prompt) prepended to the text.",
-            explanation: Explanation {
-                principle: "The virtual tokens' embeddings are trained directly, starting random or from the \
-                            embeddings of a text you give (set prompt_tuning_init to TEXT). The fewest \
-                            parameters of the methods that add any.",
-                frozen: prompt_frozen,
-                inference: "The input is longer by the virtual tokens.",
-                sites: &[InputTokens, Head],
-            },
-            config: MethodConfig::PromptTuning(prompt::PromptTuningConfig::default()),
-        },
-        CatalogEntry {
-            key: "houlsby",
-            title: "Houlsby adapter",
-            description: "Bottleneck adapters after the attention and after the feed-forward block of each layer.",
-            explanation: Explanation {
-                principle: "Small down-projection, swish, up-projection modules with a residual connection, \
-                            inserted where each sub-block closes (before its LayerNorm). Width = hidden size / \
-                            reduction factor.",
-                frozen: "Every pretrained weight.",
-                inference: "Two extra small layers per transformer layer, on every token.",
-                sites: &[AttentionAdapter, FeedForwardAdapter, Head],
-            },
-            config: MethodConfig::Bottleneck(bottleneck::BottleneckConfig::houlsby()),
-        },
-        CatalogEntry {
-            key: "pfeiffer",
-            title: "Pfeiffer adapter",
-            description: "One bottleneck adapter per layer, after the feed-forward block.",
-            explanation: Explanation {
-                principle: "A down-projection, ReLU, up-projection adapter only after the feed-forward block, fed \
-                            from the block's LayerNorm: half of Houlsby's parameters, usually as accurate.",
-                frozen: "Every pretrained weight.",
-                inference: "One extra small layer per transformer layer, on every token.",
-                sites: &[FeedForwardAdapter, Head],
-            },
-            config: MethodConfig::Bottleneck(bottleneck::BottleneckConfig::pfeiffer()),
-        },
-        CatalogEntry {
-            key: "ia3",
-            title: "IA3",
-            description: "Learned vectors rescale keys, values, and the inputs of the two output projections.",
-            explanation: Explanation {
-                principle: "Four elementwise scalings per layer, each starting at one: the attention's keys and \
-                            values, the input of the attention's output projection and the input of the \
-                            feed-forward down projection (the intermediate activations) are multiplied by \
-                            trained vectors (peft's defaults for BERT).",
-                frozen: "Every pretrained weight.",
-                inference: "A few elementwise products; the vectors can be folded into the weights, which \
-                            makes it free.",
-                sites: &[Rescaling, Head],
-            },
-            config: MethodConfig::Ia3(ia3::Ia3Config::default()),
-        },
-        CatalogEntry {
-            key: "bitfit",
-            title: "BitFit",
-            description: "Only the bias terms of the encoder train.",
-            explanation: Explanation {
-                principle: "Every weight matrix stays as pretrained; the bias vectors of all projections, \
-                            LayerNorms and the pooler train. Nothing is added.",
-                frozen: "Every weight matrix and the embeddings.",
-                inference: "None: the model keeps its shape.",
-                sites: &[Biases, Head],
-            },
-            config: MethodConfig::BitFit,
-        },
-        CatalogEntry {
-            key: "head",
-            title: "Head only",
-            description: "Baseline: only the classification head trains on top of the frozen encoder.",
-            explanation: Explanation {
-                principle: "A linear probe: the pretrained features are used as they are.",
-                frozen: "The whole encoder.",
-                inference: "None.",
-                sites: &[Head],
-            },
-            config: MethodConfig::Head,
-        },
-        CatalogEntry {
-            key: "full",
-            title: "Full fine-tuning",
-            description: "Baseline: every weight of the model trains.",
-            explanation: Explanation {
-                principle: "Every weight is updated; the reference point for accuracy, and the most memory \
-                            (gradients and optimizer state for every weight).",
-                frozen: "Nothing.",
-                inference: "None, but each task needs its own full copy of the model.",
-                sites: &[AllWeights, Head],
-            },
-            config: MethodConfig::Full,
-        },
-    ]
-}
-
 impl MethodConfig {
     /// A catalog method by key with its default settings; `all` is not a method (the CLI expands it).
     pub fn from_name(name: &str) -> Result<Self, MethodError> {
@@ -409,89 +308,24 @@ impl MethodConfig {
         }
     }
 
-    /// The catalog key of the method this configures (a bottleneck that is neither Houlsby's nor Pfeiffer's
-    /// placement counts as Houlsby's card, whose fields it fills).
+    /// The catalog key of the method this configures.
     pub fn key(&self) -> &'static str {
-        match self {
-            Self::Head => "head",
-            Self::Full => "full",
-            Self::Lora(c) if c.use_dora => "dora",
-            Self::Lora(_) => "lora",
-            Self::Prefix(c) if c.prefix_projection => "prefix",
-            Self::Prefix(_) => "ptuning-v2",
-            Self::PTuning(c) => match c.encoder_reparameterization_type {
-                ptuning::EncoderType::Mlp => "ptuning-mlp",
-                ptuning::EncoderType::Lstm => "ptuning-lstm",
-            },
-            Self::PromptTuning(_) => "prompt",
-            Self::Bottleneck(c) if !c.mh_adapter && c.output_adapter && c.original_ln_before => "pfeiffer",
-            Self::Bottleneck(_) => "houlsby",
-            Self::Ia3(_) => "ia3",
-            Self::BitFit => "bitfit",
-        }
+        self.method().key()
     }
 
     /// Virtual tokens the method puts before the text (they take positions the text cannot use).
     pub fn virtual_tokens(&self) -> usize {
-        match self {
-            Self::Prefix(c) => c.num_virtual_tokens,
-            Self::PTuning(c) => c.num_virtual_tokens,
-            Self::PromptTuning(c) => c.num_virtual_tokens,
-            _ => 0,
-        }
+        self.method().virtual_tokens()
     }
 
     /// The key and the setting that sizes the method, e.g. "lora r8", "prefix 10", "houlsby rf16".
     pub fn label(&self) -> String {
-        let key = self.key();
-        match self {
-            Self::Lora(c) => format!("{key} r{}", c.r),
-            Self::Prefix(c) => format!("{key} {}", c.num_virtual_tokens),
-            Self::PTuning(c) => format!("{key} {}", c.num_virtual_tokens),
-            Self::PromptTuning(c) => format!("{key} {}", c.num_virtual_tokens),
-            Self::Bottleneck(c)
-                if matches!(
-                    (c.mh_adapter, c.output_adapter, c.original_ln_before),
-                    (true, true, false) | (false, true, true)
-                ) =>
-            {
-                format!("{key} rf{}", c.reduction_factor)
-            }
-            Self::Bottleneck(c) => format!("adapter rf{}", c.reduction_factor),
-            Self::Head | Self::Full | Self::Ia3(_) | Self::BitFit => key.into(),
-        }
+        self.method().label()
     }
 
-    pub fn method(&self) -> &dyn Method {
-        match self {
-            Self::Head => &head::Head,
-            Self::Full => &full::Full,
-            Self::Lora(c) => c,
-            Self::Prefix(c) => c,
-            Self::PTuning(c) => c,
-            Self::PromptTuning(c) => c,
-            Self::Bottleneck(c) => c,
-            Self::Ia3(c) => c,
-            Self::BitFit => &bitfit::BitFit,
-        }
-    }
-
-    /// A learning rate that works for the method on small BERTs (tuned on the sample sentiment data); the
-    /// CLI's --lr and the page's per-method field override it.
+    /// The method's learning rate unless the CLI's --lr or the page's per-method field says otherwise.
     pub fn default_learning_rate(&self) -> f64 {
-        match self {
-            Self::Head => 5e-3,
-            Self::Full => 5e-5,
-            Self::Lora(_) | Self::Bottleneck(_) | Self::BitFit => 1e-3,
-            Self::Prefix(c) if c.prefix_projection => 1e-3,
-            Self::Prefix(_) => 1e-2,
-            // Input-level virtual tokens need large steps (Lester et al. use 0.3 with Adafactor); at 1e-3 both
-            // peft-lab and peft stay near chance on the sample data.
-            Self::PTuning(c) if c.encoder_reparameterization_type == ptuning::EncoderType::Lstm => 1e-2,
-            Self::PTuning(_) => 3e-2,
-            Self::PromptTuning(_) => 1e-1,
-            Self::Ia3(_) => 5e-3,
-        }
+        self.method().default_learning_rate()
     }
 }
 
@@ -536,7 +370,7 @@ pub fn module_matches(targets: &[String], path: &str) -> bool {
 pub(crate) fn unmatched_targets(method: &str, targets: &[String], model: &SequenceClassifier) -> MethodError {
     MethodError::Invalid(format!(
         "{method} target modules {targets:?} match no layer of this model; names available: {}",
-        model.bert.tunable_names().join(", ")
+        model.target_names().join(", ")
     ))
 }
 
@@ -601,6 +435,25 @@ mod tests {
         for entry in super::catalog() {
             assert_eq!(entry.config.key(), entry.key);
             assert!(entry.config.label().starts_with(entry.key), "{}", entry.config.label());
+        }
+    }
+
+    /// Links, worker messages and stored runs carry methods as `{"method": key, ...settings}`; the settingless
+    /// methods must stay a bare tag, as they were before each method had its own settings type.
+    #[test]
+    fn settingless_methods_are_a_bare_tag_in_json() {
+        use super::{MethodConfig, bitfit::BitFit, full::Full, head::Head};
+        for (config, json) in [
+            (MethodConfig::Head(Head), r#"{"method":"head"}"#),
+            (MethodConfig::Full(Full), r#"{"method":"full"}"#),
+            (MethodConfig::BitFit(BitFit), r#"{"method":"bitfit"}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&config).unwrap(), json);
+            assert_eq!(serde_json::from_str::<MethodConfig>(json).unwrap(), config);
+        }
+        for entry in super::catalog() {
+            let json = serde_json::to_string(&entry.config).unwrap();
+            assert_eq!(serde_json::from_str::<MethodConfig>(&json).unwrap(), entry.config, "{json}");
         }
     }
 }

@@ -9,8 +9,8 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_encoder_width,
-    check_virtual_tokens, side, side_mut, torch_linear,
+    AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
+    SequenceClassifier, Site, check_encoder_width, check_virtual_tokens, side, side_mut, torch_linear,
 };
 use crate::model::bert::LayerPrefix;
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
@@ -153,5 +153,65 @@ impl Method for PrefixConfig {
             "num_layers": cfg.num_hidden_layers,
             "num_transformer_submodules": 1,
         })
+    }
+
+    fn key(&self) -> &'static str {
+        if self.prefix_projection { "prefix" } else { "ptuning-v2" }
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.key(), self.num_virtual_tokens)
+    }
+
+    fn virtual_tokens(&self) -> usize {
+        self.num_virtual_tokens
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        // The MLP steadies training; a table trained directly needs larger steps.
+        if self.prefix_projection { 1e-3 } else { 1e-2 }
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![
+            CatalogEntry {
+                key: "prefix",
+                title: "Prefix tuning",
+                description: "Trainable keys and values prepended in every layer, produced by a reparameterisation MLP.",
+                explanation: Explanation {
+                    principle: "Every layer's attention sees extra keys and values for a few virtual positions, as if \
+                                a learned prefix preceded the text. They come from an MLP over a small table, which \
+                                steadies training; only the MLP's output is kept.",
+                    frozen: "The whole pretrained model.",
+                    inference: "Each layer attends to the prefix too: a little more attention work per token.",
+                    sites: &[AttentionPrefix, Head],
+                },
+                config: MethodConfig::Prefix(PrefixConfig { prefix_projection: true, ..Default::default() }),
+            },
+            CatalogEntry {
+                key: "ptuning-v2",
+                title: "P-tuning v2",
+                description: "Deep prompts: trainable keys and values in every layer, learned directly (no MLP).",
+                explanation: Explanation {
+                    principle: "Prefix tuning without the MLP: the per-layer keys and values for the virtual \
+                                positions are themselves the trained parameters.",
+                    frozen: "The whole pretrained model.",
+                    inference: "Each layer attends to the prefix too: a little more attention work per token.",
+                    sites: &[AttentionPrefix, Head],
+                },
+                config: MethodConfig::Prefix(PrefixConfig::default()),
+            },
+        ]
+    }
+
+    fn peft_type() -> Option<&'static str> {
+        Some("PREFIX_TUNING")
+    }
+
+    fn from_peft(config: &PeftConfig) -> Result<MethodConfig, String> {
+        let mut fields = config.pick(&["num_virtual_tokens", "prefix_projection", "encoder_hidden_size"]);
+        fields["prefix_projection"] = config.field("prefix_projection").as_bool().unwrap_or(false).into();
+        PeftConfig::parse(fields).map(MethodConfig::Prefix)
     }
 }

@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ptuning::PromptEncoder;
 use super::{
-    AttachContext, Attached, Method, MethodError, NamedTensor, SequenceClassifier, check_virtual_tokens, side, side_mut,
+    AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
+    SequenceClassifier, Site, check_virtual_tokens, side, side_mut,
 };
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
+
+/// What the virtual-token methods' cards say stays frozen.
+pub const PROMPT_FROZEN: &str = "The whole pretrained model: the virtual tokens are the only new input.";
 
 /// peft's `PromptTuningInit` (its SAMPLE_VOCAB is not offered).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -124,7 +128,7 @@ impl Method for PromptTuningConfig {
             PromptInit::Random => Tensor::random([tokens, hidden], Distribution::Normal(0.0, 1.0), &ctx.device),
             PromptInit::Text => {
                 let ids = Tensor::<1, Int>::from_data(TensorData::new(self.init_ids(ctx)?, [tokens]), &ctx.device);
-                model.bert.embeddings.word_embeddings.val().select(0, ids).detach()
+                model.token_embeddings(ids).detach()
             }
         };
         let mut model = model.freeze_base();
@@ -150,5 +154,52 @@ impl Method for PromptTuningConfig {
                 "prompt_tuning_init_text": self.prompt_tuning_init_text,
             }),
         )
+    }
+
+    fn key(&self) -> &'static str {
+        "prompt"
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.key(), self.num_virtual_tokens)
+    }
+
+    fn virtual_tokens(&self) -> usize {
+        self.num_virtual_tokens
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        // As P-tuning's: the virtual tokens need large steps.
+        1e-1
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![CatalogEntry {
+            key: "prompt",
+            title: "Prompt tuning",
+            description: "A few trainable input embeddings (a soft prompt) prepended to the text.",
+            explanation: Explanation {
+                principle: "The virtual tokens' embeddings are trained directly, starting random or from the \
+                                embeddings of a text you give (set prompt_tuning_init to TEXT). The fewest \
+                                parameters of the methods that add any.",
+                frozen: PROMPT_FROZEN,
+                inference: "The input is longer by the virtual tokens.",
+                sites: &[InputTokens, Head],
+            },
+            config: MethodConfig::PromptTuning(PromptTuningConfig::default()),
+        }]
+    }
+
+    fn peft_type() -> Option<&'static str> {
+        Some("PROMPT_TUNING")
+    }
+
+    fn from_peft(config: &PeftConfig) -> Result<MethodConfig, String> {
+        // The saved table replaces whatever init made, so peft's SAMPLE_VOCAB imports as RANDOM.
+        let mut fields = config.pick(&["num_virtual_tokens", "prompt_tuning_init_text"]);
+        fields["prompt_tuning_init"] =
+            if config.field("prompt_tuning_init") == "TEXT" { "TEXT" } else { "RANDOM" }.into();
+        PeftConfig::parse(fields).map(MethodConfig::PromptTuning)
     }
 }

@@ -9,10 +9,10 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::prompt::{SoftPrompt, prompt_learning_json};
+use super::prompt::{PROMPT_FROZEN, SoftPrompt, prompt_learning_json};
 use super::{
-    AttachContext, Method, MethodError, NamedTensor, check_encoder_width, check_probability, check_virtual_tokens,
-    torch_linear,
+    AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig, Site,
+    check_encoder_width, check_probability, check_virtual_tokens, torch_linear,
 };
 use super::{Attached, SequenceClassifier};
 use crate::model::dropout::Dropout;
@@ -209,5 +209,78 @@ impl Method for PromptEncoderConfig {
                 "encoder_dropout": self.encoder_dropout,
             }),
         )
+    }
+
+    fn key(&self) -> &'static str {
+        match self.encoder_reparameterization_type {
+            EncoderType::Mlp => "ptuning-mlp",
+            EncoderType::Lstm => "ptuning-lstm",
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.key(), self.num_virtual_tokens)
+    }
+
+    fn virtual_tokens(&self) -> usize {
+        self.num_virtual_tokens
+    }
+
+    fn default_learning_rate(&self) -> f64 {
+        // Input-level virtual tokens need large steps (Lester et al. use 0.3 with Adafactor); at 1e-3 both
+        // peft-lab and peft stay near chance on the sample data.
+        match self.encoder_reparameterization_type {
+            EncoderType::Mlp => 3e-2,
+            EncoderType::Lstm => 1e-2,
+        }
+    }
+
+    fn cards() -> Vec<CatalogEntry> {
+        use Site::*;
+        vec![
+            CatalogEntry {
+                key: "ptuning-mlp",
+                title: "P-tuning (MLP)",
+                description: "Virtual input tokens produced by a prompt encoder MLP, prepended to the text.",
+                explanation: Explanation {
+                    principle: "A table of virtual tokens passes through an MLP (Linear-ReLU-Linear-ReLU-Linear, \
+                                shared by all tokens) and the result is prepended to the word embeddings. The \
+                                reparameterisation steadies training; afterwards only its output is kept.",
+                    frozen: PROMPT_FROZEN,
+                    inference: "The input is longer by the virtual tokens.",
+                    sites: &[InputTokens, Head],
+                },
+                config: MethodConfig::PTuning(PromptEncoderConfig::new(EncoderType::Mlp)),
+            },
+            CatalogEntry {
+                key: "ptuning-lstm",
+                title: "P-tuning (LSTM)",
+                description: "Virtual input tokens produced by a bidirectional LSTM prompt encoder.",
+                explanation: Explanation {
+                    principle: "As P-tuning with an MLP, but the encoder is a two-layer bidirectional LSTM followed \
+                                by a small MLP, so each virtual token depends on its neighbours. Many parameters \
+                                train; only the encoder's output is kept.",
+                    frozen: PROMPT_FROZEN,
+                    inference: "The input is longer by the virtual tokens.",
+                    sites: &[InputTokens, Head],
+                },
+                config: MethodConfig::PTuning(PromptEncoderConfig::new(EncoderType::Lstm)),
+            },
+        ]
+    }
+
+    fn peft_type() -> Option<&'static str> {
+        Some("P_TUNING")
+    }
+
+    fn from_peft(config: &PeftConfig) -> Result<MethodConfig, String> {
+        let fields = config.pick(&[
+            "num_virtual_tokens",
+            "encoder_reparameterization_type",
+            "encoder_hidden_size",
+            "encoder_num_layers",
+            "encoder_dropout",
+        ]);
+        PeftConfig::parse(fields).map(MethodConfig::PTuning)
     }
 }

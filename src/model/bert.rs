@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::load::{Checkpoint, LoadError};
 pub use super::site::LayerPrefix;
-use super::site::SidePath;
+use super::site::{Block, BlockClose, SidePath};
 use super::tensors::NamedTensor;
 use super::tunable::{Activation, LayerNorm, TunableLinear};
 
@@ -310,7 +310,29 @@ macro_rules! projections {
     }};
 }
 
+/// Every block-close site, borrowed as `&` or `&mut`; its path is its LayerNorm's module (`...attention.output`).
+macro_rules! block_closes {
+    ($bert:expr, $($borrow:tt)+) => {{
+        let mut out = Vec::new();
+        for l in ($($borrow)+ $bert.layers).into_iter() {
+            let parent = |norm: &LayerNorm| norm.path.rsplit_once('.').map_or(String::new(), |(m, _)| m.to_string());
+            let (attention, feed_forward) = (parent(&l.attention_layer_norm), parent(&l.output_layer_norm));
+            out.push(BlockClose { block: Block::Attention, path: attention, side: $($borrow)+ l.attention_close });
+            out.push(BlockClose { block: Block::FeedForward, path: feed_forward, side: $($borrow)+ l.output_close });
+        }
+        out
+    }};
+}
+
 impl<P: SidePath> Bert<P> {
+    pub fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
+        block_closes!(self, &)
+    }
+
+    pub fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>> {
+        block_closes!(self, &mut)
+    }
+
     /// Every projection with its checkpoint path (`encoder.layer.0.attention.self.query`), as peft names modules.
     pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
         projections!(self, &).into_iter().map(|l| (l.path.clone(), l)).collect()

@@ -20,7 +20,20 @@ pub use load::{Checkpoint, LoadError};
 use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
-pub use site::SidePath;
+pub use site::{Block, BlockClose, SidePath};
+use tunable::{LayerNorm, TunableLinear};
+
+/// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
+const ENCODER: &str = "bert";
+
+fn in_encoder(path: &str) -> String {
+    format!("{ENCODER}.{path}")
+}
+
+/// The encoder of a checkpoint whose keys may or may not carry the [`ENCODER`] prefix.
+fn load_encoder<P: SidePath>(ckpt: Checkpoint, config: &BertConfig, device: &Device) -> Result<Bert<P>, LoadError> {
+    Bert::load(&ckpt.with_prefix_if_present(&format!("{ENCODER}."), bert::WORD_EMBEDDINGS), config, device)
+}
 
 /// A checkpoint in the Hugging Face layout, held as bytes so the browser and the CLI load it the same way.
 pub struct Pretrained {
@@ -75,8 +88,7 @@ impl Pretrained {
         num_labels: usize,
         device: &Device,
     ) -> Result<SequenceClassifier<P>, LoadError> {
-        let ckpt = Checkpoint::parse(&self.weights)?.with_prefix_if_present("bert.", bert::WORD_EMBEDDINGS);
-        let bert = Bert::load(&ckpt, config, device)?;
+        let bert = load_encoder(Checkpoint::parse(&self.weights)?, config, device)?;
         let h = config.hidden_size;
         let classifier = Linear {
             weight: Param::from_tensor(Tensor::random([h, num_labels], Distribution::Normal(0.0, 0.02), device)),
@@ -146,6 +158,57 @@ impl<P: SidePath> SequenceClassifier<P> {
     pub fn load_classifier(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
         load_linear(adapter, prefix, &mut self.classifier)?;
         Ok(self)
+    }
+
+    /// Replaces the encoder's weights with a saved whole model's (`bert.*` or unprefixed keys).
+    pub fn load_encoder(mut self, ckpt: &Checkpoint) -> Result<Self, LoadError> {
+        self.bert = load_encoder(ckpt.reparse()?, &self.config, &self.classifier.weight.device())?;
+        Ok(self)
+    }
+
+    /// Every base weight of the encoder under its checkpoint key (`bert.encoder...`), torch layout.
+    pub fn encoder_tensors(&self) -> Vec<NamedTensor> {
+        self.bert.named_tensors(&format!("{ENCODER}."))
+    }
+
+    /// The sites methods plug into, each under its checkpoint path (`bert.encoder.layer.0.attention.self.query`),
+    /// as peft names the modules it targets (below `base_model.model.`).
+    pub fn projections(&self) -> Vec<(String, &TunableLinear<P>)> {
+        self.bert.tunable_linears().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
+    }
+
+    pub fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
+        self.bert.tunable_linears_mut().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
+    }
+
+    pub fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
+        self.bert.block_closes().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
+    }
+
+    pub fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>> {
+        self.bert.block_closes_mut().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
+    }
+
+    pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
+        self.bert.layer_norms_mut().into_iter().map(|(path, n)| (in_encoder(&path), n)).collect()
+    }
+
+    /// Every site a side path can occupy: the sequence, every block close, every projection.
+    pub fn sites(&self) -> Vec<&Option<P>> {
+        let mut out = vec![&self.sequence];
+        out.extend(self.block_closes().into_iter().map(|c| c.side));
+        out.extend(self.projections().into_iter().map(|(_, l)| &l.side));
+        out
+    }
+
+    /// The names a method's target list can use (`query`, `attention.self.query`, `output.dense`, ...).
+    pub fn target_names(&self) -> Vec<String> {
+        self.bert.tunable_names()
+    }
+
+    /// The rows of the word-embedding table for `ids`: [ids, hidden].
+    pub fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        self.bert.embeddings.word_embeddings.val().select(0, ids)
     }
 
     pub fn num_labels(&self) -> usize {

@@ -18,6 +18,21 @@ pub struct LayerPrefix {
     pub value: Tensor<4>,
 }
 
+/// The sub-block a block-close site closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    Attention,
+    FeedForward,
+}
+
+/// A block-close site as a method sees it: which sub-block, the checkpoint path of the module that closes it
+/// (`bert.encoder.layer.0.attention.output`, the one holding its LayerNorm) and what sits there (`&` or `&mut`).
+pub struct BlockClose<S> {
+    pub block: Block,
+    pub path: String,
+    pub side: S,
+}
+
 /// A trainable module placed at a tuning site. Every hook's default is the base model's own computation.
 pub trait SidePath: Module + ModuleDisplay {
     /// Projection site: `x` [rows, in] through the pretrained `base` (LoRA adds beside it, IA3 rescales).

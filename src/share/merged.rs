@@ -16,11 +16,8 @@ pub struct MergedModel {
 /// Merges every LoRA/DoRA update into its weight and writes the whole classifier with `labels` as its
 /// id2label. Refuses models that carry other methods' parameters (they cannot be folded into the weights).
 pub async fn export_merged(model: SequenceClassifier, labels: &[String]) -> Result<MergedModel, ExportError> {
-    let not_lora = |site: &Option<SidePaths>| site.as_ref().is_some_and(|s| !matches!(s, SidePaths::Lora(_)));
-    let has_other = not_lora(&model.sequence)
-        || model.bert.layers.iter().any(|l| not_lora(&l.attention_close) || not_lora(&l.output_close))
-        || model.bert.tunable_linears().iter().any(|(_, l)| not_lora(&l.side));
-    if has_other {
+    let not_lora = |site: &&Option<SidePaths>| site.as_ref().is_some_and(|s| !matches!(s, SidePaths::Lora(_)));
+    if model.sites().iter().any(not_lora) {
         return Err(ExportError::NotMergeable);
     }
     let merged = merge(model);

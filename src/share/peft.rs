@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::link::SharedTensor;
 use crate::method::SequenceClassifier;
-use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor};
+use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig};
 use crate::model::{Checkpoint, LoadError, Pretrained};
 
 #[derive(Debug, thiserror::Error)]
@@ -130,76 +130,22 @@ pub fn attach_fresh(
 
 /// The method an adapter_config.json written by peft describes, for the peft types and options we run.
 pub fn method_from_peft_config(json: &str) -> Result<MethodConfig, ImportError> {
-    let config: serde_json::Value = serde_json::from_str(json).map_err(|e| ImportError::Config(e.to_string()))?;
-    let field = |key: &str| config.get(key).cloned().unwrap_or(serde_json::Value::Null);
-    let task = field("task_type");
+    let config = PeftConfig(serde_json::from_str(json).map_err(|e| ImportError::Config(e.to_string()))?);
+    let task = config.field("task_type");
     if task != "SEQ_CLS" {
         return Err(ImportError::Config(format!(
             "task_type {task}: only SEQ_CLS (sequence classification) adapters run here"
         )));
     }
-    // Fields copied by name into our configs (which use peft's names), others checked for support.
-    let pick = |keys: &[&str]| -> serde_json::Value {
-        keys.iter()
-            .filter_map(|k| config.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
-            .collect()
+    let peft_type = config.field("peft_type");
+    let unsupported = || {
+        ImportError::Config(format!(
+            "peft_type {peft_type} is not supported; supported: {}",
+            crate::method::peft_types().join(", ")
+        ))
     };
-    let parse = |value: serde_json::Value| -> Result<MethodConfig, ImportError> {
-        serde_json::from_value(value).map_err(|e| ImportError::Config(e.to_string()))
-    };
-    let with_method = |tag: &str, mut fields: serde_json::Value| {
-        fields["method"] = tag.into();
-        fields
-    };
-    let peft_type = field("peft_type");
-    match peft_type.as_str() {
-        Some("LORA") => {
-            for (key, fine) in [
-                ("bias", field("bias") == "none" || field("bias").is_null()),
-                ("fan_in_fan_out", field("fan_in_fan_out") != true),
-                ("layers_to_transform", field("layers_to_transform").is_null()),
-                ("rank_pattern", field("rank_pattern").as_object().is_none_or(|m| m.is_empty())),
-                ("alpha_pattern", field("alpha_pattern").as_object().is_none_or(|m| m.is_empty())),
-                ("target_modules", field("target_modules").is_array()),
-            ] {
-                if !fine {
-                    return Err(ImportError::Config(format!("LoRA option {key} = {} is not supported", field(key))));
-                }
-            }
-            let mut fields = pick(&["r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora"]);
-            fields["use_rslora"] = field("use_rslora").as_bool().unwrap_or(false).into();
-            fields["use_dora"] = field("use_dora").as_bool().unwrap_or(false).into();
-            parse(with_method("lora", fields))
-        }
-        Some("PREFIX_TUNING") => {
-            let mut fields = pick(&["num_virtual_tokens", "prefix_projection", "encoder_hidden_size"]);
-            fields["prefix_projection"] = field("prefix_projection").as_bool().unwrap_or(false).into();
-            parse(with_method("prefix", fields))
-        }
-        Some("P_TUNING") => {
-            let fields = pick(&[
-                "num_virtual_tokens",
-                "encoder_reparameterization_type",
-                "encoder_hidden_size",
-                "encoder_num_layers",
-                "encoder_dropout",
-            ]);
-            parse(with_method("p_tuning", fields))
-        }
-        Some("PROMPT_TUNING") => {
-            // The saved table replaces whatever init made, so peft's SAMPLE_VOCAB imports as RANDOM.
-            let mut fields = pick(&["num_virtual_tokens", "prompt_tuning_init_text"]);
-            fields["prompt_tuning_init"] = if field("prompt_tuning_init") == "TEXT" { "TEXT" } else { "RANDOM" }.into();
-            parse(with_method("prompt_tuning", fields))
-        }
-        Some("IA3") => {
-            let fields = pick(&["target_modules", "feedforward_modules"]);
-            parse(with_method("ia3", fields))
-        }
-        _ => Err(ImportError::Config(format!(
-            "peft_type {peft_type} is not supported; supported: LORA (and DoRA), PREFIX_TUNING, P_TUNING, PROMPT_TUNING, IA3"
-        ))),
-    }
+    let read = peft_type.as_str().and_then(|t| crate::method::from_peft(t, &config)).ok_or_else(unsupported)?;
+    read.map_err(ImportError::Config)
 }
 
 /// `LABEL_0..LABEL_{n-1}` for the n outputs of the saved head (`*classifier.weight`, [labels, hidden]).
