@@ -40,9 +40,10 @@ for m in methods:
     ours_all, ref_all = [], []
     for s in seeds:
         # Our labels start with the CLI's method name ("lora r8", "prefix 10", "ptuning-v2 10").
-        ours = {r["method"].split()[0]: r for r in json.load(open(f"{work}/ours-{s}.json"))}
+        # compare --json: per method its runs in peft's method_comparison shape; one seed per invocation here.
+        ours = {r["method"].split()[0]: r["runs"][0] for r in json.load(open(f"{work}/ours-{s}.json"))["methods"]}
         ref = {r["method"]: r for r in map(json.loads, open(f"{work}/reference-{s}.jsonl"))}
-        o = [e["accuracy"] for _, e in ours[m]["evaluations"]]
+        o = [e["valid accuracy"] for e in ours[m]["train_info"]["metrics"] if "valid accuracy" in e]
         r = [e["accuracy"] for e in ref[m]["evaluations"]]
         ours_all.append(o); ref_all.append(r)
         print(f"{m:<12} {s:>4}  {curve(o):<36}  {curve(r)}")

@@ -9,6 +9,7 @@ pub mod model;
 pub mod rng;
 pub mod session;
 pub mod share;
+pub mod stats;
 pub mod train;
 
 /// The playground's page and training worker (browser only).

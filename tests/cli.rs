@@ -111,8 +111,10 @@ fn compare_all_prints_a_table_row_per_method_with_settings_applied() {
     let out = peft_lab(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = table.lines().collect();
+    // The table, then a blank line and what its marks mean.
+    let lines: Vec<&str> = table.lines().take_while(|l| !l.is_empty()).collect();
     assert!(lines[0].starts_with("method") && lines[0].contains("macro-F1"), "{table}");
+    assert!(table.contains("No test part: these are validation figures"), "{table}");
     let labels = [
         "lora r4",
         "dora r4",
@@ -132,6 +134,111 @@ fn compare_all_prints_a_table_row_per_method_with_settings_applied() {
     for (line, label) in lines[1..].iter().zip(labels) {
         assert!(line.starts_with(label) && !line.contains("failed"), "{label}: {line}");
     }
+}
+
+/// Two methods over two seeds with a test split and LoRA's learning rate searched: the table has the intervals and
+/// marks, the JSON and CSV every run.
+#[test]
+fn compare_over_seeds_with_a_test_split_writes_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let (json_path, csv_path) = (dir.path().join("results.json"), dir.path().join("results.csv"));
+    let mut args = vec![
+        "compare",
+        "--model",
+        tiny(),
+        "--data",
+        &data,
+        "--methods",
+        "lora,head",
+        "--seeds",
+        "0,1",
+        "--test-split",
+        "0.25",
+        "--lr-search",
+        "lora",
+        "--out",
+        json_path.to_str().unwrap(),
+        "--out-csv",
+        csv_path.to_str().unwrap(),
+    ];
+    args.extend(FAST);
+    let out = peft_lab(&args);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    for column in ["test accuracy %", "95 % interval", "macro-F1", "runs", "vs best"] {
+        assert!(lines[0].contains(column), "{column}: {table}");
+    }
+    assert!(lines[1].starts_with("lora r8") && lines[1].contains('*'), "the searched rate is marked: {table}");
+    assert!(lines[2].starts_with("head") && !lines[2].contains('*'), "{table}");
+    // On 12 test examples two standard errors are 29 points: the tiny model's runs may all count as at chance, and
+    // then no method is best; either way every row has its mark and every run is counted or listed.
+    let marked = |l: &&str| ["  best", "≈ best", "]", "  ?"].iter().any(|m| l.ends_with(m));
+    assert!(lines[1..3].iter().all(marked), "{table}");
+    for method in ["lora r8", "head"] {
+        let row = lines.iter().find(|l| l.starts_with(method)).unwrap();
+        let learnt: usize = row.split_whitespace().find(|c| c.contains("/2")).unwrap()[..1].parse().unwrap();
+        let at_chance = lines.iter().filter(|l| l.starts_with(&format!("{method}: seed"))).count();
+        assert_eq!(learnt + at_chance, 2, "{table}");
+    }
+    assert!(table.contains("paired t-test") && table.contains("chosen by the search on validation"), "{table}");
+    assert!(log.contains("(26 train, 10 validation, 12 test)"), "{log}");
+    let plan = "plan: 2 method(s) x 2 seed(s) of 6 steps, 1 learning-rate search(es) of 7 steps; 31 steps in all";
+    assert!(log.contains(plan), "{log}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(json["comparison"]["reported_part"], "test");
+    assert_eq!(json["comparison"]["seeds"], serde_json::json!([0, 1]));
+    let lora = &json["methods"][0];
+    assert_eq!(lora["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(lora["learning_rate_search"]["Ok"]["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        lora["runs"][0]["train_info"]["num_trainable_params"].as_u64(),
+        json["summary"]["methods"][0]["trainable_params"].as_u64()
+    );
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("lora r8,0,"), "{csv}");
+}
+
+/// A comparison that cannot run is refused before anything trains, naming the flag and what it may be.
+#[test]
+fn bad_comparison_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["compare", "--model", tiny(), "--data", &data, "--methods", "lora,head"];
+        args.extend(extra);
+        args.extend(FAST);
+        let out = peft_lab(&args);
+        assert!(!out.status.success(), "{extra:?} ran");
+        assert!(!stderr(&out).contains("step 1/"), "{extra:?} trained before refusing");
+        stderr(&out)
+    };
+    assert!(run(&["--seeds", "1,2,1"]).contains("seed 1 is given twice; the seeds must differ"));
+    assert!(run(&["--lr", "0"]).contains("lora r8: the learning rate must be a positive number, not 0"));
+    assert!(run(&["--lr", "NaN"]).contains("the learning rate must be a positive number, not NaN"));
+    assert!(
+        run(&["--lr-search", "prompt"]).contains("--lr-search prompt: not among the selected methods (lora, head)")
+    );
+    assert!(
+        run(&["--lr-search", "--lr-factors", "1,-3"]).contains("learning-rate factor -3 must be a positive number")
+    );
+    let mut train = vec!["train", "--model", tiny(), "--data", &data, "--method", "prompt", "--lr=-1"];
+    train.extend(FAST);
+    let out = peft_lab(&train);
+    assert!(
+        stderr(&out).contains("prompt 10: the learning rate must be a positive number, not -1"),
+        "{}",
+        stderr(&out)
+    );
+    let err = run(&["--test-split", "0.9"]);
+    assert!(
+        err.contains("the held-out fractions (validation 0.2, test 0.9)")
+            && err.contains("(--val-split, --test-split)"),
+        "{err}"
+    );
 }
 
 #[test]

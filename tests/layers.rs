@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first, as the README's "How it works" draws them.
-const LAYERS: [&str; 9] = ["device", "rng", "model", "method", "data", "train", "share", "session", "web"];
+const LAYERS: [&str; 10] = ["device", "rng", "stats", "model", "method", "data", "train", "share", "session", "web"];
 
 /// Every `crate::name` a file or directory tree refers to.
 fn crate_references(path: &Path, out: &mut BTreeSet<String>) {

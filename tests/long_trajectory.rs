@@ -35,6 +35,7 @@ impl Host for Recorder {
                 self.learning_rates.push(*learning_rate);
             }
             TrainEvent::Evaluated { step, metrics, .. } => self.evaluations.push((*step, metrics.clone())),
+            TrainEvent::Started { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -91,12 +92,18 @@ fn replay(tag: &str, loss_tol: f32, final_tol: f32) {
     let run = &fx["runs"][tag];
     let config = train_config(&fx["train"]);
     let train_set = dataset(&fx["selection"], "train");
-    let val = train_set.align_labels(dataset(&fx["selection"], "val")).unwrap();
+    let val = train_set.align_labels(dataset(&fx["selection"], "val"), "validation").unwrap();
     let labels: Vec<String> = serde_json::from_value(fx["labels"].clone()).unwrap();
     assert_eq!(train_set.labels, labels, "label ids as the reference's");
     let pretrained = Pretrained::from_dir(&minilm_dir()).expect("MiniLM (scripts/setup.sh installs it)");
-    let (data, _) =
-        PreparedData::tokenize(&pretrained.tokenizer, &train_set.examples, &val, labels.clone(), config.max_length);
+    let (data, _) = PreparedData::tokenize(
+        &pretrained.tokenizer,
+        &train_set.examples,
+        &val,
+        &[],
+        labels.clone(),
+        config.max_length,
+    );
 
     let device = peft_lab::device::cpu();
     let method = method_config(&run["method"]);

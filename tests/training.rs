@@ -19,11 +19,11 @@ use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::session::Error;
 use peft_lab::session::timing::time_steps_counting_launches;
-use peft_lab::session::{compare, run_method};
+use peft_lab::session::{ComparePlan, PlannedMethod, SearchSettings, compare, run_method};
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
-use peft_lab::train::PreparedData;
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
+use peft_lab::train::{MethodResult, PreparedData};
 use safetensors::SafeTensors;
 
 /// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
@@ -64,11 +64,12 @@ fn prepared(max_length: usize) -> PreparedData {
         examples: sentiment_examples(),
         skipped_rows: 0,
     };
-    let (train, val) = dataset.split(0.25, 3);
+    let split = dataset.split(&[0.25], 3);
     let tokenizer = &tiny_model().tokenizer;
     PreparedData {
-        train: tokenize(tokenizer, &train, max_length).0,
-        val: tokenize(tokenizer, &val, max_length).0,
+        train: tokenize(tokenizer, &split.train, max_length).0,
+        val: tokenize(tokenizer, &split.held_out[0], max_length).0,
+        test: Vec::new(),
         labels: dataset.labels,
     }
 }
@@ -97,8 +98,22 @@ impl Host for Recorder {
                 }
             }
             TrainEvent::Evaluated { .. } => self.evaluations += 1,
+            TrainEvent::Started { .. } => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// A comparison of `methods` at their learning rates, one run each with `config`'s seed.
+fn plan(methods: Vec<(MethodConfig, f64)>, config: TrainConfig) -> ComparePlan {
+    ComparePlan {
+        methods: methods
+            .into_iter()
+            .map(|(config, learning_rate)| PlannedMethod { config, learning_rate, search: false })
+            .collect(),
+        seeds: vec![config.seed],
+        config,
+        search: SearchSettings::default(),
     }
 }
 
@@ -163,8 +178,11 @@ fn every_method_trains_in_a_comparison() {
     }
     let count = methods.len();
     let mut host = Recorder::default();
-    let results = pollster::block_on(compare(&pretrained, &methods, &data, &config(40), &device, &mut host));
+    let plan = plan(methods, config(40));
+    let results = pollster::block_on(compare(&pretrained, &plan, &data, &device, &mut host));
     assert_eq!(results.len(), count);
+    let results: Vec<(MethodConfig, Result<MethodResult, String>)> =
+        results.into_iter().map(|mut m| (m.method, m.runs.remove(0).result)).collect();
     for (method, result) in &results {
         let r = result.as_ref().unwrap_or_else(|e| panic!("{} failed: {e}", method.label()));
         assert_eq!(r.steps, 40);
@@ -472,9 +490,9 @@ fn cancelling_stops_the_comparison() {
     let device = peft_lab::device::cpu();
     let methods = vec![(MethodConfig::Head(Head), 1e-2), (MethodConfig::Full(Full), 1e-3)];
     let mut host = Recorder { cancel_after: Some(2), ..Default::default() };
-    let results = pollster::block_on(compare(&tiny_model(), &methods, &data, &config(10), &device, &mut host));
+    let results = pollster::block_on(compare(&tiny_model(), &plan(methods, config(10)), &data, &device, &mut host));
     assert_eq!(results.len(), 1, "the second method never starts");
-    assert!(matches!(results[0].1, Err(Error::Train(TrainError::Cancelled))));
+    assert_eq!(results[0].runs[0].result, Err(TrainError::Cancelled.to_string()));
 }
 
 /// The tests that launch GPU kernels, one at a time: the launch counter counts every launch in the process.

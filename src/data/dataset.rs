@@ -128,11 +128,11 @@ impl Dataset {
         Self::from_table(&table, columns, skip_bad_rows)
     }
 
-    /// Relabels `other` (a separate validation file) with this dataset's label ids.
-    pub fn align_labels(&self, other: Dataset) -> Result<Vec<Example>, DataError> {
+    /// Relabels `other` (a separate validation or test file: `part`) with this dataset's label ids.
+    pub fn align_labels(&self, other: Dataset, part: &'static str) -> Result<Vec<Example>, DataError> {
         let unknown: Vec<String> = other.labels.iter().filter(|l| !self.labels.contains(l)).cloned().collect();
         if !unknown.is_empty() {
-            return Err(DataError::UnknownLabels(unknown));
+            return Err(DataError::UnknownLabels { part, labels: unknown });
         }
         Ok(other
             .examples
@@ -152,28 +152,45 @@ impl Dataset {
         counts
     }
 
-    /// A stratified split: `fraction` of each class (at least one example where the class has two or more)
-    /// goes to validation, chosen by a seeded shuffle, so every method sees the same split.
-    pub fn split(&self, fraction: f64, seed: u64) -> (Vec<Example>, Vec<Example>) {
+    /// A stratified split into a training part and held-out parts: `held_out[i]` of each class (at least one
+    /// example per part where the class has more members than parts, always one left for training) goes to part
+    /// `i`, chosen by a seeded shuffle, so every method sees the same split. With one part this is the
+    /// validation split it always was; a test part comes after it from the same shuffle.
+    pub fn split(&self, held_out: &[f64], seed: u64) -> Split {
         let mut rng = SplitMix64::new(seed);
-        let (mut train, mut val) = (Vec::new(), Vec::new());
+        let mut train = Vec::new();
+        let mut parts = vec![Vec::new(); held_out.len()];
         for class in 0..self.labels.len() {
             let mut members: Vec<&Example> = self.examples.iter().filter(|e| e.label == class).collect();
             rng.shuffle(&mut members);
             let n = members.len();
-            let mut take = (n as f64 * fraction).round() as usize;
-            if n >= 2 {
-                take = take.clamp(1, n - 1);
-            } else {
-                take = 0;
+            let mut start = 0;
+            for (i, (part, fraction)) in parts.iter_mut().zip(held_out).enumerate() {
+                // Enough left for one example in each later part and one for training.
+                let keep = held_out.len() - i;
+                let take = if n > held_out.len() {
+                    ((n as f64 * fraction).round() as usize).clamp(1, n - start - keep)
+                } else {
+                    0
+                };
+                part.extend(members[start..start + take].iter().map(|e| (*e).clone()));
+                start += take;
             }
-            val.extend(members[..take].iter().map(|e| (*e).clone()));
-            train.extend(members[take..].iter().map(|e| (*e).clone()));
+            train.extend(members[start..].iter().map(|e| (*e).clone()));
         }
         rng.shuffle(&mut train);
-        rng.shuffle(&mut val);
-        (train, val)
+        for part in &mut parts {
+            rng.shuffle(part);
+        }
+        Split { train, held_out: parts }
     }
+}
+
+/// A dataset's examples split for training and held out (validation, then test where asked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub train: Vec<Example>,
+    pub held_out: Vec<Vec<Example>>,
 }
 
 fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -286,12 +303,41 @@ mod tests {
         let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b)).collect();
         let t = table(&refs);
         let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
-        let (train, val) = d.split(0.2, 7);
+        let Split { train, held_out } = d.split(&[0.2], 7);
+        let val = &held_out[0];
         assert_eq!(train.len() + val.len(), 40);
         assert_eq!(val.iter().filter(|e| e.label == 0).count(), 2);
         assert_eq!(val.iter().filter(|e| e.label == 1).count(), 6);
-        assert_eq!(d.split(0.2, 7), (train.clone(), val.clone()));
-        assert_ne!(d.split(0.2, 8).1, val);
+        assert_eq!(d.split(&[0.2], 7), Split { train: train.clone(), held_out: held_out.clone() });
+        assert_ne!(&d.split(&[0.2], 8).held_out[0], val);
+        // A test part comes from the same shuffle after the validation part, which keeps its examples.
+        let three = d.split(&[0.2, 0.25], 7);
+        let sorted = |part: &[Example]| {
+            let mut texts: Vec<String> = part.iter().map(|e| e.text.clone()).collect();
+            texts.sort();
+            texts
+        };
+        assert_eq!(sorted(&three.held_out[0]), sorted(val));
+        let test = &three.held_out[1];
+        assert_eq!((three.train.len(), test.len()), (21, 11));
+        assert_eq!(test.iter().filter(|e| e.label == 0).count(), 3);
+        assert!(test.iter().all(|e| !val.contains(e) && !three.train.contains(e)));
+    }
+
+    #[test]
+    fn small_classes_keep_one_training_example() {
+        // Classes of 1, 2, 3 and 4 members split three ways: every part gets one where the class has more members
+        // than parts; training always keeps one.
+        let rows: Vec<(String, String)> =
+            (1..=4).flat_map(|c| (0..c).map(move |i| (format!("t{c}-{i}"), format!("c{c}")))).collect();
+        let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let t = table(&refs);
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let s = d.split(&[0.9, 0.9], 1);
+        let count = |part: &[Example], class: usize| part.iter().filter(|e| e.label == class).count();
+        for (class, expected) in [(0, [1, 0, 0]), (1, [2, 0, 0]), (2, [1, 1, 1]), (3, [1, 2, 1])] {
+            assert_eq!([count(&s.train, class), count(&s.held_out[0], class), count(&s.held_out[1], class)], expected);
+        }
     }
 
     #[test]

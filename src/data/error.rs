@@ -27,8 +27,13 @@ pub enum DataError {
     TooManyClasses { column: String, count: usize, max: usize },
     #[error("{count} row(s) have an empty text or label (first at row {first}); fix them or skip bad rows")]
     EmptyCells { count: usize, first: usize },
-    #[error("validation labels {} do not occur in the training data", .0.join(", "))]
-    UnknownLabels(Vec<String>),
+    #[error("{part} labels {} do not occur in the training data", .labels.join(", "))]
+    UnknownLabels { part: &'static str, labels: Vec<String> },
+    #[error(
+        "the held-out fractions (validation {validation}, test {test}) must each be above 0 and leave some of the data \
+         for training (together below 1)"
+    )]
+    HeldOutFractions { validation: f64, test: f64 },
 }
 
 fn describe_rows(rows: &[(usize, String)]) -> String {

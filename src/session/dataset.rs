@@ -1,33 +1,53 @@
-//! A dataset made ready for training: its validation examples chosen, every text tokenised once, its summary.
+//! A dataset made ready for training: its validation and test examples chosen, every text tokenised once, its summary.
 
 use super::Error;
-use crate::data::{Dataset, Summary};
+use crate::data::{DataError, Dataset, Example, Summary};
 use crate::model::Pretrained;
 use crate::train::PreparedData;
 
-/// Where the validation examples come from.
-pub enum Validation {
-    /// A stratified fraction of the dataset, drawn with the run's seed.
+/// Where held-out examples (validation or test) come from.
+pub enum HeldOut {
+    /// A stratified fraction of the dataset, drawn with the split's seed.
     Split(f64),
     /// A file of their own; its labels must all occur in the dataset.
     File(Dataset),
 }
 
-/// The examples every method trains and validates on, tokenised to `max_length`, and the summary of their lengths
-/// (training and validation examples alike).
+/// The examples every method trains, validates and is tested on, tokenised to `max_length`, and the summary of their
+/// lengths (every part alike). Validation and test fractions are both of the whole dataset, drawn from one stratified
+/// shuffle under `split_seed`, so the same seed gives the same three parts whatever the runs' seeds are; without a
+/// test part the figures a comparison reports are validation figures.
 pub fn prepare(
     pretrained: &Pretrained,
     dataset: &Dataset,
-    validation: Validation,
+    validation: HeldOut,
+    test: Option<HeldOut>,
     max_length: usize,
-    seed: u64,
+    split_seed: u64,
 ) -> Result<(PreparedData, Summary), Error> {
-    let (train, val) = match validation {
-        Validation::Split(fraction) => dataset.split(fraction, seed),
-        Validation::File(file) => (dataset.examples.clone(), dataset.align_labels(file)?),
+    let split_fraction = |part: Option<&HeldOut>| match part {
+        Some(HeldOut::Split(f)) => Some(*f),
+        _ => None,
     };
+    let (val_fraction, test_fraction) = (split_fraction(Some(&validation)), split_fraction(test.as_ref()));
+    let fractions: Vec<f64> = val_fraction.into_iter().chain(test_fraction).collect();
+    let fits = |f: &f64| *f > 0.0 && *f < 1.0;
+    if !fractions.iter().all(fits) || fractions.iter().sum::<f64>() >= 1.0 {
+        let (validation, test) = (val_fraction.unwrap_or(0.0), test_fraction.unwrap_or(0.0));
+        return Err(DataError::HeldOutFractions { validation, test }.into());
+    }
+    let mut split = dataset.split(&fractions, split_seed);
+    let mut drawn = split.held_out.drain(..);
+    let mut take = |part: HeldOut, name: &'static str| -> Result<Vec<Example>, DataError> {
+        match part {
+            HeldOut::Split(_) => Ok(drawn.next().expect("one drawn part per fraction")),
+            HeldOut::File(file) => dataset.align_labels(file, name),
+        }
+    };
+    let val = take(validation, "validation")?;
+    let test = test.map(|t| take(t, "test")).transpose()?.unwrap_or_default();
     let (data, lengths) =
-        PreparedData::tokenize(&pretrained.tokenizer, &train, &val, dataset.labels.clone(), max_length);
+        PreparedData::tokenize(&pretrained.tokenizer, &split.train, &val, &test, dataset.labels.clone(), max_length);
     Ok((data, Summary::new(dataset, &lengths, max_length)))
 }
 

@@ -1,22 +1,27 @@
-//! The workflows that the CLI and the page's worker share, written once: preparing a dataset (`dataset.rs`), running
-//! and comparing methods (`run.rs`), opening trained runs from adapter files and links (`open.rs`), making links
-//! (`link.rs`), timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting
+//! The workflows that the CLI and the page's worker share, written once: preparing a dataset (`dataset.rs`),
+//! running a method (`run.rs`), comparing methods over seeds with learning-rate searches (`compare.rs`) and
+//! summarising that comparison (`report.rs`), opening trained runs from adapter files and links (`open.rs`), making
+//! links (`link.rs`), timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting
 //! (`predict.rs`).
 //! The session sits above the engine's layers and below its edges:
 //! model < method < data < train < share < session < CLI, worker, page.
 
+pub mod compare;
 pub mod dataset;
 pub mod link;
 pub mod open;
 pub mod predict;
+pub mod report;
+pub mod results;
 pub mod run;
 pub mod timing;
 
-pub use dataset::{Validation, prepare, summarize};
+pub use compare::{ComparePlan, MethodRuns, PlannedMethod, SearchSettings, SeedRun, compare};
+pub use dataset::{HeldOut, prepare, summarize};
 pub use link::{RunRecord, make_link};
 pub use open::{OpenedRun, open_files, open_link};
 pub use predict::predict;
-pub use run::{TrainedMethod, check_methods, compare, run_method};
+pub use run::{TrainedMethod, check_methods, run_method};
 
 use crate::{data, method, model, share, train};
 
@@ -37,4 +42,6 @@ pub enum Error {
     Import(#[from] share::peft::ImportError),
     #[error(transparent)]
     Link(#[from] share::link::ShareError),
+    #[error("every learning rate of the search failed: {0}")]
+    Search(String),
 }

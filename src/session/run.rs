@@ -1,5 +1,4 @@
-//! Running methods: one trained and exported, or a comparison in which every method gets the same split, seed and
-//! budget, one failing method is reported and the others still run.
+//! Running one method: trained, tested and exported; and the check of a comparison's methods before it starts.
 
 use burn::tensor::Device;
 
@@ -8,7 +7,7 @@ use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig};
 use crate::model::Pretrained;
 use crate::share::peft::{self, AdapterFiles, RunInfo};
-use crate::train::{Host, MethodResult, PreparedData, TrainConfig, TrainError, train};
+use crate::train::{Host, MethodResult, PreparedData, TrainConfig, Trained, evaluate, train};
 
 /// A finished method: its table row, the trained model and its adapter files.
 pub struct TrainedMethod {
@@ -17,7 +16,42 @@ pub struct TrainedMethod {
     pub adapter: AdapterFiles,
 }
 
-/// Builds a fresh classifier, attaches `method`, trains it and exports its adapter.
+/// What one run trains: the method, its learning rate and budget, and the name its progress events carry.
+pub struct RunSpec<'a> {
+    pub method: &'a MethodConfig,
+    pub learning_rate: f64,
+    pub config: &'a TrainConfig,
+    pub name: String,
+}
+
+/// A fresh classifier with the method attached, trained on `data.train` and validated on `data.val` after each epoch;
+/// the test part is not looked at. Also returns the model's (trainable, total) parameter counts and its peak memory.
+pub async fn train_fresh(
+    pretrained: &Pretrained,
+    run: &RunSpec<'_>,
+    data: &PreparedData,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<(Trained, (usize, usize), Option<u64>), Error> {
+    // The same seed for every method: the head starts identical and batches come in the same order.
+    device.seed(run.config.seed);
+    let model = pretrained.classifier(data.labels.len(), device)?;
+    let ctx = AttachContext {
+        device: device.clone(),
+        max_length: run.config.max_length,
+        tokenizer: Some(&pretrained.tokenizer),
+    };
+    let model = run.method.method().attach(model, &ctx)?;
+    let counts = model.parameter_counts();
+    host.reset_peak_memory();
+    let pad_id = pretrained.tokenizer.pad_id();
+    let trained = train(model, data, pad_id, run.config, run.learning_rate, &run.name, host).await?;
+    let peak_memory_bytes = host.peak_memory(device);
+    Ok((trained, counts, peak_memory_bytes))
+}
+
+/// Builds a fresh classifier, attaches `method`, trains it, tests it where there is a test part, and exports its
+/// adapter.
 pub async fn run_method(
     pretrained: &Pretrained,
     method: &MethodConfig,
@@ -27,19 +61,19 @@ pub async fn run_method(
     device: &Device,
     host: &mut dyn Host,
 ) -> Result<TrainedMethod, Error> {
-    // The same seed for every method: the head starts identical and batches come in the same order.
-    device.seed(config.seed);
-    let model = pretrained.classifier(data.labels.len(), device)?;
-    let ctx =
-        AttachContext { device: device.clone(), max_length: config.max_length, tokenizer: Some(&pretrained.tokenizer) };
-    let model = method.method().attach(model, &ctx)?;
-    let (trainable_params, total_params) = model.parameter_counts();
-    host.reset_peak_memory();
     let label = method.label();
-    let trained = train(model, data, pretrained.tokenizer.pad_id(), config, learning_rate, &label, host).await?;
-    let peak_memory_bytes = host.peak_memory(device);
+    let run = RunSpec { method, learning_rate, config, name: label.clone() };
+    let (trained, (trainable_params, total_params), peak_memory_bytes) =
+        train_fresh(pretrained, &run, data, device, host).await?;
     let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
     let adapter = peft::export(method, &trained.model, &info).await?;
+    let pad_id = pretrained.tokenizer.pad_id();
+    let (test, confusion) = if data.test.is_empty() {
+        (None, trained.confusion)
+    } else {
+        let (metrics, confusion) = evaluate(&trained.model, &data.test, pad_id, config.batch_size).await?;
+        (Some(metrics), confusion)
+    };
     let last = trained.evaluations.last().map(|(_, m)| m.clone());
     let result = MethodResult {
         method: label,
@@ -58,6 +92,10 @@ pub async fn run_method(
         accuracy: last.as_ref().map(|m| m.accuracy),
         macro_f1: last.as_ref().map(|m| m.macro_f1),
         evaluations: trained.evaluations,
+        seed: config.seed,
+        train_seconds: trained.first_step_seconds + trained.seconds_per_step * trained.steps.saturating_sub(1) as f64,
+        test,
+        confusion,
     };
     Ok(TrainedMethod { result, model: trained.model, adapter })
 }
@@ -78,26 +116,4 @@ pub fn check_methods(
         .iter()
         .filter_map(|m| m.method().attach(model.clone(), &ctx).err().map(|e| (m.label(), e.to_string())))
         .collect())
-}
-
-/// Runs each `(method, learning rate)` in turn. A method that fails (bad settings, NaN loss) yields its error
-/// and the rest continue; cancelling stops the whole comparison.
-pub async fn compare(
-    pretrained: &Pretrained,
-    methods: &[(MethodConfig, f64)],
-    data: &PreparedData,
-    config: &TrainConfig,
-    device: &Device,
-    host: &mut dyn Host,
-) -> Vec<(MethodConfig, Result<MethodResult, Error>)> {
-    let mut out = Vec::new();
-    for (method, learning_rate) in methods {
-        let result = run_method(pretrained, method, *learning_rate, data, config, device, host).await.map(|t| t.result);
-        let cancelled = matches!(result, Err(Error::Train(TrainError::Cancelled)));
-        out.push((method.clone(), result));
-        if cancelled {
-            break;
-        }
-    }
-    out
 }

@@ -45,6 +45,7 @@ pub async fn time_steps(
     let data = PreparedData {
         train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
         val: Vec::new(),
+        test: Vec::new(),
         labels: vec!["0".into(), "1".into()],
     };
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };

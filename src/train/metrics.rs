@@ -23,36 +23,41 @@ pub fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
 }
 
-/// Mean cross-entropy, accuracy and macro-F1 of `logits` (row-major [n, classes]) against `labels`.
-pub fn evaluate(logits: &[f32], labels: &[usize], classes: usize) -> EvalMetrics {
+/// Counts of (true label, predicted label): `confusion[t][p]`, rows the true labels (as sklearn's
+/// `confusion_matrix`).
+pub type Confusion = Vec<Vec<u32>>;
+
+/// Mean cross-entropy, accuracy and macro-F1 of `logits` (row-major [n, classes]) against `labels`, and the confusion
+/// matrix they come from.
+pub fn evaluate(logits: &[f32], labels: &[usize], classes: usize) -> (EvalMetrics, Confusion) {
     let n = labels.len();
+    let mut confusion = vec![vec![0u32; classes]; classes];
     if n == 0 {
-        return EvalMetrics { loss: f64::NAN, accuracy: f64::NAN, macro_f1: f64::NAN, examples: 0 };
+        return (EvalMetrics { loss: f64::NAN, accuracy: f64::NAN, macro_f1: f64::NAN, examples: 0 }, confusion);
     }
     let mut loss = 0.0;
-    let mut correct = 0;
-    let (mut tp, mut fp, mut fn_) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
     for (row, &label) in logits.chunks_exact(classes).zip(labels) {
         loss -= softmax(row)[label].max(f64::MIN_POSITIVE).ln();
-        let predicted = argmax(row);
-        if predicted == label {
-            correct += 1;
-            tp[label] += 1;
-        } else {
-            fp[predicted] += 1;
-            fn_[label] += 1;
-        }
+        confusion[label][argmax(row)] += 1;
     }
+    let correct: u32 = (0..classes).map(|c| confusion[c][c]).sum();
+    // Per class: true positives on the diagonal, false negatives along its row, false positives down its column.
     let f1s: Vec<f64> = (0..classes)
-        .filter(|&c| tp[c] + fp[c] + fn_[c] > 0)
-        .map(|c| 2.0 * tp[c] as f64 / (2 * tp[c] + fp[c] + fn_[c]) as f64)
+        .filter_map(|c| {
+            let tp = confusion[c][c];
+            let row: u32 = confusion[c].iter().sum();
+            let column: u32 = confusion.iter().map(|r| r[c]).sum();
+            let (fn_, fp) = (row - tp, column - tp);
+            (tp + fp + fn_ > 0).then(|| 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64)
+        })
         .collect();
-    EvalMetrics {
+    let metrics = EvalMetrics {
         loss: loss / n as f64,
         accuracy: correct as f64 / n as f64,
         macro_f1: f1s.iter().sum::<f64>() / f1s.len() as f64,
         examples: n,
-    }
+    };
+    (metrics, confusion)
 }
 
 #[cfg(test)]
@@ -63,8 +68,9 @@ mod tests {
     fn metrics_match_hand_computation() {
         // predictions: 0, 1, 1, 0 ; labels: 0, 1, 0, 0
         let logits = [2.0, 0.0, 0.0, 1.0, -1.0, 1.0, 3.0, 1.0];
-        let m = evaluate(&logits, &[0, 1, 0, 0], 2);
+        let (m, confusion) = evaluate(&logits, &[0, 1, 0, 0], 2);
         assert_eq!(m.accuracy, 0.75);
+        assert_eq!(confusion, vec![vec![2, 1], vec![0, 1]]);
         // class 0: tp 2, fn 1, fp 0 -> 0.8 ; class 1: tp 1, fp 1 -> 2/3
         assert!((m.macro_f1 - (0.8 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
         let expected_loss = [(2.0f64, 0.0f64, 0usize), (0.0, 1.0, 1), (-1.0, 1.0, 0), (3.0, 1.0, 0)]
@@ -80,7 +86,7 @@ mod tests {
 
     #[test]
     fn classes_never_seen_do_not_count_in_macro_f1() {
-        let m = evaluate(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[0, 0], 3);
+        let (m, _) = evaluate(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[0, 0], 3);
         assert_eq!(m.macro_f1, 1.0);
     }
 }

@@ -13,7 +13,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use metrics::EvalMetrics;
+pub use metrics::{Confusion, EvalMetrics};
 pub use result::MethodResult;
 
 use crate::data::Example;
@@ -79,8 +79,25 @@ pub enum TrainError {
 /// What the loop reports as it goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrainEvent {
-    Step { step: usize, total_steps: usize, epoch: usize, loss: f32, learning_rate: f64, seconds: f64 },
-    Evaluated { step: usize, epoch: usize, metrics: EvalMetrics },
+    /// A run begins: its seed, learning rate and length.
+    Started {
+        seed: u64,
+        learning_rate: f64,
+        total_steps: usize,
+    },
+    Step {
+        step: usize,
+        total_steps: usize,
+        epoch: usize,
+        loss: f32,
+        learning_rate: f64,
+        seconds: f64,
+    },
+    Evaluated {
+        step: usize,
+        epoch: usize,
+        metrics: EvalMetrics,
+    },
 }
 
 /// What the engine needs from whoever runs it: a clock (std's `Instant` does not exist in browsers),
@@ -98,26 +115,32 @@ pub trait Host {
     }
 }
 
-/// The examples every method trains and validates on, tokenised once, and the label names.
+/// The examples every method trains, validates and is tested on, tokenised once, and the label names. Choices
+/// (learning rates) are made on `val`; `test`, when there is one, is only ever reported.
 pub struct PreparedData {
     pub train: Vec<TokenizedExample>,
     pub val: Vec<TokenizedExample>,
+    /// Empty without a test part.
+    pub test: Vec<TokenizedExample>,
     pub labels: Vec<String>,
 }
 
 impl PreparedData {
-    /// Tokenises both splits; also returns every text's length before truncation (train then validation).
+    /// Tokenises every part; also returns every text's length before truncation (train, validation, test).
     pub fn tokenize(
         tokenizer: &TextTokenizer,
         train: &[Example],
         val: &[Example],
+        test: &[Example],
         labels: Vec<String>,
         max_length: usize,
     ) -> (Self, Vec<usize>) {
         let (train, mut lengths) = tokenize(tokenizer, train, max_length);
         let (val, val_lengths) = tokenize(tokenizer, val, max_length);
+        let (test, test_lengths) = tokenize(tokenizer, test, max_length);
         lengths.extend(val_lengths);
-        (Self { train, val, labels }, lengths)
+        lengths.extend(test_lengths);
+        (Self { train, val, test, labels }, lengths)
     }
 }
 
@@ -130,6 +153,8 @@ pub struct Trained {
     /// Mean wall time of the steps after the first (the first also compiles kernels on GPUs).
     pub seconds_per_step: f64,
     pub first_step_seconds: f64,
+    /// The last validation's confusion matrix (empty without validation data).
+    pub confusion: Confusion,
 }
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels`.
@@ -164,7 +189,12 @@ pub async fn train(
     let mut order: Vec<usize> = (0..train.len()).collect();
     let (mut losses, mut evaluations) = (Vec::new(), Vec::new());
     let (mut step, mut epoch) = (0, 0);
+    let started = TrainEvent::Started { seed: config.seed, learning_rate, total_steps };
+    if host.event(label, &started).is_break() {
+        return Err(TrainError::Cancelled);
+    }
     let (mut first_step_seconds, mut later_seconds) = (0.0, 0.0);
+    let mut confusion = Confusion::new();
     while step < total_steps {
         rng.shuffle(&mut order);
         for chunk in order.chunks(config.batch_size.max(1)) {
@@ -198,7 +228,8 @@ pub async fn train(
         }
         epoch += 1;
         if !val.is_empty() {
-            let metrics = evaluate(&model, val, pad_id, config.batch_size).await?;
+            let (metrics, last_confusion) = evaluate(&model, val, pad_id, config.batch_size).await?;
+            confusion = last_confusion;
             let event = TrainEvent::Evaluated { step, epoch, metrics: metrics.clone() };
             evaluations.push((step, metrics));
             if host.event(label, &event).is_break() {
@@ -207,7 +238,7 @@ pub async fn train(
         }
     }
     let seconds_per_step = if step > 1 { later_seconds / (step - 1) as f64 } else { first_step_seconds };
-    Ok(Trained { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds })
+    Ok(Trained { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds, confusion })
 }
 
 /// Logits for `examples`, row-major [n, classes], computed without autodiff and read back asynchronously.
@@ -233,12 +264,13 @@ pub async fn logits(
     Ok(out)
 }
 
+/// Loss, accuracy, macro-F1 and the confusion matrix of `model` on `examples`.
 pub async fn evaluate(
     model: &SequenceClassifier,
     examples: &[TokenizedExample],
     pad_id: u32,
     batch_size: usize,
-) -> Result<EvalMetrics, TrainError> {
+) -> Result<(EvalMetrics, Confusion), TrainError> {
     let logits = logits(model, examples, pad_id, batch_size).await?;
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Ok(metrics::evaluate(&logits, &labels, model.num_labels()))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EvalMetrics;
+use super::{Confusion, EvalMetrics};
 use crate::method::MethodConfig;
 
 /// One method's row of the comparison table, plus its curves.
@@ -26,4 +26,23 @@ pub struct MethodResult {
     pub val_loss: Option<f64>,
     pub accuracy: Option<f64>,
     pub macro_f1: Option<f64>,
+    /// The run's seed: the new weights' initialisation, the batch order and the dropout masks.
+    #[serde(default)]
+    pub seed: u64,
+    /// Wall time of all the training steps.
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// The test part's metrics after the final step; `None` without a test part.
+    #[serde(default)]
+    pub test: Option<EvalMetrics>,
+    /// The confusion matrix on the reported part (test where there is one, else validation; empty without either).
+    #[serde(default)]
+    pub confusion: Confusion,
+}
+
+impl MethodResult {
+    /// The figures a comparison reports: on the test part where there is one, else the last validation.
+    pub fn reported(&self) -> Option<&EvalMetrics> {
+        self.test.as_ref().or(self.evaluations.last().map(|(_, m)| m))
+    }
 }

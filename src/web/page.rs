@@ -509,6 +509,7 @@ impl App {
                     }
                 });
             }
+            TrainEvent::Started { .. } => {}
             TrainEvent::Evaluated { epoch, metrics, .. } => self.live.update(|live| {
                 if let Some(curve) = live.iter_mut().find(|(m, _, _)| *m == method) {
                     curve.2.push((epoch, metrics.accuracy));

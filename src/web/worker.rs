@@ -20,7 +20,7 @@ use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
 use crate::model::{Checkpoint, Pretrained};
 use crate::session::timing::time_steps;
-use crate::session::{self, OpenedRun, RunRecord, Validation, predict, run_method};
+use crate::session::{self, HeldOut, OpenedRun, RunRecord, predict, run_method};
 use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::RunInfo;
@@ -586,9 +586,10 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     let (Some(pretrained), Some(device)) = (pretrained, device) else {
         return Err("the model is not loaded yet".into());
     };
-    let validation = Validation::Split(job.val_fraction);
-    let (data, _) = session::prepare(&pretrained, &job.dataset, validation, job.config.max_length, job.config.seed)
-        .map_err(|e| e.to_string())?;
+    let validation = HeldOut::Split(job.val_fraction);
+    let (data, _) =
+        session::prepare(&pretrained, &job.dataset, validation, None, job.config.max_length, job.config.seed)
+            .map_err(|e| e.to_string())?;
     state.borrow_mut().trained.retain(|t| !t.from_comparison);
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
     let source = state.borrow().source.clone();

@@ -6,6 +6,7 @@ use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use peft_lab::method::{MethodConfig, catalog};
+use peft_lab::session::{ComparePlan, PlannedMethod, SearchSettings};
 use peft_lab::share::link::Precision;
 use peft_lab::train::TrainConfig;
 
@@ -46,13 +47,16 @@ pub enum Command {
         #[arg(long)]
         python_model: Option<String>,
     },
-    /// Train several methods on the same split, seed and budget, and print a table.
+    /// Train several methods on the same splits, seeds and budget, and print a table: the mean, spread and 95 %
+    /// interval over the seeds, and which methods cannot be told apart from the best.
     Compare {
         #[command(flatten)]
         common: Common,
         /// Comma-separated method keys, or `all`.
         #[arg(long, default_value = "lora,prefix,head,full")]
         methods: String,
+        #[command(flatten)]
+        plan: PlanArgs,
     },
     /// Load a saved adapter (ours, or a folder saved by Python's peft) onto its base model, then classify
     /// texts or evaluate a labelled file.
@@ -121,6 +125,28 @@ pub enum Command {
     },
 }
 
+/// A comparison's repeats, learning-rate search and result files.
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Every method trains once per seed, comma-separated (default: --seed alone). Seed k gives every method the same
+    /// head initialisation, batch order and dropout masks; the split stays the one --seed draws.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Search the learning rate on the validation part first: for every method, or for the comma-separated keys
+    /// given. Successive halving over --lr-factors × the method's rate, the last round at a third of the budget.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "METHODS")]
+    pub lr_search: Option<String>,
+    /// The multiples of each method's learning rate that the search tries (default 1/3, 1, 3).
+    #[arg(long, value_delimiter = ',')]
+    pub lr_factors: Vec<f64>,
+    /// Write the results here as JSON: the summary, and per run the fields of peft's method_comparison results.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the results here as CSV, a row per method and seed.
+    #[arg(long)]
+    pub out_csv: Option<PathBuf>,
+}
+
 #[derive(Args)]
 pub struct ShareArgs {
     /// Write a share link (a URL the playground opens) to this file, after checking on the validation split
@@ -154,8 +180,16 @@ pub struct Common {
     /// A separate validation file; without it a stratified --val-split of --data is held out.
     #[arg(long)]
     pub val_data: Option<PathBuf>,
+    /// The fraction of --data held out (stratified) for validation, where learning rates are chosen.
     #[arg(long, default_value_t = 0.2)]
     pub val_split: f64,
+    /// A separate test file; the table reports its figures, and nothing is chosen on it.
+    #[arg(long, conflicts_with = "test_split")]
+    pub test_data: Option<PathBuf>,
+    /// The fraction of --data held out (stratified) for testing. Without a test part the table reports validation
+    /// figures.
+    #[arg(long)]
+    pub test_split: Option<f64>,
     #[arg(long)]
     pub text_column: Option<String>,
     #[arg(long)]
@@ -183,6 +217,7 @@ pub struct Common {
     pub weight_decay: f64,
     #[arg(long, default_value_t = 0.06)]
     pub warmup_ratio: f64,
+    /// The seed of the split, and of the run where no --seeds are given.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
@@ -259,7 +294,48 @@ impl Common {
     }
 }
 
+impl PlanArgs {
+    /// The comparison of `methods` (with their learning rates) that these flags and `common`'s budget describe.
+    pub fn plan(&self, common: &Common, methods: Vec<(MethodConfig, f64)>) -> Result<ComparePlan, String> {
+        let searched: Vec<&str> = match self.lr_search.as_deref().map(str::trim) {
+            None => vec![],
+            Some("all") => methods.iter().map(|(m, _)| m.key()).collect(),
+            Some(keys) => keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect(),
+        };
+        if let Some(key) = searched.iter().find(|k| !methods.iter().any(|(m, _)| m.key() == **k)) {
+            let selected: Vec<&str> = methods.iter().map(|(m, _)| m.key()).collect();
+            return Err(format!("--lr-search {key}: not among the selected methods ({})", selected.join(", ")));
+        }
+        let mut search = SearchSettings::default();
+        if !self.lr_factors.is_empty() {
+            search.factors = self.lr_factors.clone();
+        }
+        let plan = ComparePlan {
+            methods: methods
+                .into_iter()
+                .map(|(config, learning_rate)| {
+                    let search = searched.contains(&config.key());
+                    PlannedMethod { config, learning_rate, search }
+                })
+                .collect(),
+            seeds: if self.seeds.is_empty() { vec![common.seed] } else { self.seeds.clone() },
+            config: common.train_config(),
+            search,
+        };
+        plan.check()?;
+        Ok(plan)
+    }
+}
+
 impl Backend {
+    /// What the results record as the backend.
+    pub fn describe(self) -> String {
+        match self {
+            Backend::Cpu => format!("CPU (burn flex, {} threads)", rayon::current_num_threads()),
+            Backend::Wgpu => "wgpu (native)".into(),
+        }
+    }
+
     pub fn device(self) -> Device {
         match self {
             Backend::Cpu => peft_lab::device::cpu(),

@@ -1,6 +1,7 @@
 //! One function per subcommand, each a few calls into the engine's session layer; the terminal prints.
 
 use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
 
@@ -8,18 +9,21 @@ use peft_lab::data::batch::tokenize;
 use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::model::Pretrained;
+use peft_lab::session::report::Report;
+use peft_lab::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use peft_lab::session::timing::time_steps_counting_launches;
 use peft_lab::session::{
-    self, OpenedRun, RunRecord, TrainedMethod, Validation, check_methods, open_files, open_link, predict,
+    self, HeldOut, MethodRuns, OpenedRun, PlannedMethod, RunRecord, SeedRun, TrainedMethod, check_methods, open_files,
+    open_link, predict,
 };
 use peft_lab::share::link::{CHAT_LIMIT_CHARS, FRAGMENT_KEY, payload_of, sha256_hex};
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
-use peft_lab::train::{MethodResult, PreparedData, evaluate};
+use peft_lab::train::{PreparedData, evaluate};
 
-use crate::args::{Backend, Common, ShareArgs};
-use crate::terminal::{Terminal, print_summary, print_table};
+use crate::args::{Backend, Common, PlanArgs, ShareArgs};
+use crate::terminal::{Terminal, print_report, print_summary};
 
 /// `methods`: the catalog, or its keys alone.
 pub fn methods(keys: bool) {
@@ -56,11 +60,12 @@ pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Te
     let methods = common.methods(method)?;
     let [(method, lr)] = <[_; 1]>::try_from(methods)
         .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
+    PlannedMethod { config: method.clone(), learning_rate: lr, search: false }.check()?;
+    let config = common.train_config();
     let (pretrained, data, summary) = prepare(common)?;
     check(&pretrained, &[(method.clone(), lr)], &data, common)?;
     print_summary(&summary, &data);
     let device = common.backend.device();
-    let config = common.train_config();
     let trained = pollster::block_on(session::run_method(&pretrained, &method, lr, &data, &config, &device, host))
         .map_err(|e| format!("{}: {e}", method.label()))?;
     if let Some(dir) = &outputs.save_adapter {
@@ -96,35 +101,70 @@ pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Te
     if common.json {
         println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
     } else {
-        print_table(&[(method, Ok(result))]);
+        let runs = [MethodRuns {
+            method,
+            learning_rate: lr,
+            search: None,
+            runs: vec![SeedRun { seed: config.seed, result: Ok(result) }],
+        }];
+        print_report(&Report::new(&runs), &runs);
     }
     Ok(())
 }
 
-/// `compare`: the methods one after another on the same data, seed and budget, then the table.
-pub fn compare(common: &Common, methods: &str, host: &mut Terminal) -> Result<(), String> {
-    let methods = common.methods(methods)?;
+/// `compare`: every method once per seed (after its learning-rate search where asked) on the same splits and budget,
+/// then the table of means, intervals and marks, and the result files.
+pub fn compare(common: &Common, methods: &str, outputs: &PlanArgs, host: &mut Terminal) -> Result<(), String> {
+    let plan = outputs.plan(common, common.methods(methods)?)?;
     let (pretrained, data, summary) = prepare(common)?;
-    check(&pretrained, &methods, &data, common)?;
+    let selected: Vec<(MethodConfig, f64)> = plan.methods.iter().map(|m| (m.config.clone(), m.learning_rate)).collect();
+    check(&pretrained, &selected, &data, common)?;
     print_summary(&summary, &data);
+    let full = plan.config.total_steps(data.train.len());
+    let searches = plan.methods.iter().filter(|m| m.search).count();
+    eprintln!(
+        "plan: {} method(s) x {} seed(s) of {full} steps{}; {} steps in all",
+        plan.methods.len(),
+        plan.seeds.len(),
+        if searches > 0 {
+            format!(", {searches} learning-rate search(es) of {} steps", plan.search.steps(full))
+        } else {
+            String::new()
+        },
+        plan.total_steps(data.train.len())
+    );
     let device = common.backend.device();
-    let rows =
-        pollster::block_on(session::compare(&pretrained, &methods, &data, &common.train_config(), &device, host));
-    let rows: Vec<(MethodConfig, Result<MethodResult, String>)> =
-        rows.into_iter().map(|(m, r)| (m, r.map_err(|e| e.to_string()))).collect();
-    if common.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(m, r)| match r {
-                Ok(r) => serde_json::to_value(r).expect("plain data serialises"),
-                Err(e) => serde_json::json!({ "method": m.label(), "error": e }),
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&json).expect("plain data serialises"));
-    } else {
-        print_table(&rows);
+    let (created_at, started) = (iso_utc(unix_seconds()), Instant::now());
+    let runs = pollster::block_on(session::compare(&pretrained, &plan, &data, &device, host));
+    let report = Report::new(&runs);
+    let info = ComparisonInfo {
+        model: pretrained.name.clone(),
+        dataset: common.data.display().to_string(),
+        created_at,
+        total_seconds: started.elapsed().as_secs_f64(),
+        backend: common.backend.describe(),
+        train_examples: data.train.len(),
+        validation_examples: data.val.len(),
+        test_examples: data.test.len(),
+    };
+    let json = results_json(&info, &plan, &pretrained.config, &runs, &report);
+    let write = |path: &Path, contents: &str| {
+        std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(path) = &outputs.out {
+        write(path, &serde_json::to_string_pretty(&json).expect("JSON values serialise"))?;
+        eprintln!("results written to {}", path.display());
     }
-    if rows.iter().all(|(_, r)| r.is_err()) {
+    if let Some(path) = &outputs.out_csv {
+        write(path, &results_csv(&runs, &report))?;
+        eprintln!("results written to {}", path.display());
+    }
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialise"));
+    } else {
+        print_report(&report, &runs);
+    }
+    if report.methods.iter().all(|m| m.accuracy.is_none() && m.at_chance.is_empty()) {
         return Err("every method failed".into());
     }
     Ok(())
@@ -145,6 +185,10 @@ fn check(
     }
     let lines: Vec<String> = refused.iter().map(|(label, reason)| format!("  {label}: {reason}")).collect();
     Err(format!("these settings do not fit {}:\n{}", pretrained.name, lines.join("\n")))
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A dataset error with the flag that fixes it.
@@ -174,11 +218,23 @@ fn prepare(common: &Common) -> Result<(Pretrained, PreparedData, Summary), Strin
     };
     let dataset = read(&common.data)?;
     let validation = match &common.val_data {
-        Some(path) => Validation::File(read(path)?),
-        None => Validation::Split(common.val_split),
+        Some(path) => HeldOut::File(read(path)?),
+        None => HeldOut::Split(common.val_split),
     };
-    let (data, summary) = session::prepare(&pretrained, &dataset, validation, common.max_length, common.seed)
-        .map_err(|e| e.to_string())?;
+    let test = match (&common.test_data, common.test_split) {
+        (Some(path), _) => Some(HeldOut::File(read(path)?)),
+        (None, Some(fraction)) => Some(HeldOut::Split(fraction)),
+        (None, None) => None,
+    };
+    let (data, summary) = session::prepare(&pretrained, &dataset, validation, test, common.max_length, common.seed)
+        .map_err(|e| {
+            let fix = if matches!(e, session::Error::Data(DataError::HeldOutFractions { .. })) {
+                " (--val-split, --test-split)"
+            } else {
+                ""
+            };
+            format!("{e}{fix}")
+        })?;
     Ok((pretrained, data, summary))
 }
 
@@ -378,7 +434,7 @@ pub fn eval(
         let examples: Vec<Example> =
             dataset.examples.iter().map(|e| Example { text: e.text.clone(), label: index[e.label] }).collect();
         let (tokenized, _) = tokenize(&pretrained.tokenizer, &examples, max_length);
-        let m = pollster::block_on(evaluate(&classifier, &tokenized, pretrained.tokenizer.pad_id(), 16))
+        let (m, _) = pollster::block_on(evaluate(&classifier, &tokenized, pretrained.tokenizer.pad_id(), 16))
             .map_err(|e| e.to_string())?;
         println!(
             "examples {}  loss {:.4}  accuracy {:.2}%  macro-F1 {:.4}",

@@ -37,7 +37,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let outputs = TrainOutputs { save_adapter, share, continue_in_python, python_model };
             commands::train(&common, &method, outputs, &mut host)
         }
-        Command::Compare { common, methods } => commands::compare(&common, &methods, &mut host),
+        Command::Compare { common, methods, plan } => commands::compare(&common, &methods, &plan, &mut host),
     }
 }
 

@@ -8,15 +8,17 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use peft_lab::data::Summary;
-use peft_lab::method::MethodConfig;
-use peft_lab::train::{Host, MethodResult, PreparedData, TrainEvent};
+use peft_lab::session::MethodRuns;
+use peft_lab::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict};
+use peft_lab::stats::Spread;
+use peft_lab::train::{Host, PreparedData, TrainEvent};
 
 /// Progress on stderr; peak memory from the kernel's high-water mark (reset through clear_refs) on the CPU,
 /// from the allocator's reserved bytes on wgpu.
 pub struct Terminal {
     start: Instant,
-    /// The method whose steps the bar shows, and the bar.
-    bar: Option<(String, ProgressBar)>,
+    /// The bar of the run in progress, named after its method and seed.
+    bar: Option<ProgressBar>,
 }
 
 impl Terminal {
@@ -24,17 +26,12 @@ impl Terminal {
         Self { start: Instant::now(), bar: None }
     }
 
-    /// The bar of `method`, a new one when the method changes.
-    fn bar(&mut self, method: &str, total_steps: usize) -> &ProgressBar {
-        if self.bar.as_ref().is_none_or(|(m, _)| m != method) {
-            let bar = ProgressBar::new(total_steps as u64).with_prefix(method.to_string());
-            let style = ProgressStyle::with_template("{prefix:<18} [{bar:30}] {pos}/{len} {msg} eta {eta}")
-                .expect("the template is valid")
-                .progress_chars("#>.");
-            bar.set_style(style);
-            self.bar = Some((method.to_string(), bar));
+    /// A line beside the bar, or alone where there is none.
+    fn line(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
-        &self.bar.as_ref().expect("just set").1
     }
 }
 
@@ -45,8 +42,19 @@ impl Host for Terminal {
 
     fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
         match event {
+            TrainEvent::Started { seed, learning_rate, total_steps } => {
+                let bar = ProgressBar::new(*total_steps as u64).with_prefix(format!("{method} seed {seed}"));
+                let style = ProgressStyle::with_template("{prefix:<24} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+                    .expect("the template is valid")
+                    .progress_chars("#>.");
+                bar.set_style(style);
+                if bar.is_hidden() {
+                    eprintln!("{method}: seed {seed}, learning rate {learning_rate:.2e}, {total_steps} steps");
+                }
+                self.bar = Some(bar);
+            }
             TrainEvent::Step { step, total_steps, loss, seconds, .. } => {
-                let bar = self.bar(method, *total_steps);
+                let Some(bar) = &self.bar else { return ControlFlow::Continue(()) };
                 bar.set_position(*step as u64);
                 bar.set_message(format!("loss {loss:.4} {seconds:.2}s/step"));
                 // Not a terminal: a line every tenth of the run instead of a bar.
@@ -57,18 +65,12 @@ impl Host for Terminal {
                     bar.finish();
                 }
             }
-            TrainEvent::Evaluated { epoch, metrics, .. } => {
-                let line = format!(
-                    "{method:<18} epoch {epoch}: val loss {:.4} accuracy {:.2}% macro-F1 {:.4}",
-                    metrics.loss,
-                    metrics.accuracy * 100.0,
-                    metrics.macro_f1
-                );
-                match &self.bar {
-                    Some((_, bar)) => bar.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
-            }
+            TrainEvent::Evaluated { epoch, metrics, .. } => self.line(format!(
+                "{method:<18} epoch {epoch}: val loss {:.4} accuracy {:.2}% macro-F1 {:.4}",
+                metrics.loss,
+                metrics.accuracy * 100.0,
+                metrics.macro_f1
+            )),
         }
         ControlFlow::Continue(())
     }
@@ -91,10 +93,11 @@ impl Host for Terminal {
 pub fn print_summary(summary: &Summary, data: &PreparedData) {
     let classes: Vec<String> = summary.classes.iter().map(|(l, n)| format!("{l}: {n}")).collect();
     eprintln!(
-        "data: {} rows ({} train, {} validation), classes {{{}}}, tokens p50 {} p90 {} p99 {} max {}, {} truncated to {}{}",
+        "data: {} rows ({} train, {} validation, {} test), classes {{{}}}, tokens p50 {} p90 {} p99 {} max {}, {} truncated to {}{}",
         summary.rows,
         data.train.len(),
         data.val.len(),
+        data.test.len(),
         classes.join(", "),
         summary.token_length_p50,
         summary.token_length_p90,
@@ -110,31 +113,106 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0))
 }
 
-pub fn print_table(rows: &[(MethodConfig, Result<MethodResult, String>)]) {
+/// `spread` in percent: "86.25 ± 1.20" (the ± only with more than one run), or "n/a".
+fn percent(spread: Option<&Spread>) -> String {
+    match spread {
+        Some(s) if s.n > 1 => format!("{:.2} ± {:.2}", 100.0 * s.mean, 100.0 * s.std),
+        Some(s) => format!("{:.2}", 100.0 * s.mean),
+        None => "n/a".into(),
+    }
+}
+
+/// The 95 % interval in percent: "[83.30, 89.20]", or "" with one run.
+fn interval(spread: Option<&Spread>) -> String {
+    match spread.and_then(|s| Some((s.low?, s.high?))) {
+        Some((low, high)) => format!("[{:.2}, {:.2}]", 100.0 * low, 100.0 * high),
+        None => String::new(),
+    }
+}
+
+/// The mark beside a method: best, ≈ best, the gap to the best with its interval, or "?" with too few runs.
+fn mark(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Best => "best".into(),
+        Verdict::NotDistinguishable { .. } => "≈ best".into(),
+        Verdict::Worse { difference } => format!("-{:.2} {}", 100.0 * difference.mean, interval(Some(difference))),
+        Verdict::TooFewRuns => "?".into(),
+    }
+}
+
+/// The comparison's table on stdout: per method the learning rate (* where searched), size and speed, then accuracy
+/// (mean ± std over the runs that learnt), its 95 % interval, macro-F1 and the mark; then what the marks mean, the
+/// runs at chance and the failures.
+pub fn print_report(report: &Report, runs: &[MethodRuns]) {
+    let part = report.part.name();
     println!(
-        "{:<18} {:>12} {:>9} {:>13} {:>9} {:>10} {:>9} {:>9} {:>9}",
-        "method", "trainable", "% model", "adapter bytes", "s/step", "peak mem", "val loss", "accuracy", "macro-F1"
+        "{:<18} {:>9} {:>10} {:>13} {:>7} {:>9} {:>5} {:>16} {:>16} {:>13}  vs best",
+        "method",
+        "lr",
+        "trainable",
+        "adapter bytes",
+        "s/step",
+        "peak mem",
+        "runs",
+        format!("{part} accuracy %"),
+        "95 % interval",
+        "macro-F1",
     );
-    for (method, row) in rows {
-        match row {
-            Ok(r) => {
-                let f = |v: Option<f64>, scale: f64, digits: usize| {
-                    v.map_or("n/a".into(), |v| format!("{:.*}", digits, v * scale))
-                };
-                println!(
-                    "{:<18} {:>12} {:>9.3} {:>13} {:>9.3} {:>10} {:>9} {:>9} {:>9}",
-                    r.method,
-                    r.trainable_params,
-                    r.trainable_percent,
-                    r.adapter_bytes,
-                    r.seconds_per_step,
-                    mib(r.peak_memory_bytes),
-                    f(r.val_loss, 1.0, 4),
-                    f(r.accuracy, 100.0, 2),
-                    f(r.macro_f1, 1.0, 4)
-                );
+    for (m, r) in report.methods.iter().zip(runs) {
+        let learnt = m.accuracy.map_or(0, |a| a.n);
+        let mut runs_cell = format!("{learnt}/{}", r.runs.len());
+        if !m.at_chance.is_empty() {
+            runs_cell.push('c');
+        }
+        let f1 = match &m.macro_f1 {
+            Some(s) if s.n > 1 => format!("{:.4}±{:.3}", s.mean, s.std),
+            Some(s) => format!("{:.4}", s.mean),
+            None => "n/a".into(),
+        };
+        println!(
+            "{:<18} {:>9} {:>10} {:>13} {:>7} {:>9} {:>5} {:>16} {:>16} {:>13}  {}",
+            m.method,
+            format!("{:.1e}{}", m.learning_rate, if m.searched { "*" } else { "" }),
+            m.trainable_params.map_or("n/a".into(), |p| p.to_string()),
+            m.adapter_bytes.map_or("n/a".into(), |b| b.to_string()),
+            m.seconds_per_step.map_or("n/a".into(), |s| format!("{s:.3}")),
+            mib(m.peak_memory_bytes),
+            runs_cell,
+            percent(m.accuracy.as_ref()),
+            interval(m.accuracy.as_ref()),
+            f1,
+            mark(&m.verdict)
+        );
+    }
+    println!();
+    if report.part == Part::Validation {
+        println!("No test part: these are validation figures, the same data the learning rates were chosen on.");
+    }
+    println!("runs: those that learnt / all. {NOT_DISTINGUISHABLE}");
+    println!(
+        "-x [a, b]: the best is x points better; [a, b] is the 95 % interval of that gap. ?: fewer than two paired runs."
+    );
+    if report.methods.iter().any(|m| m.searched) {
+        println!("*: learning rate chosen by the search on validation.");
+    }
+    if report.methods.iter().any(|m| !m.at_chance.is_empty()) {
+        println!("c: a run {AT_CHANCE}");
+    }
+    for m in &report.methods {
+        for c in &m.at_chance {
+            println!(
+                "{}: seed {} stayed at chance ({:.2} % accuracy, most frequent class {:.2} %)",
+                m.method,
+                c.seed,
+                100.0 * c.accuracy,
+                100.0 * c.majority_share
+            );
+        }
+        for (seed, error) in &m.failed {
+            match seed {
+                Some(seed) => println!("{}: seed {seed} failed: {error}", m.method),
+                None => println!("{}: {error}", m.method),
             }
-            Err(e) => println!("{:<18} failed: {e}", method.label()),
         }
     }
 }
