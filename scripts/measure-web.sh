@@ -5,8 +5,9 @@
 #     2 minutes a step): page open to model ready and to the first LoRA step with MiniLM already in the browser's
 #     cache, and LoRA seconds per step at batch 16 x 64 tokens; with auto, the page's own timings and choice;
 #   - a whole comparison (LoRA, prefix, P-tuning v2, head, full) on the Yelp sample on the wasm CPU path, in one
-#     worker and in one worker per core: COMPARE_BUDGET steps per method (default 20; "default" is the page's own
-#     budget, 3 epochs: about half an hour here);
+#     worker and in one worker per core, with COMPARE_RUNS runs per method (default "1 3": one, then three seeds):
+#     COMPARE_BUDGET steps per method (default 20; "default" is the page's own budget, 3 epochs: the page's default
+#     comparison, 5 methods x 3 seeds, is COMPARE_BUDGET=default COMPARE_RUNS=3 COMPARE_WORKERS=2);
 #   - the same LoRA step natively on wgpu (Mesa lavapipe) and on the CPU (flex, one thread and all cores), from
 #     `peft-lab bench`.
 # Usage: bash scripts/measure-web.sh [browser steps (4)]
@@ -23,8 +24,9 @@ for backend in ${BROWSER_BACKENDS:-auto cpu}; do
   node tests/browser/measure.mjs dist-test "$steps" "$backend"
 done
 budget="${COMPARE_BUDGET:-20}"
-echo "browser, CPU, comparison of five methods on the Yelp sample (budget: $budget), 1 worker and one per core:"
-node tests/browser/measure-compare.mjs dist-test "$budget" "1 $(nproc)"
+workers="${COMPARE_WORKERS:-1 $(nproc)}"
+echo "browser, CPU, comparison of five methods on the Yelp sample (budget: $budget), workers: $workers:"
+node tests/browser/measure-compare.mjs dist-test "$budget" "$workers" "${COMPARE_RUNS:-1 3}"
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
 echo "native wgpu (lavapipe):"
 "$bin" bench --model "$model" --method lora --batch-size 16 --seq-len 64 --steps "$steps" --backend wgpu 2>/dev/null | tail -1

@@ -9,7 +9,9 @@ use peft_lab::method::MethodConfig;
 use peft_lab::method::head::Head;
 use peft_lab::session::report::{Part, Report};
 use peft_lab::session::results::{ComparisonInfo, results_csv, results_json};
-use peft_lab::session::{ComparePlan, HeldOut, MethodRuns, PlannedMethod, SearchSettings, compare, prepare};
+use peft_lab::session::{
+    ComparePlan, ComparisonHost, HeldOut, MethodRuns, PlannedMethod, SearchSettings, compare, prepare,
+};
 use peft_lab::train::{Host, PreparedData, TrainConfig, TrainEvent};
 
 /// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
@@ -46,6 +48,8 @@ impl Host for Quiet {
         std::ops::ControlFlow::Continue(())
     }
 }
+
+impl ComparisonHost for Quiet {}
 
 fn plan(search: bool) -> ComparePlan {
     let config = TrainConfig { epochs: 1, max_steps: Some(6), batch_size: 8, max_length: 16, ..Default::default() };
@@ -151,7 +155,7 @@ fn seeds_repeat_every_method_and_the_results_carry_every_run() {
         validation_examples: data.val.len(),
         test_examples: data.test.len(),
     };
-    let json = results_json(&info, &plan, &pretrained.config, &runs, &report);
+    let json = results_json(&info, &plan, &runs, &report);
     assert_eq!(json["comparison"]["reported_part"], "test");
     assert_eq!(json["summary"]["methods"].as_array().unwrap().len(), 2);
     let lora = &json["methods"][0]["runs"][1];

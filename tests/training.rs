@@ -19,7 +19,7 @@ use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::session::Error;
 use peft_lab::session::timing::time_steps_counting_launches;
-use peft_lab::session::{ComparePlan, PlannedMethod, SearchSettings, compare, run_method};
+use peft_lab::session::{ComparePlan, ComparisonHost, PlannedMethod, SearchSettings, compare, run_method};
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
 use peft_lab::share::peft::{RunInfo, export, import};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
@@ -103,6 +103,8 @@ impl Host for Recorder {
         ControlFlow::Continue(())
     }
 }
+
+impl ComparisonHost for Recorder {}
 
 /// A comparison of `methods` at their learning rates, one run each with `config`'s seed.
 fn plan(methods: Vec<(MethodConfig, f64)>, config: TrainConfig) -> ComparePlan {

@@ -152,6 +152,12 @@ impl Dataset {
         counts
     }
 
+    /// The number of training examples [`Self::split`] leaves with these held-out fractions, without splitting.
+    pub fn train_size(&self, held_out: &[f64]) -> usize {
+        let held: usize = self.class_counts().into_iter().map(|n| part_sizes(n, held_out).iter().sum::<usize>()).sum();
+        self.examples.len() - held
+    }
+
     /// A stratified split into a training part and held-out parts: `held_out[i]` of each class (at least one
     /// example per part where the class has more members than parts, always one left for training) goes to part
     /// `i`, chosen by a seeded shuffle, so every method sees the same split. With one part this is the
@@ -163,16 +169,8 @@ impl Dataset {
         for class in 0..self.labels.len() {
             let mut members: Vec<&Example> = self.examples.iter().filter(|e| e.label == class).collect();
             rng.shuffle(&mut members);
-            let n = members.len();
             let mut start = 0;
-            for (i, (part, fraction)) in parts.iter_mut().zip(held_out).enumerate() {
-                // Enough left for one example in each later part and one for training.
-                let keep = held_out.len() - i;
-                let take = if n > held_out.len() {
-                    ((n as f64 * fraction).round() as usize).clamp(1, n - start - keep)
-                } else {
-                    0
-                };
+            for (part, take) in parts.iter_mut().zip(part_sizes(members.len(), held_out)) {
                 part.extend(members[start..start + take].iter().map(|e| (*e).clone()));
                 start += take;
             }
@@ -184,6 +182,27 @@ impl Dataset {
         }
         Split { train, held_out: parts }
     }
+}
+
+/// How many of a class's `n` members each held-out part takes: `fraction` of them, at least one per part where the
+/// class has more members than parts, always leaving one for training.
+fn part_sizes(n: usize, held_out: &[f64]) -> Vec<usize> {
+    let mut start = 0;
+    held_out
+        .iter()
+        .enumerate()
+        .map(|(i, fraction)| {
+            // Enough left for one example in each later part and one for training.
+            let keep = held_out.len() - i;
+            let take = if n > held_out.len() {
+                ((n as f64 * fraction).round() as usize).clamp(1, n - start - keep)
+            } else {
+                0
+            };
+            start += take;
+            take
+        })
+        .collect()
 }
 
 /// A dataset's examples split for training and held out (validation, then test where asked).
@@ -322,6 +341,7 @@ mod tests {
         assert_eq!((three.train.len(), test.len()), (21, 11));
         assert_eq!(test.iter().filter(|e| e.label == 0).count(), 3);
         assert!(test.iter().all(|e| !val.contains(e) && !three.train.contains(e)));
+        assert_eq!(d.train_size(&[0.2, 0.25]), 21);
     }
 
     #[test]

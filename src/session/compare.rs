@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::run::{RunSpec, run_method, train_fresh};
+use super::run::{RunSpec, TrainedMethod, run_tested, train_fresh};
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
 use crate::train::{EvalMetrics, Host, MethodResult, PreparedData, TrainConfig, TrainError};
@@ -209,18 +209,87 @@ pub struct MethodRuns {
     pub runs: Vec<SeedRun>,
 }
 
-/// Runs the plan, one method after another: its search where asked, then a run per seed. A failing run or search is
-/// recorded and the rest go on; cancelling stops the whole comparison (what finished is returned).
+/// A piece of a plan that one worker runs start to end: a method's search, or one seed's run of a method (by its
+/// index in the plan). A method's runs wait for its search, when it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    Search { method: usize },
+    Run { method: usize, seed: u64 },
+}
+
+impl Unit {
+    pub fn method(self) -> usize {
+        match self {
+            Unit::Search { method } | Unit::Run { method, .. } => method,
+        }
+    }
+}
+
+/// Whoever runs a comparison hears, beside each run's training events, when a unit starts and how it ended.
+pub trait ComparisonHost: Host {
+    /// `unit` starts and will take `total_steps` optimiser steps.
+    fn unit_started(&mut self, _unit: Unit, _total_steps: usize) {}
+    fn search_finished(&mut self, _method: usize, _outcome: &Result<SearchOutcome, Error>) {}
+    fn run_finished(&mut self, _method: usize, _seed: u64, _outcome: &Result<TrainedMethod, Error>) {}
+}
+
+/// The learning-rate search of method `method` of `plan`, with the plan's first seed.
+pub async fn search_unit(
+    pretrained: &Pretrained,
+    plan: &ComparePlan,
+    method: usize,
+    data: &PreparedData,
+    device: &Device,
+    host: &mut dyn ComparisonHost,
+) -> Result<SearchOutcome, Error> {
+    let full_steps = plan.config.total_steps(data.train.len());
+    host.unit_started(Unit::Search { method }, plan.search.steps(full_steps));
+    let config = plan.config_for(plan.seeds.first().copied().unwrap_or(plan.config.seed));
+    let outcome =
+        search_learning_rate(pretrained, &plan.methods[method], &plan.search, data, &config, device, host).await;
+    host.search_finished(method, &outcome);
+    outcome
+}
+
+/// One seed's run of a method of a plan, at its learning rate (the searched one where there was a search).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeedUnit {
+    pub method: usize,
+    pub seed: u64,
+    pub learning_rate: f64,
+}
+
+/// Trains, tests and exports `run` of `plan`; its events are named "label · seed k".
+pub async fn seed_unit(
+    pretrained: &Pretrained,
+    plan: &ComparePlan,
+    run: SeedUnit,
+    data: &PreparedData,
+    device: &Device,
+    host: &mut dyn ComparisonHost,
+) -> Result<TrainedMethod, Error> {
+    let SeedUnit { method, seed, learning_rate } = run;
+    host.unit_started(Unit::Run { method, seed }, plan.config.total_steps(data.train.len()));
+    let config = plan.config_for(seed);
+    let method_config = &plan.methods[method].config;
+    let name = format!("{} · seed {seed}", method_config.label());
+    let spec = RunSpec { method: method_config, learning_rate, config: &config, name };
+    let outcome = run_tested(pretrained, &spec, data, device, host).await;
+    host.run_finished(method, seed, &outcome);
+    outcome
+}
+
+/// Runs the plan, one unit after another: each method's search where asked, then a run per seed. A failing run or
+/// search is recorded and the rest go on; cancelling stops the whole comparison (what finished is returned).
 pub async fn compare(
     pretrained: &Pretrained,
     plan: &ComparePlan,
     data: &PreparedData,
     device: &Device,
-    host: &mut dyn Host,
+    host: &mut dyn ComparisonHost,
 ) -> Vec<MethodRuns> {
     let mut out = Vec::new();
-    let first_seed = plan.seeds.first().copied().unwrap_or(plan.config.seed);
-    for method in &plan.methods {
+    for (index, method) in plan.methods.iter().enumerate() {
         let mut runs = MethodRuns {
             method: method.config.clone(),
             learning_rate: method.learning_rate,
@@ -228,8 +297,7 @@ pub async fn compare(
             runs: vec![],
         };
         if method.search {
-            let config = plan.config_for(first_seed);
-            match search_learning_rate(pretrained, method, &plan.search, data, &config, device, host).await {
+            match search_unit(pretrained, plan, index, data, device, host).await {
                 Ok(outcome) => {
                     runs.learning_rate = outcome.chosen;
                     runs.search = Some(Ok(outcome));
@@ -243,10 +311,10 @@ pub async fn compare(
             }
         }
         for &seed in &plan.seeds {
-            let config = plan.config_for(seed);
-            let result = run_method(pretrained, &method.config, runs.learning_rate, data, &config, device, host).await;
+            let unit = SeedUnit { method: index, seed, learning_rate: runs.learning_rate };
+            let result = seed_unit(pretrained, plan, unit, data, device, host).await.map(|t| t.result);
             let cancelled = matches!(result, Err(Error::Train(TrainError::Cancelled)));
-            runs.runs.push(SeedRun { seed, result: result.map(|t| t.result).map_err(|e| e.to_string()) });
+            runs.runs.push(SeedRun { seed, result: result.map_err(|e| e.to_string()) });
             if cancelled {
                 out.push(runs);
                 return out;

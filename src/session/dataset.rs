@@ -13,6 +13,17 @@ pub enum HeldOut {
     File(Dataset),
 }
 
+/// The fractions of a dataset drawn for validation and test (where they are drawn, not read from files), in that
+/// order: each above 0, together below 1.
+pub fn held_out_fractions(validation: Option<f64>, test: Option<f64>) -> Result<Vec<f64>, DataError> {
+    let fractions: Vec<f64> = validation.into_iter().chain(test).collect();
+    let fits = |f: &f64| *f > 0.0 && *f < 1.0;
+    if fractions.iter().all(fits) && fractions.iter().sum::<f64>() < 1.0 {
+        return Ok(fractions);
+    }
+    Err(DataError::HeldOutFractions { validation: validation.unwrap_or(0.0), test: test.unwrap_or(0.0) })
+}
+
 /// The examples every method trains, validates and is tested on, tokenised to `max_length`, and the summary of their
 /// lengths (every part alike). Validation and test fractions are both of the whole dataset, drawn from one stratified
 /// shuffle under `split_seed`, so the same seed gives the same three parts whatever the runs' seeds are; without a
@@ -29,13 +40,7 @@ pub fn prepare(
         Some(HeldOut::Split(f)) => Some(*f),
         _ => None,
     };
-    let (val_fraction, test_fraction) = (split_fraction(Some(&validation)), split_fraction(test.as_ref()));
-    let fractions: Vec<f64> = val_fraction.into_iter().chain(test_fraction).collect();
-    let fits = |f: &f64| *f > 0.0 && *f < 1.0;
-    if !fractions.iter().all(fits) || fractions.iter().sum::<f64>() >= 1.0 {
-        let (validation, test) = (val_fraction.unwrap_or(0.0), test_fraction.unwrap_or(0.0));
-        return Err(DataError::HeldOutFractions { validation, test }.into());
-    }
+    let fractions = held_out_fractions(split_fraction(Some(&validation)), split_fraction(test.as_ref()))?;
     let mut split = dataset.split(&fractions, split_seed);
     let mut drawn = split.held_out.drain(..);
     let mut take = |part: HeldOut, name: &'static str| -> Result<Vec<Example>, DataError> {

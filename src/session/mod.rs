@@ -16,8 +16,11 @@ pub mod results;
 pub mod run;
 pub mod timing;
 
-pub use compare::{ComparePlan, MethodRuns, PlannedMethod, SearchSettings, SeedRun, compare};
-pub use dataset::{HeldOut, prepare, summarize};
+pub use compare::{
+    ComparePlan, ComparisonHost, MethodRuns, PlannedMethod, SearchSettings, SeedRun, SeedUnit, Unit, compare,
+    search_unit, seed_unit,
+};
+pub use dataset::{HeldOut, held_out_fractions, prepare, summarize};
 pub use link::{RunRecord, make_link};
 pub use open::{OpenedRun, open_files, open_link};
 pub use predict::predict;

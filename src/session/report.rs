@@ -45,6 +45,36 @@ pub enum Verdict {
     TooFewRuns,
 }
 
+impl Verdict {
+    /// The mark the tables show: "best", "≈ best", the gap to the best in points with the 95 % interval of that gap
+    /// ("-2.31 [0.52, 4.10]"), or "?" with too few runs.
+    pub fn mark(&self) -> String {
+        match self {
+            Verdict::Best => "best".into(),
+            Verdict::NotDistinguishable { .. } => "≈ best".into(),
+            Verdict::Worse { difference } => format!("-{:.2} {}", 100.0 * difference.mean, interval(Some(difference))),
+            Verdict::TooFewRuns => "?".into(),
+        }
+    }
+}
+
+/// A spread in percent: "86.25 ± 1.20" (the ± only with more than one run), or "n/a".
+pub fn percent(spread: Option<&Spread>) -> String {
+    match spread {
+        Some(s) if s.n > 1 => format!("{:.2} ± {:.2}", 100.0 * s.mean, 100.0 * s.std),
+        Some(s) => format!("{:.2}", 100.0 * s.mean),
+        None => "n/a".into(),
+    }
+}
+
+/// The 95 % interval in percent, "[83.30, 89.20]", or "" with one run.
+pub fn interval(spread: Option<&Spread>) -> String {
+    match spread.and_then(|s| Some((s.low?, s.high?))) {
+        Some((low, high)) => format!("[{:.2}, {:.2}]", 100.0 * low, 100.0 * high),
+        None => String::new(),
+    }
+}
+
 /// A run of a method whose accuracy stayed at chance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChanceRun {
@@ -241,6 +271,7 @@ mod tests {
             train_seconds: 2.0,
             test: Some(metrics),
             confusion: vec![vec![right0, 50 - right0], vec![50 - right1, right1]],
+            adapter_config: serde_json::Value::Null,
         };
         SeedRun { seed, result: Ok(result) }
     }

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use super::compare::{ComparePlan, MethodRuns};
 use super::report::Report;
-use crate::model::BertConfig;
 use crate::train::MethodResult;
 
 /// What a comparison ran on, recorded beside its results.
@@ -46,7 +45,6 @@ pub fn iso_utc(unix_seconds: f64) -> String {
 fn run_json(
     info: &ComparisonInfo,
     plan: &ComparePlan,
-    model_config: &BertConfig,
     runs: &MethodRuns,
     seed: u64,
     outcome: &Result<MethodResult, String>,
@@ -55,7 +53,7 @@ fn run_json(
     let mut train_config = serde_json::to_value(plan.config_for(seed)).expect("plain data serialises");
     train_config["learning_rate"] = runs.learning_rate.into();
     train_config["model_id"] = info.model.clone().into();
-    let peft_config = runs.method.method().peft_json(model_config);
+    let peft_config = outcome.as_ref().map_or(Value::Null, |r| r.adapter_config.clone());
     let run_info = json!({
         "created_at": info.created_at,
         "experiment_name": format!("{}/seed-{seed}", runs.method.key()),
@@ -111,18 +109,11 @@ fn run_json(
 }
 
 /// The whole comparison as one JSON document: what it ran on, the plan, the summary table and every run.
-pub fn results_json(
-    info: &ComparisonInfo,
-    plan: &ComparePlan,
-    model_config: &BertConfig,
-    runs: &[MethodRuns],
-    report: &Report,
-) -> Value {
+pub fn results_json(info: &ComparisonInfo, plan: &ComparePlan, runs: &[MethodRuns], report: &Report) -> Value {
     let methods: Vec<Value> = runs
         .iter()
         .map(|m| {
-            let seeds: Vec<Value> =
-                m.runs.iter().map(|r| run_json(info, plan, model_config, m, r.seed, &r.result)).collect();
+            let seeds: Vec<Value> = m.runs.iter().map(|r| run_json(info, plan, m, r.seed, &r.result)).collect();
             json!({
                 "method": m.method.label(),
                 "learning_rate": m.learning_rate,

@@ -51,7 +51,7 @@ pub async fn train_fresh(
 }
 
 /// Builds a fresh classifier, attaches `method`, trains it, tests it where there is a test part, and exports its
-/// adapter.
+/// adapter; its events are named after the method.
 pub async fn run_method(
     pretrained: &Pretrained,
     method: &MethodConfig,
@@ -61,10 +61,22 @@ pub async fn run_method(
     device: &Device,
     host: &mut dyn Host,
 ) -> Result<TrainedMethod, Error> {
+    let run = RunSpec { method, learning_rate, config, name: method.label() };
+    run_tested(pretrained, &run, data, device, host).await
+}
+
+/// [`run_method`] for a run described by `run`.
+pub async fn run_tested(
+    pretrained: &Pretrained,
+    run: &RunSpec<'_>,
+    data: &PreparedData,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<TrainedMethod, Error> {
+    let RunSpec { method, learning_rate, config, .. } = *run;
     let label = method.label();
-    let run = RunSpec { method, learning_rate, config, name: label.clone() };
     let (trained, (trainable_params, total_params), peak_memory_bytes) =
-        train_fresh(pretrained, &run, data, device, host).await?;
+        train_fresh(pretrained, run, data, device, host).await?;
     let info = RunInfo { base_model: pretrained.name.clone(), labels: data.labels.clone(), method: method.clone() };
     let adapter = peft::export(method, &trained.model, &info).await?;
     let pad_id = pretrained.tokenizer.pad_id();
@@ -96,6 +108,7 @@ pub async fn run_method(
         train_seconds: trained.first_step_seconds + trained.seconds_per_step * trained.steps.saturating_sub(1) as f64,
         test,
         confusion,
+        adapter_config: serde_json::from_str(&adapter.config_json).expect("export writes JSON"),
     };
     Ok(TrainedMethod { result, model: trained.model, adapter })
 }

@@ -38,6 +38,10 @@ pub struct MethodResult {
     /// The confusion matrix on the reported part (test where there is one, else validation; empty without either).
     #[serde(default)]
     pub confusion: Confusion,
+    /// The adapter_config.json written with the adapter: peft's config of the method (its `peft_type` null where
+    /// peft has no such method).
+    #[serde(default)]
+    pub adapter_config: serde_json::Value,
 }
 
 impl MethodResult {

@@ -2,12 +2,17 @@
 
 use leptos::prelude::*;
 
-/// One method's points, drawn in its colour.
+/// A spread along a curve: (x, low, high).
+pub type Band = Vec<(f64, f64, f64)>;
+
+/// One method's points, drawn in its colour; with repeated runs, the points are their mean and `band` their spread
+/// (x, low, high): a shaded band around a line, an error bar on a dot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub name: String,
     pub color: &'static str,
     pub points: Vec<(f64, f64)>,
+    pub band: Band,
 }
 
 pub const PALETTE: [&str; 10] =
@@ -29,13 +34,15 @@ struct Scale {
 
 impl Scale {
     fn fit(series: &[Series], log_x: bool) -> Option<Self> {
+        let bands = series.iter().flat_map(|s| &s.band).flat_map(|&(x, low, high)| [(x, low), (x, high)]);
         let points = series
             .iter()
-            .flat_map(|s| &s.points)
+            .flat_map(|s| s.points.iter().copied())
+            .chain(bands)
             .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0));
         let tx = |x: f64| if log_x { x.log10() } else { x };
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in points {
+        for (x, y) in points {
             (x0, x1, y0, y1) = (x0.min(tx(x)), x1.max(tx(x)), y0.min(y), y1.max(y));
         }
         if x0 > x1 {
@@ -133,6 +140,43 @@ pub fn chart(
             }
         })
         .collect();
+    let finite_band = |s: &Series| -> Band {
+        s.band
+            .iter()
+            .copied()
+            .filter(|(x, l, h)| x.is_finite() && l.is_finite() && h.is_finite() && (!log_x || *x > 0.0))
+            .collect()
+    };
+    let bands: Vec<_> = series
+        .iter()
+        .map(|s| {
+            let band = finite_band(s);
+            if dots {
+                // An error bar per point.
+                band.iter()
+                    .map(|&(x, low, high)| {
+                        let (x, y0, y1) = (scale.px(x), scale.py(low), scale.py(high));
+                        view! { <path class="band error-bar" d=format!("M{x:.1},{y0:.1}L{x:.1},{y1:.1}M{:.1},{y0:.1}L{:.1},{y0:.1}M{:.1},{y1:.1}L{:.1},{y1:.1}", x - 4.0, x + 4.0, x - 4.0, x + 4.0)
+                            stroke=s.color stroke-width="1.5" fill="none" /> }
+                        .into_any()
+                    })
+                    .collect::<Vec<_>>()
+            } else if band.len() >= 2 {
+                // The upper edge left to right, the lower edge back.
+                let upper = band.iter().map(|&(x, _, high)| (scale.px(x), scale.py(high)));
+                let lower = band.iter().rev().map(|&(x, low, _)| (scale.px(x), scale.py(low)));
+                let d: String = upper
+                    .chain(lower)
+                    .enumerate()
+                    .map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" }))
+                    .collect::<String>()
+                    + "Z";
+                vec![view! { <path class="band" d=d fill=s.color fill-opacity="0.15" stroke="none" /> }.into_any()]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let marks: Vec<_> = series
         .iter()
         .map(|s| {
@@ -180,6 +224,7 @@ pub fn chart(
             <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=title>
                 {y_ticks}
                 {x_ticks}
+                {bands}
                 <line x1=LEFT x2=WIDTH - RIGHT y1=HEIGHT - BOTTOM y2=HEIGHT - BOTTOM class="axis" />
                 <line x1=LEFT x2=LEFT y1=TOP y2=HEIGHT - BOTTOM class="axis" />
                 {marks}

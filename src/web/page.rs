@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use super::charts::{PALETTE, Series, chart};
+use super::charts::{Band, PALETTE, Series, chart};
 use super::diagram::method_diagram;
 use super::protocol::*;
 use super::store::{self, StoredRun};
@@ -19,6 +19,11 @@ use sharing::{LinkState, ShareState};
 
 mod sharing;
 use crate::method::{Explanation, MethodConfig, apply_setting, catalog};
+use crate::session::compare::{ComparePlan, MethodRuns, PlannedMethod, SearchOutcome, SearchSettings, SeedRun, Unit};
+use crate::session::held_out_fractions;
+use crate::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict, interval, percent};
+use crate::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
+use crate::stats::Spread;
 use crate::train::{TrainConfig, TrainEvent};
 
 /// Larger files are refused before they are read: parsing runs on the page's thread.
@@ -80,12 +85,14 @@ struct Card {
     explanation: Explanation,
     enabled: RwSignal<bool>,
     learning_rate: RwSignal<String>,
+    /// Search the learning rate on validation around the typed one.
+    search: RwSignal<bool>,
     settings: RwSignal<serde_json::Value>,
     error: RwSignal<Option<String>>,
 }
 
 impl Card {
-    fn method(&self) -> Result<MethodChoice, String> {
+    fn method(&self) -> Result<PlannedMethod, String> {
         let config: MethodConfig = serde_json::from_value(self.settings.get_untracked())
             .map_err(|e| format!("{}: invalid settings ({e})", self.title))?;
         let learning_rate = self
@@ -96,7 +103,7 @@ impl Card {
             .ok()
             .filter(|lr| lr.is_finite() && *lr > 0.0)
             .ok_or_else(|| format!("{}: the learning rate must be a positive number", self.title))?;
-        Ok(MethodChoice { config, learning_rate })
+        Ok(PlannedMethod { config, learning_rate, search: self.search.get_untracked() })
     }
 }
 
@@ -108,7 +115,20 @@ struct Budget {
     batch_size: RwSignal<String>,
     max_length: RwSignal<String>,
     seed: RwSignal<String>,
+    /// Runs per method: seeds seed, seed + 1, ...
+    runs: RwSignal<String>,
+    /// Set once the person typed a number of runs: the estimate no longer chooses it.
+    runs_chosen: RwSignal<bool>,
     val_percent: RwSignal<String>,
+    test_percent: RwSignal<String>,
+}
+
+/// What the budget fields describe: the shared training settings, the held-out fractions and the seeds.
+struct BudgetChoice {
+    config: TrainConfig,
+    val_fraction: f64,
+    test_fraction: Option<f64>,
+    seeds: Vec<u64>,
 }
 
 impl Budget {
@@ -127,7 +147,7 @@ impl Budget {
             .ok_or_else(|| format!("{name} must be a number in its allowed range"))
     }
 
-    fn config(&self) -> Result<(TrainConfig, f64), String> {
+    fn choice(&self) -> Result<BudgetChoice, String> {
         let amount: usize = Self::parse(self.amount, "the budget", 1, 100_000)?;
         let by_steps = self.by_steps.get_untracked();
         let config = TrainConfig {
@@ -135,19 +155,24 @@ impl Budget {
             max_steps: by_steps.then_some(amount),
             batch_size: Self::parse(self.batch_size, "batch size", 1, 512)?,
             max_length: Self::parse(self.max_length, "max length", 8, 512)?,
-            seed: Self::parse(self.seed, "seed", 0, u64::MAX)?,
+            seed: Self::parse(self.seed, "seed", 0, u64::MAX - 100)?,
             ..TrainConfig::default()
         };
-        let val_percent: f64 = Self::parse(self.val_percent, "validation %", 0.0, 90.0)?;
-        Ok((config, val_percent / 100.0))
+        let runs: u64 = Self::parse(self.runs, "runs per method", 1, 20)?;
+        let val_percent: f64 = Self::parse(self.val_percent, "validation %", 1.0, 90.0)?;
+        let test_percent: f64 = Self::parse(self.test_percent, "test %", 0.0, 90.0)?;
+        let seeds = (config.seed..config.seed + runs).collect();
+        let test_fraction = (test_percent > 0.0).then_some(test_percent / 100.0);
+        Ok(BudgetChoice { config, val_fraction: val_percent / 100.0, test_fraction, seeds })
     }
 }
 
+/// A unit of the running comparison that started: a search or one seed's run.
 #[derive(Debug, Clone, PartialEq)]
 struct Progress {
-    method: String,
-    index: usize,
-    count: usize,
+    unit: Unit,
+    /// "lora r8 · seed 42", "lora r8 · learning-rate search".
+    name: String,
     step: usize,
     total_steps: usize,
     seconds_per_step: f64,
@@ -162,13 +187,17 @@ struct Running {
     dataset: String,
     columns: Columns,
     val_fraction: f64,
+    test_fraction: Option<f64>,
     model: String,
     backend: String,
-    config: TrainConfig,
+    plan: ComparePlan,
+    train_examples: usize,
+    /// Optimiser steps of the whole plan: searches and runs.
+    total_steps: usize,
 }
 
-/// Live curves of the running comparison, by method: losses per step, (epoch, accuracy) per evaluation.
-type LiveCurves = Vec<(String, Vec<f32>, Vec<(usize, f64)>)>;
+/// Live curves of the running comparison's seed runs: losses per step, (epoch, accuracy) per evaluation.
+type LiveCurves = Vec<(Unit, Vec<f32>, Vec<(usize, f64)>)>;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SortKey {
@@ -205,7 +234,12 @@ struct App {
     progress: RwSignal<Vec<Progress>>,
     live: RwSignal<LiveCurves>,
     compare_error: RwSignal<Option<String>>,
-    failures: RwSignal<Vec<(String, String)>>,
+    /// The running (or last) comparison's failed units, and its searches' outcomes, by method.
+    /// (unit, its name, why).
+    failures: RwSignal<Vec<(Unit, String, String)>>,
+    searches: RwSignal<Vec<(usize, SearchOutcome)>>,
+    /// The comparison `failures` and `searches` belong to: the last one started on this page.
+    last_comparison: RwSignal<Option<u64>>,
     notices: RwSignal<Vec<String>>,
     runs: RwSignal<Vec<StoredRun>>,
     sort: RwSignal<(SortKey, bool)>,
@@ -270,6 +304,7 @@ impl App {
                 explanation: entry.explanation,
                 enabled: RwSignal::new(matches!(entry.key, "lora" | "prefix" | "head")),
                 learning_rate: RwSignal::new(format!("{:e}", entry.config.default_learning_rate())),
+                search: RwSignal::new(false),
                 settings: RwSignal::new(serde_json::to_value(&entry.config).expect("plain data serialises")),
                 error: RwSignal::new(None),
             })
@@ -298,13 +333,18 @@ impl App {
                 batch_size: RwSignal::new("16".into()),
                 max_length: RwSignal::new("64".into()),
                 seed: RwSignal::new("42".into()),
+                runs: RwSignal::new("3".into()),
+                runs_chosen: RwSignal::new(false),
                 val_percent: RwSignal::new("20".into()),
+                test_percent: RwSignal::new("20".into()),
             },
             running: RwSignal::new(None),
             progress: RwSignal::new(Vec::new()),
             live: RwSignal::new(Vec::new()),
             compare_error: RwSignal::new(None),
             failures: RwSignal::new(Vec::new()),
+            searches: RwSignal::new(Vec::new()),
+            last_comparison: RwSignal::new(None),
             notices: RwSignal::new(Vec::new()),
             runs: RwSignal::new(Vec::new()),
             sort: RwSignal::new((SortKey::Run, true)),
@@ -418,13 +458,13 @@ impl App {
     /// The methods training now, named for a notice.
     fn training_now(&self) -> String {
         self.progress.with_untracked(|p| {
-            p.iter().filter(|p| !p.finished).map(|p| p.method.as_str()).collect::<Vec<_>>().join(", ")
+            p.iter().filter(|p| !p.finished).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
         })
     }
 
-    fn method_done(&self, method: &str) {
+    fn unit_done(&self, unit: Unit) {
         self.progress.update(|p| {
-            if let Some(p) = p.iter_mut().find(|p| p.method == method) {
+            if let Some(p) = p.iter_mut().find(|p| p.unit == unit) {
                 p.finished = true;
                 p.step = p.total_steps;
             }
@@ -444,20 +484,24 @@ impl App {
             FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
             FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
             FromWorker::SummaryFailed(error) => self.summary.set(Some(Err(error))),
-            FromWorker::MethodStarted { method, index, count, total_steps } => {
-                // Curves in the comparison's order, also when parallel workers start the longest runs first.
-                let position = self.progress.with_untracked(|p| p.iter().filter(|p| p.index < index).count());
-                self.live
-                    .update(|live| live.insert(position.min(live.len()), (method.clone(), Vec::new(), Vec::new())));
-                let started =
-                    Progress { method, index, count, step: 0, total_steps, seconds_per_step: 0.0, finished: false };
+            FromWorker::UnitStarted { unit, total_steps } => {
+                let Some(name) = self.unit_name(unit) else { return };
+                if let Unit::Run { .. } = unit {
+                    self.live.update(|live| live.push((unit, Vec::new(), Vec::new())));
+                }
+                let started = Progress { unit, name, step: 0, total_steps, seconds_per_step: 0.0, finished: false };
                 self.progress.update(|p| p.push(started));
             }
-            FromWorker::Progress { method, event } => self.on_progress(method, event),
-            FromWorker::MethodFinished { result, adapter } => self.on_finished(result, adapter),
-            FromWorker::MethodFailed { method, error } => {
-                self.method_done(&method);
-                self.failures.update(|f| f.push((method, error)))
+            FromWorker::Progress { unit, event } => self.on_progress(unit, event),
+            FromWorker::RunFinished { method, result, adapter } => self.on_finished(method, result, adapter),
+            FromWorker::SearchFinished { method, outcome } => {
+                self.unit_done(Unit::Search { method });
+                self.searches.update(|s| s.push((method, outcome)));
+            }
+            FromWorker::UnitFailed { unit, error } => {
+                self.unit_done(unit);
+                let name = self.unit_name(unit).unwrap_or_default();
+                self.failures.update(|f| f.push((unit, name, error)))
             }
             FromWorker::CompareFinished => {
                 self.running.set(None);
@@ -485,54 +529,75 @@ impl App {
         }
     }
 
-    fn on_progress(&self, method: String, event: TrainEvent) {
+    /// "lora r8 · seed 42" or "lora r8 · learning-rate search", for a unit of the running comparison.
+    fn unit_name(&self, unit: Unit) -> Option<String> {
+        let label =
+            self.running.with_untracked(|r| r.as_ref()?.plan.methods.get(unit.method()).map(|m| m.config.label()))?;
+        Some(match unit {
+            Unit::Search { .. } => format!("{label} · learning-rate search"),
+            Unit::Run { seed, .. } => format!("{label} · seed {seed}"),
+        })
+    }
+
+    fn on_progress(&self, unit: Unit, event: TrainEvent) {
         match event {
-            TrainEvent::Step { step, total_steps, loss, seconds, .. } => {
+            TrainEvent::Step { step, loss, seconds, .. } => {
                 if !self.first_step_marked.get_value() {
                     self.first_step_marked.set_value(true);
                     mark("peft-lab:first-step");
                 }
                 self.live.update(|live| {
-                    if let Some(curve) = live.iter_mut().find(|(m, _, _)| *m == method) {
+                    if let Some(curve) = live.iter_mut().find(|(u, _, _)| *u == unit) {
                         curve.1.push(loss);
                     }
                 });
                 self.progress.update(|p| {
-                    if let Some(p) = p.iter_mut().find(|p| p.method == method) {
-                        // The first step compiles GPU kernels; the ETA uses the mean of the later ones.
-                        p.seconds_per_step = match step {
-                            1 | 2 => seconds,
-                            n => (p.seconds_per_step * (n - 2) as f64 + seconds) / (n - 1) as f64,
+                    if let Some(p) = p.iter_mut().find(|p| p.unit == unit) {
+                        // The first step compiles GPU kernels; the ETA uses the mean of the later ones. A search's
+                        // trials each start again at step 1, so its steps are counted across them.
+                        p.seconds_per_step = match p.step {
+                            0 | 1 => seconds,
+                            n => (p.seconds_per_step * (n - 1) as f64 + seconds) / n as f64,
                         };
-                        p.step = step;
-                        p.total_steps = total_steps;
+                        p.step = match unit {
+                            Unit::Search { .. } => p.step + 1,
+                            Unit::Run { .. } => step,
+                        };
                     }
                 });
             }
             TrainEvent::Started { .. } => {}
             TrainEvent::Evaluated { epoch, metrics, .. } => self.live.update(|live| {
-                if let Some(curve) = live.iter_mut().find(|(m, _, _)| *m == method) {
+                if let Some(curve) = live.iter_mut().find(|(u, _, _)| *u == unit) {
                     curve.2.push((epoch, metrics.accuracy));
                 }
             }),
         }
     }
 
-    fn on_finished(&self, result: crate::train::MethodResult, adapter: AdapterFiles) {
+    fn on_finished(&self, method: usize, result: crate::train::MethodResult, adapter: AdapterFiles) {
         let Some(running) = self.running.get_untracked() else { return };
-        let index =
-            self.progress.with_untracked(|p| p.iter().find(|p| p.method == result.method).map_or(0, |p| p.index));
-        self.method_done(&result.method);
-        self.tryable.update(|t| t.push(result.method.clone()));
+        let unit = Unit::Run { method, seed: result.seed };
+        self.unit_done(unit);
+        // "Try it" has each method's run of the first seed.
+        if running.plan.seeds.first() == Some(&result.seed) {
+            self.tryable.update(|t| t.push(result.method.clone()));
+        }
+        let search = self.searches.with_untracked(|s| s.iter().find(|(m, _)| *m == method).map(|(_, o)| o.clone()));
         let run = StoredRun {
             comparison: running.comparison,
-            index,
+            index: method,
             dataset: running.dataset,
             columns: Some(running.columns),
             val_fraction: Some(running.val_fraction),
+            test_fraction: running.test_fraction,
+            train_examples: Some(running.train_examples),
             model: running.model,
             backend: running.backend,
-            config: running.config,
+            config: running.plan.config_for(result.seed),
+            plan: Some(running.plan),
+            search,
+            finished_at: Some(now_ms()),
             result,
             adapter,
         };
@@ -607,8 +672,8 @@ impl App {
         let start = || -> Result<(), String> {
             let data = self.data.get_untracked().ok_or("load a dataset first")?;
             let dataset = data.dataset.clone().map_err(|e| format!("the dataset is not usable: {e}"))?;
-            let (config, val_fraction) = self.budget.config()?;
-            let methods: Vec<MethodChoice> = self
+            let BudgetChoice { config, val_fraction, test_fraction, seeds } = self.budget.choice()?;
+            let methods: Vec<PlannedMethod> = self
                 .cards
                 .get_value()
                 .iter()
@@ -618,35 +683,69 @@ impl App {
             if methods.is_empty() {
                 return Err("tick at least one method".into());
             }
+            let fractions = held_out_fractions(Some(val_fraction), test_fraction).map_err(|e| e.to_string())?;
+            let train_examples = dataset.train_size(&fractions);
+            let plan = ComparePlan { methods, seeds, config, search: SearchSettings::default() };
+            plan.check()?;
             let backend = self.backend.get_untracked().map(|b| b.kind).unwrap_or_default();
-            self.running.set(Some(Running {
+            let running = Running {
                 comparison: now_ms(),
                 dataset: data.name.clone(),
                 columns: dataset.columns.clone(),
                 val_fraction,
+                test_fraction,
                 model: self.model_source.with_untracked(|s| s.name.clone()),
                 backend,
-                config: config.clone(),
-            }));
+                total_steps: plan.total_steps(train_examples),
+                train_examples,
+                plan: plan.clone(),
+            };
+            let comparison = running.comparison;
+            self.running.set(Some(running));
             self.live.set(Vec::new());
             self.failures.set(Vec::new());
+            self.searches.set(Vec::new());
+            self.last_comparison.set(Some(comparison));
             // Runs opened from a link or loaded from files stay; the previous comparison's go.
             self.tryable.set(self.kept.get_value());
             self.predictions.set(Vec::new());
-            let comparison = self.running.get_untracked().map_or(0, |r| r.comparison);
             let parallel_workers = parallel_workers();
             self.send(&ToWorker::Compare(CompareJob {
                 comparison,
                 dataset,
                 val_fraction,
-                config,
-                methods,
+                test_fraction,
+                plan,
                 parallel_workers,
             }));
             Ok(())
         };
         if let Err(e) = start() {
             self.compare_error.set(Some(e));
+        }
+    }
+
+    /// The shown comparison as peft method_comparison-style JSON, with what it ran on.
+    fn download_results(&self, plan: &ComparePlan, methods: &[MethodRuns], report: &Report, stored: &[StoredRun]) {
+        let Some(first) = stored.first() else { return };
+        let finished = stored.iter().filter_map(|r| r.finished_at).max();
+        let info = ComparisonInfo {
+            model: first.model.clone(),
+            dataset: first.dataset.clone(),
+            created_at: iso_utc(first.comparison as f64 / 1000.0),
+            total_seconds: finished.map_or(0.0, |end| end.saturating_sub(first.comparison) as f64 / 1000.0),
+            backend: first.backend.clone(),
+            train_examples: first.train_examples.unwrap_or(0),
+            validation_examples: first.result.evaluations.last().map_or(0, |(_, m)| m.examples),
+            test_examples: first.result.test.as_ref().map_or(0, |t| t.examples),
+        };
+        let json = results_json(&info, plan, methods, report);
+        self.download_text("peft-lab-results.json", &serde_json::to_string_pretty(&json).expect("JSON serialises"));
+    }
+
+    fn download_text(&self, name: &str, text: &str) {
+        if let Err(e) = sharing::download(name, text.as_bytes()) {
+            self.notice(format!("{name} could not be downloaded: {e}"));
         }
     }
 
@@ -718,6 +817,17 @@ pub fn mount() {
             match store::load().await {
                 Ok(runs) => app.runs.set(runs),
                 Err(e) => app.notice(format!("earlier runs could not be read from the browser's storage: {e}")),
+            }
+        });
+        // Three runs per method unless the person chose, or the estimate says three take too long.
+        Effect::new(move |_| {
+            if app.budget.runs_chosen.get() {
+                return;
+            }
+            let three = plan_size(app, 3).and_then(|(.., seconds)| seconds);
+            let runs = if three.is_some_and(|s| s > DEFAULT_RUNS_SECONDS) { "1" } else { "3" };
+            if app.budget.runs.get_untracked() != runs {
+                app.budget.runs.set(runs.into());
             }
         });
         // The token-length summary needs the tokenizer, which lives in the worker.
@@ -1016,6 +1126,9 @@ fn card_view(card: Card) -> impl IntoView {
             </details>
             <label class="field">"learning rate" <input type="text" class="lr" prop:value=move || card.learning_rate.get()
                 on:input=move |ev| card.learning_rate.set(event_target_value(&ev)) /></label>
+            <label class="field" title="Tries 1/3, 1 and 3 times this rate on the validation part (successive halving on a short budget), then trains every run with the best">
+                <input type="checkbox" class="search" prop:checked=move || card.search.get()
+                    on:change=move |ev| card.search.set(event_target_checked(&ev)) />"search the learning rate"</label>
             {fields}
             <Show when=move || card.error.get().is_some()><p class="error">{move || card.error.get()}</p></Show>
         </article>
@@ -1067,42 +1180,34 @@ fn compare_view(app: App) -> impl IntoView {
             && app.data.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()))
     };
     let progress = move || {
-        let runs = app.progress.get();
-        let first = runs.first()?;
-        let (count, total_steps) = (first.count, first.total_steps);
-        let training: Vec<&Progress> = runs.iter().filter(|p| !p.finished).collect();
-        let done: usize = runs.iter().map(|p| p.step).sum();
-        let all = (count * total_steps).max(1);
-        // Methods not started yet run as fast as those running now, as many at once.
+        let units = app.progress.get();
+        let total = app.running.with(|r| r.as_ref().map(|r| r.total_steps))?.max(1);
+        let training: Vec<&Progress> = units.iter().filter(|p| !p.finished).collect();
+        let done: usize = units.iter().map(|p| if p.finished { p.total_steps } else { p.step }).sum();
+        // Units not started yet run as fast as those running now, as many at once.
         let timed: Vec<f64> = training.iter().filter(|p| p.step >= 2).map(|p| p.seconds_per_step).collect();
         let eta = if timed.is_empty() {
             "ETA after the first steps (the first compiles GPU kernels)".to_string()
         } else {
             let mean = timed.iter().sum::<f64>() / timed.len() as f64;
-            format!("about {} left", duration(all.saturating_sub(done) as f64 * mean / training.len().max(1) as f64))
+            format!("about {} left", duration(total.saturating_sub(done) as f64 * mean / training.len().max(1) as f64))
         };
         let lines = training
             .into_iter()
             .map(|p| {
-                let line = format!(
-                    "{} ({}/{count}): step {}/{} · {:.2} s/step",
-                    p.method,
-                    p.index + 1,
-                    p.step,
-                    p.total_steps,
-                    p.seconds_per_step
-                );
+                let line = format!("{}: step {}/{} · {:.2} s/step", p.name, p.step, p.total_steps, p.seconds_per_step);
                 view! { <li>{line}</li> }
             })
             .collect_view();
         Some(view! {
             <div id="progress">
-                <progress value=done as f64 max=all as f64></progress>
-                <span>{eta}</span>
+                <progress value=done.min(total) as f64 max=total as f64></progress>
+                <span>{format!("{} of {} steps · ", format_count(done.min(total)), format_count(total))}{eta}</span>
                 <ul class="running">{lines}</ul>
             </div>
         })
     };
+    let estimate = move || plan_estimate(app);
     view! {
         <section id="compare-section">
             <h2>"3. Budget and compare"</h2>
@@ -1114,8 +1219,14 @@ fn compare_view(app: App) -> impl IntoView {
                 <label>"batch size " {number("batch-size", budget.batch_size)}</label>
                 <label>"max length " {number("max-length", budget.max_length)}</label>
                 <label>"seed " {number("seed", budget.seed)}</label>
+                <label>"runs per method " <input id="runs" type="number" min="1" max="20" class="short"
+                    prop:value=move || budget.runs.get()
+                    on:input=move |ev| { budget.runs_chosen.set(true); budget.runs.set(event_target_value(&ev)); } /></label>
+                <label>"test " <input id="test-percent" type="number" min="0" max="90" step="5" class="short"
+                    prop:value=move || budget.test_percent.get() on:input=move |ev| budget.test_percent.set(event_target_value(&ev)) />" %"</label>
             </div>
-            <p class="muted">"Every method gets the same split, seed, batch order and budget; AdamW with weight decay 0.01, 6% warm-up then linear decay, gradients clipped at 1."</p>
+            <p class="muted">"Every method gets the same split, seeds, batch orders and budget: run k of every method uses seed + k (its head initialisation, batch order and dropout). AdamW with weight decay 0.01, 6% warm-up then linear decay, gradients clipped at 1. Learning rates are chosen on validation; the table reports the test part (test 0 %: validation figures)."</p>
+            <p id="plan-estimate" class="hint">{estimate}</p>
             <div class="actions">
                 <button id="compare" class="primary" on:click=move |_| app.compare() disabled=move || !ready() || app.running.get().is_some()>"Compare"</button>
                 <button id="cancel" on:click=move |_| app.cancel() disabled=move || app.running.get().is_none()>"Cancel"</button>
@@ -1123,50 +1234,215 @@ fn compare_view(app: App) -> impl IntoView {
             <Show when=move || app.compare_error.get().is_some()><p id="compare-error" class="error" role="alert">{move || app.compare_error.get()}</p></Show>
             {progress}
             <Show when=move || !app.failures.get().is_empty()>
-                <ul id="failures">{move || app.failures.get().into_iter().map(|(m, e)| view! { <li class="error">{m} " failed: " {e}</li> }).collect_view()}</ul>
+                <ul id="failures">{move || app.failures.get().into_iter().map(|(_, name, e)| view! { <li class="error">{name} " failed: " {e}</li> }).collect_view()}</ul>
             </Show>
         </section>
     }
+}
+
+/// The plan the budget and the ticked cards describe with `runs` runs per method: its optimiser steps, and its time
+/// where the backend was timed when the model loaded (a LoRA step of 16 x 64 tokens, scaled to this budget's batch
+/// and typical text length, shared by the parallel workers on the CPU). Tracks every field it reads.
+fn plan_size(app: App, runs: u64) -> Option<(usize, usize, Option<f64>)> {
+    let budget = app.budget;
+    for field in
+        [budget.amount, budget.batch_size, budget.max_length, budget.seed, budget.val_percent, budget.test_percent]
+    {
+        field.track();
+    }
+    budget.by_steps.track();
+    let dataset = app.data.with(|d| d.as_ref().and_then(|d| d.dataset.clone().ok()))?;
+    let BudgetChoice { config, val_fraction, test_fraction, .. } = budget.choice().ok()?;
+    let methods: Vec<PlannedMethod> = app
+        .cards
+        .get_value()
+        .iter()
+        .filter(|c| {
+            // A search adds steps.
+            c.search.track();
+            c.enabled.get()
+        })
+        .filter_map(|c| c.method().ok())
+        .collect();
+    let fractions = held_out_fractions(Some(val_fraction), test_fraction).ok()?;
+    let train_examples = dataset.train_size(&fractions);
+    let seeds = (0..runs).collect();
+    let plan = ComparePlan { methods, seeds, config, search: SearchSettings::default() };
+    let steps = plan.total_steps(train_examples);
+    let backend = app.backend.get()?;
+    let timed = backend.timings.iter().find(|t| backend.kind.starts_with(&t.backend)).and_then(|t| t.seconds_per_step);
+    let seconds = timed.map(|timed| {
+        let length = app.summary.with(|s| match s {
+            Some(Ok(s)) => s.token_length_p90.min(plan.config.max_length),
+            _ => plan.config.max_length,
+        });
+        let per_step = timed * (plan.config.batch_size * length) as f64 / (16 * 64) as f64;
+        let workers = if backend.gpu { 1 } else { parallel_workers().min(plan.methods.len() * runs as usize).max(1) };
+        steps as f64 * per_step / workers as f64
+    });
+    Some((plan.methods.len(), steps, seconds))
+}
+
+/// The longest default comparison, in seconds: three runs per method when they fit, else one.
+const DEFAULT_RUNS_SECONDS: f64 = 600.0;
+
+/// The plan's size and time before Compare, and why the runs per method were set to one when three would not fit.
+fn plan_estimate(app: App) -> String {
+    let runs: u64 = app.budget.runs.get().trim().parse().unwrap_or(1);
+    let Some((methods, steps, seconds)) = plan_size(app, runs) else { return String::new() };
+    let time = match seconds {
+        Some(s) => format!(", roughly {} from the step timed when the model loaded", duration(s)),
+        None => ", timed once the first steps ran".into(),
+    };
+    let note = if runs == 1 && !app.budget.runs_chosen.get() {
+        match plan_size(app, 3).and_then(|(.., s)| s) {
+            Some(three) if three > DEFAULT_RUNS_SECONDS => format!(
+                " One run per method, because three would take about {}: one run says little on small data, raise \
+                 the runs when you can wait.",
+                duration(three)
+            ),
+            _ => String::new(),
+        }
+    } else {
+        String::new()
+    };
+    format!("Plan: {methods} method(s) × {runs} run(s), {} optimiser steps{time}.{note}", format_count(steps))
 }
 
 fn duration(seconds: f64) -> String {
     if seconds < 90.0 { format!("{seconds:.0} s") } else { format!("{:.0} min", seconds / 60.0) }
 }
 
-/// The latest comparison's curves: stored runs of it plus the method still training.
-fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
+/// The comparison the results show (the running one, else the most recent stored): its plan where known, its stored
+/// runs, and per method what the engine's report reads.
+struct Shown {
+    plan: Option<ComparePlan>,
+    stored: Vec<StoredRun>,
+    methods: Vec<(usize, MethodRuns)>,
+}
+
+fn shown_comparison(app: App) -> Option<Shown> {
+    let running = app.running.get();
     let runs = app.runs.get();
-    // While a comparison runs, its runs; otherwise the most recent comparison's.
-    let running = app.running.get().map(|r| r.comparison);
-    let shown = running.or_else(|| runs.iter().map(|r| r.comparison).max());
+    let comparison = running.as_ref().map(|r| r.comparison).or_else(|| runs.iter().map(|r| r.comparison).max())?;
+    let mut stored: Vec<StoredRun> = runs.into_iter().filter(|r| r.comparison == comparison).collect();
+    stored.sort_by_key(|r| (r.index, r.result.seed));
+    let plan = running.map(|r| r.plan).or_else(|| stored.iter().find_map(|r| r.plan.clone()));
+    // Failed units and searches are known for the comparison started on this page.
+    let ours = app.last_comparison.get() == Some(comparison);
+    let failures = if ours { app.failures.get() } else { Vec::new() };
+    let searches = if ours { app.searches.get() } else { Vec::new() };
+    let count = match &plan {
+        Some(plan) => plan.methods.len(),
+        None => stored.iter().map(|r| r.index + 1).max().unwrap_or(0),
+    };
+    let methods = (0..count)
+        .filter_map(|i| {
+            let mine: Vec<&StoredRun> = stored.iter().filter(|r| r.index == i).collect();
+            let planned = plan.as_ref().map(|p| &p.methods[i]);
+            let config = planned.map(|p| p.config.clone()).or_else(|| mine.first().map(|r| r.result.config.clone()))?;
+            let searched = mine.iter().find_map(|r| r.search.clone());
+            let searched = searched.or_else(|| searches.iter().find(|(m, _)| *m == i).map(|(_, o)| o.clone()));
+            let search_failed =
+                failures.iter().find(|(u, ..)| *u == Unit::Search { method: i }).map(|(.., e)| e.clone());
+            let search = searched.map(Ok).or(search_failed.map(Err));
+            let learning_rate = mine
+                .first()
+                .map(|r| r.result.learning_rate)
+                .or(search.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.chosen))
+                .or(planned.map(|p| p.learning_rate))?;
+            let mut seed_runs: Vec<SeedRun> =
+                mine.iter().map(|r| SeedRun { seed: r.result.seed, result: Ok(r.result.clone()) }).collect();
+            seed_runs.extend(failures.iter().filter_map(|(u, _, e)| match *u {
+                Unit::Run { method, seed } if method == i => Some(SeedRun { seed, result: Err(e.clone()) }),
+                _ => None,
+            }));
+            seed_runs.sort_by_key(|r| r.seed);
+            // A method with nothing finished yet is not in the table.
+            (!seed_runs.is_empty() || search.as_ref().is_some_and(Result::is_err))
+                .then(|| (i, MethodRuns { method: config, learning_rate, search, runs: seed_runs }))
+        })
+        .collect();
+    Some(Shown { plan, stored, methods })
+}
+
+/// Per step (or epoch) of the runs' curves: the mean, and where two or more runs reach it their mean ± one standard
+/// deviation.
+fn mean_curve(curves: &[Vec<(f64, f64)>]) -> (Vec<(f64, f64)>, Band) {
+    let longest = curves.iter().map(Vec::len).max().unwrap_or(0);
+    let (mut mean, mut band) = (Vec::new(), Vec::new());
+    for i in 0..longest {
+        let values: Vec<f64> = curves.iter().filter_map(|c| c.get(i).map(|p| p.1)).collect();
+        let x = curves.iter().find_map(|c| c.get(i).map(|p| p.0)).unwrap_or(0.0);
+        if let Some(spread) = Spread::of(&values) {
+            mean.push((x, spread.mean));
+            if spread.n > 1 {
+                band.push((x, spread.mean - spread.std, spread.mean + spread.std));
+            }
+        }
+    }
+    (mean, band)
+}
+
+/// The shown comparison's curves, a line per method: the mean over its runs (finished and training) with a band of
+/// one standard deviation; the efficiency plot has the mean reported accuracy with an error bar.
+fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
+    let Some(shown) = shown_comparison(app) else { return Default::default() };
     // A method's colour is its place in the comparison, the same while it trains and once it finished, in whatever
     // order parallel workers finish them.
     let color = |index: usize| PALETTE[index % PALETTE.len()];
-    let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
     let live = app.live.get();
-    let mut finished: Vec<&StoredRun> = runs.iter().filter(|r| Some(r.comparison) == shown).collect();
-    finished.sort_by_key(|r| r.index);
-    for run in &finished {
-        let r = &run.result;
-        let c = color(run.index);
-        losses.push(Series { name: r.method.clone(), color: c, points: smooth(&r.losses) });
-        let points = r.evaluations.iter().enumerate().map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0)).collect();
-        accuracy.push(Series { name: r.method.clone(), color: c, points });
-        if let Some(acc) = r.accuracy {
-            efficiency.push(Series {
-                name: r.method.clone(),
-                color: c,
-                points: vec![(r.trainable_percent, acc * 100.0)],
-            });
+    let count = shown.plan.as_ref().map_or(shown.methods.len(), |p| p.methods.len());
+    let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
+    for index in 0..count {
+        let finished: Vec<&StoredRun> = shown.stored.iter().filter(|r| r.index == index).collect();
+        let training: Vec<_> = live
+            .iter()
+            .filter(|(unit, ..)| {
+                matches!(*unit, Unit::Run { method, seed } if method == index
+                    && !finished.iter().any(|r| r.result.seed == seed))
+            })
+            .collect();
+        let Some(name) = finished
+            .first()
+            .map(|r| r.result.method.clone())
+            .or_else(|| shown.plan.as_ref().map(|p| p.methods[index].config.label()))
+        else {
+            continue;
+        };
+        if finished.is_empty() && training.is_empty() {
+            continue;
         }
-    }
-    if running.is_some() {
-        let progress = app.progress.get();
-        for (method, curve, evals) in live.iter().filter(|(m, _, _)| !finished.iter().any(|r| r.result.method == *m)) {
-            let c = color(progress.iter().find(|p| p.method == *method).map_or(0, |p| p.index));
-            losses.push(Series { name: format!("{method} (training)"), color: c, points: smooth(curve) });
-            let points = evals.iter().map(|&(epoch, acc)| (epoch as f64, acc * 100.0)).collect();
-            accuracy.push(Series { name: method.clone(), color: c, points });
+        let c = color(index);
+        let loss_curves: Vec<Vec<(f64, f64)>> = finished
+            .iter()
+            .map(|r| smooth(&r.result.losses))
+            .chain(training.iter().map(|(_, curve, _)| smooth(curve)))
+            .collect();
+        let (points, band) = mean_curve(&loss_curves);
+        let label = if training.is_empty() { name.clone() } else { format!("{name} (training)") };
+        losses.push(Series { name: label, color: c, points, band });
+        let epoch_curves: Vec<Vec<(f64, f64)>> = finished
+            .iter()
+            .map(|r| {
+                r.result
+                    .evaluations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0))
+                    .collect()
+            })
+            .chain(training.iter().map(|(_, _, evals)| evals.iter().map(|&(e, a)| (e as f64, a * 100.0)).collect()))
+            .collect();
+        let (points, band) = mean_curve(&epoch_curves);
+        accuracy.push(Series { name: name.clone(), color: c, points, band });
+        let reported: Vec<f64> =
+            finished.iter().filter_map(|r| r.result.reported()).map(|m| m.accuracy * 100.0).collect();
+        if let (Some(spread), Some(first)) = (Spread::of(&reported), finished.first()) {
+            let x = first.result.trainable_percent;
+            let band =
+                if spread.n > 1 { vec![(x, spread.mean - spread.std, spread.mean + spread.std)] } else { vec![] };
+            efficiency.push(Series { name, color: c, points: vec![(x, spread.mean)], band });
         }
     }
     (losses, accuracy, efficiency)
@@ -1209,6 +1485,154 @@ fn sort_value(run: &StoredRun, key: SortKey) -> f64 {
     v.filter(|v| v.is_finite()).unwrap_or(f64::NAN)
 }
 
+/// The shown comparison's table, a row per method over its runs: size and speed, then accuracy on the reported part
+/// as mean ± std over the runs that learnt, its 95 % interval, macro-F1 and the mark against the best; what the marks
+/// mean; runs at chance and failures; the downloads and the confusion matrices.
+fn summary_view(app: App) -> impl IntoView {
+    move || {
+        let shown = shown_comparison(app)?;
+        if shown.methods.is_empty() {
+            return None;
+        }
+        let methods: Vec<MethodRuns> = shown.methods.iter().map(|(_, m)| m.clone()).collect();
+        let report = Report::new(&methods);
+        let part = report.part;
+        let rows = report
+            .methods
+            .iter()
+            .zip(&methods)
+            .map(|(m, runs)| {
+                let learnt = m.accuracy.map_or(0, |a| a.n);
+                let runs_cell = format!("{learnt}/{}", runs.runs.len());
+                let verdict = match &m.verdict {
+                    Verdict::Best => "best",
+                    Verdict::NotDistinguishable { .. } => "tied",
+                    Verdict::Worse { .. } => "worse",
+                    Verdict::TooFewRuns => "unknown",
+                };
+                let f1 = m.macro_f1.map_or("n/a".into(), |s| {
+                    if s.n > 1 { format!("{:.3} ± {:.3}", s.mean, s.std) } else { format!("{:.3}", s.mean) }
+                });
+                view! {
+                    <tr class="summary-row" data-method=m.method.clone() data-verdict=verdict>
+                        <td class="method">{m.method.clone()}</td>
+                        <td class="num" data-col="lr" title=if m.searched { "chosen by the search on validation" } else { "" }>
+                            {format!("{:.1e}{}", m.learning_rate, if m.searched { "*" } else { "" })}</td>
+                        <td class="num">{m.trainable_params.map(format_count)}</td>
+                        <td class="num">{m.adapter_bytes.map(format_count)}</td>
+                        <td class="num">{m.seconds_per_step.map(|s| format!("{:.0}", s * 1000.0))}</td>
+                        <td class="num" data-col="runs">{runs_cell}{(!m.at_chance.is_empty()).then_some(" (at chance: see below)")}</td>
+                        <td class="num" data-col="accuracy-mean">{percent(m.accuracy.as_ref())}</td>
+                        <td class="num" data-col="interval">{interval(m.accuracy.as_ref())}</td>
+                        <td class="num" data-col="macro-f1-mean">{f1}</td>
+                        <td data-col="mark">{m.verdict.mark()}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        let notes = report
+            .methods
+            .iter()
+            .flat_map(|m| {
+                let chance = m.at_chance.iter().map(|c| {
+                    format!(
+                        "{}, seed {}: stayed at chance ({:.1} % accuracy; the most frequent class is {:.1} %)",
+                        m.method,
+                        c.seed,
+                        100.0 * c.accuracy,
+                        100.0 * c.majority_share
+                    )
+                });
+                let failed = m.failed.iter().map(|(seed, e)| match seed {
+                    Some(seed) => format!("{}, seed {seed}: failed: {e}", m.method),
+                    None => format!("{}: {e}", m.method),
+                });
+                chance.chain(failed).collect::<Vec<_>>()
+            })
+            .map(|line| view! { <li>{line}</li> })
+            .collect_view();
+        let caption = match part {
+            Part::Test => "Accuracy on the test part, which no choice looked at.",
+            Part::Validation => {
+                "No test part: these are validation figures, the same data the learning rates were chosen on."
+            }
+        };
+        let downloadable = shown.plan.clone().map(|plan| (plan, methods.clone(), report.clone(), shown.stored.clone()));
+        let downloads = downloadable.map(|(plan, methods, report, stored)| {
+            let (methods_csv, report_csv) = (methods.clone(), report.clone());
+            view! {
+                <div class="actions">
+                    <button id="download-json" on:click=move |_| app.download_results(&plan, &methods, &report, &stored)>
+                        "Download results (JSON)"</button>
+                    <button id="download-csv" on:click=move |_| {
+                        app.download_text("peft-lab-results.csv", &results_csv(&methods_csv, &report_csv))
+                    }>"Download results (CSV)"</button>
+                </div>
+            }
+        });
+        let confusions = confusion_view(&report, &shown.stored);
+        Some(view! {
+            <div class="table-wrap">
+                <table id="summary-table" data-part=part.name()>
+                    <caption>{caption}</caption>
+                    <thead><tr>
+                        <th>"method"</th><th>"learning rate"</th><th>"trainable"</th><th>"adapter bytes"</th>
+                        <th>"ms/step"</th><th>"runs that learnt"</th>
+                        <th>{format!("{} accuracy % (mean ± std)", part.name())}</th><th>"95 % interval"</th>
+                        <th>"macro-F1"</th><th>"vs best"</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            <p id="marks-note" class="muted">{NOT_DISTINGUISHABLE} " “-x [a, b]”: the best is x points better, [a, b] the 95 % interval of that gap; “?”: fewer than two seeds where both learnt. A run is " {AT_CHANCE} " *: learning rate chosen by the search."</p>
+            <ul id="run-notes">{notes}</ul>
+            {downloads}
+            {confusions}
+        })
+    }
+}
+
+/// Each method's confusion matrix on the reported part, averaged over its runs (classes named from the runs' files;
+/// only up to 20 classes).
+fn confusion_view(report: &Report, stored: &[StoredRun]) -> impl IntoView + use<> {
+    let labels: Vec<String> = stored
+        .first()
+        .and_then(|r| serde_json::from_str::<crate::share::peft::RunInfo>(&r.adapter.run_info_json).ok())
+        .map(|info| info.labels)
+        .unwrap_or_default();
+    let shown = !labels.is_empty() && labels.len() <= 20;
+    let tables = report
+        .methods
+        .iter()
+        .filter(|m| shown && m.confusion.len() == labels.len())
+        .map(|m| {
+            let head = labels.iter().map(|l| view! { <th>{l.clone()}</th> }).collect_view();
+            let rows = m
+                .confusion
+                .iter()
+                .zip(&labels)
+                .map(|(row, label)| {
+                    let cells = row.iter().map(|c| view! { <td class="num">{format!("{c:.1}")}</td> }).collect_view();
+                    view! { <tr><th>{label.clone()}</th>{cells}</tr> }
+                })
+                .collect_view();
+            view! {
+                <table class="confusion" data-method=m.method.clone()>
+                    <caption>{m.method.clone()}</caption>
+                    <thead><tr><th>"true \\ predicted"</th>{head}</tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            }
+        })
+        .collect_view();
+    view! {
+        <details id="confusion">
+            <summary>"Confusion matrices (true label by row, mean over each method's runs)"</summary>
+            <div class="confusions">{tables}</div>
+        </details>
+    }
+}
+
 fn results_view(app: App) -> impl IntoView {
     let header = move |key: SortKey, title: &'static str| {
         let arrow = move || match app.sort.get() {
@@ -1232,7 +1656,7 @@ fn results_view(app: App) -> impl IntoView {
         let (key, ascending) = app.sort.get();
         runs.sort_by(|a, b| {
             let order = match key {
-                SortKey::Run => (a.comparison, a.index).cmp(&(b.comparison, b.index)),
+                SortKey::Run => (a.comparison, a.index, a.result.seed).cmp(&(b.comparison, b.index, b.result.seed)),
                 SortKey::Method => a.result.method.cmp(&b.result.method),
                 _ => {
                     let (x, y) = (sort_value(a, key), sort_value(b, key));
@@ -1253,10 +1677,11 @@ fn results_view(app: App) -> impl IntoView {
                 let number = comparisons.iter().position(|&c| c == run.comparison).map_or(0, |i| i + 1);
                 let memory = r.peak_memory_bytes.map_or("n/a".to_string(), mib);
                 view! {
-                    <tr class="result-row" data-method=r.method.clone() data-loss-start=loss_mean(&r.losses, true)
+                    <tr class="result-row" data-method=r.method.clone() data-seed=r.seed data-loss-start=loss_mean(&r.losses, true)
                         data-loss-end=loss_mean(&r.losses, false)>
                         <td title=format!("{} on {} · {} · {}", run.model, run.dataset, run.backend, run.config.batch_size)>{format!("#{number}")}</td>
                         <td class="method">{r.method.clone()}</td>
+                        <td class="num" data-col="seed">{r.seed}</td>
                         <td class="num" data-col="trainable">{format_count(r.trainable_params)}</td>
                         <td class="num">{format!("{:.3}", r.trainable_percent)}</td>
                         <td class="num" data-col="adapter-bytes">{format_count(r.adapter_bytes)}</td>
@@ -1265,6 +1690,7 @@ fn results_view(app: App) -> impl IntoView {
                         <td class="num" data-col="val-loss">{optional(r.val_loss, 1.0, 4)}</td>
                         <td class="num" data-col="accuracy">{optional(r.accuracy, 100.0, 1)}</td>
                         <td class="num" data-col="macro-f1">{optional(r.macro_f1, 1.0, 3)}</td>
+                        <td class="num" data-col="test-accuracy">{optional(r.test.as_ref().map(|t| t.accuracy), 100.0, 1)}</td>
                         {sharing::run_actions(app, run.clone())}
                     </tr>
                 }
@@ -1295,20 +1721,24 @@ fn results_view(app: App) -> impl IntoView {
     view! {
         <section id="results-section">
             <h2>"4. Results"</h2>
+            {summary_view(app)}
             {charts}
+            <h3>"Every run"</h3>
             <div class="table-wrap">
                 <table id="results">
                     <thead><tr>
                         {header(SortKey::Run, "run")}
                         {header(SortKey::Method, "method")}
+                        <th>"seed"</th>
                         {header(SortKey::Trainable, "trainable")}
                         {header(SortKey::Percent, "% of model")}
                         {header(SortKey::AdapterBytes, "adapter bytes")}
                         {header(SortKey::MsPerStep, "ms/step")}
                         {header(SortKey::Memory, "peak GPU memory")}
                         {header(SortKey::ValLoss, "val loss")}
-                        {header(SortKey::Accuracy, "accuracy %")}
-                        {header(SortKey::MacroF1, "macro-F1")}
+                        {header(SortKey::Accuracy, "val accuracy %")}
+                        {header(SortKey::MacroF1, "val macro-F1")}
+                        <th>"test accuracy %"</th>
                         <th>"share and export"</th>
                     </tr></thead>
                     <tbody>{rows}</tbody>

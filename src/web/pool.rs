@@ -1,7 +1,7 @@
-//! A comparison's methods trained side by side in helper workers, on the CPU path: each is an independent run with
-//! the comparison's seed, so a helper per core gives the same results as one worker, sooner. The wasm has one thread
-//! per worker; a helper is the same worker script, started by the training worker (nested workers), which forwards
-//! what the helpers say to the page.
+//! A comparison's units (a method's learning-rate search, one seed's run of a method) trained side by side in helper
+//! workers, on the CPU path: each is an independent run with its own seed, so a helper per core gives the same results
+//! as one worker, sooner. The wasm has one thread per worker; a helper is the same worker script, started by the
+//! training worker (nested workers), which forwards what the helpers say to the page.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -14,20 +14,25 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::js_error;
 use super::protocol::*;
+use crate::session::compare::Unit;
 
-/// What a finished helper run leaves: its result is forwarded by the pool, its files are given to `on_finished`.
-pub type OnFinished = Box<dyn FnMut(usize, &AdapterFiles)>;
+/// What a finished helper run leaves: its result is forwarded by the pool, its files (method, seed) are given to
+/// `on_finished`.
+pub type OnFinished = Box<dyn FnMut(usize, u64, &AdapterFiles)>;
 
 struct Helper {
     worker: Worker,
-    /// The method (its index in the job) the helper trains now.
-    current: Option<usize>,
+    /// Its model is loaded.
+    ready: bool,
+    /// The unit it trains now.
+    current: Option<Unit>,
     alive: bool,
 }
 
 struct Pool {
     job: CompareJob,
-    queue: VecDeque<usize>,
+    /// Units ready to run, with their learning rate; a method's runs join once its search chose the rate.
+    queue: VecDeque<(Unit, f64)>,
     helpers: Vec<Helper>,
     post: fn(&FromWorker),
     on_finished: OnFinished,
@@ -35,18 +40,28 @@ struct Pool {
 }
 
 impl Pool {
-    /// Gives helper `h` the next method, or stops it when none is left; resolves once every helper stopped.
-    fn next(&mut self, h: usize) {
-        let helper = &mut self.helpers[h];
-        helper.current = self.queue.pop_front();
-        match helper.current {
-            Some(index) => {
-                let job = CompareJob { methods: vec![self.job.methods[index].clone()], ..self.job.clone() };
-                if let Err(e) = send(&helper.worker, &ToWorker::Compare(job)) {
-                    self.fail(h, format!("the helper worker cannot be reached: {e}"));
-                }
+    fn searching(&self) -> bool {
+        self.helpers.iter().any(|h| h.alive && matches!(h.current, Some(Unit::Search { .. })))
+    }
+
+    /// Gives every idle helper the next unit; stops the idle ones when nothing is queued and no search can add more.
+    fn dispatch(&mut self) {
+        for h in 0..self.helpers.len() {
+            let helper = &self.helpers[h];
+            if !(helper.alive && helper.ready && helper.current.is_none()) {
+                continue;
             }
-            None => self.stop(h),
+            match self.queue.pop_front() {
+                Some((unit, learning_rate)) => {
+                    self.helpers[h].current = Some(unit);
+                    let job = Box::new(self.job.clone());
+                    if let Err(e) = send(&self.helpers[h].worker, &ToWorker::RunUnit { job, unit, learning_rate }) {
+                        self.fail(h, format!("the helper worker cannot be reached: {e}"));
+                    }
+                }
+                None if !self.searching() => self.stop(h),
+                None => {}
+            }
         }
     }
 
@@ -57,26 +72,24 @@ impl Pool {
         if self.helpers.iter().all(|h| !h.alive)
             && let Some(resolve) = self.resolve.take()
         {
-            // Methods left when every helper failed fail with the last one's reason, which was already posted.
             let _ = resolve.call0(&JsValue::NULL);
         }
     }
 
-    /// A helper that cannot go on: its method fails; the methods still queued go to the other helpers, or fail
-    /// with the same reason when none is left.
+    /// A helper that cannot go on: its unit fails; the units still queued go to the other helpers, or fail with the
+    /// same reason when none is left.
     fn fail(&mut self, h: usize, error: String) {
-        if let Some(index) = self.helpers[h].current.take() {
-            (self.post)(&FromWorker::MethodFailed {
-                method: self.job.methods[index].config.label(),
-                error: error.clone(),
-            });
+        if let Some(unit) = self.helpers[h].current.take() {
+            (self.post)(&FromWorker::UnitFailed { unit, error: error.clone() });
         }
         self.stop(h);
         if self.helpers.iter().all(|h| !h.alive) {
-            for index in std::mem::take(&mut self.queue) {
-                let method = self.job.methods[index].config.label();
-                (self.post)(&FromWorker::MethodFailed { method, error: error.clone() });
+            for (unit, _) in std::mem::take(&mut self.queue) {
+                (self.post)(&FromWorker::UnitFailed { unit, error: error.clone() });
             }
+        } else {
+            // Idle helpers waiting for this one's search may have nothing left to wait for.
+            self.dispatch();
         }
     }
 
@@ -84,25 +97,31 @@ impl Pool {
         if !self.helpers[h].alive {
             return;
         }
-        let count = self.job.methods.len();
         match message {
             // The helper's own loading is not the page's business.
             FromWorker::Backend(_) | FromWorker::ModelProgress { .. } => {}
-            FromWorker::ModelReady(_) => self.next(h),
+            FromWorker::ModelReady(_) => {
+                self.helpers[h].ready = true;
+                self.dispatch();
+            }
             FromWorker::ModelFailed(error) => {
                 self.fail(h, format!("a helper worker could not load the model: {error}"))
             }
-            FromWorker::MethodStarted { method, total_steps, .. } => {
-                let index = self.helpers[h].current.unwrap_or_default();
-                (self.post)(&FromWorker::MethodStarted { method, index, count, total_steps });
+            FromWorker::RunFinished { method, result, adapter } => {
+                (self.on_finished)(method, result.seed, &adapter);
+                (self.post)(&FromWorker::RunFinished { method, result, adapter });
             }
-            FromWorker::MethodFinished { result, adapter } => {
-                if let Some(index) = self.helpers[h].current {
-                    (self.on_finished)(index, &adapter);
+            FromWorker::SearchFinished { method, outcome } => {
+                // The method's runs go first: its search is done, and they are all that is left of it.
+                for &seed in self.job.plan.seeds.iter().rev() {
+                    self.queue.push_front((Unit::Run { method, seed }, outcome.chosen));
                 }
-                (self.post)(&FromWorker::MethodFinished { result, adapter });
+                (self.post)(&FromWorker::SearchFinished { method, outcome });
             }
-            FromWorker::CompareFinished => self.next(h),
+            FromWorker::CompareFinished => {
+                self.helpers[h].current = None;
+                self.dispatch();
+            }
             FromWorker::Crashed(error) => self.fail(h, format!("its helper worker stopped: {error}")),
             other => (self.post)(&other),
         }
@@ -114,9 +133,9 @@ fn send(worker: &Worker, message: &ToWorker) -> Result<(), String> {
     worker.post_message(&value).map_err(|e| js_error(&e))
 }
 
-/// Trains `job`'s methods in `helpers` helper workers that load `source` on the CPU; each method's messages are
-/// passed to `post` as one worker would send them (its index in the job, the job's method count), and each finished
-/// run's files to `on_finished`. Returns when every method finished or failed.
+/// Trains `job`'s units (searches and seed runs) in `helpers` helper workers that load `source` on the CPU; their
+/// messages are passed to `post` as one worker would send them, and each finished run's files to `on_finished`.
+/// Returns when every unit finished or failed.
 pub async fn compare(
     job: CompareJob,
     source: ModelSource,
@@ -124,7 +143,8 @@ pub async fn compare(
     post: fn(&FromWorker),
     on_finished: OnFinished,
 ) -> Result<(), String> {
-    let helpers = helpers.clamp(1, job.methods.len().max(1));
+    let plan = &job.plan;
+    let helpers = helpers.clamp(1, (plan.methods.len() * plan.seeds.len()).max(1));
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
     let mut workers = Vec::new();
@@ -133,19 +153,30 @@ pub async fn compare(
             .map_err(|e| format!("a helper worker cannot start: {}", js_error(&e)))?;
         workers.push(worker);
     }
-    // The longest runs first, so that no helper is left with one at the end: full fine-tuning computes the weight
-    // gradients of every layer; the head alone needs no backward pass through the encoder.
-    let cost = |index: &usize| match job.methods[*index].config.key() {
+    // The longest units first, so that no helper is left with one at the end: full fine-tuning computes the weight
+    // gradients of every layer; the head alone needs no backward pass through the encoder. A searched method starts
+    // with its search; its runs are queued when the search has chosen their rate.
+    let cost = |method: usize| match plan.methods[method].config.key() {
         "full" => 0,
         "head" => 2,
         _ => 1,
     };
-    let mut queue: Vec<usize> = (0..job.methods.len()).collect();
-    queue.sort_by_key(cost);
+    let mut units: Vec<(Unit, f64)> = Vec::new();
+    for (index, method) in plan.methods.iter().enumerate() {
+        if method.search {
+            units.push((Unit::Search { method: index }, method.learning_rate));
+        } else {
+            units.extend(plan.seeds.iter().map(|&seed| (Unit::Run { method: index, seed }, method.learning_rate)));
+        }
+    }
+    units.sort_by_key(|(unit, _)| cost(unit.method()));
     let pool = Rc::new(RefCell::new(Pool {
-        queue: queue.into(),
+        queue: units.into(),
         job,
-        helpers: workers.iter().map(|w| Helper { worker: w.clone(), current: None, alive: true }).collect(),
+        helpers: workers
+            .iter()
+            .map(|w| Helper { worker: w.clone(), ready: false, current: None, alive: true })
+            .collect(),
         post,
         on_finished,
         resolve: None,

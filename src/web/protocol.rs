@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Summary};
-use crate::method::MethodConfig;
+use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
 use crate::share::link::{CheckedLink, LinkMeta, Precision};
 /// Adapter files travel in messages as the engine writes them.
 pub use crate::share::peft::AdapterFiles;
@@ -30,13 +30,6 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
 }
 
-/// One method of a comparison with its learning rate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MethodChoice {
-    pub config: MethodConfig,
-    pub learning_rate: f64,
-}
-
 /// Everything a comparison needs; the dataset is already parsed and labelled by the page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompareJob {
@@ -45,10 +38,12 @@ pub struct CompareJob {
     pub comparison: u64,
     pub dataset: Dataset,
     pub val_fraction: f64,
-    pub config: TrainConfig,
-    pub methods: Vec<MethodChoice>,
-    /// How many methods may train at once, each in its own worker, when training on the CPU (one wasm thread a
-    /// worker); WebGPU runs them one after another on its one device.
+    /// `None`: no test part, and the table reports validation figures.
+    pub test_fraction: Option<f64>,
+    /// The methods, seeds, budget and searches; the split is drawn with the budget's seed.
+    pub plan: ComparePlan,
+    /// How many units (a search, or one seed's run) may train at once, each in its own worker, when training on the
+    /// CPU (one wasm thread a worker); WebGPU runs them one after another on its one device.
     pub parallel_workers: usize,
 }
 
@@ -65,6 +60,12 @@ pub enum ToWorker {
         max_length: usize,
     },
     Compare(CompareJob),
+    /// One unit of a comparison, for a helper worker: a search, or a run at `learning_rate`.
+    RunUnit {
+        job: Box<CompareJob>,
+        unit: Unit,
+        learning_rate: f64,
+    },
     /// Classify `text` with every method trained since the worker started.
     Predict {
         request: u64,
@@ -197,25 +198,29 @@ pub enum FromWorker {
     ModelFailed(String),
     Summary(Summary),
     SummaryFailed(String),
-    /// A method of the comparison starts (index into the job's methods).
-    MethodStarted {
-        method: String,
-        index: usize,
-        count: usize,
+    /// A unit of the comparison starts: a method's search or one seed's run (methods by their index in the plan).
+    UnitStarted {
+        unit: Unit,
         total_steps: usize,
     },
     Progress {
-        method: String,
+        unit: Unit,
         event: TrainEvent,
     },
-    MethodFinished {
+    RunFinished {
+        method: usize,
         result: MethodResult,
         adapter: AdapterFiles,
     },
-    MethodFailed {
-        method: String,
+    SearchFinished {
+        method: usize,
+        outcome: SearchOutcome,
+    },
+    UnitFailed {
+        unit: Unit,
         error: String,
     },
+    /// Every unit of the comparison (or of a helper's unit) finished or failed.
     CompareFinished,
     Prediction {
         request: u64,

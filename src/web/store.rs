@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::data::Columns;
+use crate::session::compare::{ComparePlan, SearchOutcome};
 use crate::share::peft::AdapterFiles;
 use crate::train::{MethodResult, TrainConfig};
 
@@ -17,7 +18,7 @@ extern "C" {
     async fn store_clear() -> Result<JsValue, JsValue>;
 }
 
-/// One method's finished run with what produced it.
+/// One method's finished run (one seed of it) with what produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredRun {
     /// Which comparison (its start time in ms since the epoch) and the method's place in it.
@@ -30,16 +31,32 @@ pub struct StoredRun {
     pub columns: Option<Columns>,
     #[serde(default)]
     pub val_fraction: Option<f64>,
+    /// The test fraction (`None`: no test part, or a run stored before there was one).
+    #[serde(default)]
+    pub test_fraction: Option<f64>,
+    /// How many examples trained.
+    #[serde(default)]
+    pub train_examples: Option<usize>,
     pub model: String,
     pub backend: String,
+    /// The run's budget, its seed included.
     pub config: TrainConfig,
+    /// The whole comparison's plan (absent in runs stored before plans).
+    #[serde(default)]
+    pub plan: Option<ComparePlan>,
+    /// The method's learning-rate search, when its rate was searched.
+    #[serde(default)]
+    pub search: Option<SearchOutcome>,
+    /// When the run was stored, in ms since the epoch.
+    #[serde(default)]
+    pub finished_at: Option<u64>,
     pub result: MethodResult,
     pub adapter: AdapterFiles,
 }
 
 impl StoredRun {
     fn key(&self) -> String {
-        format!("{:015}-{:03}", self.comparison, self.index)
+        format!("{:015}-{:03}-{:020}", self.comparison, self.index, self.result.seed)
     }
 }
 
@@ -53,7 +70,7 @@ pub async fn load() -> Result<Vec<StoredRun>, String> {
     let values = store_all().await.map_err(|e| super::js_error(&e))?;
     let array: js_sys::Array = values.into();
     let mut runs: Vec<StoredRun> = array.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect();
-    runs.sort_by_key(|r| (r.comparison, r.index));
+    runs.sort_by_key(|r| (r.comparison, r.index, r.result.seed));
     Ok(runs)
 }
 

@@ -19,18 +19,21 @@ use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
 use crate::model::{Checkpoint, Pretrained};
+use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
 use crate::session::timing::time_steps;
-use crate::session::{self, HeldOut, OpenedRun, RunRecord, predict, run_method};
+use crate::session::{self, ComparisonHost, HeldOut, OpenedRun, RunRecord, SeedUnit, TrainedMethod, predict};
 use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::RunInfo;
-use crate::train::{Host, TrainError, TrainEvent};
+use crate::train::{Host, PreparedData, TrainError, TrainEvent};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
     /// Trained by a comparison (replaced by the next one), not opened from a link or files.
     from_comparison: bool,
     method: String,
+    /// The run's seed, for a run of a comparison.
+    seed: Option<u64>,
     model: SequenceClassifier,
     labels: Vec<String>,
     max_length: usize,
@@ -127,6 +130,12 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             }
             post(&FromWorker::CompareFinished);
         }
+        ToWorker::RunUnit { job, unit, learning_rate } => {
+            if let Err(error) = run_unit(&state, &job, unit, learning_rate).await {
+                post(&FromWorker::UnitFailed { unit, error });
+            }
+            post(&FromWorker::CompareFinished);
+        }
         ToWorker::Predict { request, text } => {
             let trained = state.borrow().trained.clone();
             let pretrained = state.borrow().pretrained.clone();
@@ -209,7 +218,8 @@ async fn share(state: &Rc<RefCell<State>>, run: RunToShare, precision: Precision
     // A run of the comparison this worker holds is shared from the model in memory; others from their stored files.
     let held = val.as_ref().and_then(|_| {
         let state = state.borrow();
-        state.trained.iter().find(|t| t.from_comparison && t.method == run.result.method).cloned()
+        let same = |t: &&Rc<TrainedModel>| t.method == run.result.method && t.seed == Some(run.result.seed);
+        state.trained.iter().find(|t| t.from_comparison && same(t)).cloned()
     });
     let (model, labels) = match held {
         Some(trained) => (trained.model.clone(), trained.labels.clone()),
@@ -237,7 +247,7 @@ fn keep_for_trying(state: &Rc<RefCell<State>>, method: &str, run: OpenedRun) {
     state.trained.retain(|t| t.method != method);
     let OpenedRun { model, info, max_length } = run;
     let method = method.to_string();
-    let trained = TrainedModel { from_comparison: false, method, model, labels: info.labels, max_length };
+    let trained = TrainedModel { from_comparison: false, method, seed: None, model, labels: info.labels, max_length };
     state.trained.push(Rc::new(trained));
 }
 
@@ -558,9 +568,51 @@ fn summarize(state: &Rc<RefCell<State>>, dataset: &Dataset, max_length: usize) -
     Ok(session::summarize(&pretrained, dataset, max_length))
 }
 
-/// Posts every step and evaluation to the page; GPU memory from burn's allocator where there is one.
+/// Where a comparison's runs of its first seed go for "try it": the worker's state, with what a prediction needs.
+struct Keeper {
+    state: Rc<RefCell<State>>,
+    plan: ComparePlan,
+    labels: Vec<String>,
+}
+
+impl Keeper {
+    /// Keeps `model`, method `method`'s run with `seed`, when that is the plan's first seed (one run per method).
+    fn keep(&self, method: usize, seed: u64, model: SequenceClassifier) {
+        if self.plan.seeds.first() != Some(&seed) {
+            return;
+        }
+        let trained = TrainedModel {
+            from_comparison: true,
+            method: self.plan.methods[method].config.label(),
+            seed: Some(seed),
+            model,
+            labels: self.labels.clone(),
+            max_length: self.plan.config.max_length,
+        };
+        self.state.borrow_mut().trained.push(Rc::new(trained));
+    }
+
+    /// The comparison's runs in its methods' order (parallel workers finish them in any order), after the others.
+    fn sort(&self) {
+        let names: Vec<String> = self.plan.methods.iter().map(|m| m.config.label()).collect();
+        let position = |t: &TrainedModel| names.iter().position(|m| *m == t.method);
+        self.state.borrow_mut().trained.sort_by_key(|t| (t.from_comparison, position(t)));
+    }
+}
+
+/// Posts every unit, step and evaluation to the page (or, in a helper, to the training worker); GPU memory from
+/// burn's allocator where there is one.
 struct WorkerHost {
     performance: Option<web_sys::Performance>,
+    /// The unit running now, which the training events belong to.
+    unit: Option<Unit>,
+    keeper: Option<Keeper>,
+}
+
+impl WorkerHost {
+    fn new(keeper: Option<Keeper>) -> Self {
+        Self { performance: scope().performance(), unit: None, keeper }
+    }
 }
 
 impl Host for WorkerHost {
@@ -568,8 +620,10 @@ impl Host for WorkerHost {
         self.performance.as_ref().map_or(0.0, |p| p.now() / 1000.0)
     }
 
-    fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
-        post(&FromWorker::Progress { method: method.to_string(), event: event.clone() });
+    fn event(&mut self, _name: &str, event: &TrainEvent) -> ControlFlow<()> {
+        if let Some(unit) = self.unit {
+            post(&FromWorker::Progress { unit, event: event.clone() });
+        }
         ControlFlow::Continue(())
     }
 
@@ -578,75 +632,103 @@ impl Host for WorkerHost {
     }
 }
 
-async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), String> {
-    let (pretrained, device) = {
-        let state = state.borrow();
-        (state.pretrained.clone(), state.device.clone())
-    };
-    let (Some(pretrained), Some(device)) = (pretrained, device) else {
-        return Err("the model is not loaded yet".into());
-    };
+impl ComparisonHost for WorkerHost {
+    fn unit_started(&mut self, unit: Unit, total_steps: usize) {
+        self.unit = Some(unit);
+        post(&FromWorker::UnitStarted { unit, total_steps });
+    }
+
+    fn search_finished(&mut self, method: usize, outcome: &Result<SearchOutcome, session::Error>) {
+        post(&match outcome {
+            Ok(outcome) => FromWorker::SearchFinished { method, outcome: outcome.clone() },
+            Err(e) => FromWorker::UnitFailed { unit: Unit::Search { method }, error: e.to_string() },
+        });
+    }
+
+    fn run_finished(&mut self, method: usize, seed: u64, outcome: &Result<TrainedMethod, session::Error>) {
+        match outcome {
+            Ok(trained) => {
+                let (result, adapter) = (trained.result.clone(), trained.adapter.clone());
+                post(&FromWorker::RunFinished { method, result, adapter });
+                if let Some(keeper) = &self.keeper {
+                    keeper.keep(method, seed, trained.model.clone());
+                }
+            }
+            Err(e) => post(&FromWorker::UnitFailed { unit: Unit::Run { method, seed }, error: e.to_string() }),
+        }
+    }
+}
+
+/// The job's data: its validation and test parts drawn with the budget's seed, every text tokenised.
+fn prepare_job(pretrained: &Pretrained, job: &CompareJob) -> Result<PreparedData, String> {
     let validation = HeldOut::Split(job.val_fraction);
-    let (data, _) =
-        session::prepare(&pretrained, &job.dataset, validation, None, job.config.max_length, job.config.seed)
-            .map_err(|e| e.to_string())?;
+    let test = job.test_fraction.map(HeldOut::Split);
+    let config = &job.plan.config;
+    let (data, _) = session::prepare(pretrained, &job.dataset, validation, test, config.max_length, config.seed)
+        .map_err(|e| e.to_string())?;
+    Ok(data)
+}
+
+async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), String> {
+    let (pretrained, device) = state.borrow().loaded()?;
+    job.plan.check()?;
+    let data = prepare_job(&pretrained, &job)?;
     state.borrow_mut().trained.retain(|t| !t.from_comparison);
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
+    let keeper = Keeper { state: state.clone(), plan: job.plan.clone(), labels: data.labels.clone() };
     let source = state.borrow().source.clone();
     let on_cpu = state.borrow().gpu_buffer_limit.is_none();
-    if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && job.methods.len() > 1) {
-        return compare_in_helpers(state, job, source, data.labels).await;
+    let units = job.plan.methods.len() * job.plan.seeds.len();
+    if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && units > 1) {
+        return compare_in_helpers(job, source, keeper).await;
     }
-    let mut host = WorkerHost { performance: scope().performance() };
-    let total_steps = job.config.total_steps(data.train.len());
-    for (index, choice) in job.methods.iter().enumerate() {
-        let method = choice.config.label();
-        post(&FromWorker::MethodStarted { method: method.clone(), index, count: job.methods.len(), total_steps });
-        match run_method(&pretrained, &choice.config, choice.learning_rate, &data, &job.config, &device, &mut host)
-            .await
-        {
-            Ok(trained) => {
-                post(&FromWorker::MethodFinished { result: trained.result, adapter: trained.adapter });
-                state.borrow_mut().trained.push(Rc::new(TrainedModel {
-                    from_comparison: true,
-                    method,
-                    model: trained.model,
-                    labels: data.labels.clone(),
-                    max_length: job.config.max_length,
-                }));
-            }
-            Err(e) => post(&FromWorker::MethodFailed { method, error: e.to_string() }),
+    let mut host = WorkerHost::new(Some(keeper));
+    session::compare(&pretrained, &job.plan, &data, &device, &mut host).await;
+    if let Some(keeper) = &host.keeper {
+        keeper.sort();
+    }
+    Ok(())
+}
+
+/// One unit of a comparison, in a helper worker; what it does is posted as it happens.
+async fn run_unit(state: &Rc<RefCell<State>>, job: &CompareJob, unit: Unit, learning_rate: f64) -> Result<(), String> {
+    let (pretrained, device) = state.borrow().loaded()?;
+    let data = prepare_job(&pretrained, job)?;
+    let mut host = WorkerHost::new(None);
+    // Failures are posted by the host as they end the unit.
+    match unit {
+        Unit::Search { method } => {
+            let _ = session::search_unit(&pretrained, &job.plan, method, &data, &device, &mut host).await;
+        }
+        Unit::Run { method, seed } => {
+            let run = SeedUnit { method, seed, learning_rate };
+            let _ = session::seed_unit(&pretrained, &job.plan, run, &data, &device, &mut host).await;
         }
     }
     Ok(())
 }
 
-/// `compare` with the methods spread over helper workers; their runs are rebuilt here from their files (exactly, as
-/// they are saved in f32) for "try it", in the job's order.
-async fn compare_in_helpers(
-    state: &Rc<RefCell<State>>,
-    job: CompareJob,
-    source: ModelSource,
-    labels: Vec<String>,
-) -> Result<(), String> {
-    let order: Rc<Vec<String>> = Rc::new(job.methods.iter().map(|m| m.config.label()).collect());
-    let max_length = job.config.max_length;
-    let (keeper, names) = (state.clone(), order.clone());
-    let on_finished = Box::new(move |index: usize, adapter: &AdapterFiles| {
+/// `compare` with its units spread over helper workers; the runs of the first seed are rebuilt here from their files
+/// (exactly, as they are saved in f32) for "try it", in the plan's order.
+async fn compare_in_helpers(job: CompareJob, source: ModelSource, keeper: Keeper) -> Result<(), String> {
+    let keeper = Rc::new(keeper);
+    let kept = keeper.clone();
+    let on_finished = Box::new(move |method: usize, seed: u64, adapter: &AdapterFiles| {
+        if kept.plan.seeds.first() != Some(&seed) {
+            return;
+        }
         // The helpers loaded this worker's model, so its name is the run's.
-        let model = keeper.borrow().pretrained.as_ref().map(|p| p.name.clone()).unwrap_or_default();
-        match rebuild_run(&keeper, &model, adapter) {
-            Ok((model, _)) => {
-                let method = names[index].clone();
-                let trained = TrainedModel { from_comparison: true, method, model, labels: labels.clone(), max_length };
-                keeper.borrow_mut().trained.push(Rc::new(trained));
+        let model = kept.state.borrow().pretrained.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        match rebuild_run(&kept.state, &model, adapter) {
+            Ok((model, _)) => kept.keep(method, seed, model),
+            Err(e) => {
+                let name = kept.plan.methods[method].config.label();
+                post(&FromWorker::Error(format!("{name} cannot be tried here: {e}")))
             }
-            Err(e) => post(&FromWorker::Error(format!("{} cannot be tried here: {e}", names[index]))),
         }
     });
     let helpers = job.parallel_workers;
     pool::compare(job, source, helpers, post, on_finished).await?;
-    let position = |t: &TrainedModel| order.iter().position(|m| *m == t.method);
-    state.borrow_mut().trained.sort_by_key(|t| (t.from_comparison, position(t)));
+    keeper.sort();
     Ok(())
 }

@@ -61,11 +61,14 @@ async function upload(page, name, contents) {
   await page.setInputFiles("#file-input", { name, mimeType: "text/csv", buffer: Buffer.from(contents) });
 }
 
-async function setBudget(page, { steps, batch, maxLength }) {
+/// The budget; one run per method and no test part unless asked, so that a run is a row.
+async function setBudget(page, { steps, batch, maxLength, runs = 1, test = 0 }) {
   await page.selectOption("#budget-kind", "steps");
   await page.fill("#budget", String(steps));
   await page.fill("#batch-size", String(batch));
   await page.fill("#max-length", String(maxLength));
+  await page.fill("#runs", String(runs));
+  await page.fill("#test-percent", String(test));
 }
 
 async function chooseMethods(page, learningRates) {
@@ -469,6 +472,60 @@ const tests = {
     assert((await page.textContent("#backend")).includes("software adapter"), "SwiftShader is named as software");
     assert(!(await page.$("#backend-timings")), "an override is not timed");
     await page.screenshot({ path: path.join(artifacts, "backend-choice.png"), fullPage: true });
+    await context.close();
+  },
+
+  /// A comparison over seeds on the CPU path: 2 methods x 2 runs with a test part and LoRA's learning rate searched.
+  /// The plan is estimated before the run; the summary has intervals and marks, the curves bands; the results download
+  /// as JSON (peft's method_comparison fields per run) and CSV; each method has its confusion matrix.
+  async seeds(browser, base) {
+    const { context, page } = await openPage(browser, base, { noWebGpu: true, query: "&workers=2" });
+    await upload(page, "reviews.csv", sentimentCsv(160));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 40, batch: 8, maxLength: 32, runs: 2, test: 25 });
+    await chooseMethods(page, { lora: 1e-2, head: 3e-2 });
+    await page.check("#method-lora input.search");
+    const estimate = await page.textContent("#plan-estimate");
+    // 2 x 2 runs of 40 steps and LoRA's search (3 rates on 7 steps, 2 on 14): 160 + 49 steps.
+    assert(estimate.includes("2 method(s) × 2 run(s), 209 optimiser steps"), `the plan before the run: ${estimate}`);
+    await runCompare(page, 4, 600_000);
+    assert((await page.getAttribute("#summary-table", "data-part")) === "test", "the summary reports the test part");
+    const summary = await page.$$eval("tr.summary-row", (rows) =>
+      rows.map((row) => Object.fromEntries([...row.querySelectorAll("[data-col]")].map((c) => [c.dataset.col, c.textContent]))),
+    );
+    console.log("  " + JSON.stringify(summary));
+    assert(summary.length === 2, `a summary row per method: ${summary.length}`);
+    assert(summary[0].lr.endsWith("*") && !summary[1].lr.endsWith("*"), "the searched rate is marked");
+    for (const row of summary) {
+      assert(/^(best|≈ best|\?|-\d)/.test(row.mark), `a mark: ${row.mark}`);
+      const learnt = Number(row.runs.split("/")[0]);
+      assert(row.runs.startsWith(`${learnt}/2`), `runs that learnt of 2: ${row.runs}`);
+      if (learnt === 2) assert(/^\[\d+\.\d+, \d+\.\d+\]$/.test(row.interval) && row["accuracy-mean"].includes("±"), `an interval: ${JSON.stringify(row)}`);
+    }
+    assert(summary.some((row) => row.interval !== ""), `some method learnt on both seeds: ${JSON.stringify(summary)}`);
+    assert((await page.textContent("#marks-note")).includes("paired t-test"), "the marks are explained");
+    const bands = await page.$$eval("#results-section svg path.band", (paths) => paths.length);
+    assert(bands >= 2, `bands around the mean curves: ${bands}`);
+    assert((await page.$$("#confusion table.confusion")).length === 2, "a confusion matrix per method");
+    assert((await page.$$eval("tr.result-row", (rows) => rows.map((r) => r.dataset.seed))).join() === "42,43,42,43", "a row per run and seed");
+    const downloads = fs.mkdtempSync(path.join(os.tmpdir(), "peft-lab-results-"));
+    const save = async (selector) => {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+      const file = path.join(downloads, download.suggestedFilename());
+      await download.saveAs(file);
+      return fs.readFileSync(file, "utf8");
+    };
+    const json = JSON.parse(await save("#download-json"));
+    assert(json.comparison.reported_part === "test" && json.comparison.seeds.join() === "42,43", "the JSON's plan");
+    const lora = json.methods[0];
+    assert(lora.runs.length === 2 && lora.learning_rate_search.Ok.rounds.length === 2, "LoRA's runs and search in the JSON");
+    assert(lora.runs[1].run_info.experiment_name === "lora/seed-43" && lora.runs[1].train_info.status === "success", "peft's fields per run");
+    assert(lora.runs[0].train_info.metrics.at(-1)["test accuracy"] >= 0, "the last metrics entry is the test accuracy");
+    const csv = (await save("#download-csv")).trim().split("\n");
+    assert(csv.length === 5 && csv[1].startsWith("lora r8,42,"), `a CSV row per run: ${csv.join(" | ")}`);
+    await page.click("#confusion summary");
+    await page.screenshot({ path: path.join(artifacts, "compare-seeds.png"), fullPage: true });
+    fs.rmSync(downloads, { recursive: true, force: true });
     await context.close();
   },
 

@@ -147,7 +147,7 @@ pub fn compare(common: &Common, methods: &str, outputs: &PlanArgs, host: &mut Te
         validation_examples: data.val.len(),
         test_examples: data.test.len(),
     };
-    let json = results_json(&info, &plan, &pretrained.config, &runs, &report);
+    let json = results_json(&info, &plan, &runs, &report);
     let write = |path: &Path, contents: &str| {
         std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };

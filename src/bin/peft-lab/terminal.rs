@@ -8,16 +8,15 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use peft_lab::data::Summary;
-use peft_lab::session::MethodRuns;
-use peft_lab::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict};
-use peft_lab::stats::Spread;
+use peft_lab::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, interval, percent};
+use peft_lab::session::{ComparisonHost, MethodRuns};
 use peft_lab::train::{Host, PreparedData, TrainEvent};
 
 /// Progress on stderr; peak memory from the kernel's high-water mark (reset through clear_refs) on the CPU,
 /// from the allocator's reserved bytes on wgpu.
 pub struct Terminal {
     start: Instant,
-    /// The bar of the run in progress, named after its method and seed.
+    /// The bar of the run in progress, named after it.
     bar: Option<ProgressBar>,
 }
 
@@ -35,6 +34,9 @@ impl Terminal {
     }
 }
 
+/// The comparison's units need no more than their runs' bars and lines.
+impl ComparisonHost for Terminal {}
+
 impl Host for Terminal {
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
@@ -43,7 +45,7 @@ impl Host for Terminal {
     fn event(&mut self, method: &str, event: &TrainEvent) -> ControlFlow<()> {
         match event {
             TrainEvent::Started { seed, learning_rate, total_steps } => {
-                let bar = ProgressBar::new(*total_steps as u64).with_prefix(format!("{method} seed {seed}"));
+                let bar = ProgressBar::new(*total_steps as u64).with_prefix(method.to_string());
                 let style = ProgressStyle::with_template("{prefix:<24} [{bar:30}] {pos}/{len} {msg} eta {eta}")
                     .expect("the template is valid")
                     .progress_chars("#>.");
@@ -113,33 +115,6 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0))
 }
 
-/// `spread` in percent: "86.25 ± 1.20" (the ± only with more than one run), or "n/a".
-fn percent(spread: Option<&Spread>) -> String {
-    match spread {
-        Some(s) if s.n > 1 => format!("{:.2} ± {:.2}", 100.0 * s.mean, 100.0 * s.std),
-        Some(s) => format!("{:.2}", 100.0 * s.mean),
-        None => "n/a".into(),
-    }
-}
-
-/// The 95 % interval in percent: "[83.30, 89.20]", or "" with one run.
-fn interval(spread: Option<&Spread>) -> String {
-    match spread.and_then(|s| Some((s.low?, s.high?))) {
-        Some((low, high)) => format!("[{:.2}, {:.2}]", 100.0 * low, 100.0 * high),
-        None => String::new(),
-    }
-}
-
-/// The mark beside a method: best, ≈ best, the gap to the best with its interval, or "?" with too few runs.
-fn mark(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Best => "best".into(),
-        Verdict::NotDistinguishable { .. } => "≈ best".into(),
-        Verdict::Worse { difference } => format!("-{:.2} {}", 100.0 * difference.mean, interval(Some(difference))),
-        Verdict::TooFewRuns => "?".into(),
-    }
-}
-
 /// The comparison's table on stdout: per method the learning rate (* where searched), size and speed, then accuracy
 /// (mean ± std over the runs that learnt), its 95 % interval, macro-F1 and the mark; then what the marks mean, the
 /// runs at chance and the failures.
@@ -181,7 +156,7 @@ pub fn print_report(report: &Report, runs: &[MethodRuns]) {
             percent(m.accuracy.as_ref()),
             interval(m.accuracy.as_ref()),
             f1,
-            mark(&m.verdict)
+            m.verdict.mark()
         );
     }
     println!();

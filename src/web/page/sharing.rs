@@ -390,12 +390,17 @@ fn file_stem(method: &str) -> String {
     format!("peft-lab-{stem}")
 }
 
-/// Saves `bytes` as a download named `name`.
-fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+/// Saves `bytes` as a download named `name` (its type from the name's extension).
+pub(super) fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
     let error = |e: wasm_bindgen::JsValue| crate::web::js_error(&e);
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/zip");
+    let mime = match name.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("csv") => "text/csv",
+        _ => "application/zip",
+    };
+    options.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(error)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(error)?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or("the page has no document")?;
