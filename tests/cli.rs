@@ -47,6 +47,14 @@ fn tiny() -> &'static str {
 
 const FAST: &[&str] = &["--max-steps", "6", "--batch-size", "8", "--max-length", "16"];
 
+/// `compare` of `methods` on the tiny model and `data`, with `extra` flags and the FAST budget.
+fn fast_compare(data: &str, methods: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["compare", "--model", tiny(), "--data", data, "--methods", methods];
+    args.extend(extra);
+    args.extend(FAST);
+    peft_lab(&args)
+}
+
 #[test]
 fn train_prints_one_json_result_and_saves_a_peft_adapter() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,10 +216,7 @@ fn bad_comparison_flags_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_csv(dir.path());
     let run = |extra: &[&str]| {
-        let mut args = vec!["compare", "--model", tiny(), "--data", &data, "--methods", "lora,head"];
-        args.extend(extra);
-        args.extend(FAST);
-        let out = peft_lab(&args);
+        let out = fast_compare(&data, "lora,head", extra);
         assert!(!out.status.success(), "{extra:?} ran");
         assert!(!stderr(&out).contains("step 1/"), "{extra:?} trained before refusing");
         stderr(&out)
@@ -246,10 +251,7 @@ fn bad_settings_are_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_csv(dir.path());
     let run = |extra: &[&str]| {
-        let mut args = vec!["compare", "--model", tiny(), "--data", &data, "--methods", "lora,ia3"];
-        args.extend(extra);
-        args.extend(FAST);
-        let out = peft_lab(&args);
+        let out = fast_compare(&data, "lora,ia3", extra);
         format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
     };
     let err = run(&["--set", "num_virtual_tokens=4"]);

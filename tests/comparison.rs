@@ -7,6 +7,7 @@ use common::*;
 use peft_lab::data::{Columns, Dataset, Example};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::head::Head;
+use peft_lab::session::comparison_link::{COMPARE_KEY, ComparisonSource, decode_comparison, encode_comparison};
 use peft_lab::session::report::{Part, Report};
 use peft_lab::session::results::{ComparisonInfo, results_csv, results_json};
 use peft_lab::session::{
@@ -190,4 +191,69 @@ fn held_out_fractions_must_leave_training_data() {
         .err()
         .unwrap();
     assert_eq!(err.to_string(), "test labels meh do not occur in the training data");
+}
+
+/// Five methods over three seeds at the page's default budget (3 epochs of 38 steps): the comparison link stays under
+/// 8,000 characters and reopens to the same table; damaged links are refused with a reason.
+#[test]
+fn a_comparison_link_is_short_and_reopens_to_the_same_table() {
+    let pretrained = tiny_model();
+    // 300 examples: 180 train at batch 8 are 23 steps an epoch; 3 epochs.
+    let many: Vec<Example> = (0..6).flat_map(|_| examples()).chain(examples().into_iter().take(12)).collect();
+    let (data, _) =
+        prepare(&pretrained, &dataset(many), HeldOut::Split(0.2), Some(HeldOut::Split(0.2)), 16, 7).unwrap();
+    let config = TrainConfig { epochs: 3, batch_size: 8, max_length: 16, ..Default::default() };
+    let keys = ["lora", "prefix", "ptuning-v2", "head", "full"];
+    let plan = ComparePlan {
+        methods: keys
+            .iter()
+            .map(|k| {
+                let config = MethodConfig::from_name(k).unwrap();
+                PlannedMethod { learning_rate: config.default_learning_rate(), config, search: false }
+            })
+            .collect(),
+        seeds: vec![0, 1, 2],
+        config,
+        search: SearchSettings::default(),
+    };
+    let runs = run(&plan, &data);
+    let source = ComparisonSource {
+        model: pretrained.name.clone(),
+        dataset: "reviews.csv".into(),
+        val_fraction: 0.2,
+        test_fraction: Some(0.2),
+        labels: vec!["neg".into(), "pos".into()],
+    };
+    let link = format!("http://127.0.0.1:8080/#{COMPARE_KEY}{}", encode_comparison(&source, &plan, &runs).unwrap());
+    println!("5 methods x 3 seeds: a link of {} characters", link.len());
+    assert!(link.len() < 8_000, "{} characters", link.len());
+    let opened = decode_comparison(&link).unwrap();
+    assert_eq!((&opened.source, &opened.plan), (&source, &plan));
+    let (before, after) = (Report::new(&runs), Report::new(&opened.methods));
+    assert_eq!(before.part, after.part);
+    for (b, a) in before.methods.iter().zip(&after.methods) {
+        assert_eq!((&b.method, b.learning_rate, b.trainable_params), (&a.method, a.learning_rate, a.trainable_params));
+        assert_eq!((&b.accuracy, &b.macro_f1, &b.val_accuracy), (&a.accuracy, &a.macro_f1, &a.val_accuracy));
+        assert_eq!((&b.verdict, &b.at_chance, &b.confusion), (&a.verdict, &a.at_chance, &a.confusion));
+        assert_eq!(b.seconds_per_step, a.seconds_per_step);
+    }
+    // The loss curves come back a value a step, each within int8's step of its bucket's mean.
+    let (original, reopened) =
+        (runs[0].runs[1].result.as_ref().unwrap(), opened.methods[0].runs[1].result.as_ref().unwrap());
+    assert_eq!(reopened.losses.len(), original.losses.len());
+    let bucket = original.losses.len().div_ceil(48);
+    let mean: f32 = original.losses[..bucket].iter().sum::<f32>() / bucket as f32;
+    assert!((reopened.losses[0] - mean).abs() < 0.01, "{} vs {mean}", reopened.losses[0]);
+
+    let refused = |text: &str| decode_comparison(text).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused("https://example.com/#share=UEwB").contains("it has no #compare= part"));
+    assert!(refused(&link[..link.len() / 2]).contains("truncated"), "{}", refused(&link[..link.len() / 2]));
+    assert!(refused(&link.replace(COMPARE_KEY, "compare=!")).contains("not base64url"));
+    // Runs that do not fit the plan they came with.
+    let fewer = ComparePlan { methods: plan.methods[..4].to_vec(), ..plan.clone() };
+    let mismatched = encode_comparison(&source, &fewer, &runs).unwrap();
+    assert!(refused(&mismatched).contains("5 methods' runs for a plan of 4"), "{}", refused(&mismatched));
+    let other_seeds = ComparePlan { seeds: vec![0, 1, 5], ..plan.clone() };
+    let foreign_seed = encode_comparison(&source, &other_seeds, &runs).unwrap();
+    assert!(refused(&foreign_seed).contains("a run has seed 2, which its plan does not list"));
 }

@@ -7,6 +7,7 @@
 //! model < method < data < train < share < session < CLI, worker, page.
 
 pub mod compare;
+pub mod comparison_link;
 pub mod dataset;
 pub mod link;
 pub mod open;

@@ -17,14 +17,16 @@ use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, DataError, Dataset, Format, Remedy, Summary, Table, decode_utf8, parse};
 use sharing::{LinkState, ShareState};
 
+mod comparison_link;
 mod sharing;
 use crate::method::{Explanation, MethodConfig, apply_setting, catalog};
 use crate::session::compare::{ComparePlan, MethodRuns, PlannedMethod, SearchOutcome, SearchSettings, SeedRun, Unit};
+use crate::session::comparison_link::OpenedComparison;
 use crate::session::held_out_fractions;
 use crate::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict, interval, percent};
 use crate::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use crate::stats::Spread;
-use crate::train::{TrainConfig, TrainEvent};
+use crate::train::{MethodResult, TrainConfig, TrainEvent};
 
 /// Larger files are refused before they are read: parsing runs on the page's thread.
 const MAX_FILE_BYTES: f64 = 50.0 * 1024.0 * 1024.0;
@@ -240,6 +242,10 @@ struct App {
     searches: RwSignal<Vec<(usize, SearchOutcome)>>,
     /// The comparison `failures` and `searches` belong to: the last one started on this page.
     last_comparison: RwSignal<Option<u64>>,
+    /// A comparison link opened from the address, or why it could not be.
+    opened_comparison: RwSignal<Option<Result<OpenedComparison, String>>>,
+    /// The link of the shown comparison, once asked for, or why there is none.
+    comparison_link: RwSignal<Option<Result<String, String>>>,
     notices: RwSignal<Vec<String>>,
     runs: RwSignal<Vec<StoredRun>>,
     sort: RwSignal<(SortKey, bool)>,
@@ -345,6 +351,8 @@ impl App {
             failures: RwSignal::new(Vec::new()),
             searches: RwSignal::new(Vec::new()),
             last_comparison: RwSignal::new(None),
+            opened_comparison: RwSignal::new(None),
+            comparison_link: RwSignal::new(None),
             notices: RwSignal::new(Vec::new()),
             runs: RwSignal::new(Vec::new()),
             sort: RwSignal::new((SortKey::Run, true)),
@@ -703,6 +711,7 @@ impl App {
             let comparison = running.comparison;
             self.running.set(Some(running));
             self.live.set(Vec::new());
+            self.comparison_link.set(None);
             self.failures.set(Vec::new());
             self.searches.set(Vec::new());
             self.last_comparison.set(Some(comparison));
@@ -811,6 +820,7 @@ pub fn mount() {
     leptos::mount::mount_to_body(|| {
         let app = App::new();
         app.link_from_location();
+        app.comparison_from_location();
         app.start_worker();
         app.load_sample(SAMPLES[0].1, true);
         spawn_local(async move {
@@ -819,13 +829,13 @@ pub fn mount() {
                 Err(e) => app.notice(format!("earlier runs could not be read from the browser's storage: {e}")),
             }
         });
-        // Three runs per method unless the person chose, or the estimate says three take too long.
+        // Three runs per method where the estimate says they fit, unless the person chose.
         Effect::new(move |_| {
             if app.budget.runs_chosen.get() {
                 return;
             }
             let three = plan_size(app, 3).and_then(|(.., seconds)| seconds);
-            let runs = if three.is_some_and(|s| s > DEFAULT_RUNS_SECONDS) { "1" } else { "3" };
+            let runs = if three.is_some_and(|s| s <= DEFAULT_RUNS_SECONDS) { "3" } else { "1" };
             if app.budget.runs.get_untracked() != runs {
                 app.budget.runs.set(runs.into());
             }
@@ -849,6 +859,7 @@ pub fn mount() {
             <main>
                 {notices_view(app)}
                 {sharing::opened_link_view(app)}
+                {comparison_link::shared_comparison_view(app)}
                 {data_view(app)}
                 {methods_view(app)}
                 {compare_view(app)}
@@ -1296,12 +1307,15 @@ fn plan_estimate(app: App) -> String {
     };
     let note = if runs == 1 && !app.budget.runs_chosen.get() {
         match plan_size(app, 3).and_then(|(.., s)| s) {
-            Some(three) if three > DEFAULT_RUNS_SECONDS => format!(
+            Some(three) => format!(
                 " One run per method, because three would take about {}: one run says little on small data, raise \
                  the runs when you can wait.",
                 duration(three)
             ),
-            _ => String::new(),
+            None => " One run per method, because the time of three is not known before the first steps (the \
+                     backend was not timed when the model loaded): one run says little on small data, raise the runs \
+                     when you can wait."
+                .into(),
         }
     } else {
         String::new()
@@ -1315,10 +1329,14 @@ fn duration(seconds: f64) -> String {
 
 /// The comparison the results show (the running one, else the most recent stored): its plan where known, its stored
 /// runs, and per method what the engine's report reads.
+#[derive(Clone)]
 struct Shown {
     plan: Option<ComparePlan>,
+    /// The stored runs (none for a comparison opened from a link, which is read-only).
     stored: Vec<StoredRun>,
     methods: Vec<(usize, MethodRuns)>,
+    /// The dataset's labels, for the confusion matrices.
+    labels: Vec<String>,
 }
 
 fn shown_comparison(app: App) -> Option<Shown> {
@@ -1363,7 +1381,12 @@ fn shown_comparison(app: App) -> Option<Shown> {
                 .then(|| (i, MethodRuns { method: config, learning_rate, search, runs: seed_runs }))
         })
         .collect();
-    Some(Shown { plan, stored, methods })
+    let labels = stored
+        .first()
+        .and_then(|r| serde_json::from_str::<crate::share::peft::RunInfo>(&r.adapter.run_info_json).ok())
+        .map(|info| info.labels)
+        .unwrap_or_default();
+    Some(Shown { plan, stored, methods, labels })
 }
 
 /// Per step (or epoch) of the runs' curves: the mean, and where two or more runs reach it their mean ± one standard
@@ -1384,28 +1407,31 @@ fn mean_curve(curves: &[Vec<(f64, f64)>]) -> (Vec<(f64, f64)>, Band) {
     (mean, band)
 }
 
-/// The shown comparison's curves, a line per method: the mean over its runs (finished and training) with a band of
-/// one standard deviation; the efficiency plot has the mean reported accuracy with an error bar.
-fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
-    let Some(shown) = shown_comparison(app) else { return Default::default() };
+/// A comparison's curves, a line per method: the mean over its runs (finished, and from `live` those training) with a
+/// band of one standard deviation; the efficiency plot has the mean reported accuracy with an error bar.
+fn series_of(shown: &Shown, live: &LiveCurves) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
     // A method's colour is its place in the comparison, the same while it trains and once it finished, in whatever
     // order parallel workers finish them.
     let color = |index: usize| PALETTE[index % PALETTE.len()];
-    let live = app.live.get();
     let count = shown.plan.as_ref().map_or(shown.methods.len(), |p| p.methods.len());
     let (mut losses, mut accuracy, mut efficiency) = (Vec::new(), Vec::new(), Vec::new());
     for index in 0..count {
-        let finished: Vec<&StoredRun> = shown.stored.iter().filter(|r| r.index == index).collect();
+        let finished: Vec<&MethodResult> = shown
+            .methods
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .flat_map(|(_, m)| m.runs.iter().filter_map(|r| r.result.as_ref().ok()))
+            .collect();
         let training: Vec<_> = live
             .iter()
             .filter(|(unit, ..)| {
                 matches!(*unit, Unit::Run { method, seed } if method == index
-                    && !finished.iter().any(|r| r.result.seed == seed))
+                    && !finished.iter().any(|r| r.seed == seed))
             })
             .collect();
         let Some(name) = finished
             .first()
-            .map(|r| r.result.method.clone())
+            .map(|r| r.method.clone())
             .or_else(|| shown.plan.as_ref().map(|p| p.methods[index].config.label()))
         else {
             continue;
@@ -1416,7 +1442,7 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
         let c = color(index);
         let loss_curves: Vec<Vec<(f64, f64)>> = finished
             .iter()
-            .map(|r| smooth(&r.result.losses))
+            .map(|r| smooth(&r.losses))
             .chain(training.iter().map(|(_, curve, _)| smooth(curve)))
             .collect();
         let (points, band) = mean_curve(&loss_curves);
@@ -1424,28 +1450,32 @@ fn latest_series(app: App) -> (Vec<Series>, Vec<Series>, Vec<Series>) {
         losses.push(Series { name: label, color: c, points, band });
         let epoch_curves: Vec<Vec<(f64, f64)>> = finished
             .iter()
-            .map(|r| {
-                r.result
-                    .evaluations
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0))
-                    .collect()
-            })
+            .map(|r| r.evaluations.iter().enumerate().map(|(i, (_, m))| ((i + 1) as f64, m.accuracy * 100.0)).collect())
             .chain(training.iter().map(|(_, _, evals)| evals.iter().map(|&(e, a)| (e as f64, a * 100.0)).collect()))
             .collect();
         let (points, band) = mean_curve(&epoch_curves);
         accuracy.push(Series { name: name.clone(), color: c, points, band });
-        let reported: Vec<f64> =
-            finished.iter().filter_map(|r| r.result.reported()).map(|m| m.accuracy * 100.0).collect();
+        let reported: Vec<f64> = finished.iter().filter_map(|r| r.reported()).map(|m| m.accuracy * 100.0).collect();
         if let (Some(spread), Some(first)) = (Spread::of(&reported), finished.first()) {
-            let x = first.result.trainable_percent;
+            let x = first.trainable_percent;
             let band =
                 if spread.n > 1 { vec![(x, spread.mean - spread.std, spread.mean + spread.std)] } else { vec![] };
             efficiency.push(Series { name, color: c, points: vec![(x, spread.mean)], band });
         }
     }
     (losses, accuracy, efficiency)
+}
+
+/// The three charts of a comparison.
+fn charts_view(shown: &Shown, live: &LiveCurves) -> impl IntoView + use<> {
+    let (losses, accuracy, efficiency) = series_of(shown, live);
+    view! {
+        <div class="charts">
+            {chart("Training loss (moving average)", "step", losses, false, false)}
+            {chart("Validation accuracy %", "epoch", accuracy, false, false)}
+            {chart("Accuracy % against trainable % of the model", "trainable % (log scale)", efficiency, true, true)}
+        </div>
+    }
 }
 
 /// Raw loss per step plus a running mean would clutter the chart: an exponential moving average (0.8) is drawn.
@@ -1488,9 +1518,8 @@ fn sort_value(run: &StoredRun, key: SortKey) -> f64 {
 /// The shown comparison's table, a row per method over its runs: size and speed, then accuracy on the reported part
 /// as mean ± std over the runs that learnt, its 95 % interval, macro-F1 and the mark against the best; what the marks
 /// mean; runs at chance and failures; the downloads and the confusion matrices.
-fn summary_view(app: App) -> impl IntoView {
-    move || {
-        let shown = shown_comparison(app)?;
+fn summary_view(app: App, shown: Shown) -> Option<impl IntoView + use<>> {
+    {
         if shown.methods.is_empty() {
             return None;
         }
@@ -1557,7 +1586,12 @@ fn summary_view(app: App) -> impl IntoView {
                 "No test part: these are validation figures, the same data the learning rates were chosen on."
             }
         };
-        let downloadable = shown.plan.clone().map(|plan| (plan, methods.clone(), report.clone(), shown.stored.clone()));
+        // Runs stored on this page can be downloaded and shared; a comparison opened from a link is read-only.
+        let downloadable = shown
+            .plan
+            .clone()
+            .filter(|_| !shown.stored.is_empty())
+            .map(|plan| (plan, methods.clone(), report.clone(), shown.stored.clone()));
         let downloads = downloadable.map(|(plan, methods, report, stored)| {
             let (methods_csv, report_csv) = (methods.clone(), report.clone());
             view! {
@@ -1567,10 +1601,12 @@ fn summary_view(app: App) -> impl IntoView {
                     <button id="download-csv" on:click=move |_| {
                         app.download_text("peft-lab-results.csv", &results_csv(&methods_csv, &report_csv))
                     }>"Download results (CSV)"</button>
+                    {comparison_link::share_button(app)}
                 </div>
+                {comparison_link::made_link_view(app)}
             }
         });
-        let confusions = confusion_view(&report, &shown.stored);
+        let confusions = confusion_view(&report, &shown.labels);
         Some(view! {
             <div class="table-wrap">
                 <table id="summary-table" data-part=part.name()>
@@ -1594,12 +1630,8 @@ fn summary_view(app: App) -> impl IntoView {
 
 /// Each method's confusion matrix on the reported part, averaged over its runs (classes named from the runs' files;
 /// only up to 20 classes).
-fn confusion_view(report: &Report, stored: &[StoredRun]) -> impl IntoView + use<> {
-    let labels: Vec<String> = stored
-        .first()
-        .and_then(|r| serde_json::from_str::<crate::share::peft::RunInfo>(&r.adapter.run_info_json).ok())
-        .map(|info| info.labels)
-        .unwrap_or_default();
+fn confusion_view(report: &Report, labels: &[String]) -> impl IntoView + use<> {
+    let labels = labels.to_vec();
     let shown = !labels.is_empty() && labels.len() <= 20;
     let tables = report
         .methods
@@ -1697,16 +1729,8 @@ fn results_view(app: App) -> impl IntoView {
             })
             .collect_view()
     };
-    let charts = move || {
-        let (losses, accuracy, efficiency) = latest_series(app);
-        view! {
-            <div class="charts">
-                {chart("Training loss (moving average)", "step", losses, false, false)}
-                {chart("Validation accuracy %", "epoch", accuracy, false, false)}
-                {chart("Accuracy % against trainable % of the model", "trainable % (log scale)", efficiency, true, true)}
-            </div>
-        }
-    };
+    let charts = move || shown_comparison(app).map(|shown| charts_view(&shown, &app.live.get()));
+    let summary = move || shown_comparison(app).and_then(|shown| summary_view(app, shown));
     let clear = move |_| {
         spawn_local(async move {
             match store::clear().await {
@@ -1721,7 +1745,7 @@ fn results_view(app: App) -> impl IntoView {
     view! {
         <section id="results-section">
             <h2>"4. Results"</h2>
-            {summary_view(app)}
+            {summary}
             {charts}
             <h3>"Every run"</h3>
             <div class="table-wrap">

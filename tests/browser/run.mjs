@@ -463,6 +463,9 @@ const tests = {
       assert((await page.textContent("#backend")).includes("software adapter"), "a software adapter is named");
     }
     assert(!(await page.$("#fallback-notice")), "choosing the faster CPU is not a fallback");
+    // With a timed step the plan's time is estimated, and three runs per method fit the tiny model's budget.
+    await page.waitForFunction(() => document.querySelector("#plan-estimate")?.textContent.includes("roughly"), null, { timeout: 60_000 });
+    assert((await page.inputValue("#runs")) === "3", `three runs by default: ${await page.textContent("#plan-estimate")}`);
     // The person's override: WebGPU, named as the software adapter it is here.
     await page.click("details.model-picker summary");
     await page.selectOption("#backend-choice", "webgpu");
@@ -526,6 +529,33 @@ const tests = {
     await page.click("#confusion summary");
     await page.screenshot({ path: path.join(artifacts, "compare-seeds.png"), fullPage: true });
     fs.rmSync(downloads, { recursive: true, force: true });
+
+    // The comparison as a link: no tensors, short; it opens read-only as the same table, and sets up a rerun.
+    await page.click("#share-comparison");
+    const link = await page.inputValue("#comparison-link");
+    console.log(`  comparison link: ${link.length} characters`);
+    assert(link.includes("#compare=") && link.length < 8_000, `a short comparison link: ${link.length}`);
+    const other = await context.newPage();
+    await other.goto(link);
+    await other.waitForSelector("#shared-comparison tr.summary-row");
+    const reopened = await other.$$eval("#shared-comparison tr.summary-row", (rows) =>
+      rows.map((row) => Object.fromEntries([...row.querySelectorAll("[data-col]")].map((c) => [c.dataset.col, c.textContent]))),
+    );
+    assert(JSON.stringify(reopened) === JSON.stringify(summary), `the same table: ${JSON.stringify(reopened)}`);
+    assert((await other.$$("#shared-comparison svg path.band")).length >= 2, "the same bands");
+    assert(!(await other.$("#shared-comparison #download-json")), "a shared comparison is read-only");
+    await other.screenshot({ path: path.join(artifacts, "shared-comparison.png"), fullPage: true });
+    await other.click("#run-shared-comparison");
+    assert((await other.inputValue("#runs")) === "2" && (await other.inputValue("#test-percent")) === "25", "the plan's runs and test part");
+    assert(await other.isChecked("#method-lora input.search"), "LoRA's search is set");
+    assert(!(await other.isChecked("#method-prefix input.enable")), "only the plan's methods");
+    // A damaged comparison link says so; the page still works.
+    const damaged = await context.newPage();
+    await damaged.goto(link.slice(0, link.length - 40));
+    await damaged.waitForSelector("#shared-comparison-error");
+    const message = await damaged.textContent("#shared-comparison-error");
+    assert(message.includes("truncated"), `a truncated link is named: ${message}`);
+    await damaged.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
     await context.close();
   },
 
@@ -539,6 +569,9 @@ const tests = {
       assert((await page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the CPU backend is used");
       await upload(page, "reviews.csv", sentimentCsv(64));
       await page.waitForSelector("#class-counts");
+      // Nothing was timed (no WebGPU, so no choice to make): one run per method, and the page says why.
+      const estimate = await page.textContent("#plan-estimate");
+      assert((await page.inputValue("#runs")) === "1" && estimate.includes("not known before the first steps"), `one run: ${estimate}`);
       await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
       const keys = await page.$$eval(".card", (cards) => cards.map((c) => c.id.replace("method-", "")));
       await chooseMethods(page, Object.fromEntries(keys.map((k) => [k, k === "full" ? 1e-3 : 1e-2])));

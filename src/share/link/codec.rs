@@ -63,8 +63,8 @@ pub struct SharedTensor {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LinkError {
-    #[error("this is not a peft-lab link: it has no #share= part")]
-    NotALink,
+    #[error("this is not a peft-lab link: it has no #{0} part")]
+    NotALink(&'static str),
     #[error("the link is {0} characters long; links over {MAX_LINK_CHARS} characters are refused")]
     TooLong(usize),
     #[error("the link is damaged: character {0} is not base64url (was it changed, or cut by a chat tool?)")]
@@ -159,18 +159,27 @@ fn quantize_int8(values: &[f32]) -> (Vec<f16>, Vec<i8>) {
 
 /// Everything after `#share=` in `text` (a whole URL, a fragment, or the bare payload), surrounding blanks trimmed.
 pub fn payload_of(text: &str) -> Result<&str, LinkError> {
+    payload_after(text, FRAGMENT_KEY)
+}
+
+/// Everything after `#key` in `text` (a whole URL, a fragment, or the bare payload), surrounding blanks trimmed.
+pub fn payload_after<'a>(text: &'a str, key: &'static str) -> Result<&'a str, LinkError> {
     let text = text.trim();
     // The last occurrence: base64url has no '=', while the page's address before it may (`?model=`).
-    if let Some(at) = text.rfind(FRAGMENT_KEY) {
-        return Ok(text[at + FRAGMENT_KEY.len()..].trim());
+    if let Some(at) = text.rfind(key) {
+        return Ok(text[at + key.len()..].trim());
     }
     // A bare payload starts with the base64 of "PL" and the version byte.
-    if text.starts_with("UEw") { Ok(text) } else { Err(LinkError::NotALink) }
+    if text.starts_with("UEw") { Ok(text) } else { Err(LinkError::NotALink(key)) }
 }
 
 /// The link's metadata, precision and tensors (as f32), every size and value checked.
 pub fn decode<M: DeserializeOwned>(link: &str) -> Result<(M, Precision, Vec<SharedTensor>), LinkError> {
-    let payload = payload_of(link)?;
+    decode_payload(payload_of(link)?)
+}
+
+/// [`decode`] of a payload (the text after the fragment key).
+pub fn decode_payload<M: DeserializeOwned>(payload: &str) -> Result<(M, Precision, Vec<SharedTensor>), LinkError> {
     if payload.len() > MAX_LINK_CHARS {
         return Err(LinkError::TooLong(payload.len()));
     }
@@ -321,7 +330,7 @@ mod tests {
     #[test]
     fn damaged_links_are_errors() {
         let link = encode(&"meta", &tensors(), Precision::Int8).unwrap();
-        assert_eq!(decode::<String>("https://example.com/page").unwrap_err(), LinkError::NotALink);
+        assert_eq!(decode::<String>("https://example.com/page").unwrap_err(), LinkError::NotALink(FRAGMENT_KEY));
         for cut in [1, 3, 7, link.len() / 2, link.len() - 1] {
             assert!(decode::<String>(&link[..cut]).is_err(), "cut at {cut}");
         }

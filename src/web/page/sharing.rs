@@ -71,7 +71,7 @@ fn add_once(tryable: RwSignal<Vec<String>>, kept: StoredValue<Vec<String>>, meth
     });
 }
 
-fn scroll_to(id: &str) {
+pub(super) fn scroll_to(id: &str) {
     if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
         element.scroll_into_view();
     }
@@ -84,7 +84,7 @@ fn next_request(counter: StoredValue<u64>) -> u64 {
 
 /// The page's address without its fragment: a link opens the same page with the same `?model=`, and nothing else of
 /// the query (the sharer's `?backend=` is theirs: the recipient's page times its own).
-fn page_address() -> String {
+pub(super) fn page_address() -> String {
     let location = web_sys::window().expect("the page has a window").location();
     let part = |r: Result<String, _>| r.unwrap_or_default();
     let search = part(location.search());
