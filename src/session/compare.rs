@@ -189,7 +189,8 @@ pub async fn search_learning_rate(
         candidates = ranked.iter().take(candidates.len().div_ceil(2)).map(|t| t.learning_rate).collect();
         rounds.push(SearchRound { steps, trials });
     }
-    Ok(SearchOutcome { rounds, chosen: candidates[0] })
+    let chosen = candidates.first().copied().ok_or_else(|| Error::Search("the grid has no learning rate".into()))?;
+    Ok(SearchOutcome { rounds, chosen })
 }
 
 /// One seed's run of a method: its result, or why it failed.

@@ -126,7 +126,7 @@ fn finished(m: &MethodRuns) -> Vec<&MethodResult> {
 }
 
 /// Whether `result` stayed at chance on its reported part, judged from its own confusion matrix's class counts.
-fn at_chance(result: &MethodResult) -> Option<ChanceRun> {
+pub fn at_chance(result: &MethodResult) -> Option<ChanceRun> {
     let accuracy = result.reported()?.accuracy;
     let rows: Vec<u64> = result.confusion.iter().map(|r| r.iter().map(|&c| c as u64).sum()).collect();
     let n: u64 = rows.iter().sum();

@@ -23,7 +23,7 @@ use crate::method::{Explanation, MethodConfig, apply_setting, catalog};
 use crate::session::compare::{ComparePlan, MethodRuns, PlannedMethod, SearchOutcome, SearchSettings, SeedRun, Unit};
 use crate::session::comparison_link::OpenedComparison;
 use crate::session::held_out_fractions;
-use crate::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict, interval, percent};
+use crate::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict, at_chance, interval, percent};
 use crate::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use crate::stats::Spread;
 use crate::train::{MethodResult, TrainConfig, TrainEvent};
@@ -1709,7 +1709,7 @@ fn results_view(app: App) -> impl IntoView {
                 let number = comparisons.iter().position(|&c| c == run.comparison).map_or(0, |i| i + 1);
                 let memory = r.peak_memory_bytes.map_or("n/a".to_string(), mib);
                 view! {
-                    <tr class="result-row" data-method=r.method.clone() data-seed=r.seed data-loss-start=loss_mean(&r.losses, true)
+                    <tr class="result-row" class:at-chance=at_chance(r).is_some() data-method=r.method.clone() data-seed=r.seed data-loss-start=loss_mean(&r.losses, true)
                         data-loss-end=loss_mean(&r.losses, false)>
                         <td title=format!("{} on {} · {} · {}", run.model, run.dataset, run.backend, run.config.batch_size)>{format!("#{number}")}</td>
                         <td class="method">{r.method.clone()}</td>
@@ -1723,6 +1723,7 @@ fn results_view(app: App) -> impl IntoView {
                         <td class="num" data-col="accuracy">{optional(r.accuracy, 100.0, 1)}</td>
                         <td class="num" data-col="macro-f1">{optional(r.macro_f1, 1.0, 3)}</td>
                         <td class="num" data-col="test-accuracy">{optional(r.test.as_ref().map(|t| t.accuracy), 100.0, 1)}</td>
+                        <td class="chance" title=AT_CHANCE>{at_chance(r).map(|_| "at chance")}</td>
                         {sharing::run_actions(app, run.clone())}
                     </tr>
                 }
@@ -1763,6 +1764,7 @@ fn results_view(app: App) -> impl IntoView {
                         {header(SortKey::Accuracy, "val accuracy %")}
                         {header(SortKey::MacroF1, "val macro-F1")}
                         <th>"test accuracy %"</th>
+                        <th></th>
                         <th>"share and export"</th>
                     </tr></thead>
                     <tbody>{rows}</tbody>

@@ -91,6 +91,7 @@ async function results(page) {
       valLoss: Number(row.querySelector("[data-col=val-loss]").textContent),
       f1: Number(row.querySelector("[data-col=macro-f1]").textContent),
       msPerStep: Number(row.querySelector("[data-col=ms-per-step]").textContent),
+      atChance: row.classList.contains("at-chance"),
     })),
   );
 }
@@ -589,6 +590,8 @@ const tests = {
       const rows = await results(page);
       for (const row of rows) {
         assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `CPU run trained: ${JSON.stringify(row)}`);
+        // 12 balanced validation examples: two standard errors above the majority's 50 % is 78.9 %.
+        assert(row.atChance === row.accuracy < 78.9, `a run at chance is flagged on its row: ${JSON.stringify(row)}`);
       }
       await page.fill("#try-text", "the food was great and fun");
       await page.click("#try");
