@@ -24,7 +24,7 @@ for s in ${SET:-}; do common+=(--set "$s"); done
 # peft-lab and the reference train side by side, one thread each.
 for seed in ${seeds//,/ }; do
   RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 "$bin" compare --data "$work/train.json" --val-data "$work/val.json" \
-    --methods "$methods" --seed "$seed" --json "${common[@]}" 2>/dev/null > "$work/ours-$seed.json" &
+    --methods "$methods" --seed "$seed" --json --no-group-by-length "${common[@]}" 2>/dev/null > "$work/ours-$seed.json" &
   for m in ${methods//,/ }; do
     "$python" scripts/reference_train.py --train "$work/train.json" --val "$work/val.json" --method "$m" --seed "$seed" \
       --threads 1 "${common[@]}" 2>/dev/null >> "$work/reference-$seed.jsonl"

@@ -1,5 +1,6 @@
 //! A small seeded generator for shuffling: the same sequence on every platform and backend.
 
+#[derive(Clone)]
 pub struct SplitMix64(u64);
 
 /// The seed of the stream named `key` under `seed`, mixed by SplitMix64: streams that look unrelated for the pairs we

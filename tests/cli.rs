@@ -169,6 +169,7 @@ fn compare_over_seeds_with_a_test_split_writes_the_results() {
         json_path.to_str().unwrap(),
         "--out-csv",
         csv_path.to_str().unwrap(),
+        "--no-group-by-length",
     ];
     args.extend(FAST);
     let out = peft_lab(&args);
@@ -201,6 +202,7 @@ fn compare_over_seeds_with_a_test_split_writes_the_results() {
     let lora = &json["methods"][0];
     assert_eq!(lora["runs"].as_array().unwrap().len(), 2);
     assert_eq!(lora["learning_rate_search"]["Ok"]["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(lora["runs"][0]["run_info"]["train_config"]["group_by_length"], false, "random batches, as asked");
     assert_eq!(
         lora["runs"][0]["train_info"]["num_trainable_params"].as_u64(),
         json["summary"]["methods"][0]["trainable_params"].as_u64()

@@ -70,6 +70,8 @@ fn train_config(settings: &Value) -> TrainConfig {
         warmup_ratio: settings["warmup_ratio"].as_f64().unwrap(),
         max_grad_norm: settings["max_grad_norm"].as_f64().unwrap(),
         seed: settings["seed"].as_u64().unwrap(),
+        // The reference replays the permutation cut in order.
+        group_by_length: false,
     }
 }
 

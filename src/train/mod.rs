@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod optim;
+pub mod order;
 mod result;
 pub mod shard;
 
@@ -35,6 +36,9 @@ pub struct TrainConfig {
     pub warmup_ratio: f64,
     pub max_grad_norm: f64,
     pub seed: u64,
+    /// Batches of similar lengths, less padding (see `order.rs`). Runs recorded before the setting had random batches.
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +52,7 @@ impl Default for TrainConfig {
             warmup_ratio: 0.06,
             max_grad_norm: 1.0,
             seed: 42,
+            group_by_length: true,
         }
     }
 }
@@ -187,6 +192,7 @@ pub async fn train(
     let mut optimizer = optim::adamw(config.weight_decay);
     let mut rng = SplitMix64::new(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
+    let lengths: Vec<usize> = train.iter().map(|e| e.ids.len()).collect();
     let (mut losses, mut evaluations) = (Vec::new(), Vec::new());
     let (mut step, mut epoch) = (0, 0);
     let started = TrainEvent::Started { seed: config.seed, learning_rate, total_steps };
@@ -196,13 +202,12 @@ pub async fn train(
     let (mut first_step_seconds, mut later_seconds) = (0.0, 0.0);
     let mut confusion = Confusion::new();
     while step < total_steps {
-        rng.shuffle(&mut order);
-        for chunk in order.chunks(config.batch_size.max(1)) {
+        for chunk in order::epoch_batches(&mut order, &lengths, config.batch_size, config.group_by_length, &mut rng) {
             if step >= total_steps {
                 break;
             }
             let started = host.now();
-            let examples: Vec<&TokenizedExample> = chunk.iter().map(|&i| &train[i]).collect();
+            let examples: Vec<&TokenizedExample> = chunk.into_iter().map(|i| &train[i]).collect();
             let learning_rate = optim::linear_schedule(learning_rate, step, warmup, total_steps);
             let mask_seed = derive_seed(config.seed, step as u64);
             let (loss, grads) = shard::loss_and_gradients(&model, &examples, pad_id, mask_seed);
@@ -250,16 +255,23 @@ pub async fn logits(
 ) -> Result<Vec<f32>, TrainError> {
     let model = model.valid();
     let device = model.classifier.weight.val().device();
-    let mut out = Vec::new();
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let refs: Vec<&TokenizedExample> = chunk.iter().collect();
+    let classes = model.num_labels();
+    // Batched in order of length, so each batch pads little; the rows go back to the examples' order.
+    let mut by_length: Vec<usize> = (0..examples.len()).collect();
+    by_length.sort_by_key(|&i| examples[i].ids.len());
+    let mut out = vec![0.0; examples.len() * classes];
+    for chunk in by_length.chunks(batch_size.max(1)) {
+        let refs: Vec<&TokenizedExample> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = Batch::new(&refs, pad_id, &device);
         let data = model
             .forward(batch.input_ids, batch.mask)
             .into_data_async()
             .await
             .map_err(|e| TrainError::Device("logits read-back", format!("{e:?}")))?;
-        out.extend(data.try_to_vec::<f32>().map_err(|e| TrainError::Device("logits conversion", format!("{e:?}")))?);
+        let rows = data.try_to_vec::<f32>().map_err(|e| TrainError::Device("logits conversion", format!("{e:?}")))?;
+        for (&i, row) in chunk.iter().zip(rows.chunks(classes)) {
+            out[i * classes..(i + 1) * classes].copy_from_slice(row);
+        }
     }
     Ok(out)
 }

@@ -116,6 +116,8 @@ struct Budget {
     amount: RwSignal<String>,
     batch_size: RwSignal<String>,
     max_length: RwSignal<String>,
+    /// Batches of texts of similar lengths (less padding, shorter steps).
+    group_by_length: RwSignal<bool>,
     seed: RwSignal<String>,
     /// Runs per method: seeds seed, seed + 1, ...
     runs: RwSignal<String>,
@@ -158,6 +160,7 @@ impl Budget {
             batch_size: Self::parse(self.batch_size, "batch size", 1, 512)?,
             max_length: Self::parse(self.max_length, "max length", 8, 512)?,
             seed: Self::parse(self.seed, "seed", 0, u64::MAX - 100)?,
+            group_by_length: self.group_by_length.get_untracked(),
             ..TrainConfig::default()
         };
         let runs: u64 = Self::parse(self.runs, "runs per method", 1, 20)?;
@@ -338,6 +341,7 @@ impl App {
                 amount: RwSignal::new("3".into()),
                 batch_size: RwSignal::new("16".into()),
                 max_length: RwSignal::new("64".into()),
+                group_by_length: RwSignal::new(TrainConfig::default().group_by_length),
                 seed: RwSignal::new("42".into()),
                 runs: RwSignal::new("3".into()),
                 runs_chosen: RwSignal::new(false),
@@ -1229,6 +1233,9 @@ fn compare_view(app: App) -> impl IntoView {
                 </select> {number("budget", budget.amount)}</label>
                 <label>"batch size " {number("batch-size", budget.batch_size)}</label>
                 <label>"max length " {number("max-length", budget.max_length)}</label>
+                <label title="Each batch holds texts of similar lengths, so it pads less and its step is shorter (transformers' group_by_length); the batches still come in a random order. Off: random batches.">
+                    <input id="group-by-length" type="checkbox" prop:checked=move || budget.group_by_length.get()
+                        on:change=move |ev| budget.group_by_length.set(event_target_checked(&ev)) />" group batches by length"</label>
                 <label>"seed " {number("seed", budget.seed)}</label>
                 <label>"runs per method " <input id="runs" type="number" min="1" max="20" class="short"
                     prop:value=move || budget.runs.get()
@@ -1262,6 +1269,7 @@ fn plan_size(app: App, runs: u64) -> Option<(usize, usize, Option<f64>)> {
         field.track();
     }
     budget.by_steps.track();
+    budget.group_by_length.track();
     let dataset = app.data.with(|d| d.as_ref().and_then(|d| d.dataset.clone().ok()))?;
     let BudgetChoice { config, val_fraction, test_fraction, .. } = budget.choice().ok()?;
     let methods: Vec<PlannedMethod> = app
@@ -1283,7 +1291,9 @@ fn plan_size(app: App, runs: u64) -> Option<(usize, usize, Option<f64>)> {
     let backend = app.backend.get()?;
     let timed = backend.timings.iter().find(|t| backend.kind.starts_with(&t.backend)).and_then(|t| t.seconds_per_step);
     let seconds = timed.map(|timed| {
+        // A random batch pads to about its longest text; a batch grouped by length to about the typical one.
         let length = app.summary.with(|s| match s {
+            Some(Ok(s)) if plan.config.group_by_length => s.token_length_p50.min(plan.config.max_length),
             Some(Ok(s)) => s.token_length_p90.min(plan.config.max_length),
             _ => plan.config.max_length,
         });

@@ -67,8 +67,10 @@ const CHROMIUM_FLAGS = [
   "--no-first-run",
 ];
 
+// CHROMIUM_EXTRA_FLAGS (space-separated) adds flags, e.g. V8's --perf-basic-prof for scripts/profile-web.sh.
 export async function launch() {
   const executablePath = execSync("command -v chromium", { shell: "/bin/bash" }).toString().trim();
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_FLAGS });
+  const extra = (process.env.CHROMIUM_EXTRA_FLAGS ?? "").split(" ").filter(Boolean);
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_FLAGS, ...extra] });
 }
 

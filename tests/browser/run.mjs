@@ -487,6 +487,7 @@ const tests = {
     await upload(page, "reviews.csv", sentimentCsv(160));
     await page.waitForSelector("#class-counts");
     await setBudget(page, { steps: 40, batch: 8, maxLength: 32, runs: 2, test: 25 });
+    assert(await page.isChecked("#group-by-length"), "batches are grouped by length by default");
     await chooseMethods(page, { lora: 1e-2, head: 3e-2 });
     await page.check("#method-lora input.search");
     const estimate = await page.textContent("#plan-estimate");
@@ -524,6 +525,7 @@ const tests = {
     const lora = json.methods[0];
     assert(lora.runs.length === 2 && lora.learning_rate_search.Ok.rounds.length === 2, "LoRA's runs and search in the JSON");
     assert(lora.runs[1].run_info.experiment_name === "lora/seed-43" && lora.runs[1].train_info.status === "success", "peft's fields per run");
+    assert(lora.runs[0].run_info.train_config.group_by_length === true, "the batch grouping is in the run's settings");
     assert(lora.runs[0].train_info.metrics.at(-1)["test accuracy"] >= 0, "the last metrics entry is the test accuracy");
     const csv = (await save("#download-csv")).trim().split("\n");
     assert(csv.length === 5 && csv[1].startsWith("lora r8,42,"), `a CSV row per run: ${csv.join(" | ")}`);

@@ -220,6 +220,10 @@ pub struct Common {
     /// The seed of the split, and of the run where no --seeds are given.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Random batches, as transformers' Trainer draws them by default; without it each batch holds texts of similar
+    /// lengths (its group_by_length), so batches pad less and steps are shorter.
+    #[arg(long)]
+    pub no_group_by_length: bool,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
     /// Print one JSON result on stdout (progress still goes to stderr).
@@ -238,6 +242,7 @@ impl Common {
             warmup_ratio: self.warmup_ratio,
             max_grad_norm: 1.0,
             seed: self.seed,
+            group_by_length: !self.no_group_by_length,
         }
     }
 
