@@ -52,6 +52,8 @@ struct State {
     trained: Vec<Rc<TrainedModel>>,
     /// The last comparison's id and validation examples, for checking its runs' links.
     validation: Option<(u64, Rc<Vec<TokenizedExample>>)>,
+    /// In a helper worker: the id and data of the comparison whose units it runs, tokenised for its first unit.
+    unit_data: Option<(u64, Rc<PreparedData>)>,
 }
 
 impl State {
@@ -576,9 +578,14 @@ struct Keeper {
 }
 
 impl Keeper {
-    /// Keeps `model`, method `method`'s run with `seed`, when that is the plan's first seed (one run per method).
+    /// Whether the run with `seed` is kept: the plan's first seed's (one run per method).
+    fn wants(&self, seed: u64) -> bool {
+        self.plan.seeds.first() == Some(&seed)
+    }
+
+    /// Keeps `model`, method `method`'s run with `seed`, when [`Self::wants`] it.
     fn keep(&self, method: usize, seed: u64, model: SequenceClassifier) {
-        if self.plan.seeds.first() != Some(&seed) {
+        if !self.wants(seed) {
             return;
         }
         let trained = TrainedModel {
@@ -690,10 +697,26 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     Ok(())
 }
 
+/// The data of `job` for its units in a helper: prepared for the first, kept for the others of the same comparison.
+fn unit_data(
+    state: &Rc<RefCell<State>>,
+    pretrained: &Pretrained,
+    job: &CompareJob,
+) -> Result<Rc<PreparedData>, String> {
+    if let Some((comparison, data)) = &state.borrow().unit_data
+        && *comparison == job.comparison
+    {
+        return Ok(data.clone());
+    }
+    let data = Rc::new(prepare_job(pretrained, job)?);
+    state.borrow_mut().unit_data = Some((job.comparison, data.clone()));
+    Ok(data)
+}
+
 /// One unit of a comparison, in a helper worker; what it does is posted as it happens.
 async fn run_unit(state: &Rc<RefCell<State>>, job: &CompareJob, unit: Unit, learning_rate: f64) -> Result<(), String> {
     let (pretrained, device) = state.borrow().loaded()?;
-    let data = prepare_job(&pretrained, job)?;
+    let data = unit_data(state, &pretrained, job)?;
     let mut host = WorkerHost::new(None);
     // Failures are posted by the host as they end the unit.
     match unit {
@@ -714,7 +737,7 @@ async fn compare_in_helpers(job: CompareJob, source: ModelSource, keeper: Keeper
     let keeper = Rc::new(keeper);
     let kept = keeper.clone();
     let on_finished = Box::new(move |method: usize, seed: u64, adapter: &AdapterFiles| {
-        if kept.plan.seeds.first() != Some(&seed) {
+        if !kept.wants(seed) {
             return;
         }
         // The helpers loaded this worker's model, so its name is the run's.
