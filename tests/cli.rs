@@ -248,6 +248,33 @@ fn bad_comparison_flags_are_refused() {
     );
 }
 
+/// A budget out of range is refused before anything trains, with the setting's valid range (the same check as the
+/// page's and the worker's: `TrainConfig::check`, and the model's positions at preparation).
+#[test]
+fn a_budget_out_of_range_is_refused_with_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let cases: [(&[&str], &str); 7] = [
+        (&["--epochs", "0"], "the number of epochs is 0; it must be a whole number from 1 to 1000"),
+        (&["--max-steps", "0"], "the number of steps is 0; it must be a whole number from 1 to 10000000"),
+        (&["--batch-size", "0"], "the batch size is 0; it must be a whole number from 1 to 4096"),
+        (&["--max-length", "2"], "the maximum length is 2; it must be at least 3"),
+        (&["--max-length", "100000"], "the maximum length 100000 exceeds the 64 positions of"),
+        (&["--warmup-ratio", "1.5"], "the warm-up ratio is 1.5; it must be a fraction of the steps from 0 to 1"),
+        (&["--weight-decay", "7"], "the weight decay is 7; it must be a number from 0 to 1"),
+    ];
+    for (flags, message) in cases {
+        for (command, method) in [("train", "--method"), ("compare", "--methods")] {
+            let mut args = vec![command, "--model", tiny(), "--data", &data, method, "lora"];
+            args.extend(flags);
+            let out = peft_lab(&args);
+            let log = stderr(&out);
+            assert!(!out.status.success() && log.contains(message), "{command} {flags:?}: {log}");
+            assert!(!log.contains("step 1/"), "{command} {flags:?} trained before refusing: {log}");
+        }
+    }
+}
+
 #[test]
 fn bad_settings_are_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();

@@ -400,7 +400,7 @@ pub fn check_virtual_tokens(
     if tokens == 0 {
         return Err(MethodError::Invalid(format!("{method} needs at least 1 virtual token")));
     }
-    if tokens + max_length > positions {
+    if tokens.saturating_add(max_length) > positions {
         return Err(MethodError::Invalid(format!(
             "{tokens} virtual tokens + max length {max_length} exceed the model's {positions} positions; \
              use at most {} virtual tokens (or a shorter max length)",

@@ -91,6 +91,7 @@ impl ComparePlan {
             return Err("choose at least one method".into());
         }
         self.methods.iter().try_for_each(PlannedMethod::check)?;
+        self.config.check()?;
         if self.seeds.is_empty() {
             return Err("give at least one seed".into());
         }

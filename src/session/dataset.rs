@@ -40,6 +40,14 @@ pub fn prepare(
         Some(HeldOut::Split(f)) => Some(*f),
         _ => None,
     };
+    let positions = pretrained.config.max_position_embeddings;
+    if max_length > positions {
+        return Err(Error::Settings(format!(
+            "the maximum length {max_length} exceeds the {positions} positions of {}'s config.json \
+             (max_position_embeddings); use at most {positions}",
+            pretrained.name
+        )));
+    }
     let fractions = held_out_fractions(split_fraction(Some(&validation)), split_fraction(test.as_ref()))?;
     let mut split = dataset.split(&fractions, split_seed);
     let mut drawn = split.held_out.drain(..);

@@ -48,4 +48,7 @@ pub enum Error {
     Link(#[from] share::link::ShareError),
     #[error("every learning rate of the search failed: {0}")]
     Search(String),
+    /// Settings that do not fit the model, with both numbers.
+    #[error("{0}")]
+    Settings(String),
 }

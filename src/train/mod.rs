@@ -57,10 +57,49 @@ impl Default for TrainConfig {
     }
 }
 
+/// The budget's bounds: beyond them a value is a typo or a hostile link, not a plan.
+pub const MAX_EPOCHS: usize = 1_000;
+pub const MAX_STEPS: usize = 10_000_000;
+pub const MAX_BATCH_SIZE: usize = 4_096;
+/// A text's first token, at least one token of text, and its closing token.
+pub const MIN_MAX_LENGTH: usize = 3;
+
 impl TrainConfig {
     pub fn total_steps(&self, train_examples: usize) -> usize {
         let per_epoch = train_examples.div_ceil(self.batch_size.max(1));
-        self.max_steps.unwrap_or(per_epoch * self.epochs)
+        self.max_steps.unwrap_or(per_epoch.saturating_mul(self.epochs))
+    }
+
+    /// Refuses a budget no run can use, naming the setting, its value and the valid range. The CLI, the page and
+    /// the worker (settings from a link or a stored run) all check here; the maximum length's upper bound is the
+    /// model's (`session::check_methods`).
+    pub fn check(&self) -> Result<(), String> {
+        let refuse = |name: &str, value: &dyn std::fmt::Display, range: &str| -> Result<(), String> {
+            Err(format!("{name} is {value}; it must be {range}"))
+        };
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return refuse("the number of epochs", &self.epochs, &format!("a whole number from 1 to {MAX_EPOCHS}"));
+        }
+        if let Some(steps) = self.max_steps.filter(|s| !(1..=MAX_STEPS).contains(s)) {
+            return refuse("the number of steps", &steps, &format!("a whole number from 1 to {MAX_STEPS}"));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return refuse("the batch size", &self.batch_size, &format!("a whole number from 1 to {MAX_BATCH_SIZE}"));
+        }
+        if self.max_length < MIN_MAX_LENGTH {
+            let range = format!("at least {MIN_MAX_LENGTH} (the two special tokens and one token of text)");
+            return refuse("the maximum length", &self.max_length, &range);
+        }
+        if !(0.0..=1.0).contains(&self.weight_decay) {
+            return refuse("the weight decay", &self.weight_decay, "a number from 0 to 1");
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return refuse("the warm-up ratio", &self.warmup_ratio, "a fraction of the steps from 0 to 1");
+        }
+        if !(self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0) {
+            return refuse("the gradient clipping norm", &self.max_grad_norm, "a positive number");
+        }
+        Ok(())
     }
 
     /// Warm-up steps of a run of `total_steps`: ceil(total × ratio), as transformers' `Trainer` counts them.
@@ -291,6 +330,50 @@ pub async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::TrainConfig;
+
+    #[test]
+    fn a_budget_out_of_range_is_refused_with_its_range() {
+        let ok = TrainConfig::default();
+        assert_eq!(ok.check(), Ok(()));
+        let cases: [(TrainConfig, &str); 11] = [
+            (
+                TrainConfig { epochs: 0, ..ok.clone() },
+                "the number of epochs is 0; it must be a whole number from 1 to 1000",
+            ),
+            (TrainConfig { epochs: usize::MAX, ..ok.clone() }, "the number of epochs is 18446744073709551615"),
+            (
+                TrainConfig { max_steps: Some(0), ..ok.clone() },
+                "the number of steps is 0; it must be a whole number from 1",
+            ),
+            (
+                TrainConfig { batch_size: 0, ..ok.clone() },
+                "the batch size is 0; it must be a whole number from 1 to 4096",
+            ),
+            (TrainConfig { batch_size: 100_000, ..ok.clone() }, "the batch size is 100000"),
+            (TrainConfig { max_length: 2, ..ok.clone() }, "the maximum length is 2; it must be at least 3"),
+            (
+                TrainConfig { weight_decay: -0.1, ..ok.clone() },
+                "the weight decay is -0.1; it must be a number from 0 to 1",
+            ),
+            (TrainConfig { weight_decay: f64::NAN, ..ok.clone() }, "the weight decay is NaN"),
+            (TrainConfig { warmup_ratio: 2.0, ..ok.clone() }, "the warm-up ratio is 2; it must be a fraction"),
+            (
+                TrainConfig { max_grad_norm: 0.0, ..ok.clone() },
+                "the gradient clipping norm is 0; it must be a positive",
+            ),
+            (TrainConfig { max_grad_norm: f64::INFINITY, ..ok.clone() }, "the gradient clipping norm is inf"),
+        ];
+        for (config, message) in cases {
+            let refused = config.check().expect_err(message);
+            assert!(refused.starts_with(message), "{refused} / {message}");
+        }
+    }
+
+    #[test]
+    fn hostile_budgets_do_not_overflow_the_step_count() {
+        let config = TrainConfig { epochs: usize::MAX, batch_size: 1, ..TrainConfig::default() };
+        assert_eq!(config.total_steps(usize::MAX), usize::MAX);
+    }
 
     #[test]
     fn warmup_is_counted_as_transformers_trainer_counts_it() {

@@ -62,6 +62,7 @@ pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Te
         .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
     PlannedMethod { config: method.clone(), learning_rate: lr, search: false }.check()?;
     let config = common.train_config();
+    config.check()?;
     let (pretrained, data, summary) = prepare(common)?;
     check(&pretrained, &[(method.clone(), lr)], &data, common)?;
     print_summary(&summary, &data);
