@@ -79,6 +79,174 @@ fn unsupported_and_malformed_configs_say_what_is_supported() {
     assert!(load_err(dir.path()).contains("missing field"), "{}", load_err(dir.path()));
 }
 
+#[test]
+fn config_values_out_of_range_name_the_field_and_the_range() {
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("vocab_size", 0.into(), "config.json does not parse: vocab_size is 0; it must be 1 to 1048576"),
+        ("hidden_size", 0.into(), "hidden_size is 0; it must be 1 to 1048576"),
+        ("hidden_size", (1u64 << 40).into(), "hidden_size is 1099511627776; it must be 1 to 1048576"),
+        ("num_hidden_layers", 0.into(), "num_hidden_layers is 0; it must be 1 to 1048576"),
+        ("num_attention_heads", 0.into(), "num_attention_heads is 0; it must be 1 to 1048576"),
+        ("num_attention_heads", 5.into(), "hidden_size 32 is not divisible by num_attention_heads 5"),
+        ("intermediate_size", 4_000_000.into(), "intermediate_size is 4000000; it must be 1 to 1048576"),
+        ("max_position_embeddings", 0.into(), "max_position_embeddings is 0; it must be 1 to 1048576"),
+        ("type_vocab_size", 0.into(), "type_vocab_size is 0; it must be 1 to 1048576"),
+        ("hidden_dropout_prob", 1.5.into(), "hidden_dropout_prob is 1.5; a dropout probability must be in [0, 1)"),
+        ("attention_probs_dropout_prob", (-0.1).into(), "attention_probs_dropout_prob is -0.1; a dropout"),
+        ("hidden_dropout_prob", 1.0.into(), "hidden_dropout_prob is 1; a dropout probability must be in [0, 1)"),
+        ("layer_norm_eps", 0.0.into(), "layer_norm_eps is 0; it must be above 0 and below 1"),
+        ("layer_norm_eps", 2.0.into(), "layer_norm_eps is 2; it must be above 0 and below 1"),
+        ("vocab_size", (-3).into(), "config.json does not parse: invalid value: integer `-3`"),
+        ("hidden_size", "32".into(), "config.json does not parse: invalid type: string \"32\""),
+    ];
+    for (field, value, expected) in cases {
+        let dir = tiny_copy();
+        edit_config(dir.path(), |c| c[field] = value.clone());
+        let err = load_err(dir.path());
+        assert!(err.contains(expected), "{field} = {value}: expected '{expected}' in '{err}'");
+    }
+}
+
+#[test]
+fn a_huge_cell_is_tokenised_only_as_far_as_it_is_kept_and_counted() {
+    let tokenizer = tiny_model().tokenizer;
+    let huge = "good movie ".repeat(500_000);
+    let short = "good movie ".repeat(20);
+    let [long, kept] = [huge, short].map(|text| tokenizer.encode_all(&[text], 16).remove(0));
+    assert_eq!(long.ids, kept.ids);
+    assert_eq!(long.full_length, peft_lab::model::tokenizer::COUNTED_TOKENS + 2);
+    assert_eq!(kept.full_length, 42);
+}
+
+#[test]
+fn added_tokens_that_normalize_to_nothing_never_match() {
+    let dir = tiny_copy();
+    let path = dir.path().join("tokenizer.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (id, content) in [(120, "\u{1}"), (121, "\u{301}")] {
+        let token = serde_json::json!({"id": id, "content": content, "normalized": true, "special": false});
+        json["added_tokens"].as_array_mut().unwrap().push(token);
+    }
+    std::fs::write(&path, json.to_string()).unwrap();
+    let tokenizer = Pretrained::from_dir(dir.path()).unwrap().tokenizer;
+    let plain = tiny_model().tokenizer.encode_all(&["good movie"], 16);
+    assert_eq!(tokenizer.encode_all(&["good movie"], 16), plain);
+}
+
+type JsonEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
+#[test]
+fn a_tokenizer_beyond_the_embedding_table_or_too_costly_is_refused() {
+    let dir = tiny_copy();
+    let original = std::fs::read_to_string(dir.path().join("tokenizer.json")).unwrap();
+    let vocab_size = 128; // tiny-bert's config.json
+    let cases: Vec<(JsonEdit, String)> =
+        vec![
+        (
+            Box::new(|j| j["model"]["vocab"]["zzz"] = 5000.into()),
+            format!("tokenizer.json has id 5000 (zzz) but config.json's vocab_size is {vocab_size}, so the embedding \
+                     table has rows 0 to 127; are both files from the same model?"),
+        ),
+        (
+            Box::new(|j| j["added_tokens"][0]["id"] = 128.into()),
+            "tokenizer.json has id 128 ([PAD]) but config.json's vocab_size is 128".into(),
+        ),
+        (
+            Box::new(|j| j["post_processor"]["special_tokens"]["[CLS]"]["ids"] = serde_json::json!([4096])),
+            "tokenizer.json has id 4096 (a post_processor special token)".into(),
+        ),
+        (
+            Box::new(|j| j["model"]["max_input_chars_per_word"] = 1_000_000_000.into()),
+            "tokenizer.json: model.max_input_chars_per_word is 1000000000; at most 1000 (tokenizers' default is 100)"
+                .into(),
+        ),
+        (
+            Box::new(|j| j["post_processor"]["special_tokens"]["[CLS]"]["ids"] = serde_json::json!(vec![2; 40])),
+            "tokenizer.json: post_processor puts 41 special tokens around each text; at most 16".into(),
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+        edit(&mut json);
+        std::fs::write(dir.path().join("tokenizer.json"), json.to_string()).unwrap();
+        let err = load_err(dir.path());
+        assert!(err.starts_with(&expected), "expected '{expected}', got '{err}'");
+    }
+}
+
+/// Rewrites one tensor of model.safetensors (f32) through `edit`.
+fn edit_tensor(dir: &Path, key: &str, edit: impl Fn(&mut [f32])) {
+    let path: PathBuf = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor(key).unwrap();
+    let mut values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    edit(&mut values);
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut tensors: HashMap<String, TensorView> = st.tensors().into_iter().collect();
+    tensors.insert(key.into(), TensorView::new(view.dtype(), view.shape().to_vec(), &data).unwrap());
+    std::fs::write(&path, safetensors::tensor::serialize(tensors, None).unwrap()).unwrap();
+}
+
+#[test]
+fn non_finite_weights_are_named_with_their_tensor() {
+    for (value, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
+        let dir = tiny_copy();
+        edit_tensor(dir.path(), "encoder.layer.1.attention.self.key.bias", |v| v[7] = value);
+        assert_eq!(
+            load_err(dir.path()),
+            format!(
+                "model.safetensors: tensor 'encoder.layer.1.attention.self.key.bias' holds {shown} at index 7; the \
+                 file is damaged or was saved from a diverged run"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_loss_that_overflows_before_any_update_blames_the_model_not_the_learning_rate() {
+    use peft_lab::data::{Columns, Dataset, Example};
+    use peft_lab::session::{self, HeldOut};
+    let dir = tiny_copy();
+    // Finite weights that overflow: every embedding 1e38, so the layer norm's variance is infinite.
+    edit_tensor(dir.path(), "embeddings.word_embeddings.weight", |v| v.fill(1e38));
+    let pretrained = Pretrained::from_dir(dir.path()).unwrap();
+    let examples: Vec<Example> = (0..8).map(|i| Example { text: format!("good movie {i}"), label: i % 2 }).collect();
+    let dataset = Dataset {
+        columns: Columns { text: "text".into(), label: "label".into() },
+        labels: vec!["neg".into(), "pos".into()],
+        examples,
+        skipped_rows: 0,
+        column_reasons: vec![],
+        quoted_lines: None,
+    };
+    let (data, _) = session::prepare(&pretrained, &dataset, HeldOut::Split(0.25), None, 16, 1).unwrap();
+    let config = peft_lab::train::TrainConfig { epochs: 1, batch_size: 4, max_length: 16, ..Default::default() };
+    let result = pollster::block_on(session::run_method(
+        &pretrained,
+        &MethodConfig::from_name("lora").unwrap(),
+        1e-3,
+        &data,
+        &config,
+        &peft_lab::device::cpu(),
+        &mut Quiet,
+    ));
+    let err = result.err().expect("the run fails").to_string();
+    assert!(err.contains("before any update") && err.contains("no learning rate can fix that"), "{err}");
+}
+
+struct Quiet;
+
+impl peft_lab::train::Host for Quiet {
+    fn now(&self) -> f64 {
+        0.0
+    }
+
+    fn event(&mut self, _: &str, _: &peft_lab::train::TrainEvent) -> std::ops::ControlFlow<()> {
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
 fn edit_config_raw(dir: &Path, text: &str) {
     std::fs::write(dir.join("config.json"), text).unwrap();
 }

@@ -370,6 +370,52 @@ fn bad_datasets_fail_with_a_message_and_no_panic() {
     }
 }
 
+/// A spam collection as such files are shipped: an unnamed row index first, the label column named after its
+/// positive class, the text under an opaque name, and a stray quote on line 5 that swallows the lines up to the next
+/// quote (line 9) into one cell, so the file reads as one row fewer per swallowed line, without an error.
+#[test]
+fn summary_chooses_columns_by_content_and_reports_swallowed_lines() {
+    let messages = [
+        "ok see you at the station later",
+        "WINNER you have won a prize call now",
+        "are we still meeting for lunch today",
+        "\"sorry I missed your call",
+        "can you pick up some milk",
+        "running late be there soon",
+        "URGENT claim your free ticket\"",
+        "happy birthday hope you have a great day",
+        "free entry text WIN to claim",
+        "thanks for dinner last night",
+        "call me when you get this",
+        "your account has a reward waiting reply now",
+    ];
+    let mut csv = String::from(",spam,sms\n");
+    for (i, text) in messages.iter().enumerate() {
+        let spam = u8::from(text.contains("WIN") || text.contains("URGENT") || text.contains("reward"));
+        csv.push_str(&format!("{i},{spam},{text}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spam.csv");
+    std::fs::write(&path, csv).unwrap();
+    let summary =
+        |path: &Path| peft_lab(&["summary", "--model", tiny(), "--data", path.to_str().unwrap(), "--max-length", "32"]);
+    let out = summary(&path);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("data: 9 rows"), "{err}");
+    for expected in [
+        "columns: the unnamed column skipped: increasing integers 0 to 11, a row index; text: 'sms' by content",
+        "label: 'spam' by content, 2 distinct values",
+        "warning: 3 line(s) ended inside quoted fields, the longest field running from line 5 to line 8",
+    ] {
+        assert!(err.contains(expected), "expected '{expected}' in:\n{err}");
+    }
+    // Numbers are not text, even when named so.
+    std::fs::write(&path, "text,label\n1,a\n2,b\n3,a\n4,b\n").unwrap();
+    let out = summary(&path);
+    assert!(stderr(&out).contains("the text column 'text' holds numbers (4 of 4 cells, e.g. 1, 2, 3), not text"));
+}
+
 #[test]
 fn skip_bad_rows_reports_how_many_were_skipped() {
     let mut jsonl = String::new();

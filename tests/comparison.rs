@@ -35,6 +35,8 @@ fn dataset(examples: Vec<Example>) -> Dataset {
         labels: vec!["neg".into(), "pos".into()],
         examples,
         skipped_rows: 0,
+        column_reasons: vec![],
+        quoted_lines: None,
     }
 }
 

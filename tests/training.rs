@@ -63,6 +63,8 @@ fn prepared(max_length: usize) -> PreparedData {
         labels: vec!["neg".into(), "pos".into()],
         examples: sentiment_examples(),
         skipped_rows: 0,
+        column_reasons: vec![],
+        quoted_lines: None,
     };
     let split = dataset.split(&[0.25], 3);
     let tokenizer = &tiny_model().tokenizer;

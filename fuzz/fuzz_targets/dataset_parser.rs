@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../src/rng.rs"]
 mod rng;
 
-// The engine's `data::{dataset, parse}` modules at this crate's root: they refer to each other through `super::`.
+// The engine's `data::{columns, dataset, parse}` modules at this crate's root: they refer to each other through `super::`.
+#[path = "../../src/data/columns.rs"]
+mod columns;
 #[path = "../../src/data/dataset.rs"]
 mod dataset;
 #[path = "../../src/data/parse.rs"]

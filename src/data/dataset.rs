@@ -4,56 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::columns::{Columns, MAX_CLASSES, check_text_column};
 use super::error::DataError;
-use super::parse::{Format, Table, decode_utf8, parse};
+use super::parse::{Format, QuotedLines, Table, decode_utf8, parse};
 use crate::rng::SplitMix64;
-
-/// Most classes a label column may have before we assume the wrong column was picked.
-pub const MAX_CLASSES: usize = 1000;
-
-const TEXT_NAMES: &[&str] = &[
-    "text",
-    "sentence",
-    "review",
-    "content",
-    "document",
-    "body",
-    "comment",
-    "tweet",
-    "utterance",
-    "input",
-    "sentence1",
-    "question",
-];
-const LABEL_NAMES: &[&str] =
-    &["label", "labels", "class", "category", "sentiment", "target", "intent", "y", "gold_label"];
-
-/// Which columns hold the text and the label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Columns {
-    pub text: String,
-    pub label: String,
-}
-
-impl Columns {
-    /// Explicit names win (and must exist); otherwise well-known names are looked up case-insensitively.
-    pub fn choose(table: &Table, text: Option<&str>, label: Option<&str>) -> Result<Self, DataError> {
-        let pick =
-            |explicit: Option<&str>, names: &[&str], what: &'static str| -> Result<String, DataError> {
-                if let Some(name) = explicit {
-                    return table.columns.iter().find(|c| *c == name).cloned().ok_or_else(|| {
-                        DataError::MissingColumn { name: name.into(), available: table.columns.clone() }
-                    });
-                }
-                names
-                    .iter()
-                    .find_map(|n| table.columns.iter().find(|c| c.eq_ignore_ascii_case(n)))
-                    .cloned()
-                    .ok_or_else(|| DataError::AmbiguousColumn { what, available: table.columns.clone() })
-            };
-        Ok(Self { text: pick(text, TEXT_NAMES, "text")?, label: pick(label, LABEL_NAMES, "label")? })
-    }
-}
 
 /// One example: its text and the index of its label in [`Dataset::labels`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,11 +24,18 @@ pub struct Dataset {
     pub examples: Vec<Example>,
     /// Rows dropped because they were unreadable or had empty cells (only with skipping allowed).
     pub skipped_rows: usize,
+    /// Why these columns (where they were chosen, not named).
+    #[serde(default)]
+    pub column_reasons: Vec<String>,
+    #[serde(default)]
+    pub quoted_lines: Option<QuotedLines>,
 }
 
 impl Dataset {
-    /// Builds examples from `table`. Rows with an empty text or label fail unless `skip_bad_rows`.
+    /// Builds examples from `table`. Rows with an empty text or label fail unless `skip_bad_rows`; a text column of
+    /// numbers fails.
     pub fn from_table(table: &Table, columns: Columns, skip_bad_rows: bool) -> Result<Self, DataError> {
+        check_text_column(table, &columns.text)?;
         let index = |name: &str| table.columns.iter().position(|c| c == name).expect("chosen from the table's columns");
         let (ti, li) = (index(&columns.text), index(&columns.label));
         let mut pairs = Vec::new();
@@ -111,7 +72,14 @@ impl Dataset {
                 text,
             })
             .collect();
-        Ok(Self { columns, labels, examples, skipped_rows: table.skipped.len() + empty.len() })
+        Ok(Self {
+            columns,
+            labels,
+            examples,
+            skipped_rows: table.skipped.len() + empty.len(),
+            column_reasons: Vec::new(),
+            quoted_lines: table.quoted_lines,
+        })
     }
 
     /// Reads any supported file from bytes: decode, detect the format, parse, pick columns, label.
@@ -124,8 +92,9 @@ impl Dataset {
     ) -> Result<Self, DataError> {
         let text = decode_utf8(bytes)?;
         let table = parse(text, Format::detect(file_name, text), skip_bad_rows)?;
-        let columns = Columns::choose(&table, text_column, label_column)?;
-        Self::from_table(&table, columns, skip_bad_rows)
+        let choice = Columns::choose(&table, text_column, label_column)?;
+        let dataset = Self::from_table(&table, choice.columns, skip_bad_rows)?;
+        Ok(Self { column_reasons: choice.reasons, ..dataset })
     }
 
     /// Relabels `other` (a separate validation or test file: `part`) with this dataset's label ids.
@@ -225,6 +194,9 @@ fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub columns: Columns,
+    /// Why these columns, where they were chosen rather than named.
+    pub column_reasons: Vec<String>,
+    pub quoted_lines: Option<QuotedLines>,
     pub rows: usize,
     pub skipped_rows: usize,
     pub classes: BTreeMap<String, usize>,
@@ -245,6 +217,8 @@ impl Summary {
         let pct = |p: f64| if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * p).round() as usize] };
         Self {
             columns: dataset.columns.clone(),
+            column_reasons: dataset.column_reasons.clone(),
+            quoted_lines: dataset.quoted_lines,
             rows: dataset.examples.len(),
             skipped_rows: dataset.skipped_rows,
             classes: dataset.labels.iter().cloned().zip(dataset.class_counts()).collect(),
@@ -267,26 +241,14 @@ mod tests {
             columns: vec!["Sentence".into(), "sentiment".into()],
             rows: rows.iter().map(|(t, l)| vec![t.to_string(), l.to_string()]).collect(),
             skipped: vec![],
+            quoted_lines: None,
         }
-    }
-
-    #[test]
-    fn columns_are_found_by_name_or_named_explicitly() {
-        let t = table(&[("a", "pos")]);
-        assert_eq!(
-            Columns::choose(&t, None, None).unwrap(),
-            Columns { text: "Sentence".into(), label: "sentiment".into() }
-        );
-        let err = Columns::choose(&t, None, Some("label")).unwrap_err();
-        assert_eq!(err.to_string(), "no column 'label'; columns are: Sentence, sentiment");
-        let bare = Table { columns: vec!["a".into(), "b".into()], rows: vec![], skipped: vec![] };
-        assert!(matches!(Columns::choose(&bare, None, None), Err(DataError::AmbiguousColumn { what: "text", .. })));
     }
 
     #[test]
     fn labels_sort_numerically_when_integers() {
         let t = table(&[("a", "10"), ("b", "2"), ("c", "1"), ("d", "2")]);
-        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap();
         assert_eq!(d.labels, vec!["1", "2", "10"]);
         assert_eq!(d.examples[0].label, 2);
         assert_eq!(d.class_counts(), vec![1, 2, 1]);
@@ -295,10 +257,10 @@ mod tests {
     #[test]
     fn one_class_and_empty_cells_are_refused() {
         let t = table(&[("a", "pos"), ("b", "pos")]);
-        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap_err();
+        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap_err();
         assert_eq!(err.to_string(), "label column 'sentiment' has 1 class(es) (pos); need at least 2");
         let t = table(&[("a", "pos"), ("", "neg"), ("c", "neg"), ("", "")]);
-        let cols = Columns::choose(&t, None, None).unwrap();
+        let cols = Columns::choose(&t, None, None).unwrap().columns;
         assert!(matches!(
             Dataset::from_table(&t, cols.clone(), false),
             Err(DataError::EmptyCells { count: 1, first: 2 })
@@ -311,7 +273,7 @@ mod tests {
         let rows: Vec<(String, String)> = (0..=MAX_CLASSES).map(|i| (format!("t{i}"), format!("l{i}"))).collect();
         let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let t = table(&refs);
-        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap_err();
+        let err = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap_err();
         assert!(matches!(err, DataError::TooManyClasses { count: 1001, .. }));
     }
 
@@ -321,7 +283,7 @@ mod tests {
             (0..40).map(|i| (format!("t{i}"), if i % 4 == 0 { "a" } else { "b" })).collect();
         let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b)).collect();
         let t = table(&refs);
-        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap();
         let Split { train, held_out } = d.split(&[0.2], 7);
         let val = &held_out[0];
         assert_eq!(train.len() + val.len(), 40);
@@ -352,7 +314,7 @@ mod tests {
             (1..=4).flat_map(|c| (0..c).map(move |i| (format!("t{c}-{i}"), format!("c{c}")))).collect();
         let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let t = table(&refs);
-        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap();
         let s = d.split(&[0.9, 0.9], 1);
         let count = |part: &[Example], class: usize| part.iter().filter(|e| e.label == class).count();
         for (class, expected) in [(0, [1, 0, 0]), (1, [2, 0, 0]), (2, [1, 1, 1]), (3, [1, 2, 1])] {
@@ -363,7 +325,7 @@ mod tests {
     #[test]
     fn summary_percentiles_and_truncation() {
         let t = table(&[("a", "x"), ("b", "y"), ("c", "x"), ("d", "y")]);
-        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap(), false).unwrap();
+        let d = Dataset::from_table(&t, Columns::choose(&t, None, None).unwrap().columns, false).unwrap();
         let s = Summary::new(&d, &[3, 10, 5, 70], 64);
         assert_eq!((s.token_length_p50, s.token_length_max, s.truncated), (10, 70, 1));
         assert_eq!(s.classes["x"], 2);

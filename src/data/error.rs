@@ -19,6 +19,11 @@ pub enum DataError {
     MissingColumn { name: String, available: Vec<String> },
     #[error("cannot tell which column holds the {what}; columns are: {}; name the {what} column", .available.join(", "))]
     AmbiguousColumn { what: &'static str, available: Vec<String> },
+    #[error(
+        "the text column '{column}' holds numbers ({numbers} of {filled} cells, e.g. {}), not text; name the text column",
+        .examples.join(", ")
+    )]
+    NumericText { column: String, numbers: usize, filled: usize, examples: Vec<String> },
     #[error("label column '{column}' has {count} class(es) ({}); need at least 2", .labels.join(", "))]
     OneClass { column: String, count: usize, labels: Vec<String> },
     #[error(
@@ -53,6 +58,7 @@ impl DataError {
         match self {
             Self::BadRows { .. } | Self::EmptyCells { .. } => Some(Remedy::SkipBadRows),
             Self::AmbiguousColumn { what, .. } => Some(Remedy::NameColumn(what)),
+            Self::NumericText { .. } => Some(Remedy::NameColumn("text")),
             _ => None,
         }
     }

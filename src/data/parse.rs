@@ -34,6 +34,10 @@ impl Format {
     }
 }
 
+/// Most columns a table may have: every row holds a cell for each, so the union of keys of JSON objects that each
+/// have their own would otherwise cost rows × keys.
+pub const MAX_COLUMNS: usize = 256;
+
 /// Rows of string cells under named columns, plus the rows that could not be read (1-based line numbers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -41,6 +45,54 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
     /// Line (or record) numbers of rows that failed to parse, with the reason, when skipping was allowed.
     pub skipped: Vec<(usize, String)>,
+    /// Line breaks inside quoted fields of a CSV or TSV file.
+    pub quoted_lines: Option<QuotedLines>,
+}
+
+/// Line breaks inside quoted fields: a few are multi-line cells, hundreds a quote left open that swallowed the
+/// lines after it into one cell (and the rows they held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuotedLines {
+    pub breaks: usize,
+    /// The lines of the field with the most breaks.
+    pub longest_from: usize,
+    pub longest_to: usize,
+}
+
+impl std::fmt::Display for QuotedLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} line(s) ended inside quoted fields, the longest field running from line {} to line {}; if a quote \
+             was left open there, the lines after it were read as one cell",
+            self.breaks, self.longest_from, self.longest_to
+        )
+    }
+}
+
+impl QuotedLines {
+    /// Adds the breaks in a record's fields; `line` is where the record starts.
+    fn tally(tally: &mut Option<Self>, record: &csv::StringRecord) {
+        let Some(mut line) = record.position().map(|p| p.line() as usize) else { return };
+        for field in record {
+            let breaks = field.matches('\n').count();
+            if breaks > 0 {
+                let total = tally.get_or_insert(Self { breaks: 0, longest_from: line, longest_to: line });
+                total.breaks += breaks;
+                if breaks > total.longest_to - total.longest_from {
+                    (total.longest_from, total.longest_to) = (line, line + breaks);
+                }
+            }
+            line += breaks;
+        }
+    }
+}
+
+fn too_many_columns(count: usize) -> DataError {
+    DataError::Parse(format!(
+        "the file has {count} columns (or JSON keys), more than {MAX_COLUMNS}; a dataset needs a text and a label \
+         column, with the same keys in every JSON object"
+    ))
 }
 
 /// Decodes bytes as UTF-8 (a byte-order mark is dropped), naming the line of the first invalid byte. NUL bytes,
@@ -91,9 +143,16 @@ fn parse_delimited(text: &str, delimiter: u8, skip_bad_rows: bool) -> Result<Tab
     if columns.iter().all(|c| c.is_empty()) {
         return Err(DataError::Parse("the first row must name the columns (e.g. text,label)".into()));
     }
+    if columns.len() > MAX_COLUMNS {
+        return Err(too_many_columns(columns.len()));
+    }
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
+    let mut quoted_lines = None;
     for record in reader.records() {
+        if let Ok(r) = &record {
+            QuotedLines::tally(&mut quoted_lines, r);
+        }
         match record {
             Ok(r) if r.len() == columns.len() => rows.push(r.iter().map(str::to_string).collect()),
             Ok(r) if r.iter().all(|c| c.trim().is_empty()) => {} // blank line
@@ -118,11 +177,14 @@ fn parse_delimited(text: &str, delimiter: u8, skip_bad_rows: bool) -> Result<Tab
     if !skipped.is_empty() && !skip_bad_rows {
         return Err(bad_rows_error(skipped));
     }
-    Ok(Table { columns, rows, skipped })
+    Ok(Table { columns, rows, skipped, quoted_lines })
 }
 
 /// Objects to rows; the columns are the union of keys in first-seen order.
-fn objects_to_table(objects: Vec<serde_json::Map<String, serde_json::Value>>, skipped: Vec<(usize, String)>) -> Table {
+fn objects_to_table(
+    objects: Vec<serde_json::Map<String, serde_json::Value>>,
+    skipped: Vec<(usize, String)>,
+) -> Result<Table, DataError> {
     let mut columns: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     for object in &objects {
@@ -131,12 +193,15 @@ fn objects_to_table(objects: Vec<serde_json::Map<String, serde_json::Value>>, sk
                 columns.push(key.clone());
             }
         }
+        if columns.len() > MAX_COLUMNS {
+            return Err(too_many_columns(columns.len()));
+        }
     }
     let rows = objects
         .into_iter()
         .map(|object| columns.iter().map(|c| object.get(c).map(cell_text).unwrap_or_default()).collect())
         .collect();
-    Table { columns, rows, skipped }
+    Ok(Table { columns, rows, skipped, quoted_lines: None })
 }
 
 fn cell_text(value: &serde_json::Value) -> String {
@@ -164,7 +229,7 @@ fn parse_json_lines(text: &str, skip_bad_rows: bool) -> Result<Table, DataError>
     if !skipped.is_empty() && !skip_bad_rows {
         return Err(bad_rows_error(skipped));
     }
-    Ok(objects_to_table(objects, skipped))
+    objects_to_table(objects, skipped)
 }
 
 fn parse_json_array(text: &str) -> Result<Table, DataError> {
@@ -182,7 +247,7 @@ fn parse_json_array(text: &str) -> Result<Table, DataError> {
             _ => return Err(DataError::Parse(format!("array item {} is not an object", i + 1))),
         }
     }
-    Ok(objects_to_table(objects, Vec::new()))
+    objects_to_table(objects, Vec::new())
 }
 
 #[cfg(test)]
@@ -235,6 +300,25 @@ mod tests {
         assert_eq!(t.columns, vec!["text", "class"]);
         assert_eq!(t.rows[1], vec!["y", "1"]);
         assert_eq!(t.rows[2], vec!["", ""]);
+    }
+
+    #[test]
+    fn line_breaks_inside_quoted_fields_are_counted() {
+        // Line 4 opens a quote that only line 7 closes: lines 4 to 7 become one cell.
+        let text = "text,label\n\"two\nlines\",a\n\"open,b\nc,d\ne,f\ng\",h\ni,j\n";
+        let t = parse(text, Format::Csv, true).unwrap();
+        assert_eq!(t.quoted_lines, Some(QuotedLines { breaks: 4, longest_from: 4, longest_to: 7 }));
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(parse("text,label\na,b\n", Format::Csv, false).unwrap().quoted_lines, None);
+    }
+
+    #[test]
+    fn objects_with_keys_of_their_own_are_refused() {
+        let text: String = (0..=MAX_COLUMNS).map(|i| format!("{{\"k{i}\": 1}}\n")).collect();
+        let err = parse(&text, Format::JsonLines, false).unwrap_err();
+        assert!(err.to_string().starts_with("the file has 257 columns (or JSON keys), more than 256"), "{err}");
+        let header: Vec<String> = (0..=MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+        assert!(parse(&header.join(","), Format::Csv, false).is_err());
     }
 
     #[test]

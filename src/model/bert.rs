@@ -62,6 +62,11 @@ pub struct BertConfig {
     pub position_embedding_type: String,
 }
 
+/// The largest size config.json may give (a vocabulary, a width, a count): beyond any checkpoint a browser can
+/// hold, and small enough that a size times a method's own (a rank, a token count) cannot overflow. Every tensor's
+/// shape is then checked against model.safetensors as it loads.
+const MAX_SIZE: usize = 1 << 20;
+
 const SUPPORTED: &str = "supported: model_type \"bert\" (BERT, MiniLM, bert-tiny/mini/small-style checkpoints) \
 with hidden_act gelu/gelu_new/relu and absolute position embeddings";
 
@@ -91,13 +96,47 @@ impl BertConfig {
                 config.position_embedding_type
             )));
         }
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Every size 1 to [`MAX_SIZE`], heads that divide the width, dropout probabilities in [0, 1), a positive epsilon below 1.
+    fn check(&self) -> Result<(), LoadError> {
+        let sizes = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        for (field, value) in sizes {
+            if !(1..=MAX_SIZE).contains(&value) {
+                return Err(LoadError::Config(format!("{field} is {value}; it must be 1 to {MAX_SIZE}")));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(LoadError::Config(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
-                config.hidden_size, config.num_attention_heads
+                self.hidden_size, self.num_attention_heads
             )));
         }
-        Ok(config)
+        for (field, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(LoadError::Config(format!("{field} is {p}; a dropout probability must be in [0, 1)")));
+            }
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return Err(LoadError::Config(format!(
+                "layer_norm_eps is {}; it must be above 0 and below 1",
+                self.layer_norm_eps
+            )));
+        }
+        Ok(())
     }
 
     pub fn head_dim(&self) -> usize {

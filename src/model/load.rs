@@ -22,6 +22,12 @@ pub enum LoadError {
     UnsupportedDtype { key: String, dtype: String },
     #[error("tokenizer.json: {0}")]
     Tokenizer(String),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error(
+        "{file}: tensor '{key}' holds {value} at index {index}; the file is damaged or was saved from a diverged run"
+    )]
+    NonFinite { file: &'static str, key: String, index: usize, value: f32 },
     #[error("cannot read {path}: {reason}")]
     Io { path: String, reason: String },
 }
@@ -131,12 +137,15 @@ impl<'a> Checkpoint<'a> {
             });
         }
         let bytes = view.data();
-        let values = match view.dtype() {
+        let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             other => return Err(LoadError::UnsupportedDtype { key: full_key, dtype: format!("{other:?}") }),
         };
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(LoadError::NonFinite { file: self.role.file(), key: full_key, index, value: values[index] });
+        }
         Ok(values)
     }
 

@@ -57,6 +57,15 @@ impl Pretrained {
         let config = BertConfig::parse(config_text)?;
         Checkpoint::parse(&weights)?;
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        let (max_id, token) = tokenizer.max_id();
+        if max_id as usize >= config.vocab_size {
+            return Err(LoadError::Mismatch(format!(
+                "tokenizer.json has id {max_id} ({token}) but config.json's vocab_size is {}, so the embedding table \
+                 has rows 0 to {}; are both files from the same model?",
+                config.vocab_size,
+                config.vocab_size - 1
+            )));
+        }
         Ok(Self { name: name.to_string(), config, weights, tokenizer })
     }
 

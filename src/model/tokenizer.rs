@@ -17,8 +17,24 @@ use super::load::LoadError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded {
     pub ids: Vec<u32>,
+    /// Counted up to [`COUNTED_TOKENS`] (or the kept length, if longer): a longer text counts as that long.
     pub full_length: usize,
 }
+
+/// How many content tokens of a text are counted for its length, at least: statistics need no more, and a
+/// megabyte cell then costs what its first pieces cost.
+pub const COUNTED_TOKENS: usize = 4096;
+
+/// Texts are tokenised in pieces of about this many bytes, each cut before whitespace (where the pre-tokenizer
+/// splits anyway), until the counted tokens are reached.
+const CHUNK_BYTES: usize = 16 * 1024;
+
+/// Most characters `max_input_chars_per_word` may allow (`tokenizers`' default is 100): a word is matched in time
+/// quadratic in its length.
+const MAX_CHARS_PER_WORD: usize = 1000;
+
+/// Most special tokens the post-processor may put around a text.
+const MAX_SPECIAL_TOKENS: usize = 16;
 
 pub struct TextTokenizer {
     vocab: HashMap<String, u32>,
@@ -71,13 +87,28 @@ impl TextTokenizer {
                     token.content
                 )));
             }
+            // A token that is empty (or normalizes to nothing: a control character, a lone accent) would match
+            // everywhere without advancing.
+            let (token, normalized) = match (&normalizer, token.normalized) {
+                (Some(n), true) => (AddedToken { content: n.normalize(&token.content), ..token }, true),
+                _ => (token, false),
+            };
             if token.content.is_empty() {
                 continue;
             }
-            match (&normalizer, token.normalized) {
-                (Some(n), true) => normalized_added.push(AddedToken { content: n.normalize(&token.content), ..token }),
-                _ => raw_added.push(token),
-            }
+            (if normalized { &mut normalized_added } else { &mut raw_added }).push(token);
+        }
+        if model.max_input_chars_per_word > MAX_CHARS_PER_WORD {
+            return Err(LoadError::Tokenizer(format!(
+                "model.max_input_chars_per_word is {}; at most {MAX_CHARS_PER_WORD} (tokenizers' default is 100)",
+                model.max_input_chars_per_word
+            )));
+        }
+        if before.len() + after.len() > MAX_SPECIAL_TOKENS {
+            return Err(LoadError::Tokenizer(format!(
+                "post_processor puts {} special tokens around each text; at most {MAX_SPECIAL_TOKENS}",
+                before.len() + after.len()
+            )));
         }
         let wordpiece = WordPiece {
             unk_id,
@@ -85,6 +116,19 @@ impl TextTokenizer {
             max_chars_per_word: model.max_input_chars_per_word,
         };
         Ok(Self { vocab: model.vocab, raw_added, normalized_added, normalizer, wordpiece, before, after })
+    }
+
+    /// The largest id this tokenizer can produce, with its token: the embedding table needs a row for it.
+    pub fn max_id(&self) -> (u32, String) {
+        let vocab = self.vocab.iter().map(|(token, &id)| (id, token.clone()));
+        let added = self.raw_added.iter().chain(&self.normalized_added).map(|a| (a.id, a.content.clone()));
+        let special = self.before.iter().chain(&self.after).map(|&id| (id, "a post_processor special token".into()));
+        vocab.chain(added).chain(special).max_by_key(|(id, _)| *id).unwrap_or((self.wordpiece.unk_id, String::new()))
+    }
+
+    /// How many special tokens go around each text (`[CLS]` and `[SEP]`: 2).
+    pub fn special_tokens(&self) -> usize {
+        self.before.len() + self.after.len()
     }
 
     pub fn pad_id(&self) -> u32 {
@@ -103,8 +147,9 @@ impl TextTokenizer {
         texts
             .iter()
             .map(|text| {
-                let content = self.content_ids(text.as_ref());
-                let full_length = self.before.len() + content.len() + self.after.len();
+                let counted = room.max(COUNTED_TOKENS);
+                let content = self.content_ids(text.as_ref(), counted);
+                let full_length = self.special_tokens() + content.len().min(counted);
                 let kept = &content[..content.len().min(room)];
                 let ids = [self.before.as_slice(), kept, self.after.as_slice()].concat();
                 Encoded { ids, full_length }
@@ -112,9 +157,19 @@ impl TextTokenizer {
             .collect()
     }
 
-    /// The ids of a text without special tokens.
-    fn content_ids(&self, text: &str) -> Vec<u32> {
+    /// The ids of a text without special tokens: all of them up to `limit`, possibly more (a piece's worth).
+    fn content_ids(&self, text: &str, limit: usize) -> Vec<u32> {
         let mut ids = vec![];
+        let mut rest = text;
+        while !rest.is_empty() && ids.len() <= limit {
+            let end = piece_end(rest);
+            self.push_content_ids(&rest[..end], &mut ids);
+            rest = &rest[end..];
+        }
+        ids
+    }
+
+    fn push_content_ids(&self, text: &str, ids: &mut Vec<u32>) {
         for raw in split_added(text, &self.raw_added) {
             let plain = match raw {
                 Piece::Added(id) => {
@@ -132,14 +187,25 @@ impl TextTokenizer {
                     Piece::Added(id) => ids.push(id),
                     Piece::Text(text) => {
                         for word in pre_tokenize(text) {
-                            self.wordpiece.push_ids(word, &self.vocab, &mut ids);
+                            self.wordpiece.push_ids(word, &self.vocab, ids);
                         }
                     }
                 }
             }
         }
-        ids
     }
+}
+
+/// Where the first piece of `text` ends: before the first whitespace at or after [`CHUNK_BYTES`], or at its end.
+fn piece_end(text: &str) -> usize {
+    if text.len() <= CHUNK_BYTES {
+        return text.len();
+    }
+    let mut at = CHUNK_BYTES;
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    text[at..].char_indices().find(|(_, c)| c.is_whitespace()).map_or(text.len(), |(i, _)| at + i)
 }
 
 /// `single`'s ids before and after `$A`, looked up in `special_tokens`.

@@ -48,6 +48,15 @@ pub fn prepare(
             pretrained.name
         )));
     }
+    let specials = pretrained.tokenizer.special_tokens();
+    if max_length <= specials {
+        return Err(Error::Settings(format!(
+            "the maximum length {max_length} leaves no room for text: {}'s tokenizer.json puts {specials} special \
+             tokens around each; use at least {}",
+            pretrained.name,
+            specials + 1
+        )));
+    }
     let fractions = held_out_fractions(split_fraction(Some(&validation)), split_fraction(test.as_ref()))?;
     let mut split = dataset.split(&fractions, split_seed);
     let mut drawn = split.held_out.drain(..);

@@ -112,6 +112,11 @@ impl TrainConfig {
 pub enum TrainError {
     #[error("the training loss became {loss} at step {step}; lower the learning rate (it was {learning_rate:.2e})")]
     NonFinite { step: usize, loss: f32, learning_rate: f64 },
+    #[error(
+        "the loss is {loss} on the first batch, before any update: the model's weights overflow on this data (or the \
+         checkpoint is damaged); no learning rate can fix that"
+    )]
+    NonFiniteAtStart { loss: f32 },
     #[error("stopped by the user")]
     Cancelled,
     #[error("nothing to train on: the training split is empty")]
@@ -253,7 +258,11 @@ pub async fn train(
             let loss_value: f32 =
                 loss.into_scalar_async().await.map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
             if !loss_value.is_finite() {
-                return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, learning_rate });
+                return Err(if step == 0 {
+                    TrainError::NonFiniteAtStart { loss: loss_value }
+                } else {
+                    TrainError::NonFinite { step: step + 1, loss: loss_value, learning_rate }
+                });
             }
             let grads = optim::clip_global_norm(&model, grads, config.max_grad_norm);
             model = optimizer.step(learning_rate, model, grads);

@@ -52,10 +52,36 @@ struct LoadedData {
     table: Table,
     text_column: String,
     label_column: String,
+    /// Why the engine chose these columns (empty once the user picks them).
+    column_reasons: Vec<String>,
     dataset: Result<Dataset, String>,
 }
 
 impl LoadedData {
+    /// The file's columns as the data layer chooses them; where it cannot, the first two with its message.
+    fn new(name: String, format: Format, table: Table, skip_bad_rows: bool) -> Self {
+        let choice = Columns::choose(&table, None, None);
+        let first = table.columns.first().cloned().unwrap_or_default();
+        let (text, label, reasons) = match &choice {
+            Ok(c) => (c.columns.text.clone(), c.columns.label.clone(), c.reasons.clone()),
+            Err(_) => (first.clone(), table.columns.get(1).cloned().unwrap_or(first), Vec::new()),
+        };
+        let blank = Self {
+            name,
+            format,
+            table,
+            text_column: String::new(),
+            label_column: String::new(),
+            column_reasons: Vec::new(),
+            dataset: Err(String::new()),
+        };
+        let loaded = Self { column_reasons: reasons, ..blank.with_columns(text, label, skip_bad_rows) };
+        match choice {
+            Err(e) => Self { dataset: Err(page_message(&e)), ..loaded },
+            Ok(_) => loaded,
+        }
+    }
+
     fn with_columns(mut self, text: String, label: String, skip_bad_rows: bool) -> Self {
         self.dataset = if text == label {
             Err("the text and the label must be different columns".into())
@@ -65,6 +91,7 @@ impl LoadedData {
         };
         self.text_column = text;
         self.label_column = label;
+        self.column_reasons.clear();
         self
     }
 }
@@ -643,23 +670,7 @@ impl App {
         })();
         match parsed {
             Ok((format, table)) => {
-                let (text, label) = match Columns::choose(&table, None, None) {
-                    Ok(c) => (c.text, c.label),
-                    Err(_) => {
-                        let first = table.columns.first().cloned().unwrap_or_default();
-                        (first.clone(), table.columns.get(1).cloned().unwrap_or(first))
-                    }
-                };
-                let loaded = LoadedData {
-                    name: name.clone(),
-                    format,
-                    table,
-                    text_column: String::new(),
-                    label_column: String::new(),
-                    dataset: Err(String::new()),
-                }
-                .with_columns(text, label, skip);
-                self.data.set(Some(loaded));
+                self.data.set(Some(LoadedData::new(name, format, table, skip)));
                 self.data_error.set(None);
                 self.summary.set(None);
             }
@@ -1086,6 +1097,9 @@ fn loaded_view(app: App, data: LoadedData) -> impl IntoView {
                 <label>"Validation " <input id="val-percent" type="number" min="0" max="90" step="5" class="short"
                     prop:value=move || app.budget.val_percent.get() on:input=move |ev| app.budget.val_percent.set(event_target_value(&ev)) />" %"</label>
             </div>
+            {(!data.column_reasons.is_empty())
+                .then(|| view! { <p id="column-reasons" class="muted">"Columns: " {data.column_reasons.join("; ")}</p> })}
+            {data.table.quoted_lines.map(|q| view! { <p id="quoted-lines" class="warning">{q.to_string()}</p> })}
             {dataset_view}
             {move || app.summary.get().map(|s| match s {
                 Ok(s) => view! {

@@ -113,6 +113,7 @@ const BAD_FILES = [
   ["broken.csv", 'text,label\n"never closed,pos\nfine,neg\n', "quote"],
   ["broken.jsonl", '{"text": "fine", "label": "pos"}\nnot json at all\n{"text": "ok", "label": "neg"}\n', "line 2"],
   ["binary.csv", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48]), "binary"],
+  ["keys.jsonl", Array.from({ length: 300 }, (_, i) => `{"k${i}": 1}`).join("\n"), "more than 256"],
 ];
 
 const BAD_DATASETS = [
@@ -122,8 +123,17 @@ const BAD_DATASETS = [
     "text,label\n" + Array.from({ length: 1001 }, (_, i) => `text ${i},class${i}`).join("\n") + "\n",
     "1001 distinct values",
   ],
+  ["numbers.csv", "text,label\n1,a\n2,b\n3,a\n4,b\n", "holds numbers"],
   ["empty-texts.csv", "text,label\ngood,pos\n,neg\nbad,neg\n", "skip bad rows"],
 ];
+
+/// A spam collection as shipped: an unnamed row index, the label named after its positive class, the text under an
+/// opaque name, and a stray quote on line 5 that swallows lines 6 and 7.
+function spamCsv() {
+  const texts = ["see you at the station later", "WIN a prize now", "lunch today?", '"sorry I missed your call', "pick up milk",
+    'free ticket claim now"', "happy birthday", "WIN cash text back", "thanks for dinner", "reward waiting reply now"];
+  return ",spam,sms\n" + texts.map((t, i) => `${i},${/WIN|reward|free/.test(t) ? 1 : 0},${t}`).join("\n") + "\n";
+}
 
 /// A share link's parts, as the page's codec lays them out: "PL", version, declared length, zlib(header length,
 /// header JSON, tensor bytes).
@@ -266,6 +276,17 @@ const tests = {
     await page.check("#skip-bad-rows");
     await page.waitForSelector("#class-counts");
     assert((await page.textContent("#class-counts")).includes("1 bad rows skipped"), "skipping the empty text row");
+    // Columns the names do not give are chosen by content, with the reasons and the swallowed lines shown.
+    await upload(page, "spam.csv", spamCsv());
+    await page.waitForSelector("#column-reasons");
+    const reasons = await page.textContent("#column-reasons");
+    for (const part of ["row index", "text: 'sms' by content", "label: 'spam' by content"]) {
+      assert(reasons.includes(part), `column reasons: expected "${part}" in "${reasons}"`);
+    }
+    const quoted = await page.textContent("#quoted-lines");
+    assert(quoted.includes("2 line(s) ended inside quoted fields") && quoted.includes("from line 5 to line 7"), quoted);
+    assert((await page.$eval("#text-column", (s) => s.value)) === "sms", "the text picker shows the chosen column");
+    console.log(`  spam.csv: ${reasons} / ${quoted}`);
     await page.screenshot({ path: path.join(artifacts, "bad-input.png"), fullPage: true });
     await context.close();
   },

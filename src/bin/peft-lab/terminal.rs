@@ -109,6 +109,12 @@ pub fn print_summary(summary: &Summary, data: &PreparedData) {
         summary.max_length,
         if summary.skipped_rows > 0 { format!(", {} bad rows skipped", summary.skipped_rows) } else { String::new() }
     );
+    if !summary.column_reasons.is_empty() {
+        eprintln!("columns: {}", summary.column_reasons.join("; "));
+    }
+    if let Some(quoted) = summary.quoted_lines {
+        eprintln!("warning: {quoted}");
+    }
 }
 
 fn mib(bytes: Option<u64>) -> String {
