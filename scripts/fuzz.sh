@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes the share-link decoder and the dataset parser with cargo-fuzz (libFuzzer, nightly Rust), each for
-# ${RUNS:-1000000} executions, starting from seeds made here: a real link of the tiny test model (as text, as
-# payload bytes and as decompressed body) and small CSV/TSV/JSONL/JSON files. Not part of the test command (it needs
-# nightly and takes minutes); crashes land in fuzz/artifacts/<target>/.
+# Fuzzes the share-link decoder, the dataset parser, the model loader (config.json + model.safetensors), tokenizer.json
+# and the PEFT folder import with cargo-fuzz (libFuzzer, nightly Rust), each for ${RUNS:-1000000} executions (TARGETS
+# picks some), starting from seeds made here: a real link of the tiny test model (as text, as payload bytes and as
+# decompressed body), small CSV/TSV/JSONL/JSON files, tiny-bert's files and the peft-saved folders of the fixtures.
+# Not part of the test command (it needs nightly and takes minutes to hours; tests/fuzz_short.rs runs the model-file
+# targets in miniature there); crashes land in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -10,7 +12,7 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
 runs="${RUNS:-1000000}"
 seeds=fuzz/seeds
-mkdir -p "$seeds/link_decoder" "$seeds/dataset_parser"
+mkdir -p "$seeds/link_decoder" "$seeds/dataset_parser" "$seeds/model_loader" "$seeds/tokenizer" "$seeds/peft_import"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -32,11 +34,25 @@ files = {
 }
 for choice, body in files.items():
     open(f"{seeds}/dataset_parser/seed-{choice}", "wb").write(bytes([choice]) + body)
+# The model-file targets' input: each part but the last prefixed by its length, u32 little-endian (fuzz/entry_points.rs).
+import struct
+read = lambda path: open(path, "rb").read()
+join = lambda *parts: b"".join(struct.pack("<I", len(p)) + p for p in parts[:-1]) + parts[-1]
+tiny, saved = "tests/fixtures/tiny-bert/", "tests/fixtures/peft_saved/"
+open(f"{seeds}/model_loader/tiny", "wb").write(join(read(tiny + "config.json"), read(tiny + "model.safetensors")))
+open(f"{seeds}/model_loader/config", "wb").write(join(read(tiny + "config.json"), b""))
+open(f"{seeds}/tokenizer/tiny", "wb").write(read(tiny + "tokenizer.json"))
+for name in ["tiny_lora", "tiny_prefix", "tiny_ia3", "tiny_ptuning_lstm", "tiny_prompt", "tiny_dora"]:
+    folder = saved + name + "/"
+    body = join(read(folder + "adapter_config.json"), read(folder + "adapter_model.safetensors"), b"")
+    open(f"{seeds}/peft_import/{name}", "wb").write(body)
 PY
 
-for target in ${TARGETS:-link_decoder dataset_parser}; do
+for target in ${TARGETS:-link_decoder dataset_parser model_loader tokenizer peft_import}; do
   mkdir -p "fuzz/corpus/$target"
+  # Model and adapter files hold tensors: room for tiny-bert's 100 KB.
+  case "$target" in model_loader | peft_import) max_len=262144 ;; *) max_len=16384 ;; esac
   echo "fuzz: $target, $runs executions"
   (cd fuzz && cargo +nightly fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" -- \
-    -runs="$runs" -max_len=16384 -print_final_stats=1 2>&1 | tail -n 25)
+    -runs="$runs" -max_len="$max_len" -print_final_stats=1 2>&1 | tail -n 25)
 done

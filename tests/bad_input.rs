@@ -231,7 +231,8 @@ fn a_loss_that_overflows_before_any_update_blames_the_model_not_the_learning_rat
         &peft_lab::device::cpu(),
         &mut Quiet,
     ));
-    let err = result.err().expect("the run fails").to_string();
+    let Err(err) = result else { panic!("the run did not fail") };
+    let err = err.to_string();
     assert!(err.contains("before any update") && err.contains("no learning rate can fix that"), "{err}");
 }
 
@@ -393,10 +394,39 @@ fn bad_method_settings_name_the_valid_range() {
     assert!(attach_err(&ia3(&["key"], &["output.dense"]), 16).contains("not among the target modules"));
     let dora = LoraConfig { r: 0, use_dora: true, ..Default::default() };
     assert!(attach_err(&dora, 16).contains("rank r must be at least 1"));
+    for alpha in [0.0, -8.0, 1e39, f64::NAN] {
+        let message = attach_err(&LoraConfig { alpha, ..Default::default() }, 16);
+        assert!(
+            message.contains(&format!("lora_alpha = {alpha} is out of range: choose a number above 0")),
+            "{message}"
+        );
+    }
     let dropout = LoraConfig { dropout: 1.0, ..Default::default() };
     assert!(attach_err(&dropout, 16).contains("lora_dropout = 1 is out of range: choose a probability in [0, 1)"));
     let lstm_dropout = PromptEncoderConfig { encoder_dropout: -0.1, ..PromptEncoderConfig::new(EncoderType::Lstm) };
     assert!(attach_err(&lstm_dropout, 16).contains("encoder_dropout = -0.1 is out of range"));
+}
+
+#[test]
+fn a_prompt_init_text_without_tokens_is_refused() {
+    let dir = tiny_copy();
+    let path = dir.path().join("tokenizer.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["post_processor"] = serde_json::Value::Null;
+    std::fs::write(&path, json.to_string()).unwrap();
+    let pretrained = Pretrained::from_dir(dir.path()).unwrap();
+    // Control characters: not blank, but the normalizer drops them all, and no special tokens are added.
+    let config = PromptTuningConfig {
+        prompt_tuning_init: PromptInit::Text,
+        prompt_tuning_init_text: Some("\u{1}\u{2}".into()),
+        ..Default::default()
+    };
+    let device = peft_lab::device::cpu();
+    let model = pretrained.classifier(2, &device).unwrap();
+    let ctx = AttachContext { device, max_length: 16, tokenizer: Some(&pretrained.tokenizer) };
+    let Err(err) = config.attach(model, &ctx) else { panic!("an init text without tokens was accepted") };
+    let err = err.to_string();
+    assert!(err.contains("has no tokens for this model's tokenizer"), "{err}");
 }
 
 #[test]

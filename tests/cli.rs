@@ -258,7 +258,7 @@ fn a_budget_out_of_range_is_refused_with_its_range() {
         (&["--epochs", "0"], "the number of epochs is 0; it must be a whole number from 1 to 1000"),
         (&["--max-steps", "0"], "the number of steps is 0; it must be a whole number from 1 to 10000000"),
         (&["--batch-size", "0"], "the batch size is 0; it must be a whole number from 1 to 4096"),
-        (&["--max-length", "2"], "the maximum length is 2; it must be at least 3"),
+        (&["--max-length", "2"], "the maximum length 2 leaves no room for text"),
         (&["--max-length", "100000"], "the maximum length 100000 exceeds the 64 positions of"),
         (&["--warmup-ratio", "1.5"], "the warm-up ratio is 1.5; it must be a fraction of the steps from 0 to 1"),
         (&["--weight-decay", "7"], "the weight decay is 7; it must be a number from 0 to 1"),
@@ -296,6 +296,20 @@ fn bad_settings_are_refused_before_training() {
     assert!(out.contains("these settings do not fit") && !out.contains("step"), "{out}");
     assert!(out.contains("lora r0: invalid method configuration: LoRA rank r must be at least 1"), "{out}");
     assert!(out.contains("ia3: invalid method configuration: IA3 feed-forward module 'output.dense'"), "{out}");
+}
+
+#[test]
+fn bench_refuses_sizes_the_model_cannot_take() {
+    let bench = |flags: &[&str]| {
+        let mut args = vec!["bench", "--model", tiny(), "--method", "prompt"];
+        args.extend(flags);
+        stderr(&peft_lab(&args))
+    };
+    assert!(
+        bench(&["--seq-len", "60"]).contains("the maximum length 60 with 10 virtual tokens exceeds the 64 positions")
+    );
+    assert!(bench(&["--batch-size", "0"]).contains("the batch size is 0"));
+    assert!(bench(&["--steps", "0"]).contains("the number of steps is 0"));
 }
 
 #[test]
@@ -493,6 +507,8 @@ fn eval_loads_our_adapters_and_peft_folders() {
     // Its labels are not the data's.
     let out = peft_lab(&["eval", "--model", tiny(), "--adapter", peft_folder, "--data", &data]);
     assert!(stderr(&out).contains("label 'negative' is not one of the adapter's labels (LABEL_0, LABEL_1, LABEL_2)"));
+    let long = ["eval", "--model", tiny(), "--adapter", peft_folder, "--text", "x", "--max-length", "1000"];
+    assert!(stderr(&peft_lab(&long)).contains("the maximum length 1000 exceeds the 64 positions"));
     let out = peft_lab(&["eval", "--model", tiny(), "--adapter", "/nonexistent", "--text", "x"]);
     assert!(stderr(&out).contains("cannot read /nonexistent/adapter_config.json"), "{}", stderr(&out));
 }

@@ -82,6 +82,69 @@ fn adapters_we_cannot_run_are_refused_with_the_reason() {
     assert!(err(&config, &weights[..100]).contains("adapter_model.safetensors is not a valid safetensors file"));
 }
 
+/// `weights` with the head's weight replaced by zeros of `shape`, and `extra` tensors added (all f32).
+fn with_head(weights: &[u8], shape: &[usize], extra: &[(&str, &[usize])]) -> Vec<u8> {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let st = SafeTensors::deserialize(weights).unwrap();
+    let zeros = |shape: &[usize]| vec![0u8; 4 * shape.iter().product::<usize>()];
+    let head = "base_model.model.classifier.weight";
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != head)
+        .map(|(name, view)| (name, view.shape().to_vec(), view.data().to_vec()))
+        .collect();
+    tensors.push((head.into(), shape.to_vec(), zeros(shape)));
+    tensors.extend(extra.iter().map(|(name, shape)| (name.to_string(), shape.to_vec(), zeros(shape))));
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
+    safetensors::tensor::serialize(views, None).unwrap()
+}
+
+#[test]
+fn hostile_heads_and_labels_are_refused_before_anything_is_built() {
+    let device = peft_lab::device::cpu();
+    let tiny = tiny_eval();
+    let (config, weights) = read_folder("tiny_lora");
+    let err = |weights: &[u8], run_info: Option<&str>| match import(&tiny, &config, weights, run_info, &device) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted"),
+    };
+    let head = "the head classifier.weight has shape";
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (with_head(&weights, &[], &[]), "adapter_config.json: the head classifier.weight has shape []; it must be"),
+        (with_head(&weights, &[3], &[]), head),
+        (with_head(&weights, &[3, 32, 1], &[]), head),
+        (with_head(&weights, &[4_000_000_000, 0], &[]), "has shape [4000000000, 0]; it must be [labels, hidden]"),
+        (with_head(&weights, &[1, 32], &[]), "with 2 to 1000 labels"),
+        (
+            with_head(&weights, &[3, 32], &[("decoy.classifier.weight", &[5, 32])]),
+            "the adapter has several heads: base_model.model.classifier.weight, decoy.classifier.weight",
+        ),
+    ];
+    for (weights, expected) in cases {
+        let message = err(&weights, None);
+        assert!(message.contains(expected), "expected '{expected}' in '{message}'");
+    }
+    let run_info = |labels: serde_json::Value| {
+        let method = serde_json::to_value(MethodConfig::from_name("lora").unwrap()).unwrap();
+        serde_json::json!({"base_model": "tiny", "labels": labels, "method": method}).to_string()
+    };
+    let many: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+    for (labels, expected) in [
+        (serde_json::json!([]), "peft_lab.json: 0 label(s); a classifier here has 2 to 1000"),
+        (serde_json::json!(["only"]), "peft_lab.json: 1 label(s)"),
+        (serde_json::json!(many), "peft_lab.json: 5000 label(s)"),
+        (serde_json::json!(["a", "b", "a"]), "peft_lab.json: the label 'a' appears twice"),
+        (serde_json::json!("a,b"), "peft_lab.json does not parse: invalid type: string"),
+    ] {
+        let message = err(&weights, Some(&run_info(labels)));
+        assert!(message.starts_with(expected), "expected '{expected}' in '{message}'");
+    }
+}
+
 /// Known weights (a folder peft saved) exported again by us: the same tensor names, shapes and values, and
 /// every config key we write has peft's value.
 #[test]

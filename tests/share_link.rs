@@ -73,11 +73,36 @@ fn links_that_do_not_fit_the_model_are_refused_with_the_reason() {
     let mut many_labels = good.clone();
     many_labels.labels = (0..100_000).map(|i| i.to_string()).collect();
     assert!(
-        open_error(&pretrained, &many_labels, &tensors).contains("100000 label(s); a classifier here has 2..=1000")
+        open_error(&pretrained, &many_labels, &tensors).contains("100000 label(s); a classifier here has 2 to 1000")
     );
+    let mut twice = good.clone();
+    twice.labels = vec!["pos".into(), "pos".into()];
+    assert!(open_error(&pretrained, &twice, &tensors).contains("the label 'pos' appears twice"));
     let mut long = good.clone();
     long.train.max_length = 1 << 20;
-    assert!(open_error(&pretrained, &long, &tensors).contains("max length 1048576 (the model has"));
+    assert!(open_error(&pretrained, &long, &tensors).contains("the maximum length 1048576 exceeds the 64 positions"));
+    long.train.max_length = 100;
+    assert!(open_error(&pretrained, &long, &tensors).contains("the maximum length 100 exceeds the 64 positions"));
+    let mut short = good.clone();
+    short.train.max_length = 2;
+    assert!(open_error(&pretrained, &short, &tensors).contains("the maximum length 2 leaves no room for text"));
+    let mut epochs = good.clone();
+    epochs.train.epochs = 0;
+    assert!(open_error(&pretrained, &epochs, &tensors).contains("the number of epochs is 0"));
+    // Virtual tokens that leave the text no room (with max length 3, the least any run has).
+    let mut crowded = good.clone();
+    crowded.train.max_length = 3;
+    crowded.method = MethodConfig::Prefix(PrefixConfig { num_virtual_tokens: 63, ..Default::default() });
+    assert!(
+        open_error(&pretrained, &crowded, &tensors)
+            .contains("the maximum length 3 with 63 virtual tokens exceeds the 64 positions"),
+    );
+    let mut alpha = good.clone();
+    alpha.method = MethodConfig::Lora(LoraConfig { r: 4, alpha: 1e39, ..Default::default() });
+    assert!(
+        open_error(&pretrained, &alpha, &tensors)
+            .contains("lora_alpha = 1000000000000000000000000000000000000000 is out")
+    );
     // Settings that would allocate without bound are refused before attaching.
     let mut wide = good.clone();
     wide.method = MethodConfig::Prefix(PrefixConfig {

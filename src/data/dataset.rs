@@ -190,6 +190,18 @@ fn sorted_labels<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
     set
 }
 
+/// Label names a classifier can have: 2 to [`MAX_CLASSES`], each once (links and adapter files carry them).
+pub fn check_labels(labels: &[String]) -> Result<(), String> {
+    if !(2..=MAX_CLASSES).contains(&labels.len()) {
+        return Err(format!("{} label(s); a classifier here has 2 to {MAX_CLASSES}", labels.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    match labels.iter().find(|label| !seen.insert(*label)) {
+        Some(twice) => Err(format!("the label '{twice}' appears twice; each class needs a name of its own")),
+        None => Ok(()),
+    }
+}
+
 /// What the page and the CLI show about a dataset before training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -19,6 +19,9 @@ use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 /// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
 /// query, value).
+/// The largest lora_alpha accepted (peft's defaults are 8 to 32; ranks stop at 32 here).
+const MAX_ALPHA: f64 = 65536.0;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoraConfig {
     pub r: usize,
@@ -134,6 +137,13 @@ impl Method for LoraConfig {
             return Err(MethodError::Invalid("LoRA rank r must be at least 1".into()));
         }
         check_probability("LoRA lora_dropout", self.dropout)?;
+        // The scaling is an f32 in the forward pass: beyond this it only overflows.
+        if !(self.alpha > 0.0 && self.alpha <= MAX_ALPHA) {
+            return Err(MethodError::Invalid(format!(
+                "LoRA lora_alpha = {} is out of range: choose a number above 0 and at most {MAX_ALPHA}",
+                self.alpha
+            )));
+        }
         if self.target_modules.is_empty() {
             return Err(MethodError::Invalid("LoRA needs at least one target module (e.g. query,value)".into()));
         }

@@ -390,6 +390,21 @@ pub fn check_encoder_width(setting: &str, width: usize, cfg: &BertConfig) -> Res
     Ok(())
 }
 
+/// The most parameters a prompt or prefix encoder may have (256 MiB in f32, four times that with AdamW's states):
+/// the widths and depths the settings allow can multiply to billions (from `--set` or a hostile link).
+pub const MAX_ENCODER_PARAMETERS: u64 = 64 << 20;
+
+/// An encoder of `parameters` (counted in u64, so no product overflows) within [`MAX_ENCODER_PARAMETERS`].
+pub fn check_encoder_parameters(encoder: &str, parameters: u64) -> Result<(), MethodError> {
+    if parameters > MAX_ENCODER_PARAMETERS {
+        return Err(MethodError::Invalid(format!(
+            "{encoder} would have {parameters} parameters, more than {MAX_ENCODER_PARAMETERS}; choose a smaller \
+             encoder_hidden_size (or fewer layers)"
+        )));
+    }
+    Ok(())
+}
+
 pub fn check_virtual_tokens(
     method: &str,
     tokens: usize,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, check_encoder_width, check_virtual_tokens, side, side_mut, torch_linear,
+    SequenceClassifier, Site, check_encoder_parameters, check_encoder_width, check_virtual_tokens, side, side_mut, torch_linear,
 };
 use crate::model::bert::LayerPrefix;
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
@@ -92,6 +92,9 @@ impl Method for PrefixConfig {
         let projection_hidden = self.projection_hidden(cfg.hidden_size);
         if let Some(width) = projection_hidden {
             check_encoder_width("prefix tuning encoder_hidden_size", width, &cfg)?;
+            // Linear(hidden, width) then Linear(width, layers × 2 × hidden), with biases.
+            let (w, hidden, out) = (width as u64, cfg.hidden_size as u64, 2 * (cfg.num_hidden_layers * cfg.hidden_size) as u64);
+            check_encoder_parameters("prefix tuning's projection", (hidden + 1) * w + (w + 1) * out)?;
         }
         let (layers, hidden) = (cfg.num_hidden_layers, cfg.hidden_size);
         let width = layers * 2 * hidden;

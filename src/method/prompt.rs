@@ -116,6 +116,11 @@ impl PromptTuningConfig {
             ctx.tokenizer.ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
         let encoded = tokenizer.encode_all(&[text], usize::MAX);
         let ids = &encoded[0].ids;
+        if ids.is_empty() {
+            return Err(MethodError::Invalid(format!(
+                "prompt_tuning_init_text '{text}' has no tokens for this model's tokenizer; choose words it knows"
+            )));
+        }
         Ok(ids.iter().cycle().take(self.num_virtual_tokens).map(|&id| id as i64).collect())
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::prompt::{PROMPT_FROZEN, SoftPrompt, prompt_learning_json};
 use super::{
     AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig, Site,
-    check_encoder_width, check_probability, check_virtual_tokens, torch_linear,
+    check_encoder_parameters, check_encoder_width, check_probability, check_virtual_tokens, torch_linear,
 };
 use super::{Attached, SequenceClassifier};
 use crate::model::dropout::Dropout;
@@ -149,6 +149,16 @@ impl LstmDirection {
     }
 }
 
+/// The parameters of the LSTM encoder on width `d` with `h` units per direction and `layers` layers, then its MLP
+/// head, in u64 so that no product overflows: per direction and layer 4h × (in + h) weights and two 4h biases, the
+/// first layer reading d, the others 2h; the head Linear(2h, 2h), Linear(2h, d).
+fn lstm_parameters(d: usize, h: usize, layers: usize) -> u64 {
+    let (d, h, layers) = (d as u64, h as u64, layers as u64);
+    let direction = |d_in: u64| 4 * h * (d_in + h) + 8 * h;
+    let lstm = 2 * direction(d) + 2 * layers.saturating_sub(1) * direction(2 * h);
+    lstm + 2 * h * (2 * h + 1) + (2 * h + 1) * d
+}
+
 impl Method for PromptEncoderConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
         check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
@@ -170,6 +180,7 @@ impl Method for PromptEncoderConfig {
                         self.encoder_num_layers
                     )));
                 }
+                check_encoder_parameters("P-tuning's LSTM encoder", lstm_parameters(d, h, self.encoder_num_layers))?;
                 let layers = (0..self.encoder_num_layers)
                     .map(|i| {
                         let d_in = if i == 0 { d } else { 2 * h };
@@ -282,5 +293,29 @@ impl Method for PromptEncoderConfig {
             "encoder_dropout",
         ]);
         PeftConfig::parse(fields).map(MethodConfig::PTuning)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Pretrained;
+
+    #[test]
+    fn the_lstm_encoder_is_counted_before_it_is_built_and_refused_when_huge() {
+        let device = crate::device::cpu();
+        let tiny = Pretrained::from_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-bert")))
+            .unwrap();
+        let config = PromptEncoderConfig { encoder_num_layers: 3, ..PromptEncoderConfig::new(EncoderType::Lstm) };
+        let ctx = AttachContext { device: device.clone(), max_length: 16, tokenizer: None };
+        let model = config.attach(tiny.classifier(2, &device).unwrap(), &ctx).unwrap();
+        let (trainable, _) = model.parameter_counts();
+        // The trainable rest: the prompt table (10 × 32) and the head (32 × 2 + 2).
+        assert_eq!(trainable as u64, lstm_parameters(32, 32, 3) + 10 * 32 + 66);
+        // MiniLM's width with 4 × 384 units and 8 layers: 0.45 billion parameters, refused.
+        let huge = lstm_parameters(384, 4 * 384, 8);
+        assert!(huge > 400_000_000, "{huge}");
+        let message = check_encoder_parameters("P-tuning's LSTM encoder", huge).unwrap_err().to_string();
+        assert!(message.contains(&format!("would have {huge} parameters, more than 67108864")), "{message}");
     }
 }

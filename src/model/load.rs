@@ -106,13 +106,17 @@ impl<'a> Checkpoint<'a> {
             .max_by_key(|(_, bytes)| *bytes)
     }
 
-    /// The shape of the first tensor whose key ends with `suffix`.
-    pub fn shape_of_suffix(&self, suffix: &str) -> Option<Vec<usize>> {
-        self.tensors
+    /// The name and shape of every tensor whose key ends with `suffix`, by name.
+    pub fn shapes_of_suffix(&self, suffix: &str) -> Vec<(String, Vec<usize>)> {
+        let mut found: Vec<(String, Vec<usize>)> = self
+            .tensors
             .tensors()
             .into_iter()
-            .find(|(name, _)| name.ends_with(suffix))
-            .map(|(_, view)| view.shape().to_vec())
+            .filter(|(name, _)| name.ends_with(suffix))
+            .map(|(name, view)| (name, view.shape().to_vec()))
+            .collect();
+        found.sort();
+        found
     }
 
     /// How many numbers the checkpoint holds.

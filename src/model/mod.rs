@@ -69,6 +69,35 @@ impl Pretrained {
         Ok(Self { name: name.to_string(), config, weights, tokenizer })
     }
 
+    /// The fewest tokens a text may be cut to: one of content beside the tokenizer's special tokens.
+    pub fn min_max_length(&self) -> usize {
+        self.tokenizer.special_tokens() + 1
+    }
+
+    /// A max length for texts with `virtual_tokens` in front of them: room for text beside the special tokens,
+    /// within the model's positions. The one rule for training, links, adapters and `eval --max-length`.
+    pub fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String> {
+        let (name, specials) = (&self.name, self.tokenizer.special_tokens());
+        if max_length < self.min_max_length() {
+            return Err(format!(
+                "the maximum length {max_length} leaves no room for text: {name}'s tokenizer.json puts {specials} \
+                 special tokens around each; use at least {}",
+                self.min_max_length()
+            ));
+        }
+        let positions = self.config.max_position_embeddings;
+        let room = positions.saturating_sub(virtual_tokens);
+        if max_length > room {
+            let virtual_part =
+                if virtual_tokens > 0 { format!(" with {virtual_tokens} virtual tokens") } else { String::new() };
+            return Err(format!(
+                "the maximum length {max_length}{virtual_part} exceeds the {positions} positions of {name}'s \
+                 config.json (max_position_embeddings); use at most {room}"
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads `dir/config.json`, `dir/model.safetensors` and `dir/tokenizer.json`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &std::path::Path) -> Result<Self, LoadError> {

@@ -77,12 +77,16 @@ pub struct ComparePlan {
     pub search: SearchSettings,
 }
 
+/// The most runs per method a plan may have (the CLI's --seeds, the page's runs, a comparison link).
+pub const MAX_SEEDS: usize = 100;
+
 impl ComparePlan {
     /// The optimiser steps of the whole plan on `train_examples`: searches and runs.
     pub fn total_steps(&self, train_examples: usize) -> usize {
         let full = self.config.total_steps(train_examples);
         let searches = self.methods.iter().filter(|m| m.search).count();
-        searches * self.search.steps(full) + self.methods.len() * self.seeds.len() * full
+        let runs = self.methods.len().saturating_mul(self.seeds.len());
+        searches.saturating_mul(self.search.steps(full)).saturating_add(runs.saturating_mul(full))
     }
 
     /// Refuses a plan that cannot run, naming the setting and what it may be.
@@ -92,8 +96,8 @@ impl ComparePlan {
         }
         self.methods.iter().try_for_each(PlannedMethod::check)?;
         self.config.check()?;
-        if self.seeds.is_empty() {
-            return Err("give at least one seed".into());
+        if !(1..=MAX_SEEDS).contains(&self.seeds.len()) {
+            return Err(format!("{} seeds; give 1 to {MAX_SEEDS}", self.seeds.len()));
         }
         if let Some(seed) = self.seeds.iter().enumerate().find_map(|(i, s)| self.seeds[..i].contains(s).then_some(s)) {
             return Err(format!("seed {seed} is given twice; the seeds must differ"));
@@ -361,7 +365,8 @@ mod tests {
             change(&mut bad);
             bad.check().unwrap_err()
         };
-        assert_eq!(refused(|p| p.seeds = vec![]), "give at least one seed");
+        assert_eq!(refused(|p| p.seeds = vec![]), "0 seeds; give 1 to 100");
+        assert_eq!(refused(|p| p.seeds = (0..101).collect()), "101 seeds; give 1 to 100");
         assert_eq!(refused(|p| p.seeds = vec![3, 1, 3]), "seed 3 is given twice; the seeds must differ");
         assert_eq!(refused(|p| p.methods.clear()), "choose at least one method");
         assert_eq!(

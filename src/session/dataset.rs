@@ -40,23 +40,7 @@ pub fn prepare(
         Some(HeldOut::Split(f)) => Some(*f),
         _ => None,
     };
-    let positions = pretrained.config.max_position_embeddings;
-    if max_length > positions {
-        return Err(Error::Settings(format!(
-            "the maximum length {max_length} exceeds the {positions} positions of {}'s config.json \
-             (max_position_embeddings); use at most {positions}",
-            pretrained.name
-        )));
-    }
-    let specials = pretrained.tokenizer.special_tokens();
-    if max_length <= specials {
-        return Err(Error::Settings(format!(
-            "the maximum length {max_length} leaves no room for text: {}'s tokenizer.json puts {specials} special \
-             tokens around each; use at least {}",
-            pretrained.name,
-            specials + 1
-        )));
-    }
+    pretrained.check_max_length(max_length, 0).map_err(Error::Settings)?;
     let fractions = held_out_fractions(split_fraction(Some(&validation)), split_fraction(test.as_ref()))?;
     let mut split = dataset.split(&fractions, split_seed);
     let mut drawn = split.held_out.drain(..);

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use super::Error;
 use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Pretrained};
+use crate::model::Pretrained;
 use crate::share::link::{self, LinkMeta, Precision};
 use crate::share::peft::{self, RunInfo};
 
@@ -19,9 +19,10 @@ pub struct OpenedRun {
 }
 
 /// The max length of a run whose files do not record one: 128 tokens, or what the model's positions leave beside
-/// the method's virtual tokens.
-pub fn default_max_length(config: &BertConfig, method: &MethodConfig) -> usize {
-    128.min(config.max_position_embeddings.saturating_sub(method.virtual_tokens())).max(1)
+/// the method's virtual tokens (importing checked that this leaves room for text).
+pub fn default_max_length(pretrained: &Pretrained, method: &MethodConfig) -> usize {
+    let room = pretrained.config.max_position_embeddings.saturating_sub(method.virtual_tokens());
+    128.min(room).max(pretrained.min_max_length())
 }
 
 /// adapter_config.json, adapter_model.safetensors and, where there is one, peft_lab.json, on `pretrained`.
@@ -33,7 +34,7 @@ pub fn open_files(
     device: &Device,
 ) -> Result<OpenedRun, Error> {
     let (model, info) = peft::import(pretrained, config_json, weights, run_info_json, device)?;
-    let max_length = default_max_length(&pretrained.config, &info.method);
+    let max_length = default_max_length(pretrained, &info.method);
     Ok(OpenedRun { model, info, max_length })
 }
 

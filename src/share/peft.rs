@@ -10,6 +10,7 @@ use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
 use super::link::SharedTensor;
+use crate::data::{MAX_CLASSES, check_labels};
 use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig};
 use crate::model::{Checkpoint, LoadError, Pretrained};
@@ -28,6 +29,8 @@ pub enum ExportError {
 pub enum ImportError {
     #[error("peft_lab.json does not parse: {0}")]
     RunInfo(String),
+    #[error("peft_lab.json: {0}")]
+    Labels(String),
     #[error("adapter_config.json: {0}")]
     Config(String),
     #[error("the adapter's method does not fit this model: {0}")]
@@ -109,8 +112,9 @@ pub fn import(
             RunInfo { base_model: pretrained.name.clone(), labels, method }
         }
     };
-    // Any text length fits here; "try it" truncates to what the positions leave (MethodConfig::virtual_tokens).
-    let model = attach_fresh(pretrained, &info, 1, device)?;
+    check_labels(&info.labels).map_err(ImportError::Labels)?;
+    // The shortest texts fit here; "try it" truncates to what the positions leave (MethodConfig::virtual_tokens).
+    let model = attach_fresh(pretrained, &info, pretrained.min_max_length(), device)?;
     let model = info.method.method().load(model, &adapter)?;
     Ok((model, info))
 }
@@ -150,11 +154,21 @@ pub fn method_from_peft_config(json: &str) -> Result<MethodConfig, ImportError> 
 
 /// `LABEL_0..LABEL_{n-1}` for the n outputs of the saved head (`*classifier.weight`, [labels, hidden]).
 fn saved_head_labels(adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {
-    let labels = adapter
-        .shape_of_suffix("classifier.weight")
-        .map(|shape| shape[0])
-        .ok_or_else(|| ImportError::Config("the adapter has no classifier head (classifier.weight)".into()))?;
-    Ok((0..labels).map(|i| format!("LABEL_{i}")).collect())
+    let heads = adapter.shapes_of_suffix("classifier.weight");
+    let shape = match heads.as_slice() {
+        [(_, shape)] => shape,
+        [] => return Err(ImportError::Config("the adapter has no classifier head (classifier.weight)".into())),
+        more => {
+            let names: Vec<&str> = more.iter().map(|(name, _)| name.as_str()).collect();
+            return Err(ImportError::Config(format!("the adapter has several heads: {}", names.join(", "))));
+        }
+    };
+    match shape[..] {
+        [labels, _] if (2..=MAX_CLASSES).contains(&labels) => Ok((0..labels).map(|i| format!("LABEL_{i}")).collect()),
+        _ => Err(ImportError::Config(format!(
+            "the head classifier.weight has shape {shape:?}; it must be [labels, hidden] with 2 to {MAX_CLASSES} labels"
+        ))),
+    }
 }
 
 /// Reads the tensors back from the device (asynchronously, as the browser requires).

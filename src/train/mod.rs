@@ -57,12 +57,11 @@ impl Default for TrainConfig {
     }
 }
 
-/// The budget's bounds: beyond them a value is a typo or a hostile link, not a plan.
+/// The budget's bounds: beyond them a value is a typo or a hostile link, not a plan. (The max length's depend on
+/// the model: `Pretrained::check_max_length`.)
 pub const MAX_EPOCHS: usize = 1_000;
 pub const MAX_STEPS: usize = 10_000_000;
 pub const MAX_BATCH_SIZE: usize = 4_096;
-/// A text's first token, at least one token of text, and its closing token.
-pub const MIN_MAX_LENGTH: usize = 3;
 
 impl TrainConfig {
     pub fn total_steps(&self, train_examples: usize) -> usize {
@@ -85,10 +84,6 @@ impl TrainConfig {
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             return refuse("the batch size", &self.batch_size, &format!("a whole number from 1 to {MAX_BATCH_SIZE}"));
-        }
-        if self.max_length < MIN_MAX_LENGTH {
-            let range = format!("at least {MIN_MAX_LENGTH} (the two special tokens and one token of text)");
-            return refuse("the maximum length", &self.max_length, &range);
         }
         if !(0.0..=1.0).contains(&self.weight_decay) {
             return refuse("the weight decay", &self.weight_decay, "a number from 0 to 1");
@@ -344,7 +339,7 @@ mod tests {
     fn a_budget_out_of_range_is_refused_with_its_range() {
         let ok = TrainConfig::default();
         assert_eq!(ok.check(), Ok(()));
-        let cases: [(TrainConfig, &str); 11] = [
+        let cases: [(TrainConfig, &str); 10] = [
             (
                 TrainConfig { epochs: 0, ..ok.clone() },
                 "the number of epochs is 0; it must be a whole number from 1 to 1000",
@@ -359,7 +354,6 @@ mod tests {
                 "the batch size is 0; it must be a whole number from 1 to 4096",
             ),
             (TrainConfig { batch_size: 100_000, ..ok.clone() }, "the batch size is 100000"),
-            (TrainConfig { max_length: 2, ..ok.clone() }, "the maximum length is 2; it must be at least 3"),
             (
                 TrainConfig { weight_decay: -0.1, ..ok.clone() },
                 "the weight decay is -0.1; it must be a number from 0 to 1",

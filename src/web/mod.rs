@@ -14,6 +14,14 @@ mod protocol;
 mod store;
 mod worker;
 
+/// Model files are read whole into memory (and copied to the worker): larger ones are refused, picked or fetched.
+const MAX_MODEL_BYTES: u64 = 2 << 30;
+
+/// The refusal of a model file of `bytes`.
+fn model_too_big(file: &str, bytes: u64) -> String {
+    format!("{file} is {:.1} GiB; the page loads models up to 2 GiB", bytes as f64 / 1073741824.0)
+}
+
 pub fn start() {
     match web_sys::window() {
         Some(window) => {

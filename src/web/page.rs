@@ -308,11 +308,14 @@ fn mark(name: &str) {
     }
 }
 
-/// Methods trained at once on the CPU path: `?workers=N`, else one per core up to 4 (each worker holds a copy of
-/// the model and its own activations).
+/// The most workers `?workers=N` starts: each holds a copy of the model.
+const MAX_WORKERS: usize = 16;
+
+/// Methods trained at once on the CPU path: `?workers=N` (at most [`MAX_WORKERS`]), else one per core up to 4 (each
+/// worker holds a copy of the model and its own activations).
 fn parallel_workers() -> usize {
     let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
-    query_param("workers").and_then(|n| n.parse().ok()).unwrap_or(cores.min(4)).max(1)
+    query_param("workers").and_then(|n| n.parse().ok()).unwrap_or(cores.min(4)).clamp(1, MAX_WORKERS)
 }
 
 fn now_ms() -> u64 {
@@ -1504,6 +1507,8 @@ fn charts_view(shown: &Shown, live: &LiveCurves) -> impl IntoView + use<> {
 
 /// Raw loss per step plus a running mean would clutter the chart: an exponential moving average (0.8) is drawn.
 fn smooth(losses: &[f32]) -> Vec<(f64, f64)> {
+    // A chart is 520 px wide: more points only cost drawing time (a long run, or a link's stretched curve).
+    let stride = losses.len().div_ceil(MAX_CURVE_POINTS).max(1);
     let mut average = None;
     losses
         .iter()
@@ -1513,8 +1518,12 @@ fn smooth(losses: &[f32]) -> Vec<(f64, f64)> {
             average = Some(a);
             ((i + 1) as f64, a)
         })
+        .filter(|(step, _)| (*step as usize).is_multiple_of(stride) || *step as usize == losses.len())
         .collect()
 }
+
+/// The most points a loss curve is drawn with.
+const MAX_CURVE_POINTS: usize = 500;
 
 /// Mean training loss of the first (or last) quarter of the steps, for tests and tooltips.
 fn loss_mean(losses: &[f32], start: bool) -> String {

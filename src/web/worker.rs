@@ -13,7 +13,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::pool;
 use super::protocol::*;
-use super::{buffer_bytes, fetch, js_error};
+use super::{MAX_MODEL_BYTES, buffer_bytes, fetch, js_error, model_too_big};
 use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
 use crate::method::MethodConfig;
@@ -506,6 +506,9 @@ async fn cached_response(url: &str) -> Result<Response, String> {
 async fn read_with_progress(response: Response, url: &str) -> Result<Vec<u8>, String> {
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     let body = response.body().ok_or_else(|| format!("{url}: empty response"))?;
+    if let Some(total) = total.filter(|&t| t > MAX_MODEL_BYTES) {
+        return Err(model_too_big(url, total));
+    }
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
     let mut last_post = 0u64;
@@ -518,6 +521,9 @@ async fn read_with_progress(response: Response, url: &str) -> Result<Vec<u8>, St
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_error(&e))?;
         bytes.extend(js_sys::Uint8Array::new(&value).to_vec());
         let loaded = bytes.len() as u64;
+        if loaded > MAX_MODEL_BYTES {
+            return Err(model_too_big(url, loaded));
+        }
         if loaded - last_post > 1 << 20 {
             last_post = loaded;
             post(&FromWorker::ModelProgress { loaded, total });

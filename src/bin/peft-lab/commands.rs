@@ -20,7 +20,7 @@ use peft_lab::share::link::{CHAT_LIMIT_CHARS, FRAGMENT_KEY, payload_of, sha256_h
 use peft_lab::share::merged::export_merged;
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
-use peft_lab::train::{PreparedData, evaluate};
+use peft_lab::train::{PreparedData, TrainConfig, evaluate};
 
 use crate::args::{Backend, Common, PlanArgs, ShareArgs};
 use crate::terminal::{Terminal, print_report, print_summary};
@@ -252,6 +252,8 @@ pub fn bench(
 ) -> Result<(), String> {
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
+    TrainConfig { batch_size, max_steps: Some(steps), max_length: seq_len, ..Default::default() }.check()?;
+    pretrained.check_max_length(seq_len, method.virtual_tokens())?;
     let device = backend.device();
     let timing = time_steps_counting_launches(&pretrained, &method, batch_size, seq_len, steps, &device, host);
     let (result, kernel_launches_per_step) = pollster::block_on(timing).map_err(|e| e.to_string())?;
@@ -397,6 +399,7 @@ pub fn eval(
     let device = backend.device();
     let run = load_saved(&pretrained, saved, &device)?;
     let (classifier, info, max_length) = (run.model, run.info, max_length.unwrap_or(run.max_length));
+    pretrained.check_max_length(max_length, info.method.virtual_tokens())?;
     eprintln!(
         "{} on {} ({} labels: {})",
         info.method.label(),

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor, payload_of};
 
 use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
-use crate::data::MAX_CLASSES;
 use crate::data::batch::TokenizedExample;
+use crate::data::check_labels;
 use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
 use crate::model::{Checkpoint, Pretrained};
@@ -167,17 +167,9 @@ pub fn rebuild(
     if meta.task != "SEQ_CLS" {
         return Err(ShareError::Task(meta.task.clone()));
     }
-    let labels = meta.labels.len();
-    if !(2..=MAX_CLASSES).contains(&labels) {
-        return Err(ShareError::Labels(format!("{labels} label(s); a classifier here has 2..={MAX_CLASSES}")));
-    }
-    let positions = pretrained.config.max_position_embeddings;
-    if !(1..=positions).contains(&meta.train.max_length) {
-        return Err(ShareError::Settings(format!(
-            "max length {} (the model has {positions} positions)",
-            meta.train.max_length
-        )));
-    }
+    check_labels(&meta.labels).map_err(ShareError::Labels)?;
+    meta.train.check().map_err(ShareError::Settings)?;
+    pretrained.check_max_length(meta.train.max_length, meta.method.virtual_tokens()).map_err(ShareError::Settings)?;
     // Attaching checks the method's settings (sizes included) before allocating its tensors.
     let info = meta.run_info();
     let model = attach_fresh(pretrained, &info, meta.train.max_length, device)?;

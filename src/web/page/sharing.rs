@@ -13,8 +13,8 @@ use crate::share::link::{
 };
 use crate::share::python::{DataSettings, HandoverConfig};
 use crate::share::zip;
-use crate::web::buffer_bytes;
 use crate::web::protocol::{ModelFiles, ModelSource, RunToShare, ToWorker};
+use crate::web::{MAX_MODEL_BYTES, buffer_bytes, model_too_big};
 
 /// Adapter files larger than this are refused before reading (a fully fine-tuned MiniLM is 91 MB).
 const MAX_ADAPTER_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
@@ -500,9 +500,6 @@ pub(super) fn opened_link_view(app: App) -> impl IntoView {
     }
 }
 
-/// Model files are read whole into memory (and copied to the worker): larger ones are refused up front.
-const MAX_MODEL_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
-
 /// "pick its files…": config.json, model.safetensors and tokenizer.json (or their folder) load as the model.
 pub(super) fn model_files_picker(app: App, id: &'static str) -> impl IntoView {
     let on_pick = move |ev: leptos::ev::Event| {
@@ -537,11 +534,8 @@ async fn read_model_files(files: &[web_sys::File]) -> Result<(String, ModelFiles
             if names.is_empty() { "nothing".into() } else { names.join(", ") }
         ));
     };
-    if weights.size() > MAX_MODEL_BYTES {
-        return Err(format!(
-            "model.safetensors is {:.1} GiB; the page loads models up to 2 GiB",
-            weights.size() / 1073741824.0
-        ));
+    if weights.size() > MAX_MODEL_BYTES as f64 {
+        return Err(model_too_big("model.safetensors", weights.size() as u64));
     }
     let read = async |file: &web_sys::File| {
         buffer_bytes(Ok(file.array_buffer())).await.map_err(|e| format!("{} could not be read: {e}", file.name()))

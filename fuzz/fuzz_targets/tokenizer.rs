@@ -1,0 +1,9 @@
+//! `tokenizer` of `fuzz/entry_points.rs` on arbitrary input (the engine built whole, with burn).
+#![no_main]
+
+#[path = "../entry_points.rs"]
+mod entry_points;
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| {
+    entry_points::tokenizer(input);
+});
