@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'text,label\n"the food was good",pos\n"awful, never again",neg\n' > "$work/a.csv"
 cargo run --quiet --bin peft-lab -- train --model tests/fixtures/tiny-bert --data "$work/a.csv" --method lora \
-  --max-steps 1 --batch-size 2 --max-length 16 --val-split 0 --share-link "$work/link.txt" 2>/dev/null
+  --max-steps 1 --batch-size 2 --max-length 16 --val-split 0.5 --share-link "$work/link.txt" 2>/dev/null
 python3 - "$work/link.txt" "$seeds" <<'PY'
 import base64, sys, zlib
 link, seeds = open(sys.argv[1]).read().strip(), sys.argv[2]

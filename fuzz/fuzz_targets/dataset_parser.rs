@@ -25,8 +25,9 @@ fuzz_target!(|input: &[u8]| {
     let name = NAMES[choice as usize % NAMES.len()];
     let skip_bad_rows = choice & 0x80 != 0;
     if let Ok(dataset) = dataset::Dataset::from_bytes(name, bytes, None, None, skip_bad_rows) {
-        let (train, val) = dataset.split(0.2, 42);
-        assert_eq!(train.len() + val.len(), dataset.examples.len());
+        let split = dataset.split(&[0.2, 0.1], 42);
+        let held_out: usize = split.held_out.iter().map(Vec::len).sum();
+        assert_eq!(split.train.len() + held_out, dataset.examples.len());
         assert!(dataset.labels.len() >= 2);
     }
 });
