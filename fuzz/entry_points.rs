@@ -53,13 +53,12 @@ pub fn model_loader(input: &[u8]) -> bool {
     let parts = parts(input, 2);
     let config = if parts[0].is_empty() { TINY_CONFIG } else { parts[0] };
     let weights = parts.get(1).filter(|w| !w.is_empty()).copied().unwrap_or(TINY_WEIGHTS);
-    if let Ok(pretrained) = Pretrained::from_bytes("fuzzed", config, weights.to_vec(), TINY_TOKENIZER) {
-        if let Ok(model) = pretrained.classifier::<peft_lab::method::SidePaths>(2, &device()) {
-            assert_eq!(model.num_labels(), 2);
-            return true;
-        }
+    let loaded = Pretrained::from_bytes("fuzzed", config, weights.to_vec(), TINY_TOKENIZER)
+        .and_then(|pretrained| pretrained.classifier::<peft_lab::method::SidePaths>(2, &device()));
+    if let Ok(model) = &loaded {
+        assert_eq!(model.num_labels(), 2);
     }
-    false
+    loaded.is_ok()
 }
 
 /// tokenizer.json on its own, then texts encoded with it: ids within its largest id, truncated as asked.
