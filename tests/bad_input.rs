@@ -205,21 +205,14 @@ fn non_finite_weights_are_named_with_their_tensor() {
 
 #[test]
 fn a_loss_that_overflows_before_any_update_blames_the_model_not_the_learning_rate() {
-    use peft_lab::data::{Columns, Dataset, Example};
+    use peft_lab::data::Example;
     use peft_lab::session::{self, HeldOut};
     let dir = tiny_copy();
     // Finite weights that overflow: every embedding 1e38, so the layer norm's variance is infinite.
     edit_tensor(dir.path(), "embeddings.word_embeddings.weight", |v| v.fill(1e38));
     let pretrained = Pretrained::from_dir(dir.path()).unwrap();
     let examples: Vec<Example> = (0..8).map(|i| Example { text: format!("good movie {i}"), label: i % 2 }).collect();
-    let dataset = Dataset {
-        columns: Columns { text: "text".into(), label: "label".into() },
-        labels: vec!["neg".into(), "pos".into()],
-        examples,
-        skipped_rows: 0,
-        column_reasons: vec![],
-        quoted_lines: None,
-    };
+    let dataset = sentiment_dataset(examples);
     let (data, _) = session::prepare(&pretrained, &dataset, HeldOut::Split(0.25), None, 16, 1).unwrap();
     let config = peft_lab::train::TrainConfig { epochs: 1, batch_size: 4, max_length: 16, ..Default::default() };
     let result = pollster::block_on(session::run_method(

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use peft_lab::data::{Columns, Dataset, Example};
+use peft_lab::data::{Dataset, Example};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::head::Head;
 use peft_lab::session::comparison_link::{COMPARE_KEY, ComparisonSource, decode_comparison, encode_comparison};
@@ -27,17 +27,6 @@ fn examples() -> Vec<Example> {
         }
     }
     out
-}
-
-fn dataset(examples: Vec<Example>) -> Dataset {
-    Dataset {
-        columns: Columns { text: "text".into(), label: "label".into() },
-        labels: vec!["neg".into(), "pos".into()],
-        examples,
-        skipped_rows: 0,
-        column_reasons: vec![],
-        quoted_lines: None,
-    }
 }
 
 struct Quiet;
@@ -90,9 +79,9 @@ fn the_test_part_never_influences_a_choice() {
     let prepared = |test: Vec<Example>| {
         let parts = prepare(
             &pretrained,
-            &dataset(rest.clone()),
+            &sentiment_dataset(rest.clone()),
             HeldOut::Split(0.25),
-            Some(HeldOut::File(dataset(test))),
+            Some(HeldOut::File(sentiment_dataset(test))),
             16,
             7,
         );
@@ -128,7 +117,8 @@ fn the_test_part_never_influences_a_choice() {
 fn seeds_repeat_every_method_and_the_results_carry_every_run() {
     let pretrained = tiny_model();
     let (data, _) =
-        prepare(&pretrained, &dataset(examples()), HeldOut::Split(0.25), Some(HeldOut::Split(0.25)), 16, 7).unwrap();
+        prepare(&pretrained, &sentiment_dataset(examples()), HeldOut::Split(0.25), Some(HeldOut::Split(0.25)), 16, 7)
+            .unwrap();
     assert_eq!((data.train.len(), data.val.len(), data.test.len()), (24, 12, 12));
     let plan = plan(false);
     let runs = run(&plan, &data);
@@ -180,18 +170,20 @@ fn seeds_repeat_every_method_and_the_results_carry_every_run() {
 #[test]
 fn held_out_fractions_must_leave_training_data() {
     let pretrained = tiny_model();
-    let err = prepare(&pretrained, &dataset(examples()), HeldOut::Split(0.5), Some(HeldOut::Split(0.5)), 16, 7)
-        .err()
-        .unwrap();
+    let err =
+        prepare(&pretrained, &sentiment_dataset(examples()), HeldOut::Split(0.5), Some(HeldOut::Split(0.5)), 16, 7)
+            .err()
+            .unwrap();
     assert_eq!(
         err.to_string(),
         "the held-out fractions (validation 0.5, test 0.5) must each be above 0 and leave some of the data for \
          training (together below 1)"
     );
-    let unknown = Dataset { labels: vec!["neg".into(), "meh".into()], ..dataset(examples()) };
-    let err = prepare(&pretrained, &dataset(examples()), HeldOut::Split(0.2), Some(HeldOut::File(unknown)), 16, 7)
-        .err()
-        .unwrap();
+    let unknown = Dataset { labels: vec!["neg".into(), "meh".into()], ..sentiment_dataset(examples()) };
+    let err =
+        prepare(&pretrained, &sentiment_dataset(examples()), HeldOut::Split(0.2), Some(HeldOut::File(unknown)), 16, 7)
+            .err()
+            .unwrap();
     assert_eq!(err.to_string(), "test labels meh do not occur in the training data");
 }
 
@@ -203,7 +195,7 @@ fn a_comparison_link_is_short_and_reopens_to_the_same_table() {
     // 300 examples: 180 train at batch 8 are 23 steps an epoch; 3 epochs.
     let many: Vec<Example> = (0..6).flat_map(|_| examples()).chain(examples().into_iter().take(12)).collect();
     let (data, _) =
-        prepare(&pretrained, &dataset(many), HeldOut::Split(0.2), Some(HeldOut::Split(0.2)), 16, 7).unwrap();
+        prepare(&pretrained, &sentiment_dataset(many), HeldOut::Split(0.2), Some(HeldOut::Split(0.2)), 16, 7).unwrap();
     let config = TrainConfig { epochs: 3, batch_size: 8, max_length: 16, ..Default::default() };
     let keys = ["lora", "prefix", "ptuning-v2", "head", "full"];
     let plan = ComparePlan {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use common::*;
+use peft_lab::data::Example;
 use peft_lab::data::batch::tokenize;
-use peft_lab::data::{Dataset, Example};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::bottleneck::BottleneckConfig;
 use peft_lab::method::full::Full;
@@ -18,10 +18,11 @@ use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
 use peft_lab::session::Error;
+use peft_lab::session::open::{OpenedRun, open_files, open_link};
 use peft_lab::session::timing::time_steps_counting_launches;
 use peft_lab::session::{ComparePlan, ComparisonHost, PlannedMethod, SearchSettings, compare, run_method};
-use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, open as open_link, sha256_hex};
-use peft_lab::share::peft::{RunInfo, export, import};
+use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, make as make_link, sha256_hex};
+use peft_lab::share::peft::{RunInfo, export};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
 use peft_lab::train::{MethodResult, PreparedData};
 use safetensors::SafeTensors;
@@ -58,14 +59,7 @@ fn tiny_without_dropout() -> peft_lab::model::Pretrained {
 }
 
 fn prepared(max_length: usize) -> PreparedData {
-    let dataset = Dataset {
-        columns: peft_lab::data::Columns { text: "text".into(), label: "label".into() },
-        labels: vec!["neg".into(), "pos".into()],
-        examples: sentiment_examples(),
-        skipped_rows: 0,
-        column_reasons: vec![],
-        quoted_lines: None,
-    };
+    let dataset = sentiment_dataset(sentiment_examples());
     let split = dataset.split(&[0.25], 3);
     let tokenizer = &tiny_model().tokenizer;
     PreparedData {
@@ -307,7 +301,7 @@ fn layout(bytes: &[u8]) -> Layout {
 
 /// Every catalog method: a trained model, exported and imported onto the base model again, gives the same
 /// logits (prompt encoders and prefix MLPs come back as the table they produced); its share links (f16, int8)
-/// open to logits within what the precision allows.
+/// open to logits within what the precision allows. Opened runs are off autodiff (where dropping them frees them).
 #[test]
 fn every_method_loads_back_from_its_saved_files_and_links() {
     let data = prepared(16);
@@ -315,11 +309,13 @@ fn every_method_loads_back_from_its_saved_files_and_links() {
     let device = peft_lab::device::cpu();
     let rows: Vec<_> = data.val.iter().take(4).collect();
     let batch = peft_lab::data::batch::Batch::new(&rows, 0, &device);
+    let plain = peft_lab::data::batch::Batch::new(&rows, 0, &device.clone().inner());
+    let off_autodiff = |run: &OpenedRun| !run.model.classifier.weight.val().device().is_autodiff();
     for entry in peft_lab::method::catalog() {
         let method = entry.config;
         let trained =
             train_briefly(&pretrained, &method, 1e-2, &data, 3).unwrap_or_else(|e| panic!("{}: {e}", entry.key));
-        let (imported, info) = import(
+        let imported = open_files(
             &pretrained,
             &trained.adapter.config_json,
             &trained.adapter.weights,
@@ -327,9 +323,11 @@ fn every_method_loads_back_from_its_saved_files_and_links() {
             &device,
         )
         .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+        assert!(off_autodiff(&imported), "{}: imported off autodiff", entry.key);
+        let info = imported.info;
         assert_eq!(info.method, method);
         let before = read(trained.model.forward(batch.input_ids.clone(), batch.mask.clone()));
-        let after = read(imported.forward(batch.input_ids.clone(), batch.mask.clone()));
+        let after = read(imported.model.forward(plain.input_ids.clone(), plain.mask.clone()));
         assert_close(&format!("{} logits after import", entry.key), &after, &before, 1e-5);
         let meta = LinkMeta::for_run(
             ModelIdentity { name: "tiny-bert".into(), sha256: sha256_hex(&pretrained.weights) },
@@ -343,6 +341,7 @@ fn every_method_loads_back_from_its_saved_files_and_links() {
             let link = pollster::block_on(make_link(&trained.model, &meta, precision)).unwrap();
             let (opened, opened_meta, _) = open_link(&pretrained, &meta.base_model.sha256, &link, &device)
                 .unwrap_or_else(|e| panic!("{} {precision}: {e}", entry.key));
+            assert!(off_autodiff(&opened), "{} {precision}: opened off autodiff", entry.key);
             // Floats go through JSON (serde_json parses to within an ulp): the rest must be equal.
             assert_eq!(
                 (&opened_meta.method, &opened_meta.labels, &opened_meta.base_model),
@@ -351,7 +350,7 @@ fn every_method_loads_back_from_its_saved_files_and_links() {
             assert_eq!((opened_meta.train.seed, opened_meta.metrics.steps), (meta.train.seed, meta.metrics.steps));
             let (a, b) = (opened_meta.metrics.accuracy.unwrap(), meta.metrics.accuracy.unwrap());
             assert!((a - b).abs() <= 1e-12 && (opened_meta.learning_rate - meta.learning_rate).abs() <= 1e-15);
-            let shared = read(opened.forward(batch.input_ids.clone(), batch.mask.clone()));
+            let shared = read(opened.model.forward(plain.input_ids.clone(), plain.mask.clone()));
             let worst = shared.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             println!("{} {precision}: {} characters, logits within {worst:.2e}", entry.key, link.len());
             assert_close(&format!("{} logits from a {precision} link", entry.key), &shared, &before, tolerance);

@@ -287,6 +287,8 @@ struct App {
     share: RwSignal<ShareState>,
     share_request: StoredValue<u64>,
     link_request: StoredValue<u64>,
+    /// Whether the worker is rebuilding the link's run now (a crash then is blamed on the link).
+    link_in_flight: StoredValue<bool>,
     merge_request: StoredValue<u64>,
     /// The run being merged, while the worker merges it.
     merging: RwSignal<Option<String>>,
@@ -398,6 +400,7 @@ impl App {
             share: RwSignal::new(ShareState::default()),
             share_request: StoredValue::new(0),
             link_request: StoredValue::new(0),
+            link_in_flight: StoredValue::new(false),
             merge_request: StoredValue::new(0),
             merging: RwSignal::new(None),
             import_status: RwSignal::new(None),
@@ -477,6 +480,7 @@ impl App {
         };
         self.running.set(None);
         self.progress.set(Vec::new());
+        self.link_stopped_worker(&message);
         let now = js_sys::Date::now();
         let again = now - self.last_crash.get_value() < 60_000.0;
         self.last_crash.set_value(now);

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -598,7 +599,8 @@ impl Keeper {
             from_comparison: true,
             method: self.plan.methods[method].config.label(),
             seed: Some(seed),
-            model,
+            // Off autodiff: it is only evaluated and shared from now on.
+            model: model.valid(),
             labels: self.labels.clone(),
             max_length: self.plan.config.max_length,
         };

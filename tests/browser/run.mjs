@@ -434,6 +434,40 @@ const tests = {
       await other.close();
     }
     await fresh.close();
+
+    // A link whose opening stops the worker (simulated: the worker throws as the link arrives) is not opened again
+    // by itself, neither after the worker's restart nor after a reload; "Open it again" opens it.
+    {
+      const { context: tabContext, page: tab } = await openPage(browser, base, { noWebGpu: true, backend: "cpu" });
+      const worker = tab.workers().find((w) => w.url().endsWith("worker.js"));
+      assert(worker, `the page's worker: ${tab.workers().map((w) => w.url())}`);
+      await worker.evaluate(() => {
+        const handle = self.onmessage;
+        self.onmessage = (event) => {
+          if (event.data?.OpenLink) throw new Error("test: this link stops the worker");
+          return handle.call(self, event);
+        };
+      });
+      await tab.fill("#open-link", url);
+      await tab.click("#open-link-button");
+      await tab.waitForSelector("#link-status[data-state=stopped]", { timeout: 60_000 });
+      const stopped = await tab.textContent("#link-status");
+      assert(stopped.includes("stopped while applying this link") && stopped.includes("this link stops the worker"), `stopped: ${stopped}`);
+      await tab.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+      await tab.waitForTimeout(2_000);
+      assert((await tab.getAttribute("#link-status", "data-state")) === "stopped", "not opened again after the restart");
+      console.log(`  stopped the worker: ${stopped}`);
+      await tab.goto(url);
+      await tab.reload();
+      await tab.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+      await tab.waitForTimeout(2_000);
+      const reloaded = await tab.textContent("#link-status[data-state=stopped]");
+      assert(reloaded.includes("when this page last opened this link"), `after a reload: ${reloaded}`);
+      await tab.click("#open-link-again");
+      await tab.waitForSelector("#link-status[data-state=opened]", { timeout: 120_000 });
+      console.log(`  after a reload: ${reloaded}; opened on request`);
+      await tabContext.close();
+    }
     await context.close();
     fs.rmSync(downloads, { recursive: true, force: true });
   },

@@ -8,6 +8,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
+use peft_lab::data::{Columns, Dataset, Example};
 use peft_lab::method::SequenceClassifier;
 use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::prefix::PrefixEncoder;
@@ -132,6 +133,18 @@ pub fn assert_all_rel_close<S: AsRef<str>>(fx: &Fixture, prefix: &str, pairs: Ve
     for (name, ours) in pairs {
         let name = name.as_ref();
         assert_rel_close(&format!("{prefix}.{name}"), &ours, fx.f(&format!("{prefix}.{name}")), tol);
+    }
+}
+
+/// `examples` as a dataset read from a file with columns `text` and `label`, labels `neg` and `pos`.
+pub fn sentiment_dataset(examples: Vec<Example>) -> Dataset {
+    Dataset {
+        columns: Columns { text: "text".into(), label: "label".into() },
+        labels: vec!["neg".into(), "pos".into()],
+        examples,
+        skipped_rows: 0,
+        column_reasons: vec![],
+        quoted_lines: None,
     }
 }
 

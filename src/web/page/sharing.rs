@@ -35,6 +35,14 @@ pub(super) enum LinkState {
         meta: LinkMeta,
         precision: Precision,
     },
+    /// The worker stopped while rebuilding this link's run: it is not opened again by itself (after the restart, or
+    /// when the page is reloaded with it in the address), so that one bad link cannot stop the page over and over.
+    Stopped {
+        link: String,
+        meta: LinkMeta,
+        precision: Precision,
+        error: String,
+    },
     /// `link` is kept when another model may fit it (it is tried again when a model loads).
     Failed {
         link: Option<String>,
@@ -82,6 +90,18 @@ fn next_request(counter: StoredValue<u64>) -> u64 {
     counter.get_value()
 }
 
+/// Where the page remembers, for this tab, the link that stopped the worker (a reload must not open it again).
+const STOPPED_LINK_KEY: &str = "peft-lab:link-that-stopped-the-worker";
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
+}
+
+/// A link as remembered there: from its `share=` on, the same whether it came from the address or was pasted.
+fn stopped_key(link: &str) -> &str {
+    link.find(FRAGMENT_KEY).map_or(link, |at| &link[at..])
+}
+
 /// The page's address without its fragment: a link opens the same page with the same `?model=`, and nothing else of
 /// the query (the sharer's `?backend=` is theirs: the recipient's page times its own).
 pub(super) fn page_address() -> String {
@@ -97,14 +117,56 @@ impl App {
     /// A link in the address (`#share=…`) is opened as the page starts.
     pub(super) fn link_from_location(&self) {
         let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-        if hash.contains(FRAGMENT_KEY) {
-            self.begin_opening(hash);
+        if !hash.contains(FRAGMENT_KEY) {
+            return;
         }
+        let stopped_before = session_storage().and_then(|s| s.get_item(STOPPED_LINK_KEY).ok().flatten());
+        match codec::decode::<LinkMeta>(&hash) {
+            Ok((meta, precision, _)) if stopped_before.as_deref() == Some(stopped_key(&hash)) => {
+                let error = "the training worker stopped when this page last opened this link, so it was not opened \
+                             again"
+                    .to_string();
+                self.link.set(LinkState::Stopped { link: hash, meta, precision, error });
+            }
+            _ => self.begin_opening(hash),
+        }
+    }
+
+    /// Called when the worker crashed: if it was rebuilding the link's run, the link is blamed and kept from opening
+    /// again by itself (here and after a reload); "Open it again" tries anyway.
+    pub(super) fn link_stopped_worker(&self, message: &str) {
+        if !self.link_in_flight.get_value() {
+            return;
+        }
+        self.link_in_flight.set_value(false);
+        let (link, meta, precision) = match self.link.get_untracked() {
+            LinkState::Opening { link, meta, precision }
+            | LinkState::Opened { link, meta, precision, .. }
+            | LinkState::Failed { link: Some(link), meta: Some((meta, precision)), .. } => (link, meta, precision),
+            _ => return,
+        };
+        if let Some(storage) = session_storage() {
+            // Best effort: without storage only a reload opens the link again.
+            let _ = storage.set_item(STOPPED_LINK_KEY, stopped_key(&link));
+        }
+        let error = format!(
+            "the training worker stopped while applying this link's adapter ({message}); it was restarted without \
+             the link, so that the link cannot stop the page again"
+        );
+        self.link.set(LinkState::Stopped { link, meta, precision, error });
+    }
+
+    fn open_stopped_link_again(&self, link: String) {
+        if let Some(storage) = session_storage() {
+            let _ = storage.remove_item(STOPPED_LINK_KEY);
+        }
+        self.begin_opening(link);
     }
 
     pub(super) fn begin_opening(&self, text: String) {
         // An answer still on its way for an earlier link is ignored from now on.
         next_request(self.link_request);
+        self.link_in_flight.set_value(false);
         match codec::decode::<LinkMeta>(&text) {
             Ok((meta, precision, _)) => {
                 self.link.set(LinkState::Opening { link: text, meta, precision });
@@ -123,9 +185,10 @@ impl App {
             | LinkState::Opened { link, .. }
             | LinkState::Failed { link: Some(link), .. } => {
                 let request = next_request(self.link_request);
+                self.link_in_flight.set_value(true);
                 self.send(&ToWorker::OpenLink { request, link })
             }
-            LinkState::None | LinkState::Failed { link: None, .. } => {}
+            LinkState::None | LinkState::Failed { link: None, .. } | LinkState::Stopped { .. } => {}
         }
     }
 
@@ -133,6 +196,7 @@ impl App {
         if request != self.link_request.get_value() {
             return;
         }
+        self.link_in_flight.set_value(false);
         let link = match self.link.get_untracked() {
             LinkState::Opening { link, .. }
             | LinkState::Opened { link, .. }
@@ -147,6 +211,7 @@ impl App {
         if request != self.link_request.get_value() {
             return;
         }
+        self.link_in_flight.set_value(false);
         let (link, meta) = match self.link.get_untracked() {
             LinkState::Opening { link, meta, precision }
             | LinkState::Opened { link, meta, precision, .. }
@@ -473,6 +538,16 @@ pub(super) fn opened_link_view(app: App) -> impl IntoView {
                 meta.clone(),
                 view! { <p id="link-status" data-state="failed" class="error" role="alert">"This link cannot be used: " {error.clone()}</p> }.into_any(),
             ),
+            LinkState::Stopped { link, meta, precision, error } => {
+                let link = link.clone();
+                (
+                    Some((meta.clone(), *precision)),
+                    view! {
+                        <p id="link-status" data-state="stopped" class="error" role="alert">"Not opened: " {error.clone()} ". "
+                            <button id="open-link-again" on:click=move |_| app.open_stopped_link_again(link.clone())>"Open it again"</button></p>
+                    }.into_any(),
+                )
+            }
         };
         // Names can differ for the same weights (a picked folder): once opened, the sha256 has settled it.
         let other_name = meta.as_ref().is_some_and(|(m, _)| app.model_source.with(|s| s.name != m.base_model.name));
