@@ -17,7 +17,8 @@ use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor,
     SequenceClassifier, Site, linear_tensors, load_linear, side, side_mut,
 };
-use crate::model::tunable::{Activation, LayerNorm, on_rows};
+use crate::model::norm::LayerNorm;
+use crate::model::tunable::{Activation, on_rows};
 use crate::model::{BertConfig, Block, Checkpoint, LoadError, SidePath};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.

@@ -34,7 +34,7 @@ macro_rules! side_paths {
                 &self,
                 h: Tensor<3>,
                 x: Tensor<3>,
-                norm: &crate::model::tunable::LayerNorm,
+                norm: &crate::model::norm::LayerNorm,
             ) -> Tensor<3> {
                 match self { $(Self::$variant(m) => m.close_block(h, x, norm),)+ }
             }
@@ -236,6 +236,9 @@ methods! {
     /// Every weight trains.
     Full(full::Full),
 }
+
+/// P-tuning's prompt encoder (MLP or LSTM), which [`prompt::SoftPrompt`] runs.
+pub mod prompt_encoder;
 
 /// A place in the transformer where a method keeps trainable parameters (the cards' diagrams mark them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

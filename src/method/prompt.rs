@@ -7,7 +7,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::ptuning::PromptEncoder;
+use super::prompt_encoder::PromptEncoder;
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
     SequenceClassifier, Site, check_virtual_tokens, side, side_mut,

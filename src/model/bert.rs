@@ -12,13 +12,14 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::load::{Checkpoint, LoadError};
+use super::norm::LayerNorm;
 pub use super::site::LayerPrefix;
 use super::site::{Block, BlockClose, SidePath};
 use super::tensors::NamedTensor;
-use super::tunable::{Activation, LayerNorm, TunableLinear};
+use super::tunable::{Activation, TunableLinear};
 
-fn default_act() -> String {
-    "gelu".into()
+fn default_act() -> Activation {
+    Activation::Gelu
 }
 fn default_dropout() -> f64 {
     0.1
@@ -47,7 +48,7 @@ pub struct BertConfig {
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     #[serde(default = "default_act")]
-    pub hidden_act: String,
+    pub hidden_act: Activation,
     #[serde(default = "default_dropout")]
     pub hidden_dropout_prob: f64,
     #[serde(default = "default_dropout")]
@@ -83,13 +84,12 @@ impl BertConfig {
             };
             return Err(LoadError::Unsupported(format!("config.json has {found}; {SUPPORTED}")));
         }
-        let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
-        if !matches!(
-            Activation::from_name(&config.hidden_act),
-            Some(Activation::Gelu | Activation::GeluTanh | Activation::Relu)
-        ) {
-            return Err(LoadError::Unsupported(format!("hidden_act \"{}\"; {SUPPORTED}", config.hidden_act)));
+        // Checked by name before parsing, so that an activation we know but BERT does not use is named the same way.
+        let act = value.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("gelu");
+        if !matches!(Activation::from_name(act), Some(Activation::Gelu | Activation::GeluTanh | Activation::Relu)) {
+            return Err(LoadError::Unsupported(format!("hidden_act \"{act}\"; {SUPPORTED}")));
         }
+        let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
         if config.position_embedding_type != "absolute" {
             return Err(LoadError::Unsupported(format!(
                 "position_embedding_type \"{}\"; {SUPPORTED}",
@@ -267,7 +267,7 @@ impl<P: SidePath> Layer<P> {
             dropout: Dropout::new(cfg.hidden_dropout_prob),
             attention_close: None,
             output_close: None,
-            act: Activation::from_name(&cfg.hidden_act).unwrap_or(Activation::Gelu),
+            act: cfg.hidden_act,
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod dropout;
 pub mod load;
+pub mod norm;
 pub mod site;
 pub mod tensors;
 pub mod tokenizer;
@@ -20,8 +21,9 @@ pub use load::{Checkpoint, LoadError};
 use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
+use norm::LayerNorm;
 pub use site::{Block, BlockClose, SidePath};
-use tunable::{LayerNorm, TunableLinear};
+use tunable::TunableLinear;
 
 /// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
 const ENCODER: &str = "bert";

@@ -9,7 +9,7 @@ use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use super::tunable::LayerNorm;
+use super::norm::LayerNorm;
 
 /// Keys and values one layer attends to before the sequence: each [batch, heads, virtual tokens, head_dim].
 #[derive(Clone, Debug)]

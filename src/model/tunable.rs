@@ -1,4 +1,4 @@
-//! The building blocks every architecture shares, with the slots methods attach to.
+//! The projections every architecture shares, with the slot methods attach to, and small tensor helpers.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -6,32 +6,6 @@ use burn::tensor::{Device, Tensor};
 
 use super::load::{Checkpoint, LoadError};
 use super::site::SidePath;
-
-/// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
-#[derive(Module, Debug)]
-pub struct LayerNorm {
-    pub weight: Param<Tensor<1>>,
-    pub bias: Param<Tensor<1>>,
-    pub eps: f64,
-    /// Its module path in the checkpoint (`encoder.layer.0.output.LayerNorm`), kept from loading.
-    #[module(skip)]
-    pub path: String,
-}
-
-impl LayerNorm {
-    pub fn load(ckpt: &Checkpoint, prefix: &str, dim: usize, eps: f64, device: &Device) -> Result<Self, LoadError> {
-        Ok(Self {
-            weight: Param::from_tensor(ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?),
-            bias: Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?),
-            eps,
-            path: prefix.to_string(),
-        })
-    }
-
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        burn::tensor::module::layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
-    }
-}
 
 /// A pretrained projection (weight kept as [in, out]) and the projection site: the side path a method put there
 /// (LoRA beside it, IA3 around it).
@@ -94,8 +68,10 @@ pub fn along_last<const D: usize>(v: Tensor<1>) -> Tensor<D> {
     v.reshape(shape)
 }
 
-/// The non-linearities of feed-forward blocks and adapters, by their transformers / AdapterHub names.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The non-linearities of feed-forward blocks and adapters, by their transformers / AdapterHub names (config.json's
+/// `hidden_act` reads and writes as its name).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Activation {
     Gelu,
     GeluTanh,
@@ -115,6 +91,16 @@ impl Activation {
         }
     }
 
+    /// transformers' name (torch's for SiLU).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Gelu => "gelu",
+            Self::GeluTanh => "gelu_new",
+            Self::Relu => "relu",
+            Self::Swish => "silu",
+        }
+    }
+
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
             // x/2 (1 + erf(x/√2)) written out: burn's fused `gelu` differentiates the tanh approximation,
@@ -124,5 +110,20 @@ impl Activation {
             Self::Relu => burn::tensor::activation::relu(x),
             Self::Swish => burn::tensor::activation::silu(x),
         }
+    }
+}
+
+impl TryFrom<String> for Activation {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::from_name(&name)
+            .ok_or_else(|| format!("unknown activation \"{name}\"; known: gelu, gelu_new, relu, silu"))
+    }
+}
+
+impl From<Activation> for String {
+    fn from(activation: Activation) -> String {
+        activation.name().into()
     }
 }

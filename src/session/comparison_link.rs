@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::compare::{ComparePlan, MethodRuns, SearchOutcome, SeedRun};
-use crate::share::link::codec::{self, LinkError, Precision, SharedTensor};
+use crate::share::SharedTensor;
+use crate::share::link::codec::{self, LinkError, Precision};
 use crate::train::{Confusion, EvalMetrics, MethodResult};
 
 /// The fragment key: `https://…/#compare=<payload>`.

@@ -7,6 +7,15 @@ pub fn made_by() -> String {
     format!("peft-lab {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// A tensor read back to the host, as links and adapter files carry it: its peft key name, the torch shape and
+/// row-major f32 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
 pub mod link;
 pub mod merged;
 pub mod peft;

@@ -9,7 +9,7 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
-use super::link::SharedTensor;
+use super::SharedTensor;
 use crate::data::{MAX_CLASSES, check_labels};
 use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig};

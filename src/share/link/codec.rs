@@ -12,6 +12,8 @@ use half::f16;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::share::SharedTensor;
+
 const MAGIC: [u8; 2] = *b"PL";
 pub const FORMAT_VERSION: u8 = 1;
 /// The fragment key: `https://…/#share=<payload>`.
@@ -51,14 +53,6 @@ impl std::fmt::Display for Precision {
             Self::Int8 => "int8",
         })
     }
-}
-
-/// A tensor as carried by a link: row-major f32 values (after decoding) and the torch shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SharedTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -7,7 +7,8 @@ use burn::module::Module;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use codec::{FRAGMENT_KEY, LinkError, Precision, SharedTensor, payload_of};
+use super::SharedTensor;
+pub use codec::{FRAGMENT_KEY, LinkError, Precision, payload_of};
 
 use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
 use crate::data::batch::TokenizedExample;

@@ -1,0 +1,32 @@
+//! The normalisation layers of the architectures, with their checkpoint names.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
+
+use super::load::{Checkpoint, LoadError};
+
+/// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub eps: f64,
+    /// Its module path in the checkpoint (`encoder.layer.0.output.LayerNorm`), kept from loading.
+    #[module(skip)]
+    pub path: String,
+}
+
+impl LayerNorm {
+    pub fn load(ckpt: &Checkpoint, prefix: &str, dim: usize, eps: f64, device: &Device) -> Result<Self, LoadError> {
+        Ok(Self {
+            weight: Param::from_tensor(ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?),
+            bias: Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?),
+            eps,
+            path: prefix.to_string(),
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        burn::tensor::module::layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+    }
+}
