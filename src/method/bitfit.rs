@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
 use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, LoadError};
+use crate::model::{BertConfig, Checkpoint, HEAD, LoadError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BitFit;
@@ -29,7 +29,7 @@ impl Method for BitFit {
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out: Vec<NamedTensor> =
             model.encoder_tensors().into_iter().filter(|t| t.name.ends_with(".bias")).collect();
-        out.extend(model.classifier_tensors("classifier"));
+        out.extend(model.classifier_tensors(HEAD));
         out
     }
 
@@ -38,7 +38,7 @@ impl Method for BitFit {
             *bias = Param::from_tensor(adapter.tensor(key, bias.dims(), &bias.device())?);
             Ok(())
         })?;
-        model.load_classifier(adapter, "classifier")
+        model.load_classifier(adapter, HEAD)
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::model::norm::LayerNorm;
 use crate::model::tunable::{Activation, on_rows};
-use crate::model::{BertConfig, Block, Checkpoint, LoadError, SidePath};
+use crate::model::{BertConfig, Block, Checkpoint, HEAD, LoadError, SidePath};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -156,7 +156,7 @@ impl Method for BottleneckConfig {
                 out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
             }
         }
-        out.extend(model.classifier_tensors("classifier"));
+        out.extend(model.classifier_tensors(HEAD));
         out
     }
 
@@ -168,7 +168,7 @@ impl Method for BottleneckConfig {
                 load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
             }
         }
-        model.load_classifier(adapter, "classifier")
+        model.load_classifier(adapter, HEAD)
     }
 
     /// AdapterHub's adapter_config.json (as `save_adapter` writes it), plus our method tag.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
 use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, LoadError};
+use crate::model::{BertConfig, Checkpoint, HEAD, LoadError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Full;
@@ -17,12 +17,12 @@ impl Method for Full {
     /// The whole model under `BertForSequenceClassification`'s keys (`bert.*`, `classifier.*`).
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
         let mut out = model.encoder_tensors();
-        out.extend(model.classifier_tensors("classifier"));
+        out.extend(model.classifier_tensors(HEAD));
         out
     }
 
     fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        model.load_encoder(adapter)?.load_classifier(adapter, "classifier")
+        model.load_encoder(adapter)?.load_classifier(adapter, HEAD)
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
 use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, LoadError};
+use crate::model::{BertConfig, Checkpoint, HEAD, LoadError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Head;
@@ -15,11 +15,11 @@ impl Method for Head {
     }
 
     fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
-        model.classifier_tensors("classifier")
+        model.classifier_tensors(HEAD)
     }
 
     fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        model.load_classifier(adapter, "classifier")
+        model.load_classifier(adapter, HEAD)
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

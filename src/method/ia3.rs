@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, module_matches, side, side_mut, unmatched_targets,
+    SequenceClassifier, Site, side, side_mut,
 };
+use super::inject::{TUNER_PREFIX, inject, module_matches, peft_head, peft_key};
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
@@ -67,21 +68,12 @@ impl Method for Ia3Config {
             )));
         }
         let mut model = model.freeze_base();
-        let mut matched = 0;
-        for (path, linear) in model.projections_mut() {
-            if !module_matches(&self.target_modules, &path) {
-                continue;
-            }
-            let on_input = module_matches(&self.feedforward_modules, &path);
+        inject(&mut model, "IA3", &self.target_modules, |path, linear| {
+            let on_input = module_matches(&self.feedforward_modules, path);
             let [d_in, d_out] = linear.dims();
             let n = if on_input { d_in } else { d_out };
-            linear.side =
-                Some(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input }.into_side());
-            matched += 1;
-        }
-        if matched == 0 {
-            return Err(unmatched_targets("IA3", &self.target_modules, &model));
-        }
+            Ok(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input }.into_side())
+        })?;
         Ok(model)
     }
 
@@ -89,11 +81,11 @@ impl Method for Ia3Config {
         let mut out = Vec::new();
         for (path, linear) in model.projections() {
             if let Some(ia3) = side::<Ia3Scale>(&linear.side) {
-                let name = format!("base_model.model.{path}.ia3_l");
+                let name = format!("{}.ia3_l", peft_key(TUNER_PREFIX, &path));
                 out.push(NamedTensor::new(name, ia3.scale.val().reshape(ia3.torch_shape())));
             }
         }
-        out.extend(model.classifier_tensors("base_model.model.classifier"));
+        out.extend(model.classifier_tensors(&peft_head(TUNER_PREFIX)));
         out
     }
 
@@ -102,11 +94,11 @@ impl Method for Ia3Config {
         for (path, linear) in model.projections_mut() {
             if let Some(ia3) = side_mut::<Ia3Scale>(&mut linear.side) {
                 let shape = ia3.torch_shape();
-                let values = adapter.tensor(&format!("base_model.model.{path}.ia3_l"), shape, &device)?;
+                let values = adapter.tensor(&format!("{}.ia3_l", peft_key(TUNER_PREFIX, &path)), shape, &device)?;
                 ia3.scale = Param::from_tensor(values.reshape([shape[0] * shape[1]]));
             }
         }
-        model.load_classifier(adapter, "base_model.model.classifier")
+        model.load_classifier(adapter, &peft_head(TUNER_PREFIX))
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

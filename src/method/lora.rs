@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, check_probability, module_matches, side, side_mut, unmatched_targets,
+    SequenceClassifier, Site, check_probability, side, side_mut,
 };
+use super::inject::{TUNER_PREFIX, inject, peft_head, peft_key};
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
@@ -144,16 +145,9 @@ impl Method for LoraConfig {
                 self.alpha
             )));
         }
-        if self.target_modules.is_empty() {
-            return Err(MethodError::Invalid("LoRA needs at least one target module (e.g. query,value)".into()));
-        }
         let mut model = model.freeze_base();
         let scaling = self.scaling();
-        let mut matched = 0;
-        for (path, linear) in model.projections_mut() {
-            if !module_matches(&self.target_modules, &path) {
-                continue;
-            }
+        inject(&mut model, "LoRA", &self.target_modules, |path, linear| {
             let [d_in, d_out] = linear.dims();
             if self.r > d_in.min(d_out) {
                 return Err(MethodError::Invalid(format!(
@@ -180,12 +174,8 @@ impl Method for LoraConfig {
                 let norm = layer.column_norm(&linear.base.weight.val()).detach();
                 layer.magnitude = Some(Param::from_tensor(norm));
             }
-            linear.side = Some(layer.into_side());
-            matched += 1;
-        }
-        if matched == 0 {
-            return Err(unmatched_targets("LoRA", &self.target_modules, &model));
-        }
+            Ok(layer.into_side())
+        })?;
         Ok(model)
     }
 
@@ -193,7 +183,7 @@ impl Method for LoraConfig {
         let mut out = Vec::new();
         for (path, linear) in model.projections() {
             if let Some(lora) = side::<LoraLayer>(&linear.side) {
-                let key = format!("base_model.model.{path}");
+                let key = peft_key(TUNER_PREFIX, &path);
                 out.push(NamedTensor::from_linear(format!("{key}.lora_A.weight"), lora.lora_a.val()));
                 out.push(NamedTensor::from_linear(format!("{key}.lora_B.weight"), lora.lora_b.val()));
                 if let Some(m) = &lora.magnitude {
@@ -201,7 +191,7 @@ impl Method for LoraConfig {
                 }
             }
         }
-        out.extend(model.classifier_tensors("base_model.model.classifier"));
+        out.extend(model.classifier_tensors(&peft_head(TUNER_PREFIX)));
         out
     }
 
@@ -210,7 +200,7 @@ impl Method for LoraConfig {
         for (path, linear) in model.projections_mut() {
             let [d_in, d_out] = linear.dims();
             if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
-                let key = format!("base_model.model.{path}");
+                let key = peft_key(TUNER_PREFIX, &path);
                 let r = lora.lora_a.dims()[1];
                 lora.lora_a =
                     Param::from_tensor(adapter.linear_weight(&format!("{key}.lora_A.weight"), d_in, r, &device)?);
@@ -222,7 +212,7 @@ impl Method for LoraConfig {
                 }
             }
         }
-        model.load_classifier(adapter, "base_model.model.classifier")
+        model.load_classifier(adapter, &peft_head(TUNER_PREFIX))
     }
 
     fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {

@@ -3,8 +3,12 @@
 //! A method decides what stays frozen, adds its own trainable tensors to the model, and names the tensors it
 //! saves (its reference implementation's key names and torch layouts). Adding a method = a file here (its
 //! settings, its [`Method`] impl with its catalog cards) + one line in [`methods!`]'s list below, which declares its
-//! module and puts it in [`MethodConfig`], on the page, in the CLI and in the PEFT import; a method with a new kind of side-path module
-//! also lists that module in `side_paths!`.
+//! module and puts it in [`MethodConfig`], on the page, in the CLI and in the PEFT import; a method with a new kind of
+//! side-path module also lists that module in `side_paths!`.
+//!
+//! Beside the methods: `catalog.rs` (the cards), `settings.rs` (settings from text and from peft's
+//! adapter_config.json), `checks.rs` (the range checks they share), `inject.rs` (target matching and peft's key
+//! names) and `prompt_encoder.rs` (P-tuning's encoder).
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -155,28 +159,6 @@ pub trait Method {
     }
 }
 
-/// An adapter_config.json written by peft, as a method reads its own settings back from it.
-pub struct PeftConfig(pub serde_json::Value);
-
-impl PeftConfig {
-    /// The field's value, null where it is missing.
-    pub fn field(&self, key: &str) -> serde_json::Value {
-        self.0.get(key).cloned().unwrap_or(serde_json::Value::Null)
-    }
-
-    /// The given fields that are present and not null, as an object (our settings use peft's names).
-    pub fn pick(&self, keys: &[&str]) -> serde_json::Value {
-        keys.iter()
-            .filter_map(|k| self.0.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
-            .collect()
-    }
-
-    /// `fields` read as the settings type `C`.
-    pub fn parse<C: serde::de::DeserializeOwned>(fields: serde_json::Value) -> Result<C, String> {
-        serde_json::from_value(fields).map_err(|e| e.to_string())
-    }
-}
-
 /// Lists every method once, in catalog order: the settings enum [`MethodConfig`] (what the CLI parses, the worker
 /// receives and links carry), its dispatch to the settings' [`Method`] impl, the [`catalog`] and the PEFT import.
 macro_rules! methods {
@@ -237,80 +219,19 @@ methods! {
     Full(full::Full),
 }
 
+pub mod catalog;
+pub mod checks;
+/// Target matching and peft's key names, for every method and architecture.
+pub mod inject;
+pub mod settings;
+
+pub use catalog::{CatalogEntry, Explanation, Site};
+pub use checks::*;
+pub use settings::{PeftConfig, apply_setting};
 /// P-tuning's prompt encoder (MLP or LSTM), which [`prompt::SoftPrompt`] runs.
 pub mod prompt_encoder;
 
-/// A place in the transformer where a method keeps trainable parameters (the cards' diagrams mark them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Site {
-    /// Virtual tokens before the input embeddings.
-    InputTokens,
-    /// Keys and values prepended inside every layer's attention.
-    AttentionPrefix,
-    /// Low-rank updates beside the query and value projections.
-    QueryValueUpdate,
-    /// Rescaling vectors on keys, values and the inputs of the attention output and feed-forward down projections.
-    Rescaling,
-    /// A bottleneck adapter after the attention block.
-    AttentionAdapter,
-    /// A bottleneck adapter after the feed-forward block.
-    FeedForwardAdapter,
-    /// The bias terms of every layer.
-    Biases,
-    /// Every pretrained weight.
-    AllWeights,
-    /// The classification head (every method trains it).
-    Head,
-}
-
-/// What a method's card explains: where its parameters sit, what stays frozen, what it costs at inference.
-#[derive(Debug, Clone, Copy)]
-pub struct Explanation {
-    pub principle: &'static str,
-    pub frozen: &'static str,
-    pub inference: &'static str,
-    pub sites: &'static [Site],
-}
-
-/// A method as the page's cards and the CLI's `--method` list it: a short key, a title, what it does, and its
-/// default settings (the reference's defaults). Adding a method to the catalog puts it on the page and in the CLI.
-pub struct CatalogEntry {
-    pub key: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    pub explanation: Explanation,
-    pub config: MethodConfig,
-}
-
 impl MethodConfig {
-    /// A catalog method by key with its default settings; `all` is not a method (the CLI expands it).
-    pub fn from_name(name: &str) -> Result<Self, MethodError> {
-        let entries = catalog();
-        let keys = entries.iter().map(|e| e.key).collect::<Vec<_>>().join(", ");
-        entries.into_iter().find(|e| e.key == name).map(|e| e.config).ok_or(MethodError::Unknown(name.into(), keys))
-    }
-
-    /// Sets one of the method's settings (a field of its JSON form, e.g. `r`, `num_virtual_tokens`,
-    /// `target_modules`) from text, as [`apply_setting`] reads it. Returns false when the method has no such
-    /// setting.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, MethodError> {
-        let mut json = serde_json::to_value(&*self).expect("plain data serialises");
-        if key == "method" || json.get(key).is_none() {
-            return Ok(false);
-        }
-        *self = apply_setting(&mut json, key, value)
-            .map_err(|e| MethodError::Invalid(format!("{key}={value} does not fit {}: {e}", self.label())))?;
-        Ok(true)
-    }
-
-    /// The names of the settings [`Self::set`] accepts.
-    pub fn setting_names(&self) -> Vec<String> {
-        match serde_json::to_value(self).expect("plain data serialises") {
-            serde_json::Value::Object(fields) => fields.keys().filter(|k| *k != "method").cloned().collect(),
-            _ => Vec::new(),
-        }
-    }
-
     /// The catalog key of the method this configures.
     pub fn key(&self) -> &'static str {
         self.method().key()
@@ -329,111 +250,6 @@ impl MethodConfig {
     /// The method's learning rate unless the CLI's --lr or the page's per-method field says otherwise.
     pub fn default_learning_rate(&self) -> f64 {
         self.method().default_learning_rate()
-    }
-}
-
-/// Sets `key` in a method's JSON settings from text, read as the JSON kind of its current value: text for
-/// text, a comma-separated list for a list, nothing for an empty optional field, else a JSON number or
-/// boolean — and, when that does not fit, as text (a prompt text "2024"). Returns the configuration the
-/// settings now describe, or why they describe none (the typed value stays, for the page to show).
-pub fn apply_setting(settings: &mut serde_json::Value, key: &str, typed: &str) -> Result<MethodConfig, String> {
-    use serde_json::Value;
-    let typed = typed.trim();
-    let parsed = match settings.get(key) {
-        Some(Value::String(_)) => typed.into(),
-        Some(Value::Array(_)) if !typed.starts_with('[') => {
-            typed.split(',').map(str::trim).filter(|v| !v.is_empty()).map(Value::from).collect()
-        }
-        _ if typed.is_empty() => Value::Null,
-        _ => serde_json::from_str(typed).unwrap_or_else(|_| typed.into()),
-    };
-    let retry_as_text = !(parsed.is_string() || parsed.is_null() || parsed.is_array());
-    settings[key] = parsed;
-    let error = match serde_json::from_value(settings.clone()) {
-        Ok(config) => return Ok(config),
-        Err(e) => e.to_string(),
-    };
-    if retry_as_text {
-        let previous = std::mem::replace(&mut settings[key], typed.into());
-        if let Ok(config) = serde_json::from_value(settings.clone()) {
-            return Ok(config);
-        }
-        settings[key] = previous;
-    }
-    Err(error)
-}
-
-/// Whether a module path (`encoder.layer.0.attention.self.query`) is one of `targets`, which name modules
-/// as peft does: the full path or a suffix of it after a dot (`query`, `output.dense`).
-pub fn module_matches(targets: &[String], path: &str) -> bool {
-    targets.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
-}
-
-/// The error for target modules that match no projection, listing the names that would.
-pub(crate) fn unmatched_targets(method: &str, targets: &[String], model: &SequenceClassifier) -> MethodError {
-    MethodError::Invalid(format!(
-        "{method} target modules {targets:?} match no layer of this model; names available: {}",
-        model.target_names().join(", ")
-    ))
-}
-
-/// Virtual tokens and the longest input must fit the model's position embeddings together.
-/// Encoders wider than this many times the model's hidden size are refused: beyond it they only cost memory, and a
-/// huge value (from `--set` or a hostile link) would exhaust it before any tensor is checked.
-pub const MAX_ENCODER_WIDTH_FACTOR: usize = 4;
-
-/// An encoder width in 1..=MAX_ENCODER_WIDTH_FACTOR × hidden.
-pub fn check_encoder_width(setting: &str, width: usize, cfg: &BertConfig) -> Result<(), MethodError> {
-    let max = MAX_ENCODER_WIDTH_FACTOR * cfg.hidden_size;
-    if !(1..=max).contains(&width) {
-        return Err(MethodError::Invalid(format!(
-            "{setting} is {width}; choose 1..={max} ({MAX_ENCODER_WIDTH_FACTOR} × the model's hidden size)"
-        )));
-    }
-    Ok(())
-}
-
-/// The most parameters a prompt or prefix encoder may have (256 MiB in f32, four times that with AdamW's states):
-/// the widths and depths the settings allow can multiply to billions (from `--set` or a hostile link).
-pub const MAX_ENCODER_PARAMETERS: u64 = 64 << 20;
-
-/// An encoder of `parameters` (counted in u64, so no product overflows) within [`MAX_ENCODER_PARAMETERS`].
-pub fn check_encoder_parameters(encoder: &str, parameters: u64) -> Result<(), MethodError> {
-    if parameters > MAX_ENCODER_PARAMETERS {
-        return Err(MethodError::Invalid(format!(
-            "{encoder} would have {parameters} parameters, more than {MAX_ENCODER_PARAMETERS}; choose a smaller \
-             encoder_hidden_size (or fewer layers)"
-        )));
-    }
-    Ok(())
-}
-
-pub fn check_virtual_tokens(
-    method: &str,
-    tokens: usize,
-    max_length: usize,
-    cfg: &BertConfig,
-) -> Result<(), MethodError> {
-    let positions = cfg.max_position_embeddings;
-    if tokens == 0 {
-        return Err(MethodError::Invalid(format!("{method} needs at least 1 virtual token")));
-    }
-    if tokens.saturating_add(max_length) > positions {
-        return Err(MethodError::Invalid(format!(
-            "{tokens} virtual tokens + max length {max_length} exceed the model's {positions} positions; \
-             use at most {} virtual tokens (or a shorter max length)",
-            positions.saturating_sub(max_length)
-        )));
-    }
-    Ok(())
-}
-
-/// A dropout probability must lie in [0, 1) (burn's dropout refuses anything else).
-pub fn check_probability(name: &str, p: f64) -> Result<(), MethodError> {
-    if (0.0..1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(MethodError::Invalid(format!("{name} = {p} is out of range: choose a probability in [0, 1)")))
     }
 }
 

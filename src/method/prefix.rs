@@ -13,6 +13,7 @@ use super::{
     SequenceClassifier, Site, check_encoder_parameters, check_encoder_width, check_virtual_tokens, side, side_mut, torch_linear,
 };
 use crate::model::bert::LayerPrefix;
+use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,7 +129,7 @@ impl Method for PrefixConfig {
         if let Some(prefix) = side::<PrefixEncoder>(&model.sequence) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prefix.table()));
         }
-        out.extend(model.classifier_tensors("base_model.classifier"));
+        out.extend(model.classifier_tensors(&peft_head(PROMPT_LEARNING_PREFIX)));
         out
     }
 
@@ -141,7 +142,7 @@ impl Method for PrefixConfig {
             prefix.embedding = Param::from_tensor(table);
             prefix.projection = None;
         }
-        model.load_classifier(adapter, "base_model.classifier")
+        model.load_classifier(adapter, &peft_head(PROMPT_LEARNING_PREFIX))
     }
 
     fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {

@@ -12,6 +12,7 @@ use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
     SequenceClassifier, Site, check_virtual_tokens, side, side_mut,
 };
+use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
 use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
 
 /// What the virtual-token methods' cards say stays frozen.
@@ -69,7 +70,7 @@ impl SoftPrompt {
         if let Some(prompt) = side::<SoftPrompt>(&model.sequence) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prompt.tokens()));
         }
-        out.extend(model.classifier_tensors("base_model.classifier"));
+        out.extend(model.classifier_tensors(&peft_head(PROMPT_LEARNING_PREFIX)));
         out
     }
 
@@ -83,7 +84,7 @@ impl SoftPrompt {
                 encoder: None,
             };
         }
-        model.load_classifier(adapter, "base_model.classifier")
+        model.load_classifier(adapter, &peft_head(PROMPT_LEARNING_PREFIX))
     }
 }
 

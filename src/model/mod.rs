@@ -28,6 +28,9 @@ use tunable::TunableLinear;
 /// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
 const ENCODER: &str = "bert";
 
+/// The head's module name in `BertForSequenceClassification`: the prefix of its keys (`classifier.weight`).
+pub const HEAD: &str = "classifier";
+
 fn in_encoder(path: &str) -> String {
     format!("{ENCODER}.{path}")
 }
