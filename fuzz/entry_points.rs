@@ -10,6 +10,8 @@ use peft_lab::model::Pretrained;
 pub const TINY_CONFIG: &[u8] = include_bytes!("../tests/fixtures/tiny-bert/config.json");
 pub const TINY_WEIGHTS: &[u8] = include_bytes!("../tests/fixtures/tiny-bert/model.safetensors");
 pub const TINY_TOKENIZER: &[u8] = include_bytes!("../tests/fixtures/tiny-bert/tokenizer.json");
+/// llama.cpp's writer's file with one tensor of each type the GGUF reader supports.
+pub const TINY_GGUF: &[u8] = include_bytes!("../tests/fixtures/gguf/tiny.gguf");
 
 /// Splits `input` into `count` parts: each but the last prefixed by its length (u32, little-endian; cut short where
 /// the input ends), the last the rest.
@@ -69,6 +71,16 @@ pub fn tokenizer(input: &[u8]) -> bool {
     for encoded in tokenizer.encode_all(&texts, 8) {
         assert!(encoded.ids.len() <= 8.max(tokenizer.special_tokens()), "{:?}", encoded.ids);
         assert!(encoded.ids.iter().all(|&id| id <= max_id));
+    }
+    true
+}
+
+/// A GGUF file: parsed, then every tensor de-quantised to as many values as its shape has.
+pub fn gguf_reader(input: &[u8]) -> bool {
+    let Ok(gguf) = peft_lab::model::gguf::Gguf::parse(input) else { return false };
+    for info in &gguf.tensors {
+        let (shape, values) = gguf.tensor(&info.name).expect("a listed tensor reads");
+        assert_eq!(values.len(), shape.iter().product::<usize>(), "{}", info.name);
     }
     true
 }

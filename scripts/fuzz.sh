@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the share-link decoder, the dataset parser, the model loader (config.json + model.safetensors), tokenizer.json
-# and the PEFT folder import with cargo-fuzz (libFuzzer, nightly Rust), each for ${RUNS:-1000000} executions (TARGETS
-# picks some), starting from seeds made here: a real link of the tiny test model (as text, as payload bytes and as
-# decompressed body), small CSV/TSV/JSONL/JSON files, tiny-bert's files and the peft-saved folders of the fixtures.
+# Fuzzes the share-link decoder, the dataset parser, the model loader (config.json + model.safetensors), tokenizer.json,
+# the PEFT folder import and the GGUF reader with cargo-fuzz (libFuzzer, nightly Rust), each for ${RUNS:-1000000}
+# executions (TARGETS picks some), starting from seeds made here: a real link of the tiny test model (as text, as
+# payload bytes and as decompressed body), small CSV/TSV/JSONL/JSON files, tiny-bert's files, the peft-saved folders
+# of the fixtures and the GGUF fixture.
 # Not part of the test command (it needs nightly and takes minutes to hours; tests/fuzz_short.rs runs the model-file
 # targets in miniature there); crashes land in fuzz/artifacts/<target>/.
 set -euo pipefail
@@ -12,7 +13,7 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/peft-lab/target}"
 runs="${RUNS:-1000000}"
 seeds=fuzz/seeds
-mkdir -p "$seeds/link_decoder" "$seeds/dataset_parser" "$seeds/model_loader" "$seeds/tokenizer" "$seeds/peft_import"
+mkdir -p "$seeds/link_decoder" "$seeds/dataset_parser" "$seeds/model_loader" "$seeds/tokenizer" "$seeds/peft_import" "$seeds/gguf_reader"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -42,13 +43,14 @@ tiny, saved = "tests/fixtures/tiny-bert/", "tests/fixtures/peft_saved/"
 open(f"{seeds}/model_loader/tiny", "wb").write(join(read(tiny + "config.json"), read(tiny + "model.safetensors")))
 open(f"{seeds}/model_loader/config", "wb").write(join(read(tiny + "config.json"), b""))
 open(f"{seeds}/tokenizer/tiny", "wb").write(read(tiny + "tokenizer.json"))
+open(f"{seeds}/gguf_reader/tiny", "wb").write(read("tests/fixtures/gguf/tiny.gguf"))
 for name in ["tiny_lora", "tiny_prefix", "tiny_ia3", "tiny_ptuning_lstm", "tiny_prompt", "tiny_dora"]:
     folder = saved + name + "/"
     body = join(read(folder + "adapter_config.json"), read(folder + "adapter_model.safetensors"), b"")
     open(f"{seeds}/peft_import/{name}", "wb").write(body)
 PY
 
-for target in ${TARGETS:-link_decoder dataset_parser model_loader tokenizer peft_import}; do
+for target in ${TARGETS:-link_decoder dataset_parser model_loader tokenizer peft_import gguf_reader}; do
   mkdir -p "fuzz/corpus/$target"
   # Model and adapter files hold tensors: room for tiny-bert's 100 KB.
   case "$target" in model_loader | peft_import) max_len=262144 ;; *) max_len=16384 ;; esac

@@ -61,6 +61,11 @@ fn the_tokenizer_survives_mutated_files() {
 }
 
 #[test]
+fn the_gguf_reader_survives_mutated_files() {
+    run(&[entry_points::TINY_GGUF.to_vec()], 20000, entry_points::gguf_reader);
+}
+
+#[test]
 fn the_peft_import_survives_mutated_folders() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/peft_saved/");
     let read = |path: &str| std::fs::read(format!("{dir}{path}")).unwrap();

@@ -1,8 +1,9 @@
-//! Pretrained models: one file per architecture (`bert.rs`), the checkpoint reader (`load.rs`), the tokenizer
-//! wrapper, and the sequence classifier that puts a head on an encoder.
+//! Pretrained models: one file per architecture (`bert.rs`), the checkpoint readers (`load.rs` for safetensors,
+//! `gguf.rs` for llama.cpp's GGUF), the tokenizer wrapper, and the sequence classifier that puts a head on an encoder.
 
 pub mod bert;
 pub mod dropout;
+pub mod gguf;
 pub mod load;
 pub mod norm;
 pub mod site;
