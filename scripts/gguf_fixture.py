@@ -63,3 +63,25 @@ writer.close()
 with open(os.path.join(out, "tiny.expected.json"), "w") as f:
     json.dump(expected, f)
 print("wrote", out)
+
+# The embedded decoder (scripts/setup.sh installs it): a few tensors of each type it holds, as the reference
+# de-quantises them (their shape, sum, first values and values at a stride), for the reader's test on a real file.
+smollm2 = os.path.join(os.path.dirname(__file__), "..", "public", "models", "SmolLM2-135M-Instruct",
+                       "SmolLM2-135M-Instruct.Q4_1.gguf")
+if os.path.exists(smollm2):
+    reader = gguf.GGUFReader(smollm2)
+    picked = {}
+    for tensor in reader.tensors:
+        if tensor.name in ("token_embd.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight",
+                           "blk.0.attn_norm.weight", "output_norm.weight"):
+            values = dequantize(tensor.data, tensor.tensor_type).astype(np.float32).ravel()
+            picked[tensor.name] = {
+                "type": tensor.tensor_type.name,
+                "shape": [int(d) for d in reversed(tensor.shape)],
+                "sum": float(values.astype(np.float64).sum()),
+                "first": [float(v) for v in values[:16]],
+                "strided": [float(v) for v in values[:: max(1, len(values) // 16)][:16]],
+            }
+    with open(os.path.join(out, "smollm2.expected.json"), "w") as f:
+        json.dump(picked, f, indent=1)
+    print("wrote smollm2.expected.json")

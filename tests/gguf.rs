@@ -148,3 +148,63 @@ fn damaged_files_are_refused_with_a_message() {
     }
     assert_eq!(cases.len(), 21);
 }
+
+/// The embedded decoder (`scripts/setup.sh` installs it): its architecture, tokenizer and tensor table as llama.cpp
+/// wrote them, and tensors of each of its types de-quantised as the reference does.
+#[test]
+fn smollm2_reads_as_llama_cpp_wrote_it() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("public/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let bytes = std::fs::read(&path).expect("the embedded decoder (scripts/setup.sh installs it)");
+    let gguf = Gguf::parse(&bytes).unwrap();
+    assert_eq!(gguf.version, 3);
+    let int = |key: &str| gguf.get_u64(key).unwrap().unwrap_or_else(|| panic!("{key}"));
+    let hyper = [
+        ("llama.block_count", 30),
+        ("llama.embedding_length", 576),
+        ("llama.feed_forward_length", 1536),
+        ("llama.attention.head_count", 9),
+        ("llama.attention.head_count_kv", 3),
+        ("llama.context_length", 8192),
+        ("llama.vocab_size", 49152),
+        ("tokenizer.ggml.bos_token_id", 1),
+        ("tokenizer.ggml.eos_token_id", 2),
+        ("tokenizer.ggml.padding_token_id", 2),
+    ];
+    for (key, value) in hyper {
+        assert_eq!(int(key), value, "{key}");
+    }
+    assert_eq!(gguf.get_f64("llama.rope.freq_base").unwrap(), Some(100_000.0));
+    assert_eq!(gguf.get_f64("llama.attention.layer_norm_rms_epsilon").unwrap(), Some(1e-5f32 as f64));
+    assert_eq!(gguf.get_str("general.architecture").unwrap(), Some("llama"));
+    assert_eq!(gguf.get_str("tokenizer.ggml.model").unwrap(), Some("gpt2"));
+    assert_eq!(gguf.get_str("tokenizer.ggml.pre").unwrap(), Some("smollm"));
+    let length = |key: &str| match gguf.get(key) {
+        Some(Value::Array(items)) => items.len(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!((length("tokenizer.ggml.tokens"), length("tokenizer.ggml.merges")), (49152, 48900));
+    assert!(gguf.get_str("tokenizer.chat_template").unwrap().unwrap().contains("<|im_start|>"));
+    // The head is the embedding (tied): no output.weight.
+    assert!(gguf.tensor_info("output.weight").is_none());
+    let count = |kind| gguf.tensors.iter().filter(|t| t.kind == kind).count();
+    assert_eq!((count(TensorType::Q4_1), count(TensorType::Q8_0), count(TensorType::F32)), (210, 1, 61));
+    assert_eq!(gguf.tensors.iter().map(|t| t.num_elements()).sum::<usize>(), 134_515_008);
+
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir().join("smollm2.expected.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    };
+    for (name, reference) in expected.as_object().unwrap() {
+        let (shape, values) = gguf.tensor(name).unwrap();
+        assert_eq!(shape, serde_json::from_value::<Vec<usize>>(reference["shape"].clone()).unwrap(), "{name}");
+        assert_eq!(values[..16], floats(&reference["first"]), "{name}: first values");
+        let stride = (values.len() / 16).max(1);
+        let strided: Vec<f32> = values.iter().step_by(stride).take(16).copied().collect();
+        assert_eq!(strided, floats(&reference["strided"]), "{name}: values at a stride of {stride}");
+        let sum: f64 = values.iter().map(|&v| v as f64).sum();
+        let want = reference["sum"].as_f64().unwrap();
+        assert!((sum - want).abs() <= 1e-9 * want.abs().max(1.0), "{name}: sum {sum}, reference {want}");
+    }
+}
