@@ -22,6 +22,8 @@ pub enum LoadError {
     UnsupportedDtype { key: String, dtype: String },
     #[error("tokenizer.json: {0}")]
     Tokenizer(String),
+    #[error("the GGUF file's tokenizer: {0}")]
+    GgufTokenizer(String),
     #[error("{0}")]
     Mismatch(String),
     #[error(

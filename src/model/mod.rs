@@ -1,7 +1,8 @@
 //! Pretrained models: one file per architecture (`bert.rs`), the checkpoint readers (`load.rs` for safetensors,
-//! `gguf.rs` for llama.cpp's GGUF), the tokenizer wrapper, and the sequence classifier that puts a head on an encoder.
+//! `gguf.rs` for llama.cpp's GGUF), the tokenizers (`tokenizer.rs` WordPiece, `bpe.rs` byte-level BPE), and the sequence classifier that puts a head on an encoder.
 
 pub mod bert;
+pub mod bpe;
 pub mod dropout;
 pub mod gguf;
 pub mod load;

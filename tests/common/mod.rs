@@ -148,6 +148,27 @@ pub fn sentiment_dataset(examples: Vec<Example>) -> Dataset {
     }
 }
 
+/// `count` texts of 1 to 24 pieces drawn from `pool` (a fixed sequence: the same texts every run).
+pub fn random_texts(pool: &[&str], count: usize) -> Vec<String> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    (0..count).map(|_| (0..1 + next(24)).map(|_| pool[next(pool.len())]).collect()).collect()
+}
+
+/// The sample data's sentences (amazon, imdb, yelp; `scripts/setup.sh` installs them).
+pub fn sample_texts() -> Vec<String> {
+    let mut texts = vec![];
+    for name in ["amazon", "imdb", "yelp"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("public/data/{name}.json"));
+        let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        texts.extend(rows.as_array().unwrap().iter().map(|r| r["text"].as_str().unwrap().to_string()));
+    }
+    texts
+}
+
 pub fn tiny_model() -> Pretrained {
     Pretrained::from_dir(&fixtures().join("tiny-bert")).expect("tiny-bert loads")
 }
