@@ -3,6 +3,7 @@
 
 pub mod bert;
 pub mod bpe;
+pub mod chat;
 pub mod dropout;
 pub mod gguf;
 pub mod load;
