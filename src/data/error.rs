@@ -39,6 +39,20 @@ pub enum DataError {
          for training (together below 1)"
     )]
     HeldOutFractions { validation: f64, test: f64 },
+    #[error(
+        "line {line} has {}; a decoder's examples need prompt and completion, instruction and output (input \
+         optional), messages, or text",
+        describe_keys(.keys)
+    )]
+    UnknownRecord { line: usize, keys: Vec<String> },
+    #[error("line {line} is a {kind} example, but the first is a {first_kind} one; use one kind per file")]
+    MixedRecords { line: usize, kind: &'static str, first_kind: &'static str },
+    #[error("line {line}: {why}; fix it or skip bad rows")]
+    BadRecord { line: usize, why: String },
+}
+
+fn describe_keys(keys: &[String]) -> String {
+    if keys.is_empty() { "no keys".into() } else { format!("keys {}", keys.join(", ")) }
 }
 
 fn describe_rows(rows: &[(usize, String)]) -> String {
@@ -56,7 +70,7 @@ pub enum Remedy {
 impl DataError {
     pub fn remedy(&self) -> Option<Remedy> {
         match self {
-            Self::BadRows { .. } | Self::EmptyCells { .. } => Some(Remedy::SkipBadRows),
+            Self::BadRows { .. } | Self::EmptyCells { .. } | Self::BadRecord { .. } => Some(Remedy::SkipBadRows),
             Self::AmbiguousColumn { what, .. } => Some(Remedy::NameColumn(what)),
             Self::NumericText { .. } => Some(Remedy::NameColumn("text")),
             _ => None,

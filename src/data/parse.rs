@@ -119,8 +119,7 @@ pub fn parse(text: &str, format: Format, skip_bad_rows: bool) -> Result<Table, D
     let table = match format {
         Format::Csv => parse_delimited(text, b',', skip_bad_rows)?,
         Format::Tsv => parse_delimited(text, b'\t', skip_bad_rows)?,
-        Format::JsonLines => parse_json_lines(text, skip_bad_rows)?,
-        Format::JsonArray => parse_json_array(text)?,
+        Format::JsonLines | Format::JsonArray => parse_json(text, format, skip_bad_rows)?,
     };
     if table.rows.is_empty() {
         return Err(DataError::Empty);
@@ -128,7 +127,7 @@ pub fn parse(text: &str, format: Format, skip_bad_rows: bool) -> Result<Table, D
     Ok(table)
 }
 
-fn bad_rows_error(skipped: Vec<(usize, String)>) -> DataError {
+pub(super) fn bad_rows_error(skipped: Vec<(usize, String)>) -> DataError {
     DataError::BadRows { count: skipped.len(), first: skipped.into_iter().take(5).collect() }
 }
 
@@ -212,16 +211,44 @@ fn cell_text(value: &serde_json::Value) -> String {
     }
 }
 
-fn parse_json_lines(text: &str, skip_bad_rows: bool) -> Result<Table, DataError> {
+/// A JSON object of a dataset file and its line (JSON Lines) or item (JSON array) number, 1-based.
+pub type NumberedObject = (usize, serde_json::Map<String, serde_json::Value>);
+
+/// Rows that could not be read: their 1-based line numbers and why.
+pub type SkippedRows = Vec<(usize, String)>;
+
+/// The objects of a JSON Lines or JSON array file, with the lines that are not objects (JSON Lines; an error unless
+/// `skip_bad_rows`). Blank lines are skipped.
+pub fn json_objects(
+    text: &str,
+    format: Format,
+    skip_bad_rows: bool,
+) -> Result<(Vec<NumberedObject>, SkippedRows), DataError> {
     let mut objects = Vec::new();
     let mut skipped = Vec::new();
+    if format == Format::JsonArray {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| DataError::Parse(format!("the JSON does not parse: {e}")))?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(DataError::Parse(
+                "a .json dataset must be an array of objects, e.g. [{\"text\": ..., \"label\": ...}]".into(),
+            ));
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                serde_json::Value::Object(o) => objects.push((i + 1, o)),
+                _ => return Err(DataError::Parse(format!("array item {} is not an object", i + 1))),
+            }
+        }
+        return Ok((objects, skipped));
+    }
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => objects.push(o),
+            Ok(serde_json::Value::Object(o)) => objects.push((i + 1, o)),
             Ok(_) => skipped.push((i + 1, "not a JSON object".into())),
             Err(e) => skipped.push((i + 1, format!("not JSON: {e}"))),
         }
@@ -229,25 +256,12 @@ fn parse_json_lines(text: &str, skip_bad_rows: bool) -> Result<Table, DataError>
     if !skipped.is_empty() && !skip_bad_rows {
         return Err(bad_rows_error(skipped));
     }
-    objects_to_table(objects, skipped)
+    Ok((objects, skipped))
 }
 
-fn parse_json_array(text: &str) -> Result<Table, DataError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| DataError::Parse(format!("the JSON does not parse: {e}")))?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(DataError::Parse(
-            "a .json dataset must be an array of objects, e.g. [{\"text\": ..., \"label\": ...}]".into(),
-        ));
-    };
-    let mut objects = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            serde_json::Value::Object(o) => objects.push(o),
-            _ => return Err(DataError::Parse(format!("array item {} is not an object", i + 1))),
-        }
-    }
-    objects_to_table(objects, Vec::new())
+fn parse_json(text: &str, format: Format, skip_bad_rows: bool) -> Result<Table, DataError> {
+    let (objects, skipped) = json_objects(text, format, skip_bad_rows)?;
+    objects_to_table(objects.into_iter().map(|(_, o)| o).collect(), skipped)
 }
 
 #[cfg(test)]
