@@ -51,6 +51,18 @@ pub(super) enum LinkState {
     },
 }
 
+impl LinkState {
+    /// The link with what it holds, while it may still be rebuilt (a stopped link waits for "Open it again").
+    fn link_and_meta(self) -> Option<(String, LinkMeta, Precision)> {
+        match self {
+            Self::Opening { link, meta, precision }
+            | Self::Opened { link, meta, precision, .. }
+            | Self::Failed { link: Some(link), meta: Some((meta, precision)), .. } => Some((link, meta, precision)),
+            Self::None | Self::Stopped { .. } | Self::Failed { .. } => None,
+        }
+    }
+}
+
 /// The run being shared, the precision asked for and the worker's answer (None while it works).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct ShareState {
@@ -139,12 +151,7 @@ impl App {
             return;
         }
         self.link_in_flight.set_value(false);
-        let (link, meta, precision) = match self.link.get_untracked() {
-            LinkState::Opening { link, meta, precision }
-            | LinkState::Opened { link, meta, precision, .. }
-            | LinkState::Failed { link: Some(link), meta: Some((meta, precision)), .. } => (link, meta, precision),
-            _ => return,
-        };
+        let Some((link, meta, precision)) = self.link.get_untracked().link_and_meta() else { return };
         if let Some(storage) = session_storage() {
             // Best effort: without storage only a reload opens the link again.
             let _ = storage.set_item(STOPPED_LINK_KEY, stopped_key(&link));
@@ -212,13 +219,9 @@ impl App {
             return;
         }
         self.link_in_flight.set_value(false);
-        let (link, meta) = match self.link.get_untracked() {
-            LinkState::Opening { link, meta, precision }
-            | LinkState::Opened { link, meta, precision, .. }
-            | LinkState::Failed { link: Some(link), meta: Some((meta, precision)), .. } => {
-                (Some(link), Some((meta, precision)))
-            }
-            _ => (None, None),
+        let (link, meta) = match self.link.get_untracked().link_and_meta() {
+            Some((link, meta, precision)) => (Some(link), Some((meta, precision))),
+            None => (None, None),
         };
         self.link.set(LinkState::Failed { link, meta, error });
     }
