@@ -175,7 +175,11 @@ fn smollm2_reads_as_llama_cpp_wrote_it() {
         assert_eq!(int(key), value, "{key}");
     }
     assert_eq!(gguf.get_f64("llama.rope.freq_base").unwrap(), Some(100_000.0));
-    assert_eq!(gguf.get_f64("llama.attention.layer_norm_rms_epsilon").unwrap(), Some(1e-5f32 as f64));
+    assert_eq!(
+        gguf.get_f64("llama.attention.layer_norm_rms_epsilon").unwrap(),
+        Some(1e-5),
+        "the f32 read as the decimal it was written from"
+    );
     assert_eq!(gguf.get_str("general.architecture").unwrap(), Some("llama"));
     assert_eq!(gguf.get_str("tokenizer.ggml.model").unwrap(), Some("gpt2"));
     assert_eq!(gguf.get_str("tokenizer.ggml.pre").unwrap(), Some("smollm"));

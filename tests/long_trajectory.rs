@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use common::*;
 use peft_lab::data::Dataset;
 use peft_lab::method::MethodConfig;
-use peft_lab::model::{Checkpoint, Pretrained};
+use peft_lab::model::{Checkpoint, Pretrained, Weights};
 use peft_lab::train::{EvalMetrics, Host, PreparedData, TrainConfig, TrainEvent, train};
 use serde_json::{Value, json};
 

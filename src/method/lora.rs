@@ -16,7 +16,7 @@ use super::{
 use super::inject::{TUNER_PREFIX, inject, peft_head, peft_key};
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
 
 /// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
 /// query, value).

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::model::bert::LayerPrefix;
 use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
-use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefixConfig {

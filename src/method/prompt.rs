@@ -13,7 +13,7 @@ use super::{
     SequenceClassifier, Site, check_virtual_tokens, side, side_mut,
 };
 use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
-use crate::model::{BertConfig, Checkpoint, LoadError, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
 
 /// What the virtual-token methods' cards say stays frozen.
 pub const PROMPT_FROZEN: &str = "The whole pretrained model: the virtual tokens are the only new input.";

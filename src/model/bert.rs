@@ -11,7 +11,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::load::{Checkpoint, LoadError};
+use super::load::{Checkpoint, LoadError, Weights, check_config};
 use super::norm::LayerNorm;
 pub use super::site::LayerPrefix;
 use super::site::{Block, BlockClose, SidePath};
@@ -63,11 +63,6 @@ pub struct BertConfig {
     pub position_embedding_type: String,
 }
 
-/// The largest size config.json may give (a vocabulary, a width, a count): beyond any checkpoint a browser can
-/// hold, and small enough that a size times a method's own (a rank, a token count) cannot overflow. Every tensor's
-/// shape is then checked against model.safetensors as it loads.
-const MAX_SIZE: usize = 1 << 20;
-
 const SUPPORTED: &str = "supported: model_type \"bert\" (BERT, MiniLM, bert-tiny/mini/small-style checkpoints) \
 with hidden_act gelu/gelu_new/relu and absolute position embeddings";
 
@@ -100,7 +95,7 @@ impl BertConfig {
         Ok(config)
     }
 
-    /// Every size 1 to [`MAX_SIZE`], heads that divide the width, dropout probabilities in [0, 1), a positive epsilon below 1.
+    /// Sizes, dropouts and epsilon as every config's ([`check_config`]); heads that divide the width.
     fn check(&self) -> Result<(), LoadError> {
         let sizes = [
             ("vocab_size", self.vocab_size),
@@ -111,29 +106,15 @@ impl BertConfig {
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
         ];
-        for (field, value) in sizes {
-            if !(1..=MAX_SIZE).contains(&value) {
-                return Err(LoadError::Config(format!("{field} is {value}; it must be 1 to {MAX_SIZE}")));
-            }
-        }
+        let dropouts = [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ];
+        check_config(&sizes, &dropouts, &[("layer_norm_eps", self.layer_norm_eps)])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(LoadError::Config(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
-            )));
-        }
-        for (field, p) in [
-            ("hidden_dropout_prob", self.hidden_dropout_prob),
-            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(LoadError::Config(format!("{field} is {p}; a dropout probability must be in [0, 1)")));
-            }
-        }
-        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
-            return Err(LoadError::Config(format!(
-                "layer_norm_eps is {}; it must be above 0 and below 1",
-                self.layer_norm_eps
             )));
         }
         Ok(())

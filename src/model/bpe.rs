@@ -267,6 +267,11 @@ impl BpeTokenizer {
 
     /// The text of `ids` (bytes that do not form UTF-8 become U+FFFD).
     pub fn decode(&self, ids: &[u32]) -> String {
+        String::from_utf8_lossy(&self.decode_bytes(ids)).into_owned()
+    }
+
+    /// The bytes of `ids`: a character may be split across tokens, so a stream of tokens decodes as bytes first.
+    pub fn decode_bytes(&self, ids: &[u32]) -> Vec<u8> {
         let mut bytes = Vec::new();
         for &id in ids {
             let Some(token) = self.tokens.get(id as usize) else { continue };
@@ -276,7 +281,7 @@ impl BpeTokenizer {
                 bytes.extend(token.chars().filter_map(|c| self.char_bytes.get(&c)));
             }
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        bytes
     }
 }
 

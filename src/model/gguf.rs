@@ -74,7 +74,9 @@ impl Value {
 
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
-            Self::F32(v) => Some(v.into()),
+            // The shortest decimal that reads back as the f32 (1e-5, not 9.999999747378752e-6): the value the
+            // writer meant, as transformers' config.json has it.
+            Self::F32(v) => v.to_string().parse().ok(),
             Self::F64(v) => Some(v),
             _ => self.as_u64().map(|v| v as f64),
         }

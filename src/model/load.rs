@@ -14,8 +14,8 @@ pub enum LoadError {
     Unsupported(String),
     #[error("{file} is not a valid safetensors file ({reason}); is it truncated or another format?")]
     Safetensors { file: &'static str, reason: String },
-    #[error("{file} has no tensor '{key}' (looked for '{key}' and '{alternatives}')")]
-    MissingTensor { file: &'static str, key: String, alternatives: String },
+    #[error("{file} has no tensor '{key}'{also}")]
+    MissingTensor { file: &'static str, key: String, also: String },
     #[error("tensor '{key}' has shape {found:?}, expected {expected:?} from {config}")]
     WrongShape { config: &'static str, key: String, found: Vec<usize>, expected: Vec<usize> },
     #[error("tensor '{key}' is stored as {dtype}; supported: F32, F16, BF16")]
@@ -32,6 +32,61 @@ pub enum LoadError {
     NonFinite { file: &'static str, key: String, index: usize, value: f32 },
     #[error("cannot read {path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("{0}")]
+    Gguf(#[from] super::gguf::GgufError),
+}
+
+/// The largest size a config may give (a vocabulary, a width, a count): beyond any checkpoint a browser can hold, and
+/// small enough that a size times a method's own (a rank, a token count) cannot overflow. Every tensor's shape is then
+/// checked against the weights as they load.
+pub const MAX_SIZE: usize = 1 << 20;
+
+/// The checks every architecture's config gets, each refusal naming the field: sizes 1 to [`MAX_SIZE`], dropout
+/// probabilities in [0, 1), normalisation epsilons above 0 and below 1.
+pub fn check_config(
+    sizes: &[(&str, usize)],
+    dropouts: &[(&str, f64)],
+    epsilons: &[(&str, f64)],
+) -> Result<(), LoadError> {
+    for &(field, value) in sizes {
+        if !(1..=MAX_SIZE).contains(&value) {
+            return Err(LoadError::Config(format!("{field} is {value}; it must be 1 to {MAX_SIZE}")));
+        }
+    }
+    for &(field, p) in dropouts {
+        if !(0.0..1.0).contains(&p) {
+            return Err(LoadError::Config(format!("{field} is {p}; a dropout probability must be in [0, 1)")));
+        }
+    }
+    for &(field, eps) in epsilons {
+        if !(eps > 0.0 && eps < 1.0) {
+            return Err(LoadError::Config(format!("{field} is {eps}; it must be above 0 and below 1")));
+        }
+    }
+    Ok(())
+}
+
+/// config.json's bytes as text.
+pub fn config_text(bytes: &[u8]) -> Result<&str, LoadError> {
+    std::str::from_utf8(bytes).map_err(|_| LoadError::Config("config.json is not UTF-8".into()))
+}
+
+/// Where an architecture reads its weights from, by their Hugging Face checkpoint keys and torch shapes: a
+/// safetensors [`Checkpoint`], or a GGUF file seen through the architecture's names for its tensors.
+pub trait Weights {
+    /// The tensor `key` as f32 values in torch's row-major layout, checked against `expected` (torch's shape).
+    fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError>;
+
+    fn tensor<const D: usize>(&self, key: &str, expected: [usize; D], device: &Device) -> Result<Tensor<D>, LoadError> {
+        let values = self.values(key, &expected)?;
+        Ok(Tensor::from_data(TensorData::new(values, expected), device))
+    }
+
+    /// A torch `nn.Linear` weight stored [out, in], returned as burn's [in, out].
+    fn linear_weight(&self, key: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Tensor<2>, LoadError> {
+        let values = self.values(key, &[d_out, d_in])?;
+        Ok(Tensor::from_data(TensorData::new(transpose(&values, d_out, d_in), [d_in, d_out]), device))
+    }
 }
 
 /// A parsed safetensors file. Keys may carry an architecture prefix (`bert.`) that is resolved on lookup.
@@ -40,7 +95,10 @@ pub struct Checkpoint<'a> {
     role: Role,
     bytes: &'a [u8],
     tensors: SafeTensors<'a>,
+    /// The architecture prefix keys are looked up under, and the one that was probed for (named when a key is
+    /// missing either way).
     prefix: String,
+    probed: String,
 }
 
 /// Which file a checkpoint is, and which config its shapes come from.
@@ -80,7 +138,7 @@ impl<'a> Checkpoint<'a> {
     fn parse_as(bytes: &'a [u8], role: Role) -> Result<Self, LoadError> {
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| LoadError::Safetensors { file: role.file(), reason: e.to_string() })?;
-        Ok(Self { role, bytes, tensors, prefix: String::new() })
+        Ok(Self { role, bytes, tensors, prefix: String::new(), probed: String::new() })
     }
 
     /// A second view of the same file (to look it up under another prefix).
@@ -96,6 +154,7 @@ impl<'a> Checkpoint<'a> {
         if !has_plain && has_prefixed {
             self.prefix = prefix.to_string();
         }
+        self.probed = prefix.to_string();
         self
     }
 
@@ -125,14 +184,19 @@ impl<'a> Checkpoint<'a> {
     pub fn parameter_count(&self) -> usize {
         self.tensors.tensors().iter().map(|(_, view)| view.shape().iter().product::<usize>()).sum()
     }
+}
 
-    /// The tensor `key` as f32 values in its stored (row-major) layout, checked against `expected`.
-    pub fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+impl Weights for Checkpoint<'_> {
+    fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
         let full_key = format!("{}{key}", self.prefix);
         let view = self.tensors.tensor(&full_key).map_err(|_| LoadError::MissingTensor {
             file: self.role.file(),
             key: full_key.clone(),
-            alternatives: if self.prefix.is_empty() { format!("bert.{key}") } else { key.to_string() },
+            also: match (self.prefix.is_empty(), self.probed.is_empty()) {
+                (_, true) => String::new(),
+                (true, false) => format!(" (nor '{}{key}')", self.probed),
+                (false, false) => format!(" (nor '{key}')"),
+            },
         })?;
         if view.shape() != expected {
             return Err(LoadError::WrongShape {
@@ -149,26 +213,15 @@ impl<'a> Checkpoint<'a> {
             Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             other => return Err(LoadError::UnsupportedDtype { key: full_key, dtype: format!("{other:?}") }),
         };
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(LoadError::NonFinite { file: self.role.file(), key: full_key, index, value: values[index] });
-        }
-        Ok(values)
+        all_finite(self.role.file(), &full_key, values)
     }
+}
 
-    pub fn tensor<const D: usize>(
-        &self,
-        key: &str,
-        expected: [usize; D],
-        device: &Device,
-    ) -> Result<Tensor<D>, LoadError> {
-        let values = self.values(key, &expected)?;
-        Ok(Tensor::from_data(TensorData::new(values, expected), device))
-    }
-
-    /// A torch `nn.Linear` weight stored [out, in], returned as burn's [in, out].
-    pub fn linear_weight(&self, key: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Tensor<2>, LoadError> {
-        let values = self.values(key, &[d_out, d_in])?;
-        Ok(Tensor::from_data(TensorData::new(transpose(&values, d_out, d_in), [d_in, d_out]), device))
+/// `values`, unless one is NaN or infinite: then which, in which tensor of which file.
+pub fn all_finite(file: &'static str, key: &str, values: Vec<f32>) -> Result<Vec<f32>, LoadError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(LoadError::NonFinite { file, key: key.into(), index, value: values[index] }),
+        None => Ok(values),
     }
 }
 

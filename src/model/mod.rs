@@ -1,11 +1,16 @@
-//! Pretrained models: one file per architecture (`bert.rs`), the checkpoint readers (`load.rs` for safetensors,
-//! `gguf.rs` for llama.cpp's GGUF), the tokenizers (`tokenizer.rs` WordPiece, `bpe.rs` byte-level BPE), and the sequence classifier that puts a head on an encoder.
+//! Pretrained models: one file per architecture (`bert.rs` encoders; `llama.rs` and `gpt2.rs` decoders, behind
+//! `decoder.rs`), the checkpoint readers (`load.rs` for safetensors, `gguf.rs` for llama.cpp's GGUF), the tokenizers
+//! (`tokenizer.rs` WordPiece, `bpe.rs` byte-level BPE), and the sequence classifier that puts a head on an encoder.
 
+pub mod attention;
 pub mod bert;
 pub mod bpe;
 pub mod chat;
+pub mod decoder;
 pub mod dropout;
 pub mod gguf;
+pub mod gpt2;
+pub mod llama;
 pub mod load;
 pub mod norm;
 pub mod site;
@@ -20,12 +25,12 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use dropout::Dropout;
 
 pub use bert::{Bert, BertConfig};
-pub use load::{Checkpoint, LoadError};
+pub use load::{Checkpoint, LoadError, Weights};
 use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
 use norm::LayerNorm;
-pub use site::{Block, BlockClose, SidePath};
+pub use site::{BeforeText, Block, BlockClose, SidePath};
 use tunable::TunableLinear;
 
 /// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
@@ -60,9 +65,7 @@ impl Pretrained {
         weights: Vec<u8>,
         tokenizer_json: &[u8],
     ) -> Result<Self, LoadError> {
-        let config_text =
-            std::str::from_utf8(config_json).map_err(|_| LoadError::Config("config.json is not UTF-8".into()))?;
-        let config = BertConfig::parse(config_text)?;
+        let config = BertConfig::parse(load::config_text(config_json)?)?;
         Checkpoint::parse(&weights)?;
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
         let (max_id, token) = tokenizer.max_id();
@@ -173,23 +176,9 @@ impl<P: SidePath> SequenceClassifier<P> {
     /// A soft prompt is part of the sequence (positions from 0, and the pooled first token is its first virtual
     /// token, as in peft); a prefix only adds keys and values, and the real tokens' positions start after it.
     pub fn forward(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let [batch, _] = input_ids.dims();
-        let mut words = self.bert.embeddings.words(input_ids);
-        let mut mask = mask;
-        let visible =
-            |mask: Tensor<2>, tokens: usize| Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1);
-        if let Some(tokens) = self.sequence.as_ref().and_then(SidePath::input_tokens) {
-            let [count, hidden] = tokens.dims();
-            words = Tensor::cat(vec![tokens.reshape([1, count, hidden]).expand([batch, count, hidden]), words], 1);
-            mask = visible(mask, count);
-        }
-        let prefixes = self.sequence.as_ref().and_then(|side| side.attention_prefixes(batch));
-        let position_offset = prefixes.as_ref().and_then(|p| p.first()).map_or(0, |p| p.key.dims()[2]);
-        if position_offset > 0 {
-            mask = visible(mask, position_offset);
-        }
-        let embedded = self.bert.embeddings.forward(words, position_offset);
-        let hidden = self.bert.encode(embedded, mask, prefixes.as_deref());
+        let before = BeforeText::new(self.sequence.as_ref(), self.bert.embeddings.words(input_ids), mask);
+        let embedded = self.bert.embeddings.forward(before.words.clone(), before.prefix_length());
+        let hidden = self.bert.encode(embedded, before.mask, before.prefixes.as_deref());
         let pooled = self.bert.pool(hidden);
         self.classifier.forward(self.dropout.forward(pooled))
     }

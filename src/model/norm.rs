@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::load::{Checkpoint, LoadError};
+use super::load::{LoadError, Weights};
 
 /// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
 #[derive(Module, Debug)]
@@ -17,10 +17,16 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub fn load(ckpt: &Checkpoint, prefix: &str, dim: usize, eps: f64, device: &Device) -> Result<Self, LoadError> {
+    pub fn load(
+        weights: &impl Weights,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
         Ok(Self {
-            weight: Param::from_tensor(ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?),
-            bias: Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?),
+            weight: Param::from_tensor(weights.tensor(&format!("{prefix}.weight"), [dim], device)?),
+            bias: Param::from_tensor(weights.tensor(&format!("{prefix}.bias"), [dim], device)?),
             eps,
             path: prefix.to_string(),
         })
@@ -28,5 +34,36 @@ impl LayerNorm {
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         burn::tensor::module::layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+    }
+}
+
+/// `LlamaRMSNorm`: x / sqrt(mean(x²) + eps), scaled by a learned weight; no bias, no centring.
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    pub weight: Param<Tensor<1>>,
+    pub eps: f64,
+    /// Its module path in the checkpoint (`model.layers.0.input_layernorm`), kept from loading.
+    #[module(skip)]
+    pub path: String,
+}
+
+impl RmsNorm {
+    pub fn load(
+        weights: &impl Weights,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        Ok(Self {
+            weight: Param::from_tensor(weights.tensor(&format!("{prefix}.weight"), [dim], device)?),
+            eps,
+            path: prefix.to_string(),
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let scale = x.clone().powi_scalar(2).mean_dim(D - 1).add_scalar(self.eps).sqrt().recip();
+        x * scale * self.weight.val().unsqueeze::<D>()
     }
 }

@@ -57,3 +57,41 @@ pub trait SidePath: Module + ModuleDisplay {
         None
     }
 }
+
+/// The text's word embeddings with what a sequence site puts before them, as every architecture runs it.
+pub struct BeforeText {
+    /// [batch, virtual tokens + seq, hidden]: the site's virtual tokens, then the words.
+    pub words: Tensor<3>,
+    /// [batch, prefix + virtual tokens + seq]: ones for the prefix and the virtual tokens (every token sees them),
+    /// then the text's own mask.
+    pub mask: Tensor<2>,
+    /// Each layer's prefix keys and values.
+    pub prefixes: Option<Vec<LayerPrefix>>,
+}
+
+impl BeforeText {
+    /// Puts the virtual tokens of `side` (if any) before `words` [batch, seq, hidden] and its prefix (if any) before
+    /// the keys, widening `mask` [batch, seq] for both.
+    pub fn new<P: SidePath>(side: Option<&P>, words: Tensor<3>, mask: Tensor<2>) -> Self {
+        let [batch, _, hidden] = words.dims();
+        let visible =
+            |mask: Tensor<2>, tokens: usize| Tensor::cat(vec![Tensor::ones([batch, tokens], &mask.device()), mask], 1);
+        let (mut words, mut mask) = (words, mask);
+        if let Some(tokens) = side.and_then(SidePath::input_tokens) {
+            let count = tokens.dims()[0];
+            words = Tensor::cat(vec![tokens.reshape([1, count, hidden]).expand([batch, count, hidden]), words], 1);
+            mask = visible(mask, count);
+        }
+        let mut before = Self { words, mask, prefixes: side.and_then(|side| side.attention_prefixes(batch)) };
+        let prefix_length = before.prefix_length();
+        if prefix_length > 0 {
+            before.mask = visible(before.mask, prefix_length);
+        }
+        before
+    }
+
+    /// How many positions the prefix takes before the words.
+    pub fn prefix_length(&self) -> usize {
+        self.prefixes.as_ref().and_then(|p| p.first()).map_or(0, |p| p.key.dims()[2])
+    }
+}

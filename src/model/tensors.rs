@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use super::{Checkpoint, LoadError};
+use super::{Checkpoint, LoadError, Weights};
 
 /// A tensor as saved in an adapter file: its key, its torch shape, and its values (flattened, row-major).
 pub struct NamedTensor {

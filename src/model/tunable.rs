@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::load::{Checkpoint, LoadError};
+use super::load::{LoadError, Weights};
 use super::site::SidePath;
 
 /// A pretrained projection (weight kept as [in, out]) and the projection site: the side path a method put there
@@ -18,18 +18,49 @@ pub struct TunableLinear<P: SidePath> {
     pub path: String,
 }
 
+/// How a checkpoint stores a projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// torch's `nn.Linear`: weight [out, in], and a bias.
+    Linear,
+    /// `nn.Linear(bias=False)`, as Llama's projections.
+    LinearWithoutBias,
+    /// GPT-2's `Conv1D`: weight [in, out] (burn's own layout), and a bias.
+    Conv1D,
+}
+
 impl<P: SidePath> TunableLinear<P> {
     /// Loads `{prefix}.weight` ([out, in] in the checkpoint) and `{prefix}.bias`.
     pub fn load(
-        ckpt: &Checkpoint,
+        weights: &impl Weights,
         prefix: &str,
         d_in: usize,
         d_out: usize,
         device: &Device,
     ) -> Result<Self, LoadError> {
-        let weight = ckpt.linear_weight(&format!("{prefix}.weight"), d_in, d_out, device)?;
-        let bias = ckpt.tensor(&format!("{prefix}.bias"), [d_out], device)?;
-        let base = Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) };
+        Self::load_stored(weights, prefix, [d_in, d_out], Stored::Linear, device)
+    }
+
+    /// Loads `{prefix}.weight` and, unless `stored` has none, `{prefix}.bias`, for a projection [d_in, d_out].
+    pub fn load_stored(
+        weights: &impl Weights,
+        prefix: &str,
+        [d_in, d_out]: [usize; 2],
+        stored: Stored,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let key = format!("{prefix}.weight");
+        let weight = match stored {
+            Stored::Linear | Stored::LinearWithoutBias => weights.linear_weight(&key, d_in, d_out, device)?,
+            Stored::Conv1D => weights.tensor(&key, [d_in, d_out], device)?,
+        };
+        let bias = match stored {
+            Stored::LinearWithoutBias => None,
+            Stored::Linear | Stored::Conv1D => {
+                Some(Param::from_tensor(weights.tensor(&format!("{prefix}.bias"), [d_out], device)?))
+            }
+        };
+        let base = Linear { weight: Param::from_tensor(weight), bias };
         Ok(Self { base, side: None, path: prefix.to_string() })
     }
 

@@ -89,13 +89,23 @@ impl Fixture {
     }
 
     pub fn mask(&self, device: &Device) -> Tensor<2> {
-        let (shape, values) = &self.ints["attention_mask"];
+        self.tensor_of_ints("attention_mask", device)
+    }
+
+    /// An integer tensor of the fixture (a mask) as floats.
+    pub fn tensor_of_ints<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D> {
+        let (shape, values) = self.ints.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}"));
         let floats: Vec<f32> = values.iter().map(|&v| v as f32).collect();
         Tensor::from_data(TensorData::new(floats, shape.clone()), device)
     }
 
     pub fn labels(&self, device: &Device) -> Tensor<1, Int> {
         let (shape, values) = &self.ints["labels"];
+        Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
+    }
+
+    pub fn int_tensor<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D, Int> {
+        let (shape, values) = self.ints.get(name).unwrap_or_else(|| panic!("fixture has no tensor {name}"));
         Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
     }
 

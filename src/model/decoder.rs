@@ -1,0 +1,280 @@
+//! Decoders for text generation: the architectures behind one type ([`Decoder`]), a causal language model with the
+//! sites methods use ([`CausalLm`]), its loss, and the checkpoint it comes from ([`PretrainedDecoder`]: a Hugging Face
+//! folder or a GGUF file).
+
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::bpe::BpeTokenizer;
+use super::gguf::Gguf;
+use super::gpt2::{Gpt2, Gpt2Config};
+use super::llama::{Llama, LlamaConfig, LlamaGguf};
+use super::load::{Checkpoint, LoadError, config_text};
+use super::site::{BeforeText, LayerPrefix, SidePath};
+use super::tunable::TunableLinear;
+
+const SUPPORTED: &str = "supported decoders: model_type \"llama\" (Llama, SmolLM2, TinyLlama) and \"gpt2\"";
+
+/// A decoder's hyper-parameters, by architecture.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "model_type", rename_all = "snake_case")]
+pub enum DecoderConfig {
+    Llama(LlamaConfig),
+    Gpt2(Gpt2Config),
+}
+
+impl DecoderConfig {
+    /// Parses a decoder's config.json, by its model_type.
+    pub fn parse(json: &str) -> Result<Self, LoadError> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| LoadError::Config(e.to_string()))?;
+        match value.get("model_type").and_then(|v| v.as_str()) {
+            Some("llama") => Ok(Self::Llama(LlamaConfig::parse(value)?)),
+            Some("gpt2") => Ok(Self::Gpt2(Gpt2Config::parse(value)?)),
+            Some(other) => Err(LoadError::Unsupported(format!("config.json has model_type \"{other}\"; {SUPPORTED}"))),
+            None => Err(LoadError::Unsupported(format!("config.json has no model_type; {SUPPORTED}"))),
+        }
+    }
+
+    /// The hyper-parameters in a GGUF file's metadata, by its `general.architecture`.
+    pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
+        match gguf.get_str("general.architecture")? {
+            Some("llama") => Ok(Self::Llama(LlamaConfig::from_gguf(gguf)?)),
+            Some(other) => Err(LoadError::Unsupported(format!(
+                "the GGUF file's architecture is \"{other}\"; supported in GGUF files: \"llama\" (Llama, SmolLM2, \
+                 TinyLlama)"
+            ))),
+            None => Err(LoadError::Unsupported("the GGUF file names no general.architecture".into())),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Llama(c) => c.vocab_size,
+            Self::Gpt2(c) => c.vocab_size,
+        }
+    }
+
+    /// How many positions the model has (its context).
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Self::Llama(c) => c.max_position_embeddings,
+            Self::Gpt2(c) => c.n_positions,
+        }
+    }
+}
+
+/// A decoder of any supported architecture.
+#[derive(Module, Debug)]
+pub enum Decoder<P: SidePath> {
+    Llama(Llama<P>),
+    Gpt2(Gpt2<P>),
+}
+
+impl<P: SidePath> Decoder<P> {
+    pub fn words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            Self::Llama(m) => m.words(ids),
+            Self::Gpt2(m) => m.words(ids),
+        }
+    }
+
+    /// The final hidden states of `words` after `past`, and every layer's keys and values (see `Llama::forward`).
+    pub fn forward(
+        &self,
+        words: Tensor<3>,
+        mask: Tensor<2>,
+        past: Option<&[LayerPrefix]>,
+    ) -> (Tensor<3>, Vec<LayerPrefix>) {
+        match self {
+            Self::Llama(m) => m.forward(words, mask, past),
+            Self::Gpt2(m) => m.forward(words, mask, past),
+        }
+    }
+
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::Llama(m) => m.logits(hidden),
+            Self::Gpt2(m) => m.logits(hidden),
+        }
+    }
+
+    /// Every projection under its module path, as peft names modules (`model.layers.0.self_attn.q_proj`).
+    pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
+        match self {
+            Self::Llama(m) => m.tunable_linears(),
+            Self::Gpt2(m) => m.tunable_linears(),
+        }
+    }
+}
+
+/// A decoder as a causal language model, with the sequence site of the methods that put virtual tokens or
+/// per-layer keys and values before the text.
+#[derive(Module, Debug)]
+pub struct CausalLm<P: SidePath> {
+    pub decoder: Decoder<P>,
+    pub sequence: Option<P>,
+}
+
+impl<P: SidePath> CausalLm<P> {
+    /// Next-token logits [batch, seq, vocab] for `input_ids` [batch, seq]; `mask` [batch, seq] is 1 for tokens,
+    /// 0 for padding. Virtual tokens and prefixes are visible to every token; the logits are the text's only.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
+        self.forward_keeping_cache(input_ids, mask).0
+    }
+
+    /// As [`Self::forward`], with every layer's keys and values (the method's prefix and virtual tokens included):
+    /// the cache that [`Self::extend`] continues from.
+    pub fn forward_keeping_cache(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> (Tensor<3>, Vec<LayerPrefix>) {
+        let seq = input_ids.dims()[1];
+        let before = BeforeText::new(self.sequence.as_ref(), self.decoder.words(input_ids), mask);
+        let (hidden, cache) = self.decoder.forward(before.words, before.mask, before.prefixes.as_deref());
+        let text = hidden.dims()[1] - seq;
+        (self.decoder.logits(hidden.narrow(1, text, seq)), cache)
+    }
+
+    /// Logits [batch, seq, vocab] of `input_ids` [batch, seq] that follow what `cache` holds (no padding), and the
+    /// cache grown by them: one step of generation.
+    pub fn extend(&self, input_ids: Tensor<2, Int>, cache: &[LayerPrefix]) -> (Tensor<3>, Vec<LayerPrefix>) {
+        let [batch, seq] = input_ids.dims();
+        let words = self.decoder.words(input_ids);
+        let past = cache.first().map_or(0, |layer| layer.key.dims()[2]);
+        let mask = Tensor::ones([batch, past + seq], &words.device());
+        let (hidden, cache) = self.decoder.forward(words, mask, Some(cache));
+        (self.decoder.logits(hidden), cache)
+    }
+
+    /// Positions the method's virtual tokens or prefix take before the text.
+    pub fn virtual_tokens(&self) -> usize {
+        let Some(side) = &self.sequence else { return 0 };
+        match side.input_tokens() {
+            Some(tokens) => tokens.dims()[0],
+            None => side.attention_prefixes(1).and_then(|p| p.first().map(|layer| layer.key.dims()[2])).unwrap_or(0),
+        }
+    }
+
+    /// How many positions the model has, for the prompt, virtual tokens and generated tokens together.
+    pub fn max_positions(&self) -> usize {
+        match &self.decoder {
+            Decoder::Llama(m) => m.config.max_position_embeddings,
+            Decoder::Gpt2(m) => m.config.n_positions,
+        }
+    }
+}
+
+/// transformers' causal-LM loss: each position's logits [batch, seq, vocab] predict the next position's label
+/// [batch, seq]; labels below 0 (-100: padding, or a prompt whose loss is not wanted) are left out, and the loss is the
+/// mean over the rest. Zero when nothing is left.
+pub fn causal_lm_loss(logits: Tensor<3>, labels: Tensor<2, Int>) -> Tensor<1> {
+    let [batch, seq, vocab] = logits.dims();
+    let rows = batch * (seq - 1);
+    let predicted = logits.narrow(1, 0, seq - 1).reshape([rows, vocab]);
+    let targets = labels.narrow(1, 1, seq - 1).reshape([rows]);
+    let kept = targets.clone().greater_equal_elem(0).float();
+    let picked = log_softmax(predicted, 1).gather(1, targets.clamp_min(0).reshape([rows, 1])).reshape([rows]);
+    (picked * kept.clone()).sum().neg() / kept.sum().clamp_min(1.0)
+}
+
+/// Where a decoder's weights are: a safetensors file, or a GGUF file (which holds the tokenizer too).
+enum DecoderWeights {
+    Safetensors(Vec<u8>),
+    Gguf(Vec<u8>),
+}
+
+/// A decoder checkpoint held as bytes, so the browser and the CLI load it the same way.
+pub struct PretrainedDecoder {
+    /// Where it came from (a folder, a file, "SmolLM2-135M-Instruct"): recorded in adapters and links.
+    pub name: String,
+    pub config: DecoderConfig,
+    pub tokenizer: BpeTokenizer,
+    weights: DecoderWeights,
+}
+
+impl PretrainedDecoder {
+    /// A Hugging Face folder's config.json, model.safetensors and tokenizer.json.
+    pub fn from_bytes(
+        name: &str,
+        config_json: &[u8],
+        weights: Vec<u8>,
+        tokenizer_json: &[u8],
+    ) -> Result<Self, LoadError> {
+        let config = DecoderConfig::parse(config_text(config_json)?)?;
+        Checkpoint::parse(&weights)?;
+        let tokenizer = BpeTokenizer::from_tokenizer_json(tokenizer_json)?;
+        Self::checked(name, config, tokenizer, DecoderWeights::Safetensors(weights), "tokenizer.json", "config.json")
+    }
+
+    /// A GGUF file: hyper-parameters, tokenizer and weights in one.
+    pub fn from_gguf(name: &str, bytes: Vec<u8>) -> Result<Self, LoadError> {
+        let gguf = Gguf::parse(&bytes)?;
+        let config = DecoderConfig::from_gguf(&gguf)?;
+        let tokenizer = BpeTokenizer::from_gguf(&gguf)?;
+        drop(gguf);
+        Self::checked(
+            name,
+            config,
+            tokenizer,
+            DecoderWeights::Gguf(bytes),
+            "the GGUF file's tokenizer",
+            "its embedding",
+        )
+    }
+
+    /// Refuses a tokenizer with ids beyond the embedding's rows.
+    fn checked(
+        name: &str,
+        config: DecoderConfig,
+        tokenizer: BpeTokenizer,
+        weights: DecoderWeights,
+        tokenizer_source: &str,
+        vocab_source: &str,
+    ) -> Result<Self, LoadError> {
+        let (tokens, rows) = (tokenizer.vocab_size(), config.vocab_size());
+        if tokens > rows {
+            return Err(LoadError::Mismatch(format!(
+                "{tokenizer_source} has {tokens} tokens but {vocab_source} has rows for {rows} (vocab_size); are both \
+                 from the same model?"
+            )));
+        }
+        Ok(Self { name: name.to_string(), config, tokenizer, weights })
+    }
+
+    /// Reads a GGUF file, or a folder with config.json, model.safetensors and tokenizer.json.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(path: &std::path::Path) -> Result<Self, LoadError> {
+        let read = |path: std::path::PathBuf| {
+            std::fs::read(&path).map_err(|e| LoadError::Io { path: path.display().to_string(), reason: e.to_string() })
+        };
+        let name = path.display().to_string();
+        if path.is_dir() {
+            let (config, weights, tokenizer) = (
+                read(path.join("config.json"))?,
+                read(path.join("model.safetensors"))?,
+                read(path.join("tokenizer.json"))?,
+            );
+            Self::from_bytes(&name, &config, weights, &tokenizer)
+        } else {
+            Self::from_gguf(&name, read(path.to_path_buf())?)
+        }
+    }
+
+    /// The model on `device`, without side paths.
+    pub fn causal_lm<P: SidePath>(&self, device: &Device) -> Result<CausalLm<P>, LoadError> {
+        let decoder = match (&self.weights, &self.config) {
+            (DecoderWeights::Safetensors(bytes), DecoderConfig::Llama(config)) => {
+                Decoder::Llama(Llama::load(&Checkpoint::parse(bytes)?, config, device)?)
+            }
+            (DecoderWeights::Safetensors(bytes), DecoderConfig::Gpt2(config)) => {
+                Decoder::Gpt2(Gpt2::load(&Checkpoint::parse(bytes)?, config, device)?)
+            }
+            (DecoderWeights::Gguf(bytes), DecoderConfig::Llama(config)) => {
+                let gguf = Gguf::parse(bytes)?;
+                Decoder::Llama(Llama::load(&LlamaGguf { gguf: &gguf, config }, config, device)?)
+            }
+            (DecoderWeights::Gguf(_), DecoderConfig::Gpt2(_)) => {
+                return Err(LoadError::Unsupported("GPT-2 weights from a GGUF file".into()));
+            }
+        };
+        Ok(CausalLm { decoder, sequence: None })
+    }
+}

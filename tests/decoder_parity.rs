@@ -1,0 +1,143 @@
+//! Our Llama and GPT-2 against transformers 4.57 on tiny random checkpoints (tests/fixtures/make_decoder_fixtures.py):
+//! logits of a right-padded batch and the causal-LM loss, from safetensors and, for Llama, from the GGUF file
+//! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
+//! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute (as the encoder's).
+
+mod common;
+
+use burn::tensor::Device;
+use common::*;
+use peft_lab::method::SidePaths;
+use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
+
+const ABS: f32 = 1e-4;
+const LOSS_ABS: f32 = 1e-5;
+
+fn device() -> Device {
+    peft_lab::device::cpu().inner()
+}
+
+fn decoder(path: &str) -> PretrainedDecoder {
+    PretrainedDecoder::from_path(&fixtures().join("decoders").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Our logits and loss for the fixture's batch match transformers' for `tag`.
+fn check(name: &str, model: &CausalLm<SidePaths>, fx: &Fixture, tag: &str, device: &Device) {
+    let logits = model.forward(fx.int_tensor("input_ids", device), fx.tensor_of_ints("attention_mask", device));
+    assert_eq!(logits.dims().to_vec(), fx.shape(&format!("{tag}.logits")), "{name} logits shape");
+    assert_close(&format!("{name} logits"), &read(logits.clone()), fx.f(&format!("{tag}.logits")), ABS);
+    let loss = causal_lm_loss(logits, fx.int_tensor("labels", device));
+    assert_close(&format!("{name} loss"), &read(loss), fx.f(&format!("{tag}.loss")), LOSS_ABS);
+}
+
+#[test]
+fn llama_with_grouped_query_attention_matches_transformers_untied_and_tied() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = device();
+    for tag in ["tiny-llama", "tiny-llama-tied"] {
+        let model = decoder(tag).causal_lm(&device).expect("builds");
+        check(tag, &model, &fx, tag, &device);
+    }
+}
+
+#[test]
+fn llama_from_gguf_gives_the_logits_of_the_same_weights_from_safetensors() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = device();
+    let pretrained = decoder("tiny-llama.gguf");
+    assert_eq!(
+        pretrained.config,
+        decoder("tiny-llama").config,
+        "the GGUF metadata gives config.json's hyper-parameters"
+    );
+    let model = pretrained.causal_lm(&device).expect("builds");
+    check("tiny-llama.gguf", &model, &fx, "tiny-llama", &device);
+}
+
+#[test]
+fn gpt2_matches_transformers() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = device();
+    let model = decoder("tiny-gpt2").causal_lm(&device).expect("builds");
+    check("tiny-gpt2", &model, &fx, "tiny-gpt2", &device);
+}
+
+/// Decoder checkpoints this engine cannot run are refused with the reason, before any weight is read.
+#[test]
+fn decoder_configs_that_cannot_run_are_refused_with_their_reason() {
+    let dir = fixtures().join("decoders/tiny-llama");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut changed = config.clone();
+        changed[key] = value;
+        changed.to_string()
+    };
+    let cases = [
+        (with("model_type", "mistral".into()), "config.json has model_type \"mistral\"; supported decoders"),
+        (with("attention_bias", true.into()), "config.json sets attention_bias"),
+        (
+            with("rope_scaling", serde_json::json!({"rope_type": "llama3", "factor": 32.0})),
+            "config.json has rope_scaling {\"rope_type\":\"llama3\",\"factor\":32.0}",
+        ),
+        (with("hidden_act", "gelu".into()), "hidden_act \"gelu\"; supported: Llama-family"),
+        (with("num_key_value_heads", 3.into()), "num_attention_heads 4 is not a multiple of num_key_value_heads 3"),
+        (with("vocab_size", 300.into()), "tokenizer.json has 320 tokens but config.json has rows for 300"),
+        (with("rms_norm_eps", 0.into()), "rms_norm_eps is 0; it must be above 0 and below 1"),
+        (with("head_dim", 7.into()), "the head width is 7; rotary embeddings need an even one"),
+        ("{".into(), "config.json does not parse"),
+    ];
+    for (config, expected) in cases {
+        let error = PretrainedDecoder::from_bytes("tiny", config.as_bytes(), weights.clone(), &tokenizer)
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {config}"))
+            .to_string();
+        assert!(error.contains(expected), "{error}\n  expected: {expected}");
+    }
+    let gpt2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("decoders/tiny-gpt2/config.json")).unwrap()).unwrap();
+    for (key, value, expected) in [
+        ("scale_attn_by_inverse_layer_idx", true, "sets scale_attn_by_inverse_layer_idx to true"),
+        ("scale_attn_weights", false, "sets scale_attn_weights to false"),
+    ] {
+        let mut changed = gpt2.clone();
+        changed[key] = value.into();
+        let error = PretrainedDecoder::from_bytes("gpt2", changed.to_string().as_bytes(), weights.clone(), &tokenizer)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+}
+
+/// Weights that do not fit the config name the tensor, when the model is built.
+#[test]
+fn weights_that_do_not_fit_the_config_name_the_tensor() {
+    let dir = fixtures().join("decoders/tiny-llama");
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let wider = config.replace("\"intermediate_size\": 56", "\"intermediate_size\": 64");
+    let error = PretrainedDecoder::from_bytes("tiny", wider.as_bytes(), weights.clone(), &tokenizer)
+        .unwrap()
+        .causal_lm::<SidePaths>(&device())
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("'model.layers.0.mlp.gate_proj.weight' has shape [56, 32], expected [64, 32]"), "{error}");
+    let tied = config.replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true");
+    let untied_weights = std::fs::read(fixtures().join("decoders/tiny-llama-tied/model.safetensors")).unwrap();
+    let untied = config.clone();
+    assert!(
+        PretrainedDecoder::from_bytes("tied", tied.as_bytes(), weights, &tokenizer)
+            .unwrap()
+            .causal_lm::<SidePaths>(&device())
+            .is_ok()
+    );
+    let error = PretrainedDecoder::from_bytes("untied", untied.as_bytes(), untied_weights, &tokenizer)
+        .unwrap()
+        .causal_lm::<SidePaths>(&device())
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(error, "model.safetensors has no tensor 'lm_head.weight'");
+}
