@@ -7,6 +7,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::bpe::BpeTokenizer;
+use super::chat::ChatTemplate;
 use super::gguf::Gguf;
 use super::gpt2::{Gpt2, Gpt2Config};
 use super::llama::{Llama, LlamaConfig, LlamaGguf};
@@ -187,6 +188,8 @@ pub struct PretrainedDecoder {
     pub name: String,
     pub config: DecoderConfig,
     pub tokenizer: BpeTokenizer,
+    /// The Jinja source of its chat template, if it has one.
+    pub chat_template: Option<String>,
     weights: DecoderWeights,
 }
 
@@ -209,15 +212,31 @@ impl PretrainedDecoder {
         let gguf = Gguf::parse(&bytes)?;
         let config = DecoderConfig::from_gguf(&gguf)?;
         let tokenizer = BpeTokenizer::from_gguf(&gguf)?;
+        let chat_template = gguf.get_str("tokenizer.chat_template")?.map(str::to_string);
         drop(gguf);
-        Self::checked(
+        let decoder = Self::checked(
             name,
             config,
             tokenizer,
             DecoderWeights::Gguf(bytes),
             "the GGUF file's tokenizer",
             "its embedding",
-        )
+        )?;
+        Ok(decoder.with_chat_template(chat_template))
+    }
+
+    /// The same model with the chat template whose Jinja source is given (a folder's tokenizer_config.json or
+    /// chat_template.jinja has it).
+    pub fn with_chat_template(self, chat_template: Option<String>) -> Self {
+        Self { chat_template, ..self }
+    }
+
+    /// The chat template, recognised; or why chat prompts cannot be written for this model.
+    pub fn chat(&self) -> Result<ChatTemplate, LoadError> {
+        let template = self.chat_template.as_deref().ok_or_else(|| {
+            LoadError::Unsupported(format!("{} has no chat template, so it cannot take chat prompts", self.name))
+        })?;
+        ChatTemplate::recognise(template)
     }
 
     /// Refuses a tokenizer with ids beyond the embedding's rows.
@@ -236,7 +255,7 @@ impl PretrainedDecoder {
                  from the same model?"
             )));
         }
-        Ok(Self { name: name.to_string(), config, tokenizer, weights })
+        Ok(Self { name: name.to_string(), config, tokenizer, chat_template: None, weights })
     }
 
     /// Reads a GGUF file, or a folder with config.json, model.safetensors and tokenizer.json.
@@ -252,7 +271,8 @@ impl PretrainedDecoder {
                 read(path.join("model.safetensors"))?,
                 read(path.join("tokenizer.json"))?,
             );
-            Self::from_bytes(&name, &config, weights, &tokenizer)
+            let decoder = Self::from_bytes(&name, &config, weights, &tokenizer)?;
+            Ok(decoder.with_chat_template(chat_template_in(path)?))
         } else {
             Self::from_gguf(&name, read(path.to_path_buf())?)
         }
@@ -277,4 +297,26 @@ impl PretrainedDecoder {
         };
         Ok(CausalLm { decoder, sequence: None })
     }
+}
+
+/// A model folder's chat template: chat_template.jinja (transformers 4.43 on), else tokenizer_config.json's
+/// `chat_template`.
+#[cfg(not(target_arch = "wasm32"))]
+fn chat_template_in(dir: &std::path::Path) -> Result<Option<String>, LoadError> {
+    let io = |path: &std::path::Path, e: std::io::Error| LoadError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.exists() {
+        return std::fs::read_to_string(&jinja).map(Some).map_err(|e| io(&jinja, e));
+    }
+    let config = dir.join("tokenizer_config.json");
+    if !config.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&config).map_err(|e| io(&config, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| LoadError::Tokenizer(format!("tokenizer_config.json does not parse: {e}")))?;
+    Ok(value.get("chat_template").and_then(|t| t.as_str()).map(str::to_string))
 }

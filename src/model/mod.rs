@@ -8,6 +8,7 @@ pub mod bpe;
 pub mod chat;
 pub mod decoder;
 pub mod dropout;
+pub mod generate;
 pub mod gguf;
 pub mod gpt2;
 pub mod llama;
