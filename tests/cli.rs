@@ -603,3 +603,67 @@ fn continue_in_python_writes_a_valid_script_with_the_runs_settings() {
     assert_eq!(run["peft_lab"]["labels"], run["labels"]);
     assert_eq!(run["peft_lab"]["method"]["use_dora"], true);
 }
+
+#[test]
+fn generate_answers_a_chat_question_with_the_embedded_smollm2() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("public/models/SmolLM2-135M-Instruct");
+    let out = peft_lab(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--chat",
+        "--prompt",
+        "What is the capital of France?",
+        "--temperature",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "The capital of France is Paris.\n");
+    assert!(stderr(&out).contains("37 prompt tokens, 8 new in"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ended by the model's end token"), "{}", stderr(&out));
+}
+
+#[test]
+fn generate_refuses_what_it_cannot_run_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny_llama = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decoders/tiny-llama");
+    let mistral = dir.path().join("mistral");
+    std::fs::create_dir(&mistral).unwrap();
+    for file in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(tiny_llama.join(file), mistral.join(file)).unwrap();
+    }
+    let config = std::fs::read_to_string(tiny_llama.join("config.json")).unwrap();
+    std::fs::write(mistral.join("config.json"), config.replace("\"llama\"", "\"mistral\"")).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let not_gguf = dir.path().join("notes.gguf");
+    std::fs::write(&not_gguf, "just text").unwrap();
+    let long_prompt = "word ".repeat(80);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--model", mistral.to_str().unwrap()],
+            "config.json has model_type \"mistral\"; supported decoders: model_type \"llama\"",
+        ),
+        (vec!["--model", empty.to_str().unwrap()], "the folder has neither config.json"),
+        (vec!["--model", not_gguf.to_str().unwrap()], "this is not a GGUF file (it starts with \"just\""),
+        (
+            vec!["--model", tiny_llama.to_str().unwrap(), "--chat"],
+            "has no chat template, so it cannot take chat prompts",
+        ),
+        (
+            vec!["--model", tiny_llama.to_str().unwrap(), "--prompt", &long_prompt],
+            "and the model has 64 positions; shorten it",
+        ),
+        (vec!["--model", tiny_llama.to_str().unwrap(), "--top-p", "2"], "top-p is 2; it must be above 0 and at most 1"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["generate"];
+        all.extend(args.iter());
+        if !args.contains(&"--prompt") {
+            all.extend(["--prompt", "Hello"]);
+        }
+        let out = peft_lab(&all);
+        assert!(!out.status.success(), "{all:?} succeeded");
+        assert!(stderr(&out).contains(expected), "{all:?}: {}\n  expected: {expected}", stderr(&out));
+    }
+}

@@ -258,24 +258,56 @@ impl PretrainedDecoder {
         Ok(Self { name: name.to_string(), config, tokenizer, chat_template: None, weights })
     }
 
-    /// Reads a GGUF file, or a folder with config.json, model.safetensors and tokenizer.json.
+    /// Reads a GGUF file, a folder with config.json, model.safetensors and tokenizer.json, or a folder that holds one
+    /// GGUF file (as public/models/SmolLM2-135M-Instruct).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(path: &std::path::Path) -> Result<Self, LoadError> {
-        let read = |path: std::path::PathBuf| {
-            std::fs::read(&path).map_err(|e| LoadError::Io { path: path.display().to_string(), reason: e.to_string() })
+        let io = |path: &std::path::Path, e: std::io::Error| LoadError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
         };
+        let read = |path: std::path::PathBuf| std::fs::read(&path).map_err(|e| io(&path, e));
         let name = path.display().to_string();
-        if path.is_dir() {
-            let (config, weights, tokenizer) = (
-                read(path.join("config.json"))?,
-                read(path.join("model.safetensors"))?,
-                read(path.join("tokenizer.json"))?,
-            );
-            let decoder = Self::from_bytes(&name, &config, weights, &tokenizer)?;
-            Ok(decoder.with_chat_template(chat_template_in(path)?))
-        } else {
-            Self::from_gguf(&name, read(path.to_path_buf())?)
+        if !path.is_dir() {
+            return Self::from_gguf(&name, read(path.to_path_buf())?);
         }
+        if !path.join("config.json").exists() {
+            let mut ggufs: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| io(path, e))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")))
+                .collect();
+            ggufs.sort();
+            return match ggufs.as_slice() {
+                [one] => Self::from_gguf(&name, read(one.clone())?),
+                [] => Err(LoadError::Io {
+                    path: name,
+                    reason: "the folder has neither config.json (with model.safetensors and tokenizer.json) nor a \
+                             .gguf file"
+                        .into(),
+                }),
+                several => Err(LoadError::Io {
+                    path: name,
+                    reason: format!(
+                        "the folder holds {} GGUF files ({}); name the one to use",
+                        several.len(),
+                        several
+                            .iter()
+                            .filter_map(|p| p.file_name())
+                            .map(|n| n.to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+            };
+        }
+        let (config, weights, tokenizer) = (
+            read(path.join("config.json"))?,
+            read(path.join("model.safetensors"))?,
+            read(path.join("tokenizer.json"))?,
+        );
+        let decoder = Self::from_bytes(&name, &config, weights, &tokenizer)?;
+        Ok(decoder.with_chat_template(chat_template_in(path)?))
     }
 
     /// The model on `device`, without side paths.

@@ -2,13 +2,14 @@
 //! running a method (`run.rs`), comparing methods over seeds with learning-rate searches (`compare.rs`) and
 //! summarising that comparison (`report.rs`), opening trained runs from adapter files and links (`open.rs`), making
 //! links (`link.rs`), timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting
-//! (`predict.rs`).
+//! (`predict.rs`), generating text from a decoder (`generate.rs`).
 //! The session sits above the engine's layers and below its edges:
 //! model < method < data < train < share < session < CLI, worker, page.
 
 pub mod compare;
 pub mod comparison_link;
 pub mod dataset;
+pub mod generate;
 pub mod link;
 pub mod open;
 pub mod predict;
@@ -46,6 +47,8 @@ pub enum Error {
     Import(#[from] share::peft::ImportError),
     #[error(transparent)]
     Link(#[from] share::link::ShareError),
+    #[error(transparent)]
+    Generation(#[from] model::generate::GenerationError),
     #[error("every learning rate of the search failed: {0}")]
     Search(String),
     /// Settings that do not fit the model, with both numbers.

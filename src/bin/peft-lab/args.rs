@@ -84,6 +84,41 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
     },
+    /// Continue a prompt with a decoder (a GGUF file, a folder holding one, or a Hugging Face folder), printing the
+    /// text as it comes.
+    Generate {
+        /// The decoder: a .gguf file, a folder with one, or a folder with config.json, model.safetensors and
+        /// tokenizer.json (Llama family or GPT-2).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        /// Put the prompt in the model's chat template as a user's message, and answer as the assistant.
+        #[arg(long)]
+        chat: bool,
+        #[arg(long, default_value_t = 128)]
+        max_new_tokens: usize,
+        /// 0 picks the most likely token each time (greedy); above 0 samples.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Sample among the k most likely tokens only.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Sample among the most likely tokens whose probabilities add up to p.
+        #[arg(long)]
+        top_p: Option<f32>,
+        /// Stop when the text ends with this; repeatable.
+        #[arg(long = "stop")]
+        stop: Vec<String>,
+        /// The sampling seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Run the whole text through the model at every step instead of keeping the cache (slower; for comparison).
+        #[arg(long)]
+        no_cache: bool,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+    },
     /// Fold a LoRA or DoRA adapter into its base model and write a plain Hugging Face checkpoint
     /// (config.json, model.safetensors, tokenizer.json) that transformers loads without peft.
     Merge {

@@ -1,5 +1,6 @@
 //! One function per subcommand, each a few calls into the engine's session layer; the terminal prints.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -7,8 +8,10 @@ use burn::tensor::Device;
 
 use peft_lab::data::batch::tokenize;
 use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
-use peft_lab::method::{MethodConfig, catalog};
+use peft_lab::method::{MethodConfig, SidePaths, catalog};
 use peft_lab::model::Pretrained;
+use peft_lab::model::decoder::{CausalLm, PretrainedDecoder};
+use peft_lab::model::generate::{Finish, GenerationSettings};
 use peft_lab::session::report::Report;
 use peft_lab::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use peft_lab::session::timing::time_steps_counting_launches;
@@ -448,5 +451,50 @@ pub fn eval(
             m.macro_f1
         );
     }
+    Ok(())
+}
+
+/// `generate`: the decoder continues `prompt`, printed as it comes, then a line on stderr with the counts and speed.
+pub fn generate(
+    model: &Path,
+    prompt: &str,
+    chat: bool,
+    settings: GenerationSettings,
+    backend: Backend,
+) -> Result<(), String> {
+    let pretrained = PretrainedDecoder::from_path(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    // Generation needs no gradients: the model lives off the autodiff device.
+    let device = backend.device().inner();
+    let decoder: CausalLm<SidePaths> =
+        pretrained.causal_lm(&device).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let started = Instant::now();
+    let mut stdout = std::io::stdout();
+    let generated = pollster::block_on(session::generate::generate(
+        &pretrained,
+        &decoder,
+        prompt,
+        chat,
+        settings,
+        &device,
+        |piece| {
+            print!("{piece}");
+            let _ = stdout.flush();
+        },
+    ))
+    .map_err(|e| e.to_string())?;
+    println!();
+    let seconds = started.elapsed().as_secs_f64();
+    let finish = match generated.finish {
+        Finish::EndToken => "the model's end token",
+        Finish::Stop => "a stop sequence",
+        Finish::Budget => "--max-new-tokens",
+        Finish::Context => "the model's last position",
+    };
+    eprintln!(
+        "{} prompt tokens, {} new in {seconds:.2} s ({:.1} tokens/s); ended by {finish}",
+        generated.prompt_tokens,
+        generated.new_tokens,
+        generated.new_tokens as f64 / seconds.max(1e-9)
+    );
     Ok(())
 }

@@ -8,6 +8,7 @@ mod terminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use peft_lab::model::generate::GenerationSettings;
 
 use args::{Cli, Command};
 use commands::{Saved, TrainOutputs};
@@ -26,6 +27,23 @@ fn run(cli: Cli) -> Result<(), String> {
                 (None, None) => return Err("eval needs --adapter or --link".into()),
             };
             commands::eval(&model, &source, &texts, data.as_deref(), max_length, backend)
+        }
+        Command::Generate {
+            model,
+            prompt,
+            chat,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            stop,
+            seed,
+            no_cache,
+            backend,
+        } => {
+            let settings =
+                GenerationSettings { max_new_tokens, temperature, top_k, top_p, stop, seed, use_cache: !no_cache };
+            commands::generate(&model, &prompt, chat, settings, backend)
         }
         Command::Merge { model, adapter, out } => commands::merge(&model, &adapter, &out),
         Command::Methods { keys } => {
