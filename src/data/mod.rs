@@ -9,6 +9,7 @@ mod columns;
 mod dataset;
 mod error;
 pub mod generation;
+pub mod lm;
 pub mod parse;
 
 pub use columns::{ColumnChoice, Columns, MAX_CLASSES};

@@ -54,20 +54,29 @@ impl ChatTemplate {
 
     /// `messages` as the model reads them; with `generation_prompt`, followed by the opening of the assistant's turn.
     pub fn render(&self, messages: &[Message], generation_prompt: bool) -> String {
+        self.pieces(messages, generation_prompt).into_iter().map(|(text, _)| text).collect()
+    }
+
+    /// The rendered conversation in pieces, each marked when it is what the assistant writes (its turn's text and
+    /// end-of-turn marker: what training learns; the opening of its turn is the prompt's, as at generation time).
+    pub fn pieces(&self, messages: &[Message], generation_prompt: bool) -> Vec<(String, bool)> {
         let Self::ChatMl { default_system } = self;
-        let mut out = String::new();
-        let turn = |out: &mut String, role: &str, content: &str| {
-            out.push_str(&format!("{START}{role}\n{content}{END}\n"));
-        };
+        let mut out = Vec::new();
         if let Some(system) = default_system.as_deref().filter(|_| messages.first().is_some_and(|m| m.role != "system"))
         {
-            turn(&mut out, "system", system);
+            out.push((format!("{START}system\n{system}{END}\n"), false));
         }
         for message in messages {
-            turn(&mut out, &message.role, &message.content);
+            if message.role == "assistant" {
+                out.push((format!("{START}assistant\n"), false));
+                out.push((format!("{}{END}", message.content), true));
+                out.push(("\n".into(), false));
+            } else {
+                out.push((format!("{START}{}\n{}{END}\n", message.role, message.content), false));
+            }
         }
         if generation_prompt {
-            out.push_str(&format!("{START}assistant\n"));
+            out.push((format!("{START}assistant\n"), false));
         }
         out
     }

@@ -201,9 +201,18 @@ impl PretrainedDecoder {
         weights: Vec<u8>,
         tokenizer_json: &[u8],
     ) -> Result<Self, LoadError> {
-        let config = DecoderConfig::parse(config_text(config_json)?)?;
+        let text = config_text(config_json)?;
+        let config = DecoderConfig::parse(text)?;
         Checkpoint::parse(&weights)?;
-        let tokenizer = BpeTokenizer::from_tokenizer_json(tokenizer_json)?;
+        let mut tokenizer = BpeTokenizer::from_tokenizer_json(tokenizer_json)?;
+        // tokenizer.json names no end token; config.json does (an id, or a list whose first is the main one).
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| LoadError::Config(e.to_string()))?;
+        let id = |key: &str| {
+            let v = value.get(key)?;
+            v.as_u64().or_else(|| v.as_array()?.first()?.as_u64()).and_then(|id| u32::try_from(id).ok())
+        };
+        tokenizer.bos = tokenizer.bos.or(id("bos_token_id"));
+        tokenizer.eos = tokenizer.eos.or(id("eos_token_id"));
         Self::checked(name, config, tokenizer, DecoderWeights::Safetensors(weights), "tokenizer.json", "config.json")
     }
 
