@@ -1,17 +1,23 @@
 //! Our Llama and GPT-2 against transformers 4.57 on tiny random checkpoints (tests/fixtures/make_decoder_fixtures.py):
 //! logits of a right-padded batch and the causal-LM loss, from safetensors and, for Llama, from the GGUF file
 //! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
-//! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute (as the encoder's).
+//! LoRA as peft puts it on decoders (`q_proj`/`v_proj` on Llama, `c_attn` on GPT-2 with `fan_in_fan_out`): logits,
+//! loss and the gradients of every A and B.
+//! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute, gradients 1e-3 relative to the largest entry (as the
+//! encoder's).
 
 mod common;
 
 use burn::tensor::Device;
 use common::*;
-use peft_lab::method::SidePaths;
+use peft_lab::method::lora::{LoraConfig, LoraLayer};
+use peft_lab::method::{SidePaths, side, side_mut};
+use peft_lab::model::Projections;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
 
 const ABS: f32 = 1e-4;
 const LOSS_ABS: f32 = 1e-5;
+const REL: f32 = 1e-3;
 
 fn device() -> Device {
     peft_lab::device::cpu().inner()
@@ -140,4 +146,55 @@ fn weights_that_do_not_fit_the_config_name_the_tensor() {
         .expect_err("refused")
         .to_string();
     assert_eq!(error, "model.safetensors has no tensor 'lm_head.weight'");
+}
+
+/// peft's LoRA on each decoder, with A and B set to the fixture's (B is not zero, so that every gradient is).
+#[test]
+fn lora_on_decoders_matches_peft_logits_loss_and_gradients() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    for (tag, targets) in [("tiny-llama", vec!["q_proj", "v_proj"]), ("tiny-gpt2", vec!["c_attn"])] {
+        let meta = &fx.json[format!("{tag}.lora")];
+        let config = LoraConfig {
+            r: meta["r"].as_u64().unwrap() as usize,
+            alpha: meta["lora_alpha"].as_f64().unwrap(),
+            target_modules: targets.iter().map(|t| t.to_string()).collect(),
+            ..LoraConfig::default()
+        };
+        let pretrained = decoder(tag);
+        let without_dropout = pretrained.config.without_dropout();
+        let mut model = pretrained.causal_lm_with_config::<SidePaths>(&without_dropout, &device).unwrap().freeze_base();
+        config.inject_into(&mut model, &device).expect("targets match");
+        let mut adapted = Vec::new();
+        for (path, linear) in model.projections_mut() {
+            if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
+                lora.lora_a = fx.linear_param(&format!("{tag}.lora.{path}.lora_A"), &device);
+                lora.lora_b = fx.linear_param(&format!("{tag}.lora.{path}.lora_B"), &device);
+                adapted.push(path);
+            }
+        }
+        let expected: Vec<String> = meta["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str().unwrap().strip_suffix(".lora_A").map(String::from))
+            .collect();
+        assert_eq!(adapted, expected, "{tag}: the projections peft adapts");
+        check(&format!("{tag} LoRA"), &model, &fx, &format!("{tag}.lora"), &device);
+        let logits = model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
+        let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+        for (path, linear) in model.projections() {
+            let Some(lora) = side::<LoraLayer>(&linear.side) else { continue };
+            for (name, param) in [("lora_A", &lora.lora_a), ("lora_B", &lora.lora_b)] {
+                let grad = param.val().grad(&grads).expect("trainable").transpose();
+                let key = format!("{tag}.lora.{path}.{name}.grad");
+                assert_rel_close(&key, &read(grad), fx.f(&key), REL);
+            }
+        }
+        assert_eq!(
+            model.projections()[0].1.base.weight.val().grad(&grads).map(|_| ()),
+            None,
+            "{tag}: the base is frozen"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
 use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, HEAD, LoadError, Weights};
+use crate::model::{BertConfig, Checkpoint, HEAD, LoadError, Weights, Projections};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BitFit;

@@ -16,7 +16,7 @@ use super::{
 };
 use super::inject::{TUNER_PREFIX, inject, module_matches, peft_head, peft_key};
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath, Projections};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ia3Config {

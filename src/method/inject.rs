@@ -2,9 +2,9 @@
 //! matching `target_modules` against a model's named projections, as peft's `BaseTuner.inject_adapter` does,
 //! and the key prefixes of peft's adapter files.
 
-use super::{MethodError, SequenceClassifier, SidePaths};
+use super::{MethodError, SidePaths};
 use crate::model::HEAD;
-use crate::model::tunable::TunableLinear;
+use crate::model::tunable::{Projections, TunableLinear};
 
 /// Where peft saves a tuner's tensors (LoRA, IA3) and the head trained beside it: below the wrapped model,
 /// `base_model.model.<module path>`.
@@ -34,7 +34,7 @@ pub fn module_matches(targets: &[String], path: &str) -> bool {
 /// projection's module path and the projection). `method` names the method in the errors: no targets, or targets
 /// that match nothing (with the names that would).
 pub fn inject(
-    model: &mut SequenceClassifier,
+    model: &mut impl Projections<SidePaths>,
     method: &str,
     targets: &[String],
     mut side_for: impl FnMut(&str, &TunableLinear<SidePaths>) -> Result<SidePaths, MethodError>,

@@ -6,17 +6,17 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, check_probability, side, side_mut,
+    SequenceClassifier, SidePaths, Site, check_probability, side, side_mut,
 };
 use super::inject::{TUNER_PREFIX, inject, peft_head, peft_key};
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath, Projections};
 
 /// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
 /// query, value).
@@ -132,8 +132,10 @@ impl<const D: usize> MatmulLast for Tensor<D> {
     }
 }
 
-impl Method for LoraConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl LoraConfig {
+    /// Checks the settings and puts a LoRA layer (A random, B zero: the model starts equal to its base) beside every
+    /// projection of `model` that the target modules name, for any architecture.
+    pub fn inject_into(&self, model: &mut impl Projections<SidePaths>, device: &Device) -> Result<(), MethodError> {
         if self.r == 0 {
             return Err(MethodError::Invalid("LoRA rank r must be at least 1".into()));
         }
@@ -145,9 +147,8 @@ impl Method for LoraConfig {
                 self.alpha
             )));
         }
-        let mut model = model.freeze_base();
         let scaling = self.scaling();
-        inject(&mut model, "LoRA", &self.target_modules, |path, linear| {
+        inject(model, "LoRA", &self.target_modules, |path, linear| {
             let [d_in, d_out] = linear.dims();
             if self.r > d_in.min(d_out) {
                 return Err(MethodError::Invalid(format!(
@@ -160,8 +161,8 @@ impl Method for LoraConfig {
             // kaiming_uniform(a = sqrt(5)) on A [r, in] reduces to U(-1/sqrt(in), 1/sqrt(in)); B starts at zero,
             // so the adapted model starts equal to the base.
             let bound = 1.0 / (d_in as f64).sqrt();
-            let a = Tensor::random([d_in, self.r], Distribution::Uniform(-bound, bound), &ctx.device);
-            let b = Tensor::zeros([self.r, d_out], &ctx.device);
+            let a = Tensor::random([d_in, self.r], Distribution::Uniform(-bound, bound), device);
+            let b = Tensor::zeros([self.r, d_out], device);
             let mut layer = LoraLayer {
                 lora_a: Param::from_tensor(a),
                 lora_b: Param::from_tensor(b),
@@ -175,7 +176,14 @@ impl Method for LoraConfig {
                 layer.magnitude = Some(Param::from_tensor(norm));
             }
             Ok(layer.into_side())
-        })?;
+        })
+    }
+}
+
+impl Method for LoraConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        let mut model = model.freeze_base();
+        self.inject_into(&mut model, &ctx.device)?;
         Ok(model)
     }
 

@@ -362,23 +362,6 @@ impl<P: SidePath> Bert<P> {
         projections!(self, &mut).into_iter().map(|l| (l.path.clone(), l)).collect()
     }
 
-    /// The distinct module paths a method can target, without the layer prefix (`attention.self.query`,
-    /// `output.dense`, ...); a target names one of them or a suffix of it (`query`, `dense`).
-    pub fn tunable_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .tunable_linears()
-            .iter()
-            .map(|(p, _)| {
-                p.split_once("encoder.layer.").map_or(p.clone(), |(_, rest)| {
-                    rest.split_once('.').map_or(rest.to_string(), |(_, m)| m.to_string())
-                })
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
     /// Every LayerNorm with its checkpoint path (`encoder.layer.0.output.LayerNorm`).
     pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
         let mut out = vec![&mut self.embeddings.layer_norm];

@@ -13,7 +13,7 @@ use super::gpt2::{Gpt2, Gpt2Config};
 use super::llama::{Llama, LlamaConfig, LlamaGguf};
 use super::load::{Checkpoint, LoadError, config_text};
 use super::site::{BeforeText, LayerPrefix, SidePath};
-use super::tunable::TunableLinear;
+use super::tunable::{Projections, TunableLinear};
 
 const SUPPORTED: &str = "supported decoders: model_type \"llama\" (Llama, SmolLM2, TinyLlama) and \"gpt2\"";
 
@@ -46,6 +46,14 @@ impl DecoderConfig {
                  TinyLlama)"
             ))),
             None => Err(LoadError::Unsupported("the GGUF file names no general.architecture".into())),
+        }
+    }
+
+    /// A copy with every dropout off.
+    pub fn without_dropout(&self) -> Self {
+        match self {
+            Self::Llama(c) => Self::Llama(c.clone()),
+            Self::Gpt2(c) => Self::Gpt2(Gpt2Config { resid_pdrop: 0.0, embd_pdrop: 0.0, attn_pdrop: 0.0, ..c.clone() }),
         }
     }
 
@@ -99,12 +107,22 @@ impl<P: SidePath> Decoder<P> {
             Self::Gpt2(m) => m.logits(hidden),
         }
     }
+}
 
-    /// Every projection under its module path, as peft names modules (`model.layers.0.self_attn.q_proj`).
-    pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
-        match self {
-            Self::Llama(m) => m.tunable_linears(),
-            Self::Gpt2(m) => m.tunable_linears(),
+/// Every projection under its module path, as peft names modules (`model.layers.0.self_attn.q_proj`,
+/// `transformer.h.0.attn.c_attn`).
+impl<P: SidePath> Projections<P> for CausalLm<P> {
+    fn projections(&self) -> Vec<(String, &TunableLinear<P>)> {
+        match &self.decoder {
+            Decoder::Llama(m) => m.tunable_linears(),
+            Decoder::Gpt2(m) => m.tunable_linears(),
+        }
+    }
+
+    fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
+        match &mut self.decoder {
+            Decoder::Llama(m) => m.tunable_linears_mut(),
+            Decoder::Gpt2(m) => m.tunable_linears_mut(),
         }
     }
 }
@@ -143,6 +161,12 @@ impl<P: SidePath> CausalLm<P> {
         let mask = Tensor::ones([batch, past + seq], &words.device());
         let (hidden, cache) = self.decoder.forward(words, mask, Some(cache));
         (self.decoder.logits(hidden), cache)
+    }
+
+    /// Freezes the pretrained decoder: only what a method adds trains.
+    pub fn freeze_base(mut self) -> Self {
+        self.decoder = self.decoder.no_grad();
+        self
     }
 
     /// Positions the method's virtual tokens or prefix take before the text.
@@ -321,7 +345,16 @@ impl PretrainedDecoder {
 
     /// The model on `device`, without side paths.
     pub fn causal_lm<P: SidePath>(&self, device: &Device) -> Result<CausalLm<P>, LoadError> {
-        let decoder = match (&self.weights, &self.config) {
+        self.causal_lm_with_config(&self.config, device)
+    }
+
+    /// As [`Self::causal_lm`] with another config of the same architecture (dropout off for reference comparisons).
+    pub fn causal_lm_with_config<P: SidePath>(
+        &self,
+        config: &DecoderConfig,
+        device: &Device,
+    ) -> Result<CausalLm<P>, LoadError> {
+        let decoder = match (&self.weights, config) {
             (DecoderWeights::Safetensors(bytes), DecoderConfig::Llama(config)) => {
                 Decoder::Llama(Llama::load(&Checkpoint::parse(bytes)?, config, device)?)
             }

@@ -154,6 +154,17 @@ impl<P: SidePath> Gpt2Block<P> {
     }
 }
 
+/// Every projection with its path under `transformer.`, borrowed as `&` or `&mut` (one list for both).
+macro_rules! projections {
+    ($gpt2:expr, $($borrow:tt)+) => {{
+        let mut out = Vec::new();
+        for b in ($($borrow)+ $gpt2.h).into_iter() {
+            out.extend([$($borrow)+ b.c_attn, $($borrow)+ b.attn_c_proj, $($borrow)+ b.c_fc, $($borrow)+ b.mlp_c_proj]);
+        }
+        out.into_iter().map(|l| (format!("{TRANSFORMER}{}", l.path), l)).collect()
+    }};
+}
+
 /// A GPT-2 decoder with its tied language-model head (`GPT2LMHeadModel`).
 #[derive(Module, Debug)]
 pub struct Gpt2<P: SidePath> {
@@ -216,10 +227,10 @@ impl<P: SidePath> Gpt2<P> {
 
     /// Every projection with its module path as peft names it (`transformer.h.0.attn.c_attn`).
     pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
-        let mut out = Vec::new();
-        for b in &self.h {
-            out.extend([&b.c_attn, &b.attn_c_proj, &b.c_fc, &b.mlp_c_proj]);
-        }
-        out.into_iter().map(|l| (format!("{TRANSFORMER}{}", l.path), l)).collect()
+        projections!(self, &)
+    }
+
+    pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
+        projections!(self, &mut)
     }
 }

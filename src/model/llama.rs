@@ -277,6 +277,19 @@ impl<P: SidePath> LlamaLayer<P> {
     }
 }
 
+/// Every projection with its path, borrowed as `&` or `&mut` (one list for both).
+macro_rules! projections {
+    ($llama:expr, $($borrow:tt)+) => {{
+        let mut out = Vec::new();
+        for l in ($($borrow)+ $llama.layers).into_iter() {
+            let a = $($borrow)+ l.self_attn;
+            out.extend([$($borrow)+ a.q_proj, $($borrow)+ a.k_proj, $($borrow)+ a.v_proj, $($borrow)+ a.o_proj]);
+            out.extend([$($borrow)+ l.gate_proj, $($borrow)+ l.up_proj, $($borrow)+ l.down_proj]);
+        }
+        out.into_iter().map(|l| (l.path.clone(), l)).collect()
+    }};
+}
+
 /// A Llama decoder with its language-model head (`LlamaForCausalLM`).
 #[derive(Module, Debug)]
 pub struct Llama<P: SidePath> {
@@ -345,12 +358,11 @@ impl<P: SidePath> Llama<P> {
 
     /// Every projection with its checkpoint path (`model.layers.0.self_attn.q_proj`), as peft names modules.
     pub fn tunable_linears(&self) -> Vec<(String, &TunableLinear<P>)> {
-        let mut out = Vec::new();
-        for l in &self.layers {
-            let a = &l.self_attn;
-            out.extend([&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj]);
-        }
-        out.into_iter().map(|l| (l.path.clone(), l)).collect()
+        projections!(self, &)
+    }
+
+    pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
+        projections!(self, &mut)
     }
 }
 

@@ -32,6 +32,7 @@ pub use tokenizer::{Encoded, TextTokenizer};
 
 use norm::LayerNorm;
 pub use site::{BeforeText, Block, BlockClose, SidePath};
+pub use tunable::Projections;
 use tunable::TunableLinear;
 
 /// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
@@ -154,6 +155,18 @@ impl Pretrained {
     }
 }
 
+/// The sites methods plug into, each under its checkpoint path (`bert.encoder.layer.0.attention.self.query`), as peft
+/// names the modules it targets (below `base_model.model.`).
+impl<P: SidePath> Projections<P> for SequenceClassifier<P> {
+    fn projections(&self) -> Vec<(String, &TunableLinear<P>)> {
+        self.bert.tunable_linears().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
+    }
+
+    fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
+        self.bert.tunable_linears_mut().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
+    }
+}
+
 /// An encoder with a classification head on the pooled first token, as `BertForSequenceClassification`:
 /// logits = classifier(dropout(tanh(pooler(h[CLS])))). The pooler is pretrained (MiniLM ships it), which is what
 /// peft's reference runs use, so accuracy and parameter counts compare like for like.
@@ -207,16 +220,6 @@ impl<P: SidePath> SequenceClassifier<P> {
         self.bert.named_tensors(&format!("{ENCODER}."))
     }
 
-    /// The sites methods plug into, each under its checkpoint path (`bert.encoder.layer.0.attention.self.query`),
-    /// as peft names the modules it targets (below `base_model.model.`).
-    pub fn projections(&self) -> Vec<(String, &TunableLinear<P>)> {
-        self.bert.tunable_linears().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
-    }
-
-    pub fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
-        self.bert.tunable_linears_mut().into_iter().map(|(path, l)| (in_encoder(&path), l)).collect()
-    }
-
     pub fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
         self.bert.block_closes().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
     }
@@ -235,11 +238,6 @@ impl<P: SidePath> SequenceClassifier<P> {
         out.extend(self.block_closes().into_iter().map(|c| c.side));
         out.extend(self.projections().into_iter().map(|(_, l)| &l.side));
         out
-    }
-
-    /// The names a method's target list can use (`query`, `attention.self.query`, `output.dense`, ...).
-    pub fn target_names(&self) -> Vec<String> {
-        self.bert.tunable_names()
     }
 
     /// The rows of the word-embedding table for `ids`: [ids, hidden].

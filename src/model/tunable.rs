@@ -80,6 +80,34 @@ impl<P: SidePath> TunableLinear<P> {
     }
 }
 
+/// A model whose projections methods can take over, as peft's `BaseTuner` walks a model's named modules.
+pub trait Projections<P: SidePath> {
+    /// Every projection under its module path as peft names it (`bert.encoder.layer.0.attention.self.query`,
+    /// `model.layers.0.self_attn.q_proj`).
+    fn projections(&self) -> Vec<(String, &TunableLinear<P>)>;
+    fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)>;
+
+    /// The names a method's target list can use: each projection's path after its layer's number
+    /// (`attention.self.query`, `self_attn.q_proj`), or the whole path outside the layers (`pooler.dense`); a target
+    /// names one of them or a suffix of it (`query`, `q_proj`).
+    fn target_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .projections()
+            .into_iter()
+            .map(|(path, _)| {
+                let parts: Vec<&str> = path.split('.').collect();
+                match parts.iter().position(|part| part.parse::<usize>().is_ok()) {
+                    Some(layer) => parts[layer + 1..].join("."),
+                    None => path.clone(),
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 /// `f` applied to `x` [.., d] with its leading dimensions folded into rows ([rows, d]), unfolded again. burn keeps a
 /// [batch, seq, d] x [d, out] product batched when seq is a multiple of 32 (a GPU tiling rule); on the CPU that packs
 /// the weight once per sequence; one [batch * seq, d] product makes a MiniLM LoRA step 9 % faster on one thread.
