@@ -12,10 +12,12 @@ mod common;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::*;
+use peft_lab::data::lm::LmExample;
 use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::{SidePaths, side, side_mut};
 use peft_lab::model::Projections;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
+use peft_lab::train::lm::evaluate_lm;
 use peft_lab::train::optim;
 
 const ABS: f32 = 1e-4;
@@ -243,5 +245,35 @@ fn lora_on_decoders_matches_peft_logits_loss_and_gradients() {
             None,
             "{tag}: the base is frozen"
         );
+    }
+}
+
+/// Held-out loss and perplexity over examples, batched differently from the reference's one batch: each token counts
+/// once, so the figure is transformers' loss over the three texts.
+#[test]
+fn held_out_loss_counts_each_token_once_whatever_the_batches() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    let model = decoder("tiny-llama").causal_lm::<SidePaths>(&device).unwrap();
+    let ids = &fx.ints["input_ids"];
+    let mask = &fx.ints["attention_mask"].1;
+    let labels = &fx.ints["labels"].1;
+    let width = ids.0[1];
+    let examples: Vec<LmExample> = (0..ids.0[0])
+        .map(|row| {
+            let length = mask[row * width..(row + 1) * width].iter().sum::<i64>() as usize;
+            let at = row * width;
+            LmExample {
+                ids: ids.1[at..at + length].iter().map(|&i| i as u32).collect(),
+                labels: labels[at..at + length].to_vec(),
+            }
+        })
+        .collect();
+    let reference = fx.f("tiny-llama.loss")[0] as f64;
+    for batch_size in [1, 2, 3] {
+        let metrics = pollster::block_on(evaluate_lm(&model, &examples, 0, batch_size)).unwrap();
+        assert!((metrics.loss - reference).abs() < 1e-5, "batches of {batch_size}: {} vs {reference}", metrics.loss);
+        assert!((metrics.perplexity / reference.exp() - 1.0).abs() < 1e-5, "perplexity {}", metrics.perplexity);
+        assert_eq!(metrics.tokens, examples.iter().map(LmExample::learned_tokens).sum::<usize>());
     }
 }

@@ -101,6 +101,14 @@ impl<P: SidePath> Decoder<P> {
         }
     }
 
+    /// The device its weights are on.
+    pub fn device(&self) -> Device {
+        match self {
+            Self::Llama(m) => m.embed_tokens.device(),
+            Self::Gpt2(m) => m.wte.device(),
+        }
+    }
+
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match self {
             Self::Llama(m) => m.logits(hidden),

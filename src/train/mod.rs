@@ -1,6 +1,7 @@
 //! The training loop: async so the same code runs in a Web Worker (tensors are only read with `*_async`),
 //! reporting through a [`Host`] instead of printing.
 
+pub mod lm;
 pub mod metrics;
 pub mod optim;
 pub mod order;
