@@ -2,7 +2,7 @@
 //! logits of a right-padded batch and the causal-LM loss, from safetensors and, for Llama, from the GGUF file
 //! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
 //! LoRA as peft puts it on decoders (`q_proj`/`v_proj` on Llama, `c_attn` on GPT-2 with `fan_in_fan_out`): logits,
-//! loss and the gradients of every A and B; then eight AdamW steps (weight decay 0.01, eps 1e-8, gradients clipped to
+//! loss and the gradients of every A and B; IA3 with peft's default targets for each, likewise; then eight AdamW steps (weight decay 0.01, eps 1e-8, gradients clipped to
 //! norm 1, learning rate 1e-2) on the same batch: losses within 1e-4, final A and B within 1e-3 relative.
 //! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute, gradients 1e-3 relative to the largest entry (as the
 //! encoder's).
@@ -13,6 +13,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::*;
 use peft_lab::data::lm::LmExample;
+use peft_lab::method::ia3::{Ia3Config, Ia3Scale};
 use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::{SidePaths, side, side_mut};
 use peft_lab::model::Projections;
@@ -275,5 +276,46 @@ fn held_out_loss_counts_each_token_once_whatever_the_batches() {
         assert!((metrics.loss - reference).abs() < 1e-5, "batches of {batch_size}: {} vs {reference}", metrics.loss);
         assert!((metrics.perplexity / reference.exp() - 1.0).abs() < 1e-5, "perplexity {}", metrics.perplexity);
         assert_eq!(metrics.tokens, examples.iter().map(LmExample::learned_tokens).sum::<usize>());
+    }
+}
+
+/// peft's IA3 with its default targets for each architecture (Llama: k_proj, v_proj and down_proj, the last on its
+/// input; GPT-2: c_attn and mlp.c_proj, the last on its input), vectors set to the fixture's.
+#[test]
+fn ia3_on_decoders_matches_peft_logits_loss_and_gradients() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    for tag in ["tiny-llama", "tiny-gpt2"] {
+        let meta = &fx.json[format!("{tag}.ia3")];
+        let names = |key: &str| -> Vec<String> {
+            meta[key].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+        };
+        let config = Ia3Config { target_modules: names("targets"), feedforward_modules: names("feedforward") };
+        let pretrained = decoder(tag);
+        let without_dropout = pretrained.config.without_dropout();
+        let mut model = pretrained.causal_lm_with_config::<SidePaths>(&without_dropout, &device).unwrap().freeze_base();
+        config.inject_into(&mut model, &device).expect("targets match");
+        let mut adapted = Vec::new();
+        for (path, linear) in model.projections_mut() {
+            if let Some(ia3) = side_mut::<Ia3Scale>(&mut linear.side) {
+                let key = format!("{tag}.ia3.{path}.ia3_l");
+                let n = ia3.scale.dims()[0];
+                assert_eq!(fx.shape(&key), if ia3.on_input { [1, n] } else { [n, 1] }, "{key}");
+                ia3.scale = burn::module::Param::from_tensor(fx.tensor::<2>(&key, &device).reshape([n]));
+                adapted.push(format!("{path}.ia3_l"));
+            }
+        }
+        let mut expected = names("tensors");
+        adapted.sort();
+        expected.sort();
+        assert_eq!(adapted, expected, "{tag}: the projections peft adapts");
+        check(&format!("{tag} IA3"), &model, &fx, &format!("{tag}.ia3"), &device);
+        let logits = model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
+        let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+        for (path, linear) in model.projections() {
+            let Some(ia3) = side::<Ia3Scale>(&linear.side) else { continue };
+            let key = format!("{tag}.ia3.{path}.ia3_l.grad");
+            assert_rel_close(&key, &read(ia3.scale.val().grad(&grads).expect("trainable")), fx.f(&key), REL);
+        }
     }
 }

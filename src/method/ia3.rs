@@ -7,12 +7,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, side, side_mut,
+    SequenceClassifier, SidePaths, Site, side, side_mut,
 };
 use super::inject::{TUNER_PREFIX, inject, module_matches, peft_head, peft_key};
 use crate::model::tunable::along_last;
@@ -59,21 +59,29 @@ impl SidePath for Ia3Scale {
     }
 }
 
-impl Method for Ia3Config {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl Ia3Config {
+    /// Checks the settings and puts a vector of ones on every projection of `model` that the target modules name (on
+    /// its input for the feed-forward modules), for any architecture.
+    pub fn inject_into(&self, model: &mut impl Projections<SidePaths>, device: &Device) -> Result<(), MethodError> {
         if let Some(stray) = self.feedforward_modules.iter().find(|f| !self.target_modules.contains(f)) {
             return Err(MethodError::Invalid(format!(
                 "IA3 feed-forward module '{stray}' is not among the target modules {:?}",
                 self.target_modules
             )));
         }
-        let mut model = model.freeze_base();
-        inject(&mut model, "IA3", &self.target_modules, |path, linear| {
+        inject(model, "IA3", &self.target_modules, |path, linear| {
             let on_input = module_matches(&self.feedforward_modules, path);
             let [d_in, d_out] = linear.dims();
             let n = if on_input { d_in } else { d_out };
-            Ok(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], &ctx.device)), on_input }.into_side())
-        })?;
+            Ok(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], device)), on_input }.into_side())
+        })
+    }
+}
+
+impl Method for Ia3Config {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        let mut model = model.freeze_base();
+        self.inject_into(&mut model, &ctx.device)?;
         Ok(model)
     }
 
