@@ -2,7 +2,8 @@
 //! logits of a right-padded batch and the causal-LM loss, from safetensors and, for Llama, from the GGUF file
 //! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
 //! LoRA as peft puts it on decoders (`q_proj`/`v_proj` on Llama, `c_attn` on GPT-2 with `fan_in_fan_out`): logits,
-//! loss and the gradients of every A and B; IA3 with peft's default targets for each, likewise; then eight AdamW steps (weight decay 0.01, eps 1e-8, gradients clipped to
+//! loss and the gradients of every A and B; IA3 with peft's default targets for each, and prefix tuning (with and
+//! without its MLP, sized by the key/value heads under grouped-query attention, as peft does), likewise; then eight AdamW steps (weight decay 0.01, eps 1e-8, gradients clipped to
 //! norm 1, learning rate 1e-2) on the same batch: losses within 1e-4, final A and B within 1e-3 relative.
 //! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute, gradients 1e-3 relative to the largest entry (as the
 //! encoder's).
@@ -13,8 +14,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::*;
 use peft_lab::data::lm::LmExample;
+use peft_lab::method::Attached;
 use peft_lab::method::ia3::{Ia3Config, Ia3Scale};
 use peft_lab::method::lora::{LoraConfig, LoraLayer};
+use peft_lab::method::prefix::{PrefixConfig, PrefixEncoder};
 use peft_lab::method::{SidePaths, side, side_mut};
 use peft_lab::model::Projections;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
@@ -154,6 +157,13 @@ fn weights_that_do_not_fit_the_config_name_the_tensor() {
     assert_eq!(error, "model.safetensors has no tensor 'lm_head.weight'");
 }
 
+/// `tag`'s decoder, frozen, dropout off (as the references run), on `device`.
+fn frozen_without_dropout(tag: &str, device: &Device) -> CausalLm<SidePaths> {
+    let pretrained = decoder(tag);
+    let config = pretrained.config.without_dropout();
+    pretrained.causal_lm_with_config(&config, device).unwrap().freeze_base()
+}
+
 /// `tag`'s decoder with peft's LoRA on `targets`, A and B set to the fixture's (B is not zero, so that every gradient
 /// is), dropout off, on the autodiff `device`.
 fn lora_model(fx: &Fixture, tag: &str, targets: &[&str], device: &Device) -> CausalLm<SidePaths> {
@@ -164,9 +174,7 @@ fn lora_model(fx: &Fixture, tag: &str, targets: &[&str], device: &Device) -> Cau
         target_modules: targets.iter().map(|t| t.to_string()).collect(),
         ..LoraConfig::default()
     };
-    let pretrained = decoder(tag);
-    let without_dropout = pretrained.config.without_dropout();
-    let mut model = pretrained.causal_lm_with_config::<SidePaths>(&without_dropout, device).unwrap().freeze_base();
+    let mut model = frozen_without_dropout(tag, device);
     config.inject_into(&mut model, device).expect("targets match");
     let mut adapted = Vec::new();
     for (path, linear) in model.projections_mut() {
@@ -291,9 +299,7 @@ fn ia3_on_decoders_matches_peft_logits_loss_and_gradients() {
             meta[key].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
         };
         let config = Ia3Config { target_modules: names("targets"), feedforward_modules: names("feedforward") };
-        let pretrained = decoder(tag);
-        let without_dropout = pretrained.config.without_dropout();
-        let mut model = pretrained.causal_lm_with_config::<SidePaths>(&without_dropout, &device).unwrap().freeze_base();
+        let mut model = frozen_without_dropout(tag, &device);
         config.inject_into(&mut model, &device).expect("targets match");
         let mut adapted = Vec::new();
         for (path, linear) in model.projections_mut() {
@@ -316,6 +322,56 @@ fn ia3_on_decoders_matches_peft_logits_loss_and_gradients() {
             let Some(ia3) = side::<Ia3Scale>(&linear.side) else { continue };
             let key = format!("{tag}.ia3.{path}.ia3_l.grad");
             assert_rel_close(&key, &read(ia3.scale.val().grad(&grads).expect("trainable")), fx.f(&key), REL);
+        }
+    }
+}
+
+/// peft's prefix tuning (with its MLP) and P-tuning v2 (without) on each decoder: the encoder's parameters set to the
+/// fixture's, every layer's keys and values before the text, the text's positions after them.
+#[test]
+fn prefix_tuning_on_decoders_matches_peft_logits_loss_and_gradients() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    for tag in ["tiny-llama", "tiny-gpt2"] {
+        for (kind, projection) in [("prefix", true), ("ptuning_v2", false)] {
+            let key = format!("{tag}.{kind}");
+            let meta = &fx.json[&key];
+            let config = PrefixConfig {
+                num_virtual_tokens: meta["num_virtual_tokens"].as_u64().unwrap() as usize,
+                prefix_projection: projection,
+                encoder_hidden_size: None,
+            };
+            let mut model = frozen_without_dropout(tag, &device);
+            let mut encoder = config.encoder(model.prefix_shape(), model.max_positions(), 16, &device).expect("fits");
+            let tensor = |name: &str| format!("{key}.prompt_encoder.{name}");
+            assert_eq!(encoder.embedding.dims().to_vec(), fx.shape(&tensor("embedding.weight")), "{key}");
+            encoder.embedding = fx.param(&tensor("embedding.weight"), &device);
+            if let Some(mlp) = &mut encoder.projection {
+                for (linear, index) in [(&mut mlp.first, 0), (&mut mlp.second, 2)] {
+                    linear.weight = fx.linear_param(&tensor(&format!("transform.{index}.weight")), &device);
+                    linear.bias = Some(fx.param(&tensor(&format!("transform.{index}.bias")), &device));
+                }
+            }
+            model.sequence = Some(encoder.into_side());
+            check(&key, &model, &fx, &key, &device);
+            let logits =
+                model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
+            let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+            let encoder = side::<PrefixEncoder>(&model.sequence).expect("attached");
+            let mut compared =
+                vec![("embedding.weight".to_string(), read(encoder.embedding.val().grad(&grads).unwrap()))];
+            if let Some(mlp) = &encoder.projection {
+                for (linear, index) in [(&mlp.first, 0), (&mlp.second, 2)] {
+                    let weight = linear.weight.val().grad(&grads).unwrap().transpose();
+                    compared.push((format!("transform.{index}.weight"), read(weight)));
+                    let bias = linear.bias.as_ref().unwrap().val().grad(&grads).unwrap();
+                    compared.push((format!("transform.{index}.bias"), read(bias)));
+                }
+            }
+            for (name, grad) in compared {
+                let grad_key = format!("{}.grad", tensor(&name));
+                assert_rel_close(&grad_key, &grad, fx.f(&grad_key), REL);
+            }
         }
     }
 }

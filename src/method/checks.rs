@@ -1,15 +1,14 @@
 //! The range checks methods share, each with a message that names the setting, its value and what it may be.
 
 use super::MethodError;
-use crate::model::BertConfig;
 
 /// Encoders wider than this many times the model's hidden size are refused: beyond it they only cost memory, and a
 /// huge value (from `--set` or a hostile link) would exhaust it before any tensor is checked.
 pub const MAX_ENCODER_WIDTH_FACTOR: usize = 4;
 
 /// An encoder width in 1..=MAX_ENCODER_WIDTH_FACTOR × hidden.
-pub fn check_encoder_width(setting: &str, width: usize, cfg: &BertConfig) -> Result<(), MethodError> {
-    let max = MAX_ENCODER_WIDTH_FACTOR * cfg.hidden_size;
+pub fn check_encoder_width(setting: &str, width: usize, hidden_size: usize) -> Result<(), MethodError> {
+    let max = MAX_ENCODER_WIDTH_FACTOR * hidden_size;
     if !(1..=max).contains(&width) {
         return Err(MethodError::Invalid(format!(
             "{setting} is {width}; choose 1..={max} ({MAX_ENCODER_WIDTH_FACTOR} × the model's hidden size)"
@@ -38,9 +37,8 @@ pub fn check_virtual_tokens(
     method: &str,
     tokens: usize,
     max_length: usize,
-    cfg: &BertConfig,
+    positions: usize,
 ) -> Result<(), MethodError> {
-    let positions = cfg.max_position_embeddings;
     if tokens == 0 {
         return Err(MethodError::Invalid(format!("{method} needs at least 1 virtual token")));
     }

@@ -5,7 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::model::bert::LayerPrefix;
 use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
+use crate::model::{BertConfig, Checkpoint, LoadError, PrefixShape, SidePath, Weights};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefixConfig {
@@ -85,41 +85,49 @@ impl SidePath for PrefixEncoder {
     }
 }
 
-impl Method for PrefixConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        let cfg = model.config.clone();
+impl PrefixConfig {
+    /// Checks the settings against a model whose attention prefixes have `shape`, with `positions` positions for
+    /// inputs of up to `max_length` tokens, and builds the encoder as peft initialises it, for any architecture.
+    pub fn encoder(
+        &self,
+        shape: PrefixShape,
+        positions: usize,
+        max_length: usize,
+        device: &Device,
+    ) -> Result<PrefixEncoder, MethodError> {
         // transformers shifts the real tokens' positions by the prefix length, so both must fit.
-        check_virtual_tokens("prefix tuning", self.num_virtual_tokens, ctx.max_length, &cfg)?;
-        let projection_hidden = self.projection_hidden(cfg.hidden_size);
-        if let Some(width) = projection_hidden {
-            check_encoder_width("prefix tuning encoder_hidden_size", width, &cfg)?;
-            // Linear(hidden, width) then Linear(width, layers × 2 × hidden), with biases.
-            let (w, hidden, out) = (width as u64, cfg.hidden_size as u64, 2 * (cfg.num_hidden_layers * cfg.hidden_size) as u64);
-            check_encoder_parameters("prefix tuning's projection", (hidden + 1) * w + (w + 1) * out)?;
+        check_virtual_tokens("prefix tuning", self.num_virtual_tokens, max_length, positions)?;
+        let token_dim = shape.token_dim();
+        let width = shape.layers * 2 * token_dim;
+        let projection_hidden = self.projection_hidden(token_dim);
+        if let Some(hidden) = projection_hidden {
+            check_encoder_width("prefix tuning encoder_hidden_size", hidden, token_dim)?;
+            // Linear(token_dim, hidden) then Linear(hidden, layers × 2 × token_dim), with biases.
+            let (h, t, out) = (hidden as u64, token_dim as u64, width as u64);
+            check_encoder_parameters("prefix tuning's projection", (t + 1) * h + (h + 1) * out)?;
         }
-        let (layers, hidden) = (cfg.num_hidden_layers, cfg.hidden_size);
-        let width = layers * 2 * hidden;
         let tokens = self.num_virtual_tokens;
-        let device = &ctx.device;
         // nn.Embedding's default init is N(0, 1).
         let normal = Distribution::Normal(0.0, 1.0);
         let (embedding, projection) = match projection_hidden {
             Some(h) => (
-                Tensor::random([tokens, hidden], normal, device),
+                Tensor::random([tokens, token_dim], normal, device),
                 Some(PrefixProjection {
-                    first: torch_linear(hidden, h, device),
+                    first: torch_linear(token_dim, h, device),
                     second: torch_linear(h, width, device),
                 }),
             ),
             None => (Tensor::random([tokens, width], normal, device), None),
         };
+        Ok(PrefixEncoder { embedding: Param::from_tensor(embedding), projection, num_layers: shape.layers, heads: shape.heads })
+    }
+}
+
+impl Method for PrefixConfig {
+    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+        let positions = model.config.max_position_embeddings;
+        let encoder = self.encoder(model.prefix_shape(), positions, ctx.max_length, &ctx.device)?;
         let mut model = model.freeze_base();
-        let encoder = PrefixEncoder {
-            embedding: Param::from_tensor(embedding),
-            projection,
-            num_layers: layers,
-            heads: cfg.num_attention_heads,
-        };
         model.sequence = Some(encoder.into_side());
         Ok(model)
     }

@@ -128,7 +128,7 @@ impl PromptTuningConfig {
 
 impl Method for PromptTuningConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        check_virtual_tokens("prompt tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
+        check_virtual_tokens("prompt tuning", self.num_virtual_tokens, ctx.max_length, model.config.max_position_embeddings)?;
         let (tokens, hidden) = (self.num_virtual_tokens, model.config.hidden_size);
         let table = match self.prompt_tuning_init {
             PromptInit::Random => Tensor::random([tokens, hidden], Distribution::Normal(0.0, 1.0), &ctx.device),

@@ -54,11 +54,11 @@ impl PromptEncoderConfig {
 
 impl Method for PromptEncoderConfig {
     fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, &model.config)?;
+        check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, model.config.max_position_embeddings)?;
         check_probability("P-tuning encoder_dropout", self.encoder_dropout)?;
         let d = model.config.hidden_size;
         let h = self.encoder_hidden_size.unwrap_or(d);
-        check_encoder_width("P-tuning encoder_hidden_size", h, &model.config)?;
+        check_encoder_width("P-tuning encoder_hidden_size", h, model.config.hidden_size)?;
         let device = &ctx.device;
         let encoder = match self.encoder_reparameterization_type {
             EncoderType::Mlp => PromptEncoder::Mlp(vec![

@@ -12,7 +12,7 @@ use super::gguf::Gguf;
 use super::gpt2::{Gpt2, Gpt2Config};
 use super::llama::{Llama, LlamaConfig, LlamaGguf};
 use super::load::{Checkpoint, LoadError, config_text};
-use super::site::{BeforeText, LayerPrefix, SidePath};
+use super::site::{BeforeText, LayerPrefix, PrefixShape, SidePath};
 use super::tunable::{Projections, TunableLinear};
 
 const SUPPORTED: &str = "supported decoders: model_type \"llama\" (Llama, SmolLM2, TinyLlama) and \"gpt2\"";
@@ -175,6 +175,21 @@ impl<P: SidePath> CausalLm<P> {
     pub fn freeze_base(mut self) -> Self {
         self.decoder = self.decoder.no_grad();
         self
+    }
+
+    /// What each layer's attention prefix holds: the key/value heads (fewer than the query heads under grouped-query
+    /// attention), as peft sizes a decoder's prefix.
+    pub fn prefix_shape(&self) -> PrefixShape {
+        match &self.decoder {
+            Decoder::Llama(m) => {
+                let c = &m.config;
+                PrefixShape { layers: c.num_hidden_layers, heads: c.kv_heads(), head_dim: c.head_dim() }
+            }
+            Decoder::Gpt2(m) => {
+                let c = &m.config;
+                PrefixShape { layers: c.n_layer, heads: c.n_head, head_dim: c.n_embd / c.n_head }
+            }
+        }
     }
 
     /// Positions the method's virtual tokens or prefix take before the text.

@@ -31,7 +31,7 @@ use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
 use norm::LayerNorm;
-pub use site::{BeforeText, Block, BlockClose, SidePath};
+pub use site::{BeforeText, Block, BlockClose, PrefixShape, SidePath};
 pub use tunable::Projections;
 use tunable::TunableLinear;
 
@@ -230,6 +230,12 @@ impl<P: SidePath> SequenceClassifier<P> {
 
     pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
         self.bert.layer_norms_mut().into_iter().map(|(path, n)| (in_encoder(&path), n)).collect()
+    }
+
+    /// What each layer's attention prefix holds.
+    pub fn prefix_shape(&self) -> PrefixShape {
+        let c = &self.config;
+        PrefixShape { layers: c.num_hidden_layers, heads: c.num_attention_heads, head_dim: c.head_dim() }
     }
 
     /// Every site a side path can occupy: the sequence, every block close, every projection.

@@ -18,6 +18,22 @@ pub struct LayerPrefix {
     pub value: Tensor<4>,
 }
 
+/// The keys and values each layer's attention takes before the sequence: `layers` of [batch, heads, tokens,
+/// head_dim] (for grouped-query attention the key/value heads, as peft sizes a decoder's prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefixShape {
+    pub layers: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl PrefixShape {
+    /// One layer's key (or value) width per token: peft's `token_dim`.
+    pub fn token_dim(&self) -> usize {
+        self.heads * self.head_dim
+    }
+}
+
 /// The sub-block a block-close site closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Block {
