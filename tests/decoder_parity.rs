@@ -375,3 +375,38 @@ fn prefix_tuning_on_decoders_matches_peft_logits_loss_and_gradients() {
         }
     }
 }
+
+/// The names a target list can use, for every architecture: the path inside a layer, or below the base model's module
+/// outside the layers (what "names available" lists when targets match nothing).
+#[test]
+fn target_names_are_paths_inside_a_layer_or_below_the_base_model() {
+    let device = device();
+    let bert = tiny_model().classifier::<SidePaths>(2, &device).unwrap();
+    assert_eq!(
+        bert.target_names(),
+        [
+            "attention.output.dense",
+            "attention.self.key",
+            "attention.self.query",
+            "attention.self.value",
+            "intermediate.dense",
+            "output.dense",
+            "pooler.dense"
+        ]
+    );
+    let llama = decoder("tiny-llama").causal_lm::<SidePaths>(&device).unwrap();
+    assert_eq!(
+        llama.target_names(),
+        [
+            "mlp.down_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "self_attn.k_proj",
+            "self_attn.o_proj",
+            "self_attn.q_proj",
+            "self_attn.v_proj"
+        ]
+    );
+    let gpt2 = decoder("tiny-gpt2").causal_lm::<SidePaths>(&device).unwrap();
+    assert_eq!(gpt2.target_names(), ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]);
+}

@@ -11,6 +11,8 @@ use super::chat::ChatTemplate;
 use super::gguf::Gguf;
 use super::gpt2::{Gpt2, Gpt2Config};
 use super::llama::{Llama, LlamaConfig, LlamaGguf};
+#[cfg(not(target_arch = "wasm32"))]
+use super::load::read_file;
 use super::load::{Checkpoint, LoadError, config_text};
 use super::site::{BeforeText, LayerPrefix, PrefixShape, SidePath};
 use super::tunable::{Projections, TunableLinear};
@@ -26,9 +28,8 @@ pub enum DecoderConfig {
 }
 
 impl DecoderConfig {
-    /// Parses a decoder's config.json, by its model_type.
-    pub fn parse(json: &str) -> Result<Self, LoadError> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| LoadError::Config(e.to_string()))?;
+    /// A decoder's parsed config.json, by its model_type.
+    pub fn parse(value: serde_json::Value) -> Result<Self, LoadError> {
         match value.get("model_type").and_then(|v| v.as_str()) {
             Some("llama") => Ok(Self::Llama(LlamaConfig::parse(value)?)),
             Some("gpt2") => Ok(Self::Gpt2(Gpt2Config::parse(value)?)),
@@ -61,14 +62,6 @@ impl DecoderConfig {
         match self {
             Self::Llama(c) => c.vocab_size,
             Self::Gpt2(c) => c.vocab_size,
-        }
-    }
-
-    /// How many positions the model has (its context).
-    pub fn max_positions(&self) -> usize {
-        match self {
-            Self::Llama(c) => c.max_position_embeddings,
-            Self::Gpt2(c) => c.n_positions,
         }
     }
 }
@@ -248,18 +241,19 @@ impl PretrainedDecoder {
         weights: Vec<u8>,
         tokenizer_json: &[u8],
     ) -> Result<Self, LoadError> {
-        let text = config_text(config_json)?;
-        let config = DecoderConfig::parse(text)?;
-        Checkpoint::parse(&weights)?;
-        let mut tokenizer = BpeTokenizer::from_tokenizer_json(tokenizer_json)?;
+        let value: serde_json::Value =
+            serde_json::from_str(config_text(config_json)?).map_err(|e| LoadError::Config(e.to_string()))?;
         // tokenizer.json names no end token; config.json does (an id, or a list whose first is the main one).
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| LoadError::Config(e.to_string()))?;
         let id = |key: &str| {
             let v = value.get(key)?;
             v.as_u64().or_else(|| v.as_array()?.first()?.as_u64()).and_then(|id| u32::try_from(id).ok())
         };
-        tokenizer.bos = tokenizer.bos.or(id("bos_token_id"));
-        tokenizer.eos = tokenizer.eos.or(id("eos_token_id"));
+        let (bos, eos) = (id("bos_token_id"), id("eos_token_id"));
+        let config = DecoderConfig::parse(value)?;
+        Checkpoint::parse(&weights)?;
+        let mut tokenizer = BpeTokenizer::from_tokenizer_json(tokenizer_json)?;
+        tokenizer.bos = tokenizer.bos.or(bos);
+        tokenizer.eos = tokenizer.eos.or(eos);
         Self::checked(name, config, tokenizer, DecoderWeights::Safetensors(weights), "tokenizer.json", "config.json")
     }
 
@@ -318,24 +312,19 @@ impl PretrainedDecoder {
     /// GGUF file (as public/models/SmolLM2-135M-Instruct).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(path: &std::path::Path) -> Result<Self, LoadError> {
-        let io = |path: &std::path::Path, e: std::io::Error| LoadError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let read = |path: std::path::PathBuf| std::fs::read(&path).map_err(|e| io(&path, e));
         let name = path.display().to_string();
         if !path.is_dir() {
-            return Self::from_gguf(&name, read(path.to_path_buf())?);
+            return Self::from_gguf(&name, read_file(path)?);
         }
         if !path.join("config.json").exists() {
             let mut ggufs: Vec<std::path::PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| io(path, e))?
+                .map_err(|e| LoadError::Io { path: name.clone(), reason: e.to_string() })?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")))
                 .collect();
             ggufs.sort();
             return match ggufs.as_slice() {
-                [one] => Self::from_gguf(&name, read(one.clone())?),
+                [one] => Self::from_gguf(&name, read_file(one)?),
                 [] => Err(LoadError::Io {
                     path: name,
                     reason: "the folder has neither config.json (with model.safetensors and tokenizer.json) nor a \
@@ -357,11 +346,8 @@ impl PretrainedDecoder {
                 }),
             };
         }
-        let (config, weights, tokenizer) = (
-            read(path.join("config.json"))?,
-            read(path.join("model.safetensors"))?,
-            read(path.join("tokenizer.json"))?,
-        );
+        let read = |file: &str| read_file(&path.join(file));
+        let (config, weights, tokenizer) = (read("config.json")?, read("model.safetensors")?, read("tokenizer.json")?);
         let decoder = Self::from_bytes(&name, &config, weights, &tokenizer)?;
         Ok(decoder.with_chat_template(chat_template_in(path)?))
     }
@@ -400,20 +386,16 @@ impl PretrainedDecoder {
 /// `chat_template`.
 #[cfg(not(target_arch = "wasm32"))]
 fn chat_template_in(dir: &std::path::Path) -> Result<Option<String>, LoadError> {
-    let io = |path: &std::path::Path, e: std::io::Error| LoadError::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
+    let text = |file: &std::path::Path| read_file(file).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let jinja = dir.join("chat_template.jinja");
     if jinja.exists() {
-        return std::fs::read_to_string(&jinja).map(Some).map_err(|e| io(&jinja, e));
+        return text(&jinja).map(Some);
     }
     let config = dir.join("tokenizer_config.json");
     if !config.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&config).map_err(|e| io(&config, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_str(&text(&config)?)
         .map_err(|e| LoadError::Tokenizer(format!("tokenizer_config.json does not parse: {e}")))?;
     Ok(value.get("chat_template").and_then(|t| t.as_str()).map(str::to_string))
 }

@@ -191,15 +191,14 @@ impl<'m, P: SidePath> Generation<'m, P> {
 
     /// The last position's logits of the text so far, read back from the device.
     async fn next_logits(&mut self) -> Result<Vec<f32>, GenerationError> {
-        let new = match (&self.cache, self.settings.use_cache) {
-            (Some(_), true) => &self.tokens[self.tokens.len() - 1..],
-            _ => &self.tokens[..],
-        };
+        let cached = self.cache.as_deref().filter(|_| self.settings.use_cache);
+        // With the cache, only the last token is new to the model.
+        let new = if cached.is_some() { &self.tokens[self.tokens.len() - 1..] } else { &self.tokens[..] };
         let ids = Tensor::<2, Int>::from_data(
             TensorData::new(new.iter().map(|&t| t as i64).collect::<Vec<_>>(), [1, new.len()]),
             &self.device,
         );
-        let (logits, cache) = match self.cache.as_deref().filter(|_| self.settings.use_cache) {
+        let (logits, cache) = match cached {
             Some(cache) => self.model.extend(ids, cache),
             None => self.model.forward_keeping_cache(ids, Tensor::ones([1, new.len()], &self.device)),
         };

@@ -83,19 +83,17 @@ impl LlamaConfig {
     /// The hyper-parameters a GGUF file of architecture "llama" gives in its metadata (`llama.block_count`...); the
     /// vocabulary size is the token embedding's, the head is tied when the file has no `output.weight`.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
+        let optional = |key: &str| -> Result<Option<usize>, LoadError> {
+            Ok(gguf.get_u64(&format!("llama.{key}"))?.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
+        };
         let required = |key: &str| -> Result<usize, LoadError> {
-            let full = format!("llama.{key}");
-            let value = gguf.get_u64(&full)?.ok_or_else(|| {
-                LoadError::Config(format!("the GGUF file has no '{full}', which a Llama model needs"))
-            })?;
-            Ok(usize::try_from(value).unwrap_or(usize::MAX))
+            optional(key)?.ok_or_else(|| {
+                LoadError::Config(format!("the GGUF file has no 'llama.{key}', which a Llama model needs"))
+            })
         };
         let embedding =
             gguf.tensor_info(GGUF_EMBEDDING).ok_or_else(|| super::gguf::GgufError::Missing(GGUF_EMBEDDING.into()))?;
         let heads = required("attention.head_count")?;
-        let optional = |key: &str| -> Result<Option<usize>, LoadError> {
-            Ok(gguf.get_u64(&format!("llama.{key}"))?.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
-        };
         let config = Self {
             vocab_size: embedding.shape[0],
             hidden_size: required("embedding_length")?,

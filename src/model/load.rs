@@ -66,6 +66,12 @@ pub fn check_config(
     Ok(())
 }
 
+/// A model file's bytes, or which file could not be read and why.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::Io { path: path.display().to_string(), reason: e.to_string() })
+}
+
 /// config.json's bytes as text.
 pub fn config_text(bytes: &[u8]) -> Result<&str, LoadError> {
     std::str::from_utf8(bytes).map_err(|_| LoadError::Config("config.json is not UTF-8".into()))

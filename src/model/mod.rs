@@ -114,10 +114,7 @@ impl Pretrained {
     /// Reads `dir/config.json`, `dir/model.safetensors` and `dir/tokenizer.json`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &std::path::Path) -> Result<Self, LoadError> {
-        let read = |file: &str| {
-            let path = dir.join(file);
-            std::fs::read(&path).map_err(|e| LoadError::Io { path: path.display().to_string(), reason: e.to_string() })
-        };
+        let read = |file: &str| load::read_file(&dir.join(file));
         let (config, weights, tokenizer) = (read("config.json")?, read("model.safetensors")?, read("tokenizer.json")?);
         Self::from_bytes(&dir.display().to_string(), &config, weights, &tokenizer)
     }

@@ -88,8 +88,8 @@ pub trait Projections<P: SidePath> {
     fn projections_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)>;
 
     /// The names a method's target list can use: each projection's path after its layer's number
-    /// (`attention.self.query`, `self_attn.q_proj`), or the whole path outside the layers (`pooler.dense`); a target
-    /// names one of them or a suffix of it (`query`, `q_proj`).
+    /// (`attention.self.query`, `self_attn.q_proj`), or outside the layers its path below the base model's module
+    /// (`pooler.dense` of `bert.pooler.dense`); a target names one of them or a suffix of it (`query`, `q_proj`).
     fn target_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .projections()
@@ -98,7 +98,7 @@ pub trait Projections<P: SidePath> {
                 let parts: Vec<&str> = path.split('.').collect();
                 match parts.iter().position(|part| part.parse::<usize>().is_ok()) {
                     Some(layer) => parts[layer + 1..].join("."),
-                    None => path.clone(),
+                    None => parts[1.min(parts.len() - 1)..].join("."),
                 }
             })
             .collect();
