@@ -12,7 +12,7 @@ use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prompt::{PromptInit, PromptTuningConfig};
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
-use peft_lab::method::{AttachContext, Method, MethodConfig, MethodError};
+use peft_lab::method::{AttachContext, MethodConfig, MethodError, SequenceClassifier, Tuner};
 use peft_lab::model::Pretrained;
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
@@ -322,7 +322,7 @@ fn a_broken_tokenizer_is_refused() {
     }
 }
 
-fn attach_err(method: &dyn Method, max_length: usize) -> String {
+fn attach_err(method: &dyn Tuner<SequenceClassifier>, max_length: usize) -> String {
     let device = peft_lab::device::cpu();
     let model = tiny_model().classifier(2, &device).unwrap();
     match method.attach(model, &AttachContext { device, max_length, tokenizer: None }) {
@@ -336,7 +336,7 @@ fn attach_err(method: &dyn Method, max_length: usize) -> String {
 fn bad_method_settings_name_the_valid_range() {
     let lora = |r: usize, targets: &[&str]| LoraConfig {
         r,
-        target_modules: targets.iter().map(|t| t.to_string()).collect(),
+        target_modules: Some(targets.iter().map(|t| t.to_string()).collect()),
         ..Default::default()
     };
     assert!(attach_err(&lora(0, &["query"]), 16).contains("rank r must be at least 1"));
@@ -379,8 +379,8 @@ fn bad_method_settings_name_the_valid_range() {
     assert!(attach_err(&adapter(16, "tanh"), 16).contains("choose relu, swish or gelu"));
 
     let ia3 = |targets: &[&str], ff: &[&str]| Ia3Config {
-        target_modules: targets.iter().map(|t| t.to_string()).collect(),
-        feedforward_modules: ff.iter().map(|t| t.to_string()).collect(),
+        target_modules: Some(targets.iter().map(|t| t.to_string()).collect()),
+        feedforward_modules: Some(ff.iter().map(|t| t.to_string()).collect()),
     };
     let err = attach_err(&ia3(&["k_proj"], &[]), 16);
     assert!(err.contains("match no layer") && err.contains("attention.self.key"), "{err}");
@@ -430,7 +430,7 @@ fn method_settings_from_text_are_checked() {
     assert!(lora.set("lora_alpha", "32").unwrap());
     assert!(!lora.set("num_virtual_tokens", "4").unwrap(), "LoRA has no virtual tokens");
     let MethodConfig::Lora(c) = &lora else { panic!() };
-    assert_eq!((c.r, c.alpha, c.target_modules.len()), (16, 32.0, 3));
+    assert_eq!((c.r, c.alpha, c.target_modules.as_ref().map_or(0, Vec::len)), (16, 32.0, 3));
     let err = lora.set("r", "-1").unwrap_err().to_string();
     assert!(err.contains("r=-1 does not fit lora r16"), "{err}");
     let mut prompt = MethodConfig::from_name("prompt").unwrap();

@@ -667,3 +667,118 @@ fn generate_refuses_what_it_cannot_run_with_the_reason() {
         assert!(stderr(&out).contains(expected), "{all:?}: {}\n  expected: {expected}", stderr(&out));
     }
 }
+
+/// A small corpus of sentences for the tiny decoders, one document per line.
+fn write_corpus(dir: &Path) -> String {
+    let mut text = String::new();
+    for i in 0..24 {
+        let subject = ["The capital of France", "A fox", "The dog", "To be"][i % 4];
+        text.push_str(&format!("{subject} is number {i}, or not.\n"));
+    }
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn tiny_llama() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decoders/tiny-llama").display().to_string()
+}
+
+#[test]
+fn train_fine_tunes_a_decoder_and_saves_a_causal_lm_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, adapter) = (write_corpus(dir.path()), dir.path().join("adapter"));
+    let model = tiny_llama();
+    let out = peft_lab(&[
+        "train",
+        "--model",
+        &model,
+        "--data",
+        &data,
+        "--method",
+        "lora",
+        "--lr",
+        "1e-2",
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "32",
+        "--json",
+        "--save-adapter",
+        adapter.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("19 training and 5 held-out examples"), "{err}");
+    assert!(err.contains("before training: val loss"), "{err}");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+    assert_eq!((&result["method"], &result["steps"]), (&"lora r8".into(), &4.into()));
+    let base = result["base"]["metrics"]["perplexity"].as_f64().unwrap();
+    let evaluations = result["evaluations"].as_array().unwrap();
+    assert_eq!(evaluations.len(), 1, "one evaluation, at the end of the --max-steps run");
+    let (step, last) = (&evaluations[0][0], &evaluations[0][1]);
+    assert_eq!(step, 4);
+    assert!(last["metrics"]["perplexity"].as_f64().unwrap().is_finite() && base.is_finite());
+    let samples = last["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 2);
+    assert!(samples.iter().all(|s| !s["prompt"].as_str().unwrap().is_empty()), "{samples:?}");
+    let config = &result["adapter_config"];
+    assert_eq!((&config["task_type"], &config["peft_type"]), (&"CAUSAL_LM".into(), &"LORA".into()));
+    assert_eq!(config["target_modules"], serde_json::json!(["q_proj", "v_proj"]), "peft's default for Llama");
+    assert_eq!(config["modules_to_save"], serde_json::Value::Null);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(&saved, config);
+    assert!(adapter.join("adapter_model.safetensors").exists());
+
+    // The saved adapter generates.
+    let args = ["generate", "--model", &model, "--adapter", adapter.to_str().unwrap(), "--prompt", "A fox"];
+    let out = peft_lab(&[&args[..], &["--max-new-tokens", "4"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let opened = format!("adapter {}: lora r8", adapter.display());
+    assert!(stderr(&out).contains(&opened), "{}", stderr(&out));
+}
+
+#[test]
+fn train_on_a_decoder_refuses_what_it_cannot_do_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_corpus(dir.path());
+    let chat = dir.path().join("chat.jsonl");
+    std::fs::write(
+        &chat,
+        r#"{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}"#,
+    )
+    .unwrap();
+    let binary = dir.path().join("weights.txt");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 0, 1, 2, 255]).unwrap();
+    let model = tiny_llama();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--method", "lora", "--share-link", "link.txt"], "--share-link is for classifiers;"),
+        (vec!["--method", "lora", "--test-split", "0.1"], "--test-split is for classifiers;"),
+        (vec!["--method", "houlsby"], "this model has no such sites"),
+        (vec!["--method", "bitfit"], "BitFit trains the bias terms, and this model has none"),
+        (vec!["--method", "head"], "trains a classification head, and this model has none of its own"),
+        (vec!["--method", "lora", "--set", "target_modules=query"], "match no layer of this model; names available"),
+        (vec!["--method", "lora", "--max-length", "100"], "the maximum length 100 exceeds the model's 64 positions"),
+        (
+            vec!["--method", "prompt", "--max-length", "60"],
+            "the maximum length 60 with 10 virtual tokens exceeds the model's 64 positions; use at most 54",
+        ),
+        (vec!["--method", "lora", "--data", chat.to_str().unwrap()], "has no chat template"),
+        (vec!["--method", "lora", "--data", binary.to_str().unwrap()], "weights.txt:"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["train", "--model", &model, "--max-steps", "1", "--batch-size", "4"];
+        for (flag, default) in [("--data", data.as_str()), ("--max-length", "32")] {
+            if !args.contains(&flag) {
+                all.extend([flag, default]);
+            }
+        }
+        all.extend(args.iter());
+        let out = peft_lab(&all);
+        assert!(!out.status.success(), "{all:?} succeeded");
+        assert!(stderr(&out).contains(expected), "{all:?}: {}\n  expected: {expected}", stderr(&out));
+    }
+}

@@ -3,8 +3,10 @@
 //! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
 //! LoRA as peft puts it on decoders (`q_proj`/`v_proj` on Llama, `c_attn` on GPT-2 with `fan_in_fan_out`): logits,
 //! loss and the gradients of every A and B; IA3 with peft's default targets for each, and prefix tuning (with and
-//! without its MLP, sized by the key/value heads under grouped-query attention, as peft does), likewise; then eight AdamW steps (weight decay 0.01, eps 1e-8, gradients clipped to
-//! norm 1, learning rate 1e-2) on the same batch: losses within 1e-4, final A and B within 1e-3 relative.
+//! without its MLP, sized by the key/value heads under grouped-query attention, as peft does) and prompt tuning (the
+//! loss over the virtual tokens too, as peft computes it), likewise; then eight AdamW steps (weight decay 0.01, eps
+//! 1e-8, gradients clipped to norm 1, learning rate 1e-2) on the same batch: losses within 1e-4, final A and B within
+//! 1e-3 relative.
 //! Tolerances: logits 1e-4 absolute, losses 1e-5 absolute, gradients 1e-3 relative to the largest entry (as the
 //! encoder's).
 
@@ -18,9 +20,10 @@ use peft_lab::method::Attached;
 use peft_lab::method::ia3::{Ia3Config, Ia3Scale};
 use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::prefix::{PrefixConfig, PrefixEncoder};
+use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::{SidePaths, side, side_mut};
-use peft_lab::model::Projections;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
+use peft_lab::model::{Projections, TunableModel};
 use peft_lab::train::lm::evaluate_lm;
 use peft_lab::train::optim;
 
@@ -171,7 +174,7 @@ fn lora_model(fx: &Fixture, tag: &str, targets: &[&str], device: &Device) -> Cau
     let config = LoraConfig {
         r: meta["r"].as_u64().unwrap() as usize,
         alpha: meta["lora_alpha"].as_f64().unwrap(),
-        target_modules: targets.iter().map(|t| t.to_string()).collect(),
+        target_modules: Some(targets.iter().map(|t| t.to_string()).collect()),
         ..LoraConfig::default()
     };
     let mut model = frozen_without_dropout(tag, device);
@@ -283,7 +286,7 @@ fn held_out_loss_counts_each_token_once_whatever_the_batches() {
         let metrics = pollster::block_on(evaluate_lm(&model, &examples, 0, batch_size)).unwrap();
         assert!((metrics.loss - reference).abs() < 1e-5, "batches of {batch_size}: {} vs {reference}", metrics.loss);
         assert!((metrics.perplexity / reference.exp() - 1.0).abs() < 1e-5, "perplexity {}", metrics.perplexity);
-        assert_eq!(metrics.tokens, examples.iter().map(LmExample::learned_tokens).sum::<usize>());
+        assert_eq!(metrics.tokens, examples.iter().map(|e| e.learned_tokens(false)).sum::<usize>());
     }
 }
 
@@ -298,7 +301,8 @@ fn ia3_on_decoders_matches_peft_logits_loss_and_gradients() {
         let names = |key: &str| -> Vec<String> {
             meta[key].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
         };
-        let config = Ia3Config { target_modules: names("targets"), feedforward_modules: names("feedforward") };
+        let config =
+            Ia3Config { target_modules: Some(names("targets")), feedforward_modules: Some(names("feedforward")) };
         let mut model = frozen_without_dropout(tag, &device);
         config.inject_into(&mut model, &device).expect("targets match");
         let mut adapted = Vec::new();
@@ -373,6 +377,30 @@ fn prefix_tuning_on_decoders_matches_peft_logits_loss_and_gradients() {
                 assert_rel_close(&grad_key, &grad, fx.f(&grad_key), REL);
             }
         }
+    }
+}
+
+/// peft's prompt tuning on each decoder: the virtual tokens' table set to the fixture's; the text's logits, the loss as
+/// peft computes it over the virtual tokens too (the last of them predicts the text's first token), and the table's
+/// gradient.
+#[test]
+fn prompt_tuning_on_decoders_matches_peft_logits_loss_and_gradient() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    for tag in ["tiny-llama", "tiny-gpt2"] {
+        let key = format!("{tag}.prompt");
+        let table = format!("{key}.prompt_encoder.embedding.weight");
+        let mut model = frozen_without_dropout(tag, &device);
+        model.sequence = Some(SoftPrompt { embedding: fx.param(&table, &device), encoder: None }.into_side());
+        let (ids, mask) = (fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
+        let logits = model.forward(ids.clone(), mask.clone());
+        assert_close(&format!("{key} logits"), &read(logits), fx.f(&format!("{key}.logits")), ABS);
+        let loss = model.loss(ids, mask, fx.int_tensor("labels", &device));
+        assert_close(&format!("{key} loss"), &read(loss.clone()), fx.f(&format!("{key}.loss")), LOSS_ABS);
+        let grads = loss.backward();
+        let prompt = side::<SoftPrompt>(&model.sequence).expect("attached");
+        let grad_key = format!("{table}.grad");
+        assert_rel_close(&grad_key, &read(prompt.embedding.val().grad(&grads).unwrap()), fx.f(&grad_key), REL);
     }
 }
 

@@ -80,7 +80,8 @@ fn the_peft_import_survives_mutated_folders() {
         .collect();
     // With peft_lab.json: our labels and method settings.
     let [config, weights] = folder("tiny_lora");
-    let method = peft_lab::share::peft::method_from_peft_config(std::str::from_utf8(&config).unwrap()).unwrap();
+    let method =
+        peft_lab::share::peft::method_from_peft_config(std::str::from_utf8(&config).unwrap(), "SEQ_CLS").unwrap();
     let method = serde_json::to_value(method).unwrap();
     let run_info = serde_json::json!({"base_model": "tiny", "labels": ["a", "b", "c"], "method": method}).to_string();
     seeds.push(entry_points::join(&[&config, &weights, run_info.as_bytes()]));

@@ -35,7 +35,7 @@ impl Host for Recorder {
                 self.learning_rates.push(*learning_rate);
             }
             TrainEvent::Evaluated { step, metrics, .. } => self.evaluations.push((*step, metrics.clone())),
-            TrainEvent::Started { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::LmEvaluated { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -110,9 +110,9 @@ fn replay(tag: &str, loss_tol: f32, final_tol: f32) {
     let device = peft_lab::device::cpu();
     let method = method_config(&run["method"]);
     let model = pretrained.classifier_with_config(&pretrained.config.without_dropout(), labels.len(), &device).unwrap();
-    let model = attach(method.method(), model, &device);
+    let model = attach(method.tuner(), model, &device);
     let init = std::fs::read(fixtures().join(format!("long_trajectory_{tag}_init.safetensors"))).unwrap();
-    let model = method.method().load(model, &Checkpoint::parse_adapter(&init).unwrap()).unwrap();
+    let model = method.tuner().load(model, &Checkpoint::parse_adapter(&init).unwrap()).unwrap();
 
     let mut host = Recorder::default();
     let lr = run["learning_rate"].as_f64().unwrap();
@@ -156,7 +156,7 @@ fn replay(tag: &str, loss_tol: f32, final_tol: f32) {
 
     let final_bytes = std::fs::read(fixtures().join(format!("long_trajectory_{tag}_final.safetensors"))).unwrap();
     let reference = Checkpoint::parse_adapter(&final_bytes).unwrap();
-    let tensors = method.method().adapter_tensors(&trained.model);
+    let tensors = method.tuner().adapter_tensors(&trained.model);
     assert!(!tensors.is_empty());
     for tensor in tensors {
         let theirs = reference.values(&tensor.name, &tensor.shape).unwrap();

@@ -24,7 +24,7 @@ use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::prompt::{PromptInit, PromptTuningConfig};
 use peft_lab::method::prompt_encoder::PromptEncoder;
 use peft_lab::method::ptuning::{EncoderType, PromptEncoderConfig};
-use peft_lab::method::{AttachContext, Method, MethodConfig};
+use peft_lab::method::{AttachContext, MethodConfig, TunableModel, Tuner};
 use peft_lab::method::{side, side_mut};
 use peft_lab::model::{Checkpoint, Pretrained};
 use peft_lab::train::cross_entropy;
@@ -82,7 +82,11 @@ fn gradients_as_model(model: &SequenceClassifier, grads: burn::tensor::Gradients
     model.clone().map(&mut Swap(grads))
 }
 
-fn attach_with(method: &dyn Method, model: SequenceClassifier, pretrained: &Pretrained) -> SequenceClassifier {
+fn attach_with(
+    method: &dyn Tuner<SequenceClassifier>,
+    model: SequenceClassifier,
+    pretrained: &Pretrained,
+) -> SequenceClassifier {
     let ctx = AttachContext {
         device: model.classifier.weight.device(),
         max_length: 32,
@@ -102,7 +106,7 @@ fn reference_model(
 ) -> SequenceClassifier {
     let device: Device = peft_lab::device::cpu();
     let model = pretrained.classifier_with_config(&pretrained.config.without_dropout(), labels, &device).unwrap();
-    let model = attach_with(method.method(), model, pretrained);
+    let model = attach_with(method.tuner(), model, pretrained);
     let (trainable, _) = model.parameter_counts();
     assert_eq!(
         trainable as u64,
@@ -110,7 +114,7 @@ fn reference_model(
         "{tag}: trainable"
     );
     let bytes = reference_adapter(fx, tag);
-    method.method().load(model, &Checkpoint::parse(&bytes).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"))
+    method.tuner().load(model, &Checkpoint::parse(&bytes).unwrap()).unwrap_or_else(|e| panic!("{tag}: {e}"))
 }
 
 fn logits_and_loss(model: &SequenceClassifier, fx: &Fixture) -> (Tensor<2>, Tensor<1>) {
@@ -130,7 +134,7 @@ fn check(pretrained: &Pretrained, fx: &Fixture, tag: &str, method: MethodConfig,
         return;
     }
     let grads = gradients_as_model(&model, loss.backward());
-    let named = method.method().adapter_tensors(&grads);
+    let named = method.tuner().adapter_tensors(&grads);
     let mut checked = 0;
     let renamed: HashMap<String, &str> = RENAMES.iter().map(|(from, to)| (to.to_string(), *from)).collect();
     for tensor in named {
@@ -290,7 +294,7 @@ fn dora_starts_at_the_weight_norm_and_merges_like_peft() {
     let tiny = tiny_model();
     let device: Device = peft_lab::device::cpu();
     let method = MethodConfig::Lora(LoraConfig { r: 4, alpha: 8.0, use_dora: true, ..Default::default() });
-    let fresh = attach_with(method.method(), tiny.classifier(3, &device).unwrap(), &tiny);
+    let fresh = attach_with(method.tuner(), tiny.classifier(3, &device).unwrap(), &tiny);
     let mut magnitudes = 0;
     for (path, linear) in fresh.bert.tunable_linears() {
         if let Some(m) = side::<LoraLayer>(&linear.side).and_then(|l| l.magnitude.as_ref()) {
@@ -347,7 +351,7 @@ fn trainable_parameter_counts_on_minilm_equal_the_references() {
         ("bitfit", MethodConfig::BitFit(BitFit)),
     ];
     for (key, method) in cases {
-        let model = attach_with(method.method(), pretrained.classifier(2, &device).unwrap(), &pretrained);
+        let model = attach_with(method.tuner(), pretrained.classifier(2, &device).unwrap(), &pretrained);
         let (trainable, _) = model.parameter_counts();
         assert_eq!(trainable as u64, counts[key]["trainable"].as_u64().unwrap(), "{key}");
     }

@@ -7,7 +7,6 @@ mod common;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use common::*;
-use peft_lab::method::MethodConfig;
 use peft_lab::method::SequenceClassifier;
 use peft_lab::method::full::Full;
 use peft_lab::method::head::Head;
@@ -15,6 +14,7 @@ use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::lora::{LoraConfig, merge};
 use peft_lab::method::prefix::PrefixConfig;
 use peft_lab::method::prefix::PrefixEncoder;
+use peft_lab::method::{MethodConfig, TunableModel};
 use peft_lab::method::{side, side_mut};
 use peft_lab::model::Pretrained;
 use peft_lab::train::cross_entropy;
@@ -120,7 +120,7 @@ fn lora_logits_loss_gradients_rslora_and_merge_match_peft() {
         r: 4,
         alpha: 8.0,
         dropout: 0.0,
-        target_modules: vec!["query".into(), "value".into()],
+        target_modules: Some(vec!["query".into(), "value".into()]),
         use_rslora: false,
         use_dora: false,
     };
@@ -274,7 +274,7 @@ fn trainable_parameter_counts_on_minilm_equal_peft() {
         ("head_only", MethodConfig::Head(Head)),
     ];
     for (key, method) in cases {
-        let model = attach(method.method(), pretrained.classifier(2, &device).unwrap(), &device);
+        let model = attach(method.tuner(), pretrained.classifier(2, &device).unwrap(), &device);
         let (trainable, total) = model.parameter_counts();
         assert_eq!(trainable as u64, counts[key]["trainable"].as_u64().unwrap(), "{key}");
         // Everything else is the frozen encoder. (peft's own total counts modules_to_save's copy of the head twice.)

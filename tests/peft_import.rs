@@ -45,7 +45,9 @@ fn folders_saved_by_peft_give_peft_logits() {
         assert_close(&format!("{folder} logits"), &ours, fx.f(logits), 1e-4);
     }
     let (config, _) = read_folder("tiny_dora");
-    let MethodConfig::Lora(lora) = peft_lab::share::peft::method_from_peft_config(&config).unwrap() else { panic!() };
+    let MethodConfig::Lora(lora) = peft_lab::share::peft::method_from_peft_config(&config, "SEQ_CLS").unwrap() else {
+        panic!()
+    };
     assert!(lora.use_dora && lora.r == 4 && lora.alpha == 8.0);
 }
 
@@ -64,7 +66,9 @@ fn adapters_we_cannot_run_are_refused_with_the_reason() {
         Ok(_) => panic!("accepted"),
     };
     let causal = edited(&|c| c["task_type"] = "CAUSAL_LM".into());
-    assert!(err(&causal, &weights).contains("only SEQ_CLS"));
+    assert!(
+        err(&causal, &weights).contains("this model takes SEQ_CLS adapters; a CAUSAL_LM adapter goes on a decoder")
+    );
     let loha = edited(&|c| c["peft_type"] = "LOHA".into());
     assert!(err(&loha, &weights).contains("peft_type \"LOHA\" is not supported; supported: LORA"));
     let bias = edited(&|c| c["bias"] = "all".into());
@@ -194,7 +198,7 @@ fn our_export_of_peft_weights_equals_peft_files() {
 #[test]
 fn merged_lora_and_dora_checkpoints_give_the_adapters_logits() {
     use burn::tensor::Device;
-    use peft_lab::method::Method;
+    use peft_lab::method::Tuner;
     use peft_lab::method::full::Full;
     use peft_lab::model::{Checkpoint, Pretrained};
     use peft_lab::share::merged::export_merged;

@@ -39,7 +39,7 @@ fn meta(pretrained: &Pretrained) -> LinkMeta {
 /// The tensors a fresh LoRA classifier saves.
 fn lora_tensors(pretrained: &Pretrained, meta: &LinkMeta) -> Vec<SharedTensor> {
     let model = attach_fresh(pretrained, &meta.run_info(), 16, &peft_lab::device::cpu()).unwrap();
-    pollster::block_on(read_back(meta.method.method().adapter_tensors(&model))).unwrap()
+    pollster::block_on(read_back(meta.method.tuner().adapter_tensors(&model))).unwrap()
 }
 
 fn open_error(pretrained: &Pretrained, meta: &LinkMeta, tensors: &[SharedTensor]) -> String {

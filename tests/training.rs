@@ -93,7 +93,7 @@ impl Host for Recorder {
                     return ControlFlow::Break(());
                 }
             }
-            TrainEvent::Evaluated { .. } => self.evaluations += 1,
+            TrainEvent::Evaluated { .. } | TrainEvent::LmEvaluated { .. } => self.evaluations += 1,
             TrainEvent::Started { .. } => {}
         }
         ControlFlow::Continue(())

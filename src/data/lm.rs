@@ -29,9 +29,11 @@ impl LmExample {
         self.labels.extend(ids.iter().map(|&id| if learned { id as i64 } else { IGNORED }));
     }
 
-    /// How many of its tokens the loss reads (the first token is never predicted).
-    pub fn learned_tokens(&self) -> usize {
-        self.labels.iter().skip(1).filter(|&&l| l != IGNORED).count()
+    /// How many of its tokens the loss reads: the first is predicted only after virtual input tokens (prompt tuning,
+    /// P-tuning), otherwise nothing comes before it.
+    pub fn learned_tokens(&self, first_predicted: bool) -> usize {
+        let skipped = usize::from(!first_predicted);
+        self.labels.iter().skip(skipped).filter(|&&l| l != IGNORED).count()
     }
 }
 
@@ -109,7 +111,7 @@ pub fn tokenize_lm(
             example.labels.truncate(max_length);
             report.truncated += 1;
         }
-        let learned = example.learned_tokens();
+        let learned = example.learned_tokens(false);
         if learned == 0 {
             report.dropped += 1;
             continue;
@@ -147,6 +149,12 @@ impl LmBatch {
     /// Right-pads `examples` to the longest with `pad_id`.
     pub fn new(examples: &[&LmExample], pad_id: u32, device: &Device) -> Self {
         let longest = examples.iter().map(|e| e.ids.len()).max().unwrap_or(1).max(1);
+        Self::padded(examples, longest, pad_id, device)
+    }
+
+    /// Right-pads `examples` to `longest` ids, at least the longest example's.
+    pub fn padded(examples: &[&LmExample], longest: usize, pad_id: u32, device: &Device) -> Self {
+        assert!(examples.iter().all(|e| e.ids.len() <= longest), "an example is longer than the padded length");
         let rows = examples.len();
         let mut ids = vec![pad_id as i64; rows * longest];
         let mut mask = vec![0.0f32; rows * longest];

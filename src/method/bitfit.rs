@@ -1,50 +1,59 @@
-//! BitFit (Ben Zaken et al., 2022): only the bias terms of the encoder train (every projection's, every
-//! LayerNorm's and the pooler's), plus the head. Nothing is added, so inference costs what the base costs.
-//! Saved as the changed part of a `BertForSequenceClassification` state dict (`bert.<path>.bias`,
-//! `classifier.*`), which `model.load_state_dict(tensors, strict=False)` accepts in transformers.
+//! BitFit (Ben Zaken et al., 2022): only the bias terms of the pretrained model train (every projection's, every
+//! LayerNorm's, BERT's pooler's), plus a classifier's head. Nothing is added, so inference costs what the base costs.
+//! Saved as the changed part of the transformers state dict (`bert.<path>.bias` and `classifier.*` of
+//! `BertForSequenceClassification`, `transformer.<path>.bias` of GPT-2), which `model.load_state_dict(tensors,
+//! strict=False)` accepts. Llama-family models have no biases: BitFit is refused there.
 
 use burn::module::Param;
-use burn::tensor::Tensor;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
-use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, HEAD, LoadError, Weights, Projections};
+use super::{
+    AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, SidePaths, Site, Tuner,
+    TunableModel,
+};
+use crate::model::{Checkpoint, LoadError, Weights};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BitFit;
 
-impl Method for BitFit {
-    fn attach(&self, model: SequenceClassifier, _ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl<M: TunableModel<SidePaths>> Tuner<M> for BitFit {
+    fn attach(&self, model: M, _ctx: &AttachContext) -> Result<M, MethodError> {
         let mut model = model.freeze_base();
-        for_each_bias(&mut model, |_, bias| {
+        let biases = model.biases_mut();
+        if biases.is_empty() {
+            return Err(MethodError::Invalid(
+                "BitFit trains the bias terms, and this model has none (Llama-family models are built without \
+                 biases); choose another method"
+                    .into(),
+            ));
+        }
+        for (_, bias) in biases {
             *bias = Param::from_tensor(bias.val()).set_require_grad(true);
-            Ok(())
-        })
-        .expect("setting a flag cannot fail");
+        }
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         let mut out: Vec<NamedTensor> =
-            model.encoder_tensors().into_iter().filter(|t| t.name.ends_with(".bias")).collect();
-        out.extend(model.classifier_tensors(HEAD));
+            model.base_tensors().into_iter().filter(|t| t.name.ends_with(".bias")).collect();
+        out.extend(model.head_tensors(""));
         out
     }
 
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        for_each_bias(&mut model, |key, bias| {
-            *bias = Param::from_tensor(adapter.tensor(key, bias.dims(), &bias.device())?);
-            Ok(())
-        })?;
-        model.load_classifier(adapter, HEAD)
+    fn load(&self, mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        for (key, bias) in model.biases_mut() {
+            *bias = Param::from_tensor(adapter.tensor(&key, bias.dims(), &bias.device())?);
+        }
+        model.load_head(adapter, "")
     }
 
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, _model: &M) -> serde_json::Value {
         serde_json::json!({ "peft_type": null, "peft_lab_method": "bitfit", "trainable": "every bias + classifier" })
     }
+}
 
+impl Method for BitFit {
     fn key(&self) -> &'static str {
         "bitfit"
     }
@@ -69,20 +78,4 @@ impl Method for BitFit {
             config: MethodConfig::BitFit(Self),
         }]
     }
-}
-
-/// Calls `f` with every bias of the encoder (projections, pooler, LayerNorms) and its checkpoint key.
-fn for_each_bias(
-    model: &mut SequenceClassifier,
-    mut f: impl FnMut(&str, &mut Param<Tensor<1>>) -> Result<(), LoadError>,
-) -> Result<(), LoadError> {
-    for (path, linear) in model.projections_mut() {
-        if let Some(bias) = linear.base.bias.as_mut() {
-            f(&format!("{path}.bias"), bias)?;
-        }
-    }
-    for (path, norm) in model.layer_norms_mut() {
-        f(&format!("{path}.bias"), &mut norm.bias)?;
-    }
-    Ok(())
 }

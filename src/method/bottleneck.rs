@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor,
-    SequenceClassifier, Site, linear_tensors, load_linear, side, side_mut,
+    SidePaths, Site, Tuner, TunableModel, linear_tensors, load_linear, side, side_mut,
 };
 use crate::model::norm::LayerNorm;
 use crate::model::tunable::{Activation, on_rows};
-use crate::model::{BertConfig, Block, Checkpoint, HEAD, LoadError, SidePath};
+use crate::model::{Block, Checkpoint, LoadError, SidePath};
 
 /// AdapterHub's `BnConfig` fields that shape the adapter, with its names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,9 +105,16 @@ fn adapter_key(module: &str) -> String {
 /// AdapterHub keys an adapter's tensors by the name it was added under; ours is always this one.
 const ADAPTER_NAME: &str = "bottleneck";
 
-impl Method for BottleneckConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        let hidden = model.config.hidden_size;
+impl<M: TunableModel<SidePaths>> Tuner<M> for BottleneckConfig {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
+        if model.block_closes().is_empty() {
+            return Err(MethodError::Invalid(
+                "bottleneck adapters sit where a BERT-family layer closes its sub-blocks (before each LayerNorm); \
+                 this model has no such sites; choose another method"
+                    .into(),
+            ));
+        }
+        let hidden = model.hidden_size();
         if self.reduction_factor == 0 || self.reduction_factor > hidden {
             return Err(MethodError::Invalid(format!(
                 "adapter reduction factor {} is out of range: choose 1..={hidden} (hidden size {hidden} / factor = width)",
@@ -147,7 +154,7 @@ impl Method for BottleneckConfig {
 
     /// AdapterHub's key layout (`<module>.adapters.bottleneck.adapter_down.0.weight`, `.adapter_up.weight`),
     /// plus the head as `classifier.*`.
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for close in model.block_closes() {
             if let Some(a) = side::<Bottleneck>(close.side) {
@@ -156,11 +163,11 @@ impl Method for BottleneckConfig {
                 out.extend(linear_tensors(&format!("{key}.adapter_up"), &a.up));
             }
         }
-        out.extend(model.classifier_tensors(HEAD));
+        out.extend(model.head_tensors(""));
         out
     }
 
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+    fn load(&self, mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
         for close in model.block_closes_mut() {
             if let Some(a) = side_mut::<Bottleneck>(close.side) {
                 let key = adapter_key(&close.path);
@@ -168,16 +175,16 @@ impl Method for BottleneckConfig {
                 load_linear(adapter, &format!("{key}.adapter_up"), &mut a.up)?;
             }
         }
-        model.load_classifier(adapter, HEAD)
+        model.load_head(adapter, "")
     }
 
     /// AdapterHub's adapter_config.json (as `save_adapter` writes it), plus our method tag.
-    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, model: &M) -> serde_json::Value {
         serde_json::json!({
             "peft_type": null,
             "peft_lab_method": "bottleneck",
             "name": ADAPTER_NAME,
-            "hidden_size": cfg.hidden_size,
+            "hidden_size": model.hidden_size(),
             "model_type": "bert",
             "model_class": "BertForSequenceClassification",
             "version": "adapters.1.3.0",
@@ -206,7 +213,9 @@ impl Method for BottleneckConfig {
             },
         })
     }
+}
 
+impl Method for BottleneckConfig {
     /// A bottleneck that is neither Houlsby's nor Pfeiffer's placement counts as Houlsby's card, whose fields
     /// it fills.
     fn key(&self) -> &'static str {

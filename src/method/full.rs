@@ -2,33 +2,38 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
-use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, HEAD, LoadError};
+use super::{
+    AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, SidePaths, Site, Tuner,
+    TunableModel,
+};
+use crate::model::{Checkpoint, LoadError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Full;
 
-impl Method for Full {
-    fn attach(&self, model: SequenceClassifier, _ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl<M: TunableModel<SidePaths>> Tuner<M> for Full {
+    fn attach(&self, model: M, _ctx: &AttachContext) -> Result<M, MethodError> {
         Ok(model)
     }
 
-    /// The whole model under `BertForSequenceClassification`'s keys (`bert.*`, `classifier.*`).
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
-        let mut out = model.encoder_tensors();
-        out.extend(model.classifier_tensors(HEAD));
+    /// The whole model under transformers' keys (`bert.*` and `classifier.*` of `BertForSequenceClassification`,
+    /// `model.*` of `LlamaForCausalLM`).
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
+        let mut out = model.base_tensors();
+        out.extend(model.head_tensors(""));
         out
     }
 
-    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        model.load_encoder(adapter)?.load_classifier(adapter, HEAD)
+    fn load(&self, model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        model.load_base(adapter)?.load_head(adapter, "")
     }
 
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, _model: &M) -> serde_json::Value {
         serde_json::json!({ "peft_type": null, "peft_lab_method": "full" })
     }
+}
 
+impl Method for Full {
     fn key(&self) -> &'static str {
         "full"
     }

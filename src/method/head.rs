@@ -2,30 +2,41 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, Site};
-use crate::method::SequenceClassifier;
-use crate::model::{BertConfig, Checkpoint, HEAD, LoadError};
+use super::{
+    AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, SidePaths, Site, Tuner,
+    TunableModel,
+};
+use crate::model::{Checkpoint, LoadError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Head;
 
-impl Method for Head {
-    fn attach(&self, model: SequenceClassifier, _ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl<M: TunableModel<SidePaths>> Tuner<M> for Head {
+    fn attach(&self, model: M, _ctx: &AttachContext) -> Result<M, MethodError> {
+        if model.head().is_none() {
+            return Err(MethodError::Invalid(
+                "the head-only baseline trains a classification head, and this model has none of its own (a \
+                 language model's head is pretrained); choose another method"
+                    .into(),
+            ));
+        }
         Ok(model.freeze_base())
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
-        model.classifier_tensors(HEAD)
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
+        model.head_tensors("")
     }
 
-    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        model.load_classifier(adapter, HEAD)
+    fn load(&self, model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        model.load_head(adapter, "")
     }
 
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, _model: &M) -> serde_json::Value {
         serde_json::json!({ "peft_type": null, "peft_lab_method": "head" })
     }
+}
 
+impl Method for Head {
     fn key(&self) -> &'static str {
         "head"
     }

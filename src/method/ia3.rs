@@ -12,26 +12,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, SidePaths, Site, side, side_mut,
+    SidePaths, Site, Tuner, TunableModel, side, side_mut,
 };
-use super::inject::{TUNER_PREFIX, inject, module_matches, peft_head, peft_key};
+use super::inject::{TUNER_PREFIX, fan_in_fan_out, inject, modules_to_save, targets_or_default, module_matches, peft_key};
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath, Projections};
+use crate::model::{Checkpoint, LoadError, SidePath, Weights};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Ia3Config {
-    pub target_modules: Vec<String>,
-    /// Targets whose input (not output) is rescaled; must be among `target_modules`.
-    pub feedforward_modules: Vec<String>,
-}
-
-impl Default for Ia3Config {
-    fn default() -> Self {
-        Self {
-            target_modules: vec!["key".into(), "value".into(), "output.dense".into()],
-            feedforward_modules: vec!["output.dense".into()],
-        }
-    }
+    /// The projections to rescale; `None` (null) means peft's default for the architecture.
+    pub target_modules: Option<Vec<String>>,
+    /// Targets whose input (not output) is rescaled; must be among the targets. `None`: peft's default.
+    pub feedforward_modules: Option<Vec<String>>,
 }
 
 /// The learned vector of one projection: [out] on its output, or [in] on its input (feed-forward modules).
@@ -60,17 +52,25 @@ impl SidePath for Ia3Scale {
 }
 
 impl Ia3Config {
+    /// The target and feed-forward modules on `model`: the settings', or peft's defaults for its architecture.
+    pub fn targets(&self, model: &impl TunableModel<SidePaths>) -> (Vec<String>, Vec<String>) {
+        (
+            targets_or_default(&self.target_modules, model, |d| d.ia3),
+            targets_or_default(&self.feedforward_modules, model, |d| d.ia3_feedforward),
+        )
+    }
+
     /// Checks the settings and puts a vector of ones on every projection of `model` that the target modules name (on
     /// its input for the feed-forward modules), for any architecture.
-    pub fn inject_into(&self, model: &mut impl Projections<SidePaths>, device: &Device) -> Result<(), MethodError> {
-        if let Some(stray) = self.feedforward_modules.iter().find(|f| !self.target_modules.contains(f)) {
+    pub fn inject_into(&self, model: &mut impl TunableModel<SidePaths>, device: &Device) -> Result<(), MethodError> {
+        let (targets, feedforward) = self.targets(model);
+        if let Some(stray) = feedforward.iter().find(|f| !targets.contains(f)) {
             return Err(MethodError::Invalid(format!(
-                "IA3 feed-forward module '{stray}' is not among the target modules {:?}",
-                self.target_modules
+                "IA3 feed-forward module '{stray}' is not among the target modules {targets:?}"
             )));
         }
-        inject(model, "IA3", &self.target_modules, |path, linear| {
-            let on_input = module_matches(&self.feedforward_modules, path);
+        inject(model, "IA3", &targets, |path, linear| {
+            let on_input = module_matches(&feedforward, path);
             let [d_in, d_out] = linear.dims();
             let n = if on_input { d_in } else { d_out };
             Ok(Ia3Scale { scale: Param::from_tensor(Tensor::ones([n], device)), on_input }.into_side())
@@ -78,14 +78,14 @@ impl Ia3Config {
     }
 }
 
-impl Method for Ia3Config {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl<M: TunableModel<SidePaths>> Tuner<M> for Ia3Config {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
         let mut model = model.freeze_base();
         self.inject_into(&mut model, &ctx.device)?;
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (path, linear) in model.projections() {
             if let Some(ia3) = side::<Ia3Scale>(&linear.side) {
@@ -93,12 +93,12 @@ impl Method for Ia3Config {
                 out.push(NamedTensor::new(name, ia3.scale.val().reshape(ia3.torch_shape())));
             }
         }
-        out.extend(model.classifier_tensors(&peft_head(TUNER_PREFIX)));
+        out.extend(model.head_tensors(TUNER_PREFIX));
         out
     }
 
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        let device = model.classifier.weight.device();
+    fn load(&self, mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        let device = model.device();
         for (path, linear) in model.projections_mut() {
             if let Some(ia3) = side_mut::<Ia3Scale>(&mut linear.side) {
                 let shape = ia3.torch_shape();
@@ -106,20 +106,23 @@ impl Method for Ia3Config {
                 ia3.scale = Param::from_tensor(values.reshape([shape[0] * shape[1]]));
             }
         }
-        model.load_classifier(adapter, &peft_head(TUNER_PREFIX))
+        model.load_head(adapter, TUNER_PREFIX)
     }
 
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, model: &M) -> serde_json::Value {
+        let (targets, feedforward) = self.targets(model);
         serde_json::json!({
             "peft_type": "IA3",
-            "target_modules": self.target_modules,
-            "feedforward_modules": self.feedforward_modules,
-            "fan_in_fan_out": false,
+            "target_modules": targets,
+            "feedforward_modules": feedforward,
+            "fan_in_fan_out": fan_in_fan_out(model, &targets),
             "init_ia3_weights": true,
-            "modules_to_save": ["classifier", "score"],
+            "modules_to_save": modules_to_save(model),
         })
     }
+}
 
+impl Method for Ia3Config {
     fn key(&self) -> &'static str {
         "ia3"
     }

@@ -11,18 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, SidePaths, Site, check_probability, side, side_mut,
+    SidePaths, Site, Tuner, TunableModel, check_probability, side, side_mut,
 };
-use super::inject::{TUNER_PREFIX, inject, peft_head, peft_key};
+use super::inject::{TUNER_PREFIX, fan_in_fan_out, inject, modules_to_save, targets_or_default, peft_key};
 use crate::model::dropout::Dropout;
 use crate::model::tunable::along_last;
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath, Projections};
+use crate::model::{Checkpoint, LoadError, Projections, SidePath, Weights};
 
-/// peft's `LoraConfig` fields that change the computation, with peft's names and defaults (target modules: BERT's
-/// query, value).
 /// The largest lora_alpha accepted (peft's defaults are 8 to 32; ranks stop at 32 here).
 const MAX_ALPHA: f64 = 65536.0;
 
+/// peft's `LoraConfig` fields that change the computation, with peft's names and defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoraConfig {
     pub r: usize,
@@ -30,7 +29,9 @@ pub struct LoraConfig {
     pub alpha: f64,
     #[serde(rename = "lora_dropout", alias = "dropout")]
     pub dropout: f64,
-    pub target_modules: Vec<String>,
+    /// The projections to adapt; `None` (null) means peft's default for the architecture (BERT's `query`, `value`;
+    /// Llama's `q_proj`, `v_proj`; GPT-2's `c_attn`).
+    pub target_modules: Option<Vec<String>>,
     pub use_rslora: bool,
     /// DoRA: also learn a magnitude per output feature.
     #[serde(default)]
@@ -43,7 +44,7 @@ impl Default for LoraConfig {
             r: 8,
             alpha: 8.0,
             dropout: 0.0,
-            target_modules: vec!["query".into(), "value".into()],
+            target_modules: None,
             use_rslora: false,
             use_dora: false,
         }
@@ -51,6 +52,11 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
+    /// The target modules on `model`: the settings', or peft's default for its architecture.
+    pub fn targets(&self, model: &impl TunableModel<SidePaths>) -> Vec<String> {
+        targets_or_default(&self.target_modules, model, |d| d.lora)
+    }
+
     pub fn scaling(&self) -> f64 {
         if self.use_rslora { self.alpha / (self.r as f64).sqrt() } else { self.alpha / self.r as f64 }
     }
@@ -135,7 +141,7 @@ impl<const D: usize> MatmulLast for Tensor<D> {
 impl LoraConfig {
     /// Checks the settings and puts a LoRA layer (A random, B zero: the model starts equal to its base) beside every
     /// projection of `model` that the target modules name, for any architecture.
-    pub fn inject_into(&self, model: &mut impl Projections<SidePaths>, device: &Device) -> Result<(), MethodError> {
+    pub fn inject_into(&self, model: &mut impl TunableModel<SidePaths>, device: &Device) -> Result<(), MethodError> {
         if self.r == 0 {
             return Err(MethodError::Invalid("LoRA rank r must be at least 1".into()));
         }
@@ -148,7 +154,7 @@ impl LoraConfig {
             )));
         }
         let scaling = self.scaling();
-        inject(model, "LoRA", &self.target_modules, |path, linear| {
+        inject(model, "LoRA", &self.targets(model), |path, linear| {
             let [d_in, d_out] = linear.dims();
             if self.r > d_in.min(d_out) {
                 return Err(MethodError::Invalid(format!(
@@ -180,14 +186,14 @@ impl LoraConfig {
     }
 }
 
-impl Method for LoraConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
+impl<M: TunableModel<SidePaths>> Tuner<M> for LoraConfig {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
         let mut model = model.freeze_base();
         self.inject_into(&mut model, &ctx.device)?;
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         for (path, linear) in model.projections() {
             if let Some(lora) = side::<LoraLayer>(&linear.side) {
@@ -199,12 +205,12 @@ impl Method for LoraConfig {
                 }
             }
         }
-        out.extend(model.classifier_tensors(&peft_head(TUNER_PREFIX)));
+        out.extend(model.head_tensors(TUNER_PREFIX));
         out
     }
 
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        let device = model.classifier.weight.device();
+    fn load(&self, mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        let device = model.device();
         for (path, linear) in model.projections_mut() {
             let [d_in, d_out] = linear.dims();
             if let Some(lora) = side_mut::<LoraLayer>(&mut linear.side) {
@@ -220,26 +226,28 @@ impl Method for LoraConfig {
                 }
             }
         }
-        model.load_classifier(adapter, &peft_head(TUNER_PREFIX))
+        model.load_head(adapter, TUNER_PREFIX)
     }
 
-    fn peft_json(&self, _cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, model: &M) -> serde_json::Value {
         serde_json::json!({
             "peft_type": "LORA",
             "r": self.r,
             // peft writes a whole alpha as an integer.
             "lora_alpha": if self.alpha.fract() == 0.0 { serde_json::json!(self.alpha as i64) } else { serde_json::json!(self.alpha) },
             "lora_dropout": self.dropout,
-            "target_modules": self.target_modules,
+            "target_modules": self.targets(model),
             "use_rslora": self.use_rslora,
             "use_dora": self.use_dora,
             "bias": "none",
-            "fan_in_fan_out": false,
+            "fan_in_fan_out": fan_in_fan_out(model, &self.targets(model)),
             "init_lora_weights": true,
-            "modules_to_save": ["classifier", "score"],
+            "modules_to_save": modules_to_save(model),
         })
     }
+}
 
+impl Method for LoraConfig {
     fn key(&self) -> &'static str {
         if self.use_dora { "dora" } else { "lora" }
     }
@@ -293,7 +301,6 @@ impl Method for LoraConfig {
         let field = |key: &str| config.field(key);
         for (key, fine) in [
             ("bias", field("bias") == "none" || field("bias").is_null()),
-            ("fan_in_fan_out", field("fan_in_fan_out") != true),
             ("layers_to_transform", field("layers_to_transform").is_null()),
             ("rank_pattern", field("rank_pattern").as_object().is_none_or(|m| m.is_empty())),
             ("alpha_pattern", field("alpha_pattern").as_object().is_none_or(|m| m.is_empty())),
@@ -312,7 +319,7 @@ impl Method for LoraConfig {
 
 /// Folds every LoRA/DoRA update into its base weight and removes the adapters: inference then costs
 /// exactly what the base model costs.
-pub fn merge(mut model: SequenceClassifier) -> SequenceClassifier {
+pub fn merge<M: Projections<SidePaths>>(mut model: M) -> M {
     for (_, linear) in model.projections_mut() {
         if let Some(lora) = side::<LoraLayer>(&linear.side) {
             let merged = lora.merged_weight(linear.base.weight.val());

@@ -15,11 +15,15 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::TunableModel;
 pub use crate::model::tensors::{NamedTensor, linear_tensors, load_linear};
-use crate::model::{BertConfig, Checkpoint, LoadError, SidePath, TextTokenizer};
+use crate::model::{Checkpoint, LoadError, SidePath, TextIds};
 
-/// The model with whichever method's side paths are attached at its tuning sites.
+/// The classifier with whichever method's side paths are attached at its tuning sites.
 pub type SequenceClassifier = crate::model::SequenceClassifier<SidePaths>;
+
+/// The causal language model with whichever method's side paths are attached at its tuning sites.
+pub type CausalLm = crate::model::decoder::CausalLm<SidePaths>;
 
 /// Lists every side-path module a method can put at a tuning site: one enum (what the model holds), the
 /// [`SidePath`] hooks passed on to the module, and typed access for the method that owns it.
@@ -111,21 +115,12 @@ pub struct AttachContext<'a> {
     /// Longest tokenised input the run will feed (virtual-token methods check the position budget with it).
     pub max_length: usize,
     /// The model's tokenizer (prompt tuning's TEXT init tokenises its text).
-    pub tokenizer: Option<&'a TextTokenizer>,
+    pub tokenizer: Option<&'a dyn TextIds>,
 }
 
-/// One parameter-efficient method: how it attaches, and how its result is saved.
+/// One parameter-efficient method as the catalog, the CLI and the PEFT import know it: its name, size and defaults.
+/// How it works on a model is its [`Tuner`] impl.
 pub trait Method {
-    /// Freezes what the method keeps fixed and adds its trainable tensors (the classifier head always trains).
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError>;
-    /// The tensors its adapter file holds, under the reference implementation's names.
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor>;
-    /// Puts the tensors of a saved adapter (named as `adapter_tensors` names them) into a model this method
-    /// has just been attached to. Where the reference saves only a computed table (a prompt encoder's or a
-    /// prefix MLP's output), that table is loaded as a plain one, as peft does in inference mode.
-    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError>;
-    /// The method-specific part of adapter_config.json (peft's keys).
-    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value;
     /// The catalog key of these settings (one settings type can make several cards: LoRA and DoRA).
     fn key(&self) -> &'static str;
     /// The key and the setting that sizes the method, e.g. "lora r8", "prefix 10", "houlsby rf16".
@@ -159,6 +154,21 @@ pub trait Method {
     }
 }
 
+/// A method at work on a model of any architecture and task ([`TunableModel`]): how it attaches, and how its
+/// result is saved.
+pub trait Tuner<M: TunableModel<SidePaths>>: Method {
+    /// Freezes what the method keeps fixed and adds its trainable tensors (a classifier's head always trains).
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError>;
+    /// The tensors its adapter file holds, under the reference implementation's names.
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor>;
+    /// Puts the tensors of a saved adapter (named as `adapter_tensors` names them) into a model this method
+    /// has just been attached to. Where the reference saves only a computed table (a prompt encoder's or a
+    /// prefix MLP's output), that table is loaded as a plain one, as peft does in inference mode.
+    fn load(&self, model: M, adapter: &Checkpoint) -> Result<M, LoadError>;
+    /// The method-specific part of adapter_config.json (peft's keys).
+    fn peft_json(&self, model: &M) -> serde_json::Value;
+}
+
 /// Lists every method once, in catalog order: the settings enum [`MethodConfig`] (what the CLI parses, the worker
 /// receives and links carry), its dispatch to the settings' [`Method`] impl, the [`catalog`] and the PEFT import.
 macro_rules! methods {
@@ -174,6 +184,11 @@ macro_rules! methods {
 
         impl MethodConfig {
             pub fn method(&self) -> &dyn Method {
+                match self { $(Self::$variant(settings) => settings,)+ }
+            }
+
+            /// The method at work on models of type `M`.
+            pub fn tuner<M: TunableModel<SidePaths>>(&self) -> &dyn Tuner<M> {
                 match self { $(Self::$variant(settings) => settings,)+ }
             }
         }

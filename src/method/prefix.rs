@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, check_encoder_parameters, check_encoder_width, check_virtual_tokens, side, side_mut, torch_linear,
+    SidePaths, Site, Tuner, TunableModel, check_encoder_parameters, check_encoder_width, check_virtual_tokens, side,
+    side_mut, torch_linear,
 };
+use super::inject::PROMPT_LEARNING_PREFIX;
 use crate::model::bert::LayerPrefix;
-use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
-use crate::model::{BertConfig, Checkpoint, LoadError, PrefixShape, SidePath, Weights};
+use crate::model::{Checkpoint, LoadError, PrefixShape, SidePath, Weights};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefixConfig {
@@ -123,50 +124,55 @@ impl PrefixConfig {
     }
 }
 
-impl Method for PrefixConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        let positions = model.config.max_position_embeddings;
-        let encoder = self.encoder(model.prefix_shape(), positions, ctx.max_length, &ctx.device)?;
+impl<M: TunableModel<SidePaths>> Tuner<M> for PrefixConfig {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
+        let encoder = self.encoder(model.prefix_shape(), model.max_positions(), ctx.max_length, &ctx.device)?;
         let mut model = model.freeze_base();
-        model.sequence = Some(encoder.into_side());
+        *model.sequence_mut() = Some(encoder.into_side());
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        if let Some(prefix) = side::<PrefixEncoder>(&model.sequence) {
+        if let Some(prefix) = side::<PrefixEncoder>(model.sequence()) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prefix.table()));
         }
-        out.extend(model.classifier_tensors(&peft_head(PROMPT_LEARNING_PREFIX)));
+        out.extend(model.head_tensors(PROMPT_LEARNING_PREFIX));
         out
     }
 
     /// peft saves the table (the MLP's output with projection): it loads as a plain table.
-    fn load(&self, mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        if let Some(prefix) = side_mut::<PrefixEncoder>(&mut model.sequence) {
+    fn load(&self, mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        let shape = model.prefix_shape();
+        if let Some(prefix) = side_mut::<PrefixEncoder>(model.sequence_mut()) {
             let device = prefix.embedding.device();
-            let width = prefix.num_layers * 2 * model.config.hidden_size;
+            let width = prefix.num_layers * 2 * shape.token_dim();
             let table = adapter.tensor("prompt_embeddings", [prefix.num_virtual_tokens(), width], &device)?;
             prefix.embedding = Param::from_tensor(table);
             prefix.projection = None;
         }
-        model.load_classifier(adapter, &peft_head(PROMPT_LEARNING_PREFIX))
+        model.load_head(adapter, PROMPT_LEARNING_PREFIX)
     }
 
-    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+    /// peft sizes a prefix by the key/value heads under grouped-query attention (token_dim and num_attention_heads
+    /// as [`PrefixShape`] has them).
+    fn peft_json(&self, model: &M) -> serde_json::Value {
+        let shape = model.prefix_shape();
         serde_json::json!({
             "peft_type": "PREFIX_TUNING",
             "num_virtual_tokens": self.num_virtual_tokens,
             "prefix_projection": self.prefix_projection,
             // peft fills encoder_hidden_size with token_dim when it is not given.
-            "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
-            "token_dim": cfg.hidden_size,
-            "num_attention_heads": cfg.num_attention_heads,
-            "num_layers": cfg.num_hidden_layers,
+            "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(shape.token_dim()),
+            "token_dim": shape.token_dim(),
+            "num_attention_heads": shape.heads,
+            "num_layers": shape.layers,
             "num_transformer_submodules": 1,
         })
     }
+}
 
+impl Method for PrefixConfig {
     fn key(&self) -> &'static str {
         if self.prefix_projection { "prefix" } else { "ptuning-v2" }
     }

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::prompt_encoder::PromptEncoder;
 use super::{
     AttachContext, Attached, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig,
-    SequenceClassifier, Site, check_virtual_tokens, side, side_mut,
+    SidePaths, Site, Tuner, TunableModel, check_virtual_tokens, side, side_mut,
 };
-use super::inject::{PROMPT_LEARNING_PREFIX, peft_head};
-use crate::model::{BertConfig, Checkpoint, LoadError, Weights, SidePath};
+use super::inject::{PROMPT_LEARNING_PREFIX, modules_to_save};
+use crate::model::{Checkpoint, LoadError, SidePath, Weights};
 
 /// What the virtual-token methods' cards say stays frozen.
 pub const PROMPT_FROZEN: &str = "The whole pretrained model: the virtual tokens are the only new input.";
@@ -65,18 +65,18 @@ impl SoftPrompt {
     }
 
     /// peft saves the computed tokens under this one key (with the head under `base_model.classifier`).
-    pub fn adapter_tensors(model: &SequenceClassifier) -> Vec<NamedTensor> {
+    pub fn adapter_tensors<M: TunableModel<SidePaths>>(model: &M) -> Vec<NamedTensor> {
         let mut out = Vec::new();
-        if let Some(prompt) = side::<SoftPrompt>(&model.sequence) {
+        if let Some(prompt) = side::<SoftPrompt>(model.sequence()) {
             out.push(NamedTensor::new("prompt_embeddings".into(), prompt.tokens()));
         }
-        out.extend(model.classifier_tensors(&peft_head(PROMPT_LEARNING_PREFIX)));
+        out.extend(model.head_tensors(PROMPT_LEARNING_PREFIX));
         out
     }
 
     /// Loads the saved tokens as a plain table (the encoder is a training-time device), and the head.
-    pub fn load(mut model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
-        if let Some(prompt) = side_mut::<SoftPrompt>(&mut model.sequence) {
+    pub fn load<M: TunableModel<SidePaths>>(mut model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
+        if let Some(prompt) = side_mut::<SoftPrompt>(model.sequence_mut()) {
             let device = prompt.embedding.device();
             let dims = prompt.embedding.dims();
             *prompt = SoftPrompt {
@@ -84,18 +84,21 @@ impl SoftPrompt {
                 encoder: None,
             };
         }
-        model.load_classifier(adapter, &peft_head(PROMPT_LEARNING_PREFIX))
+        model.load_head(adapter, PROMPT_LEARNING_PREFIX)
     }
 }
 
 /// `specific` plus the keys every peft prompt-learning config (prompt tuning, P-tuning) shares.
-pub(crate) fn prompt_learning_json(cfg: &BertConfig, mut specific: serde_json::Value) -> serde_json::Value {
+pub(crate) fn prompt_learning_json(
+    model: &impl TunableModel<SidePaths>,
+    mut specific: serde_json::Value,
+) -> serde_json::Value {
     let shared = serde_json::json!({
-        "token_dim": cfg.hidden_size,
+        "token_dim": model.hidden_size(),
         "num_transformer_submodules": 1,
-        "num_attention_heads": cfg.num_attention_heads,
-        "num_layers": cfg.num_hidden_layers,
-        "modules_to_save": ["classifier", "score"],
+        "num_attention_heads": model.attention_heads(),
+        "num_layers": model.prefix_shape().layers,
+        "modules_to_save": modules_to_save(model),
     });
     if let (Some(fields), serde_json::Value::Object(shared)) = (specific.as_object_mut(), shared) {
         fields.extend(shared);
@@ -115,8 +118,7 @@ impl PromptTuningConfig {
         }
         let tokenizer =
             ctx.tokenizer.ok_or_else(|| MethodError::Invalid("TEXT init needs the model's tokenizer".into()))?;
-        let encoded = tokenizer.encode_all(&[text], usize::MAX);
-        let ids = &encoded[0].ids;
+        let ids = tokenizer.text_ids(text);
         if ids.is_empty() {
             return Err(MethodError::Invalid(format!(
                 "prompt_tuning_init_text '{text}' has no tokens for this model's tokenizer; choose words it knows"
@@ -126,10 +128,10 @@ impl PromptTuningConfig {
     }
 }
 
-impl Method for PromptTuningConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        check_virtual_tokens("prompt tuning", self.num_virtual_tokens, ctx.max_length, model.config.max_position_embeddings)?;
-        let (tokens, hidden) = (self.num_virtual_tokens, model.config.hidden_size);
+impl<M: TunableModel<SidePaths>> Tuner<M> for PromptTuningConfig {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
+        check_virtual_tokens("prompt tuning", self.num_virtual_tokens, ctx.max_length, model.max_positions())?;
+        let (tokens, hidden) = (self.num_virtual_tokens, model.hidden_size());
         let table = match self.prompt_tuning_init {
             PromptInit::Random => Tensor::random([tokens, hidden], Distribution::Normal(0.0, 1.0), &ctx.device),
             PromptInit::Text => {
@@ -138,21 +140,21 @@ impl Method for PromptTuningConfig {
             }
         };
         let mut model = model.freeze_base();
-        model.sequence = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: None }.into_side());
+        *model.sequence_mut() = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: None }.into_side());
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         SoftPrompt::adapter_tensors(model)
     }
 
-    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+    fn load(&self, model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
         SoftPrompt::load(model, adapter)
     }
 
-    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, model: &M) -> serde_json::Value {
         prompt_learning_json(
-            cfg,
+            model,
             serde_json::json!({
                 "peft_type": "PROMPT_TUNING",
                 "num_virtual_tokens": self.num_virtual_tokens,
@@ -161,7 +163,9 @@ impl Method for PromptTuningConfig {
             }),
         )
     }
+}
 
+impl Method for PromptTuningConfig {
     fn key(&self) -> &'static str {
         "prompt"
     }

@@ -13,9 +13,9 @@ use super::{
     AttachContext, CatalogEntry, Explanation, Method, MethodConfig, MethodError, NamedTensor, PeftConfig, Site,
     check_encoder_parameters, check_encoder_width, check_probability, check_virtual_tokens, torch_linear,
 };
-use super::{Attached, SequenceClassifier};
+use super::{Attached, SidePaths, Tuner, TunableModel};
 use crate::model::dropout::Dropout;
-use crate::model::{BertConfig, Checkpoint, LoadError};
+use crate::model::{Checkpoint, LoadError};
 
 /// Deeper prompt-encoder LSTMs are refused (peft's default is 2).
 pub const MAX_LSTM_LAYERS: usize = 8;
@@ -52,13 +52,13 @@ impl PromptEncoderConfig {
     }
 }
 
-impl Method for PromptEncoderConfig {
-    fn attach(&self, model: SequenceClassifier, ctx: &AttachContext) -> Result<SequenceClassifier, MethodError> {
-        check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, model.config.max_position_embeddings)?;
+impl<M: TunableModel<SidePaths>> Tuner<M> for PromptEncoderConfig {
+    fn attach(&self, model: M, ctx: &AttachContext) -> Result<M, MethodError> {
+        check_virtual_tokens("P-tuning", self.num_virtual_tokens, ctx.max_length, model.max_positions())?;
         check_probability("P-tuning encoder_dropout", self.encoder_dropout)?;
-        let d = model.config.hidden_size;
+        let d = model.hidden_size();
         let h = self.encoder_hidden_size.unwrap_or(d);
-        check_encoder_width("P-tuning encoder_hidden_size", h, model.config.hidden_size)?;
+        check_encoder_width("P-tuning encoder_hidden_size", h, d)?;
         let device = &ctx.device;
         let encoder = match self.encoder_reparameterization_type {
             EncoderType::Mlp => PromptEncoder::Mlp(vec![
@@ -89,32 +89,34 @@ impl Method for PromptEncoderConfig {
         };
         let table = Tensor::random([self.num_virtual_tokens, d], Distribution::Normal(0.0, 1.0), device);
         let mut model = model.freeze_base();
-        model.sequence = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: Some(encoder) }.into_side());
+        *model.sequence_mut() = Some(SoftPrompt { embedding: Param::from_tensor(table), encoder: Some(encoder) }.into_side());
         Ok(model)
     }
 
-    fn adapter_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
+    fn adapter_tensors(&self, model: &M) -> Vec<NamedTensor> {
         SoftPrompt::adapter_tensors(model)
     }
 
-    fn load(&self, model: SequenceClassifier, adapter: &Checkpoint) -> Result<SequenceClassifier, LoadError> {
+    fn load(&self, model: M, adapter: &Checkpoint) -> Result<M, LoadError> {
         SoftPrompt::load(model, adapter)
     }
 
-    fn peft_json(&self, cfg: &BertConfig) -> serde_json::Value {
+    fn peft_json(&self, model: &M) -> serde_json::Value {
         prompt_learning_json(
-            cfg,
+            model,
             serde_json::json!({
                 "peft_type": "P_TUNING",
                 "num_virtual_tokens": self.num_virtual_tokens,
                 "encoder_reparameterization_type": self.encoder_reparameterization_type,
-                "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(cfg.hidden_size),
+                "encoder_hidden_size": self.encoder_hidden_size.unwrap_or(model.hidden_size()),
                 "encoder_num_layers": self.encoder_num_layers,
                 "encoder_dropout": self.encoder_dropout,
             }),
         )
     }
+}
 
+impl Method for PromptEncoderConfig {
     fn key(&self) -> &'static str {
         match self.encoder_reparameterization_type {
             EncoderType::Mlp => "ptuning-mlp",

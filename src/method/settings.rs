@@ -28,7 +28,8 @@ impl MethodConfig {
 
 /// Sets `key` in a method's JSON settings from text, read as the JSON kind of its current value: text for
 /// text, a comma-separated list for a list, nothing for an empty optional field, else a JSON number or
-/// boolean — and, when that does not fit, as text (a prompt text "2024"). Returns the configuration the
+/// boolean — and, when that does not fit, as text (a prompt text "2024") or a comma-separated list (target modules
+/// in a field left to the model's default). Returns the configuration the
 /// settings now describe, or why they describe none (the typed value stays, for the page to show).
 pub fn apply_setting(settings: &mut serde_json::Value, key: &str, typed: &str) -> Result<MethodConfig, String> {
     use serde_json::Value;
@@ -47,13 +48,17 @@ pub fn apply_setting(settings: &mut serde_json::Value, key: &str, typed: &str) -
         Ok(config) => return Ok(config),
         Err(e) => e.to_string(),
     };
-    if retry_as_text {
-        let previous = std::mem::replace(&mut settings[key], typed.into());
+    let previous = settings[key].clone();
+    // A number-like text may be text ("2024"); a text in an empty optional field may be a list ("q_proj, v_proj").
+    let list: Value = typed.split(',').map(str::trim).filter(|v| !v.is_empty()).map(Value::from).collect();
+    let retries = [retry_as_text.then(|| typed.into()), previous.is_string().then_some(list)];
+    for retry in retries.into_iter().flatten() {
+        settings[key] = retry;
         if let Ok(config) = serde_json::from_value(settings.clone()) {
             return Ok(config);
         }
-        settings[key] = previous;
     }
+    settings[key] = previous;
     Err(error)
 }
 

@@ -16,7 +16,7 @@ use super::norm::LayerNorm;
 pub use super::site::LayerPrefix;
 use super::site::{Block, BlockClose, SidePath};
 use super::tensors::NamedTensor;
-use super::tunable::{Activation, TunableLinear};
+use super::tunable::{Activation, TunableLinear, named_biases};
 
 fn default_act() -> Activation {
     Activation::Gelu
@@ -362,14 +362,23 @@ impl<P: SidePath> Bert<P> {
         projections!(self, &mut).into_iter().map(|l| (l.path.clone(), l)).collect()
     }
 
-    /// Every LayerNorm with its checkpoint path (`encoder.layer.0.output.LayerNorm`).
-    pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
-        let mut out = vec![&mut self.embeddings.layer_norm];
-        for layer in &mut self.layers {
-            out.push(&mut layer.attention_layer_norm);
-            out.push(&mut layer.output_layer_norm);
+    /// Every bias (projections', the pooler's, the LayerNorms') with its checkpoint key (`encoder.layer.0.output.dense.bias`).
+    pub fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
+        let (mut linears, mut norms) = (vec![&mut self.pooler], vec![&mut self.embeddings.layer_norm]);
+        for l in &mut self.layers {
+            let Layer {
+                attention_self: a,
+                attention_output,
+                attention_layer_norm,
+                intermediate,
+                output,
+                output_layer_norm,
+                ..
+            } = l;
+            linears.extend([&mut a.query, &mut a.key, &mut a.value, attention_output, intermediate, output]);
+            norms.extend([attention_layer_norm, output_layer_norm]);
         }
-        out.into_iter().map(|n| (n.path.clone(), n)).collect()
+        named_biases(linears, norms)
     }
 
     /// Every base weight under its checkpoint key (with `prefix`), in torch layout.
@@ -380,20 +389,13 @@ impl<P: SidePath> Bert<P> {
             NamedTensor::new(format!("{prefix}{POSITION_EMBEDDINGS}"), e.position_embeddings.val()),
             NamedTensor::new(format!("{prefix}{TOKEN_TYPE_EMBEDDINGS}"), e.token_type_embeddings.val()),
         ];
-        let norm = |out: &mut Vec<NamedTensor>, n: &LayerNorm| {
-            out.push(NamedTensor::new(format!("{prefix}{}.weight", n.path), n.weight.val()));
-            out.push(NamedTensor::new(format!("{prefix}{}.bias", n.path), n.bias.val()));
-        };
-        norm(&mut out, &e.layer_norm);
-        for (path, linear) in self.tunable_linears() {
-            out.push(NamedTensor::from_linear(format!("{prefix}{path}.weight"), linear.base.weight.val()));
-            if let Some(bias) = &linear.base.bias {
-                out.push(NamedTensor::new(format!("{prefix}{path}.bias"), bias.val()));
-            }
+        out.extend(e.layer_norm.named_tensors(prefix));
+        for (_, linear) in self.tunable_linears() {
+            out.extend(linear.named_tensors(prefix));
         }
         for l in &self.layers {
-            norm(&mut out, &l.attention_layer_norm);
-            norm(&mut out, &l.output_layer_norm);
+            out.extend(l.attention_layer_norm.named_tensors(prefix));
+            out.extend(l.output_layer_norm.named_tensors(prefix));
         }
         out
     }

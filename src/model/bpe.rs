@@ -212,6 +212,12 @@ impl BpeTokenizer {
         self.tokens.len()
     }
 
+    /// The id padding positions hold: masked and never learned, so any real token does; the end token, as
+    /// transformers' decoders are usually padded.
+    pub fn pad_id(&self) -> u32 {
+        self.eos.unwrap_or(0)
+    }
+
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.vocab.get(token).copied()
     }

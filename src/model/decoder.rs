@@ -2,7 +2,7 @@
 //! sites methods use ([`CausalLm`]), its loss, and the checkpoint it comes from ([`PretrainedDecoder`]: a Hugging Face
 //! folder or a GGUF file).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
@@ -14,8 +14,13 @@ use super::llama::{Llama, LlamaConfig, LlamaGguf};
 #[cfg(not(target_arch = "wasm32"))]
 use super::load::read_file;
 use super::load::{Checkpoint, LoadError, config_text};
-use super::site::{BeforeText, LayerPrefix, PrefixShape, SidePath};
-use super::tunable::{Projections, TunableLinear};
+use super::site::{BeforeText, BlockClose, LayerPrefix, PrefixShape, SidePath};
+use super::tensors::NamedTensor;
+use super::tunable::{Projections, TunableLinear, TunableModel};
+
+/// The model_types [`DecoderConfig::parse`] reads (what `is_decoder_path` looks for).
+#[cfg(not(target_arch = "wasm32"))]
+const DECODER_TYPES: [&str; 2] = ["llama", "gpt2"];
 
 const SUPPORTED: &str = "supported decoders: model_type \"llama\" (Llama, SmolLM2, TinyLlama) and \"gpt2\"";
 
@@ -147,10 +152,35 @@ impl<P: SidePath> CausalLm<P> {
     /// the cache that [`Self::extend`] continues from.
     pub fn forward_keeping_cache(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> (Tensor<3>, Vec<LayerPrefix>) {
         let seq = input_ids.dims()[1];
-        let before = BeforeText::new(self.sequence.as_ref(), self.decoder.words(input_ids), mask);
-        let (hidden, cache) = self.decoder.forward(before.words, before.mask, before.prefixes.as_deref());
+        let (hidden, cache) = self.hidden(input_ids, mask);
         let text = hidden.dims()[1] - seq;
         (self.decoder.logits(hidden.narrow(1, text, seq)), cache)
+    }
+
+    /// The mean next-token loss of `labels` [batch, seq] (below 0: not learned) for `input_ids`, as peft computes it:
+    /// with virtual input tokens (prompt tuning, P-tuning) the last of them predicts the text's first token.
+    pub fn loss(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>, labels: Tensor<2, Int>) -> Tensor<1> {
+        let [batch, seq] = input_ids.dims();
+        let (hidden, _) = self.hidden(input_ids, mask);
+        let virtual_tokens = hidden.dims()[1] - seq;
+        if virtual_tokens == 0 {
+            return causal_lm_loss(self.decoder.logits(hidden), labels);
+        }
+        let logits = self.decoder.logits(hidden.narrow(1, virtual_tokens - 1, seq + 1));
+        let unlearned = Tensor::<2, Int>::full([batch, 1], -100, &labels.device());
+        causal_lm_loss(logits, Tensor::cat(vec![unlearned, labels], 1))
+    }
+
+    /// Whether virtual input tokens come before the text (prompt tuning, P-tuning): then the loss predicts the text's
+    /// first token too.
+    pub fn predicts_first_token(&self) -> bool {
+        self.sequence.as_ref().is_some_and(|side| side.input_tokens().is_some())
+    }
+
+    /// The final hidden states of the virtual tokens (if any) and the text, and every layer's keys and values.
+    fn hidden(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>) -> (Tensor<3>, Vec<LayerPrefix>) {
+        let before = BeforeText::new(self.sequence.as_ref(), self.decoder.words(input_ids), mask);
+        self.decoder.forward(before.words, before.mask, before.prefixes.as_deref())
     }
 
     /// Logits [batch, seq, vocab] of `input_ids` [batch, seq] that follow what `cache` holds (no padding), and the
@@ -164,15 +194,36 @@ impl<P: SidePath> CausalLm<P> {
         (self.decoder.logits(hidden), cache)
     }
 
+    /// Positions the method's virtual tokens or prefix take before the text.
+    pub fn virtual_tokens(&self) -> usize {
+        let Some(side) = &self.sequence else { return 0 };
+        match side.input_tokens() {
+            Some(tokens) => tokens.dims()[0],
+            None => side.attention_prefixes(1).and_then(|p| p.first().map(|layer| layer.key.dims()[2])).unwrap_or(0),
+        }
+    }
+}
+
+/// A causal language model has no head of its own (its head is pretrained, often the embedding itself), so methods
+/// save only what they add, under `CAUSAL_LM` adapters.
+impl<P: SidePath> TunableModel<P> for CausalLm<P> {
+    fn sequence(&self) -> &Option<P> {
+        &self.sequence
+    }
+
+    fn sequence_mut(&mut self) -> &mut Option<P> {
+        &mut self.sequence
+    }
+
     /// Freezes the pretrained decoder: only what a method adds trains.
-    pub fn freeze_base(mut self) -> Self {
+    fn freeze_base(mut self) -> Self {
         self.decoder = self.decoder.no_grad();
         self
     }
 
     /// What each layer's attention prefix holds: the key/value heads (fewer than the query heads under grouped-query
     /// attention), as peft sizes a decoder's prefix.
-    pub fn prefix_shape(&self) -> PrefixShape {
+    fn prefix_shape(&self) -> PrefixShape {
         match &self.decoder {
             Decoder::Llama(m) => {
                 let c = &m.config;
@@ -185,20 +236,91 @@ impl<P: SidePath> CausalLm<P> {
         }
     }
 
-    /// Positions the method's virtual tokens or prefix take before the text.
-    pub fn virtual_tokens(&self) -> usize {
-        let Some(side) = &self.sequence else { return 0 };
-        match side.input_tokens() {
-            Some(tokens) => tokens.dims()[0],
-            None => side.attention_prefixes(1).and_then(|p| p.first().map(|layer| layer.key.dims()[2])).unwrap_or(0),
+    fn attention_heads(&self) -> usize {
+        match &self.decoder {
+            Decoder::Llama(m) => m.config.num_attention_heads,
+            Decoder::Gpt2(m) => m.config.n_head,
+        }
+    }
+
+    fn hidden_size(&self) -> usize {
+        match &self.decoder {
+            Decoder::Llama(m) => m.config.hidden_size,
+            Decoder::Gpt2(m) => m.config.n_embd,
         }
     }
 
     /// How many positions the model has, for the prompt, virtual tokens and generated tokens together.
-    pub fn max_positions(&self) -> usize {
+    fn max_positions(&self) -> usize {
         match &self.decoder {
             Decoder::Llama(m) => m.config.max_position_embeddings,
             Decoder::Gpt2(m) => m.config.n_positions,
+        }
+    }
+
+    fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        let table = match &self.decoder {
+            Decoder::Llama(m) => m.embed_tokens.val(),
+            Decoder::Gpt2(m) => m.wte.val(),
+        };
+        table.select(0, ids)
+    }
+
+    fn device(&self) -> Device {
+        self.decoder.device()
+    }
+
+    /// Bottleneck adapters' sites are BERT's post-norm block closes; decoders are pre-norm and offer none.
+    fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
+        Vec::new()
+    }
+
+    fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>> {
+        Vec::new()
+    }
+
+    /// GPT-2's projections and LayerNorms have biases; Llama's have none.
+    fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
+        match &mut self.decoder {
+            Decoder::Llama(_) => Vec::new(),
+            Decoder::Gpt2(m) => m.biases_mut(),
+        }
+    }
+
+    fn base_tensors(&self) -> Vec<NamedTensor> {
+        match &self.decoder {
+            Decoder::Llama(m) => m.named_tensors(),
+            Decoder::Gpt2(m) => m.named_tensors(),
+        }
+    }
+
+    fn load_base(mut self, ckpt: &Checkpoint) -> Result<Self, LoadError> {
+        let device = self.decoder.device();
+        self.decoder = match &self.decoder {
+            Decoder::Llama(m) => Decoder::Llama(Llama::load(ckpt, &m.config, &device)?),
+            Decoder::Gpt2(m) => Decoder::Gpt2(Gpt2::load(ckpt, &m.config, &device)?),
+        };
+        Ok(self)
+    }
+
+    fn head(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn head_tensors(&self, _prefix: &str) -> Vec<NamedTensor> {
+        Vec::new()
+    }
+
+    fn load_head(self, _adapter: &Checkpoint, _prefix: &str) -> Result<Self, LoadError> {
+        Ok(self)
+    }
+
+    const TASK_TYPE: &'static str = "CAUSAL_LM";
+
+    fn model_type(&self) -> &'static str {
+        match &self.decoder {
+            Decoder::Llama(_) => "llama",
+            Decoder::Gpt2(_) => "gpt2",
         }
     }
 }
@@ -306,6 +428,24 @@ impl PretrainedDecoder {
             )));
         }
         Ok(Self { name: name.to_string(), config, tokenizer, chat_template: None, weights })
+    }
+
+    /// Whether `path` holds a decoder, as [`Self::from_path`] reads one: a file (GGUF: encoders come as folders), a
+    /// folder holding a GGUF file and no config.json, or a folder whose config.json names a decoder's model_type.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn is_decoder_path(path: &std::path::Path) -> bool {
+        if path.is_file() {
+            return true;
+        }
+        let config = path.join("config.json");
+        if !config.exists() {
+            let entries = std::fs::read_dir(path).into_iter().flatten().flatten();
+            return entries.into_iter().any(|e| e.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf")));
+        }
+        let value: Option<serde_json::Value> =
+            std::fs::read(&config).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let model_type = value.as_ref().and_then(|v| v.get("model_type")?.as_str());
+        model_type.is_some_and(|t| DECODER_TYPES.contains(&t))
     }
 
     /// Reads a GGUF file, a folder with config.json, model.safetensors and tokenizer.json, or a folder that holds one

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::bpe::BpeTokenizer;
 use super::decoder::CausalLm;
 use super::site::{LayerPrefix, SidePath};
+use super::tunable::TunableModel;
 use crate::rng::SplitMix64;
 
 /// How tokens are chosen and when generation stops.

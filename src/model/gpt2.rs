@@ -17,7 +17,8 @@ use super::dropout::Dropout;
 use super::load::{LoadError, Weights, check_config};
 use super::norm::LayerNorm;
 use super::site::{LayerPrefix, SidePath};
-use super::tunable::{Activation, Stored, TunableLinear, on_rows};
+use super::tensors::NamedTensor;
+use super::tunable::{Activation, Stored, TunableLinear, named_biases, on_rows};
 
 fn default_act() -> Activation {
     Activation::GeluTanh
@@ -232,5 +233,34 @@ impl<P: SidePath> Gpt2<P> {
 
     pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
         projections!(self, &mut)
+    }
+
+    /// Every weight under its `GPT2LMHeadModel` key (`transformer.h.0.attn.c_attn.weight`, [in, out] as `Conv1D`
+    /// stores it); the head is the token embedding.
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = vec![
+            NamedTensor::new(format!("{TRANSFORMER}{TOKEN_EMBEDDING}"), self.wte.val()),
+            NamedTensor::new(format!("{TRANSFORMER}{POSITION_EMBEDDING}"), self.wpe.val()),
+        ];
+        for b in &self.h {
+            out.extend(b.ln_1.named_tensors(TRANSFORMER));
+            out.extend(b.ln_2.named_tensors(TRANSFORMER));
+            for linear in [&b.c_attn, &b.attn_c_proj, &b.c_fc, &b.mlp_c_proj] {
+                out.extend(linear.named_tensors(TRANSFORMER));
+            }
+        }
+        out.extend(self.ln_f.named_tensors(TRANSFORMER));
+        out
+    }
+
+    /// Every bias (projections', LayerNorms') under its `GPT2LMHeadModel` key.
+    pub fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
+        let (mut linears, mut norms) = (Vec::new(), vec![&mut self.ln_f]);
+        for b in &mut self.h {
+            let Gpt2Block { ln_1, c_attn, attn_c_proj, ln_2, c_fc, mlp_c_proj, .. } = b;
+            linears.extend([c_attn, attn_c_proj, c_fc, mlp_c_proj]);
+            norms.extend([ln_1, ln_2]);
+        }
+        named_biases(linears, norms).into_iter().map(|(key, bias)| (format!("{TRANSFORMER}{key}"), bias)).collect()
     }
 }

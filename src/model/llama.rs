@@ -17,6 +17,7 @@ use super::gguf::Gguf;
 use super::load::{LoadError, Weights, all_finite, check_config};
 use super::norm::RmsNorm;
 use super::site::{LayerPrefix, SidePath};
+use super::tensors::NamedTensor;
 use super::tunable::{Activation, Stored, TunableLinear, on_rows};
 
 fn default_eps() -> f64 {
@@ -361,6 +362,20 @@ impl<P: SidePath> Llama<P> {
 
     pub fn tunable_linears_mut(&mut self) -> Vec<(String, &mut TunableLinear<P>)> {
         projections!(self, &mut)
+    }
+
+    /// Every weight under its `LlamaForCausalLM` key, torch layout (the head only when untied).
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = vec![NamedTensor::new(EMBEDDING.into(), self.embed_tokens.val())];
+        for (_, linear) in self.tunable_linears() {
+            out.extend(linear.named_tensors(""));
+        }
+        for l in &self.layers {
+            out.extend([l.input_layernorm.named_tensor(), l.post_attention_layernorm.named_tensor()]);
+        }
+        out.push(self.norm.named_tensor());
+        out.extend(self.lm_head.as_ref().map(|head| NamedTensor::new(HEAD.into(), head.val())));
+        out
     }
 }
 

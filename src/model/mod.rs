@@ -19,7 +19,7 @@ pub mod tensors;
 pub mod tokenizer;
 pub mod tunable;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
@@ -30,16 +30,38 @@ pub use load::{Checkpoint, LoadError, Weights};
 use tensors::{NamedTensor, linear_tensors, load_linear};
 pub use tokenizer::{Encoded, TextTokenizer};
 
-use norm::LayerNorm;
 pub use site::{BeforeText, Block, BlockClose, PrefixShape, SidePath};
-pub use tunable::Projections;
 use tunable::TunableLinear;
+pub use tunable::{Projections, TunableModel};
+
+/// A tokenizer as a method's initialisation reads a text (prompt tuning's TEXT init): the ids the model's tokenizer
+/// gives it, special tokens included where the tokenizer adds them (as peft calls the tokenizer).
+pub trait TextIds {
+    fn text_ids(&self, text: &str) -> Vec<u32>;
+}
+
+impl TextIds for TextTokenizer {
+    fn text_ids(&self, text: &str) -> Vec<u32> {
+        self.encode_all(&[text], usize::MAX).swap_remove(0).ids
+    }
+}
+
+impl TextIds for bpe::BpeTokenizer {
+    fn text_ids(&self, text: &str) -> Vec<u32> {
+        self.encode(text)
+    }
+}
 
 /// The encoder's module name in `BertForSequenceClassification`: the prefix of its keys there and in peft's.
 const ENCODER: &str = "bert";
 
 /// The head's module name in `BertForSequenceClassification`: the prefix of its keys (`classifier.weight`).
 pub const HEAD: &str = "classifier";
+
+/// The head's key below `prefix` (`base_model.model.classifier`), or bare (`classifier`).
+fn head_key(prefix: &str) -> String {
+    if prefix.is_empty() { HEAD.to_string() } else { format!("{prefix}.{HEAD}") }
+}
 
 fn in_encoder(path: &str) -> String {
     format!("{ENCODER}.{path}")
@@ -194,47 +216,6 @@ impl<P: SidePath> SequenceClassifier<P> {
         self.classifier.forward(self.dropout.forward(pooled))
     }
 
-    /// Freezes the pretrained encoder (dropout keeps working, as in peft); the head stays trainable.
-    pub fn freeze_base(mut self) -> Self {
-        self.bert = self.bert.no_grad();
-        self
-    }
-
-    /// Replaces the head with `{prefix}.weight` / `{prefix}.bias` from a saved adapter.
-    pub fn load_classifier(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
-        load_linear(adapter, prefix, &mut self.classifier)?;
-        Ok(self)
-    }
-
-    /// Replaces the encoder's weights with a saved whole model's (`bert.*` or unprefixed keys).
-    pub fn load_encoder(mut self, ckpt: &Checkpoint) -> Result<Self, LoadError> {
-        self.bert = load_encoder(ckpt.reparse()?, &self.config, &self.classifier.weight.device())?;
-        Ok(self)
-    }
-
-    /// Every base weight of the encoder under its checkpoint key (`bert.encoder...`), torch layout.
-    pub fn encoder_tensors(&self) -> Vec<NamedTensor> {
-        self.bert.named_tensors(&format!("{ENCODER}."))
-    }
-
-    pub fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
-        self.bert.block_closes().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
-    }
-
-    pub fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>> {
-        self.bert.block_closes_mut().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
-    }
-
-    pub fn layer_norms_mut(&mut self) -> Vec<(String, &mut LayerNorm)> {
-        self.bert.layer_norms_mut().into_iter().map(|(path, n)| (in_encoder(&path), n)).collect()
-    }
-
-    /// What each layer's attention prefix holds.
-    pub fn prefix_shape(&self) -> PrefixShape {
-        let c = &self.config;
-        PrefixShape { layers: c.num_hidden_layers, heads: c.num_attention_heads, head_dim: c.head_dim() }
-    }
-
     /// Every site a side path can occupy: the sequence, every block close, every projection.
     pub fn sites(&self) -> Vec<&Option<P>> {
         let mut out = vec![&self.sequence];
@@ -243,40 +224,90 @@ impl<P: SidePath> SequenceClassifier<P> {
         out
     }
 
-    /// The rows of the word-embedding table for `ids`: [ids, hidden].
-    pub fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2> {
-        self.bert.embeddings.word_embeddings.val().select(0, ids)
-    }
-
     pub fn num_labels(&self) -> usize {
         self.classifier.weight.dims()[1]
     }
+}
 
-    /// The head's weight and bias under `{prefix}.weight` / `{prefix}.bias`, torch layout.
-    pub fn classifier_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
-        linear_tensors(prefix, &self.classifier)
+impl<P: SidePath> TunableModel<P> for SequenceClassifier<P> {
+    fn sequence(&self) -> &Option<P> {
+        &self.sequence
     }
 
-    /// (trainable, total) parameter counts. Trainable means tracked by autodiff, so the model must live on an
-    /// autodiff device for the first number to be meaningful. The total is the base model plus everything
-    /// the method and the head add, as peft's `get_nb_trainable_parameters` counts.
-    pub fn parameter_counts(&self) -> (usize, usize) {
-        struct Count {
-            trainable: usize,
-            total: usize,
-        }
-        impl ModuleVisitor for Count {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let tensor = param.val();
-                let n = tensor.shape().num_elements();
-                self.total += n;
-                if tensor.is_require_grad() {
-                    self.trainable += n;
-                }
-            }
-        }
-        let mut count = Count { trainable: 0, total: 0 };
-        self.visit(&mut count);
-        (count.trainable, count.total)
+    fn sequence_mut(&mut self) -> &mut Option<P> {
+        &mut self.sequence
+    }
+
+    /// Freezes the pretrained encoder (dropout keeps working, as in peft); the head stays trainable.
+    fn freeze_base(mut self) -> Self {
+        self.bert = self.bert.no_grad();
+        self
+    }
+
+    fn prefix_shape(&self) -> PrefixShape {
+        let c = &self.config;
+        PrefixShape { layers: c.num_hidden_layers, heads: c.num_attention_heads, head_dim: c.head_dim() }
+    }
+
+    fn attention_heads(&self) -> usize {
+        self.config.num_attention_heads
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn max_positions(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+
+    fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        self.bert.embeddings.word_embeddings.val().select(0, ids)
+    }
+
+    fn device(&self) -> Device {
+        self.classifier.weight.device()
+    }
+
+    fn block_closes(&self) -> Vec<BlockClose<&Option<P>>> {
+        self.bert.block_closes().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
+    }
+
+    fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>> {
+        self.bert.block_closes_mut().into_iter().map(|c| BlockClose { path: in_encoder(&c.path), ..c }).collect()
+    }
+
+    fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)> {
+        self.bert.biases_mut().into_iter().map(|(key, bias)| (in_encoder(&key), bias)).collect()
+    }
+
+    /// The whole encoder under `BertForSequenceClassification`'s keys (`bert.encoder...`), torch layout.
+    fn base_tensors(&self) -> Vec<NamedTensor> {
+        self.bert.named_tensors(&format!("{ENCODER}."))
+    }
+
+    /// Replaces the encoder's weights with a saved whole model's (`bert.*` or unprefixed keys).
+    fn load_base(mut self, ckpt: &Checkpoint) -> Result<Self, LoadError> {
+        self.bert = load_encoder(ckpt.reparse()?, &self.config, &self.classifier.weight.device())?;
+        Ok(self)
+    }
+
+    fn head(&self) -> Option<&'static str> {
+        Some(HEAD)
+    }
+
+    fn head_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
+        linear_tensors(&head_key(prefix), &self.classifier)
+    }
+
+    fn load_head(mut self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError> {
+        load_linear(adapter, &head_key(prefix), &mut self.classifier)?;
+        Ok(self)
+    }
+
+    const TASK_TYPE: &'static str = "SEQ_CLS";
+
+    fn model_type(&self) -> &'static str {
+        "bert"
     }
 }

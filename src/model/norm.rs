@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::load::{LoadError, Weights};
+use super::tensors::NamedTensor;
 
 /// `nn.LayerNorm` with the checkpoint's names (`LayerNorm.weight`, `LayerNorm.bias`).
 #[derive(Module, Debug)]
@@ -30,6 +31,14 @@ impl LayerNorm {
             eps,
             path: prefix.to_string(),
         })
+    }
+
+    /// Its weight and bias under `{prefix}{path}.weight` / `.bias`.
+    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
+        vec![
+            NamedTensor::new(format!("{prefix}{}.weight", self.path), self.weight.val()),
+            NamedTensor::new(format!("{prefix}{}.bias", self.path), self.bias.val()),
+        ]
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -60,6 +69,11 @@ impl RmsNorm {
             eps,
             path: prefix.to_string(),
         })
+    }
+
+    /// Its weight under `{path}.weight`.
+    pub fn named_tensor(&self) -> NamedTensor {
+        NamedTensor::new(format!("{}.weight", self.path), self.weight.val())
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {

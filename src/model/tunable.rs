@@ -1,11 +1,13 @@
 //! The projections every architecture shares, with the slot methods attach to, and small tensor helpers.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
-use super::load::{LoadError, Weights};
-use super::site::SidePath;
+use super::load::{Checkpoint, LoadError, Weights};
+use super::norm::LayerNorm;
+use super::site::{BlockClose, PrefixShape, SidePath};
+use super::tensors::NamedTensor;
 
 /// A pretrained projection (weight kept as [in, out]) and the projection site: the side path a method put there
 /// (LoRA beside it, IA3 around it).
@@ -16,6 +18,9 @@ pub struct TunableLinear<P: SidePath> {
     /// Its module path in the checkpoint (`encoder.layer.0.attention.self.query`), as peft names modules.
     #[module(skip)]
     pub path: String,
+    /// How the checkpoint stores it (GPT-2's `Conv1D` keeps [in, out]).
+    #[module(skip)]
+    pub stored: Stored,
 }
 
 /// How a checkpoint stores a projection.
@@ -61,7 +66,21 @@ impl<P: SidePath> TunableLinear<P> {
             }
         };
         let base = Linear { weight: Param::from_tensor(weight), bias };
-        Ok(Self { base, side: None, path: prefix.to_string() })
+        Ok(Self { base, side: None, path: prefix.to_string(), stored })
+    }
+
+    /// Its weight and bias under `{prefix}{path}.weight` / `.bias`, in the checkpoint's layout.
+    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
+        let key = format!("{prefix}{}", self.path);
+        let (name, weight) = (format!("{key}.weight"), self.base.weight.val());
+        let mut out = vec![match self.stored {
+            Stored::Conv1D => NamedTensor::new(name, weight),
+            Stored::Linear | Stored::LinearWithoutBias => NamedTensor::from_linear(name, weight),
+        }];
+        if let Some(bias) = &self.base.bias {
+            out.push(NamedTensor::new(format!("{key}.bias"), bias.val()));
+        }
+        out
     }
 
     pub fn dims(&self) -> [usize; 2] {
@@ -106,6 +125,89 @@ pub trait Projections<P: SidePath> {
         names.dedup();
         names
     }
+}
+
+/// A pretrained model as every method sees it, whatever its architecture and task (a classifier on an encoder, a
+/// causal language model): its projections, the site before the text, the sub-blocks' closes, its biases, its
+/// weights under the checkpoint's keys and the task head it has of its own, if any.
+pub trait TunableModel<P: SidePath>: Projections<P> + Module + Sized {
+    /// The site before the text: virtual input tokens (prompt tuning, P-tuning) or every layer's attention prefix
+    /// (prefix tuning, P-tuning v2).
+    fn sequence(&self) -> &Option<P>;
+    fn sequence_mut(&mut self) -> &mut Option<P>;
+    /// Freezes the pretrained weights; a head of the model's own (a classifier) stays trainable.
+    fn freeze_base(self) -> Self;
+    /// What each layer's attention prefix holds.
+    fn prefix_shape(&self) -> PrefixShape;
+    /// The query heads of the attention (a prefix is sized by the key/value heads: [`Self::prefix_shape`]).
+    fn attention_heads(&self) -> usize;
+    /// The width of a token's embedding.
+    fn hidden_size(&self) -> usize;
+    /// Positions for the virtual tokens and the text together.
+    fn max_positions(&self) -> usize;
+    /// The rows of the word-embedding table for `ids`: [ids, hidden].
+    fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2>;
+    fn device(&self) -> Device;
+    /// Where each sub-block closes (bottleneck adapters' sites); none where the architecture has no such site.
+    fn block_closes(&self) -> Vec<BlockClose<&Option<P>>>;
+    fn block_closes_mut(&mut self) -> Vec<BlockClose<&mut Option<P>>>;
+    /// Every bias of the pretrained model (projections, norms) with its checkpoint key (`<path>.bias`).
+    fn biases_mut(&mut self) -> Vec<(String, &mut Param<Tensor<1>>)>;
+    /// Every pretrained weight under its checkpoint key, torch layout: what a whole saved model holds.
+    fn base_tensors(&self) -> Vec<NamedTensor>;
+    /// The pretrained weights replaced by those of a whole saved model (`base_tensors`' keys).
+    fn load_base(self, ckpt: &Checkpoint) -> Result<Self, LoadError>;
+    /// The module name of the head the model has beside the pretrained weights (`classifier`), if any: a causal
+    /// language model's head is pretrained.
+    fn head(&self) -> Option<&'static str>;
+    /// The head's weight and bias below `prefix` (`{prefix}.classifier.weight`; an empty prefix gives
+    /// `classifier.weight`); none without a head.
+    fn head_tensors(&self, prefix: &str) -> Vec<NamedTensor>;
+    /// Replaces the head with the one a saved adapter holds below `prefix`; nothing without a head.
+    fn load_head(self, adapter: &Checkpoint, prefix: &str) -> Result<Self, LoadError>;
+    /// peft's `task_type` for adapters of this model (`SEQ_CLS`, `CAUSAL_LM`).
+    const TASK_TYPE: &'static str;
+    /// The architecture as config.json's `model_type` names it (`bert`, `llama`, `gpt2`).
+    fn model_type(&self) -> &'static str;
+
+    /// (trainable, total) parameter counts. Trainable means tracked by autodiff, so the model must live on an
+    /// autodiff device for the first number to be meaningful. The total is the base model plus everything the
+    /// method and the head add, as peft's `get_nb_trainable_parameters` counts.
+    fn parameter_counts(&self) -> (usize, usize) {
+        struct Count {
+            trainable: usize,
+            total: usize,
+        }
+        impl ModuleVisitor for Count {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let tensor = param.val();
+                let n = tensor.shape().num_elements();
+                self.total += n;
+                if tensor.is_require_grad() {
+                    self.trainable += n;
+                }
+            }
+        }
+        let mut count = Count { trainable: 0, total: 0 };
+        self.visit(&mut count);
+        (count.trainable, count.total)
+    }
+}
+
+/// The biases of `linears` and `norms` under their checkpoint keys (`<path>.bias`; a projection without one is
+/// skipped): what each architecture's `biases_mut` lists, from its fields borrowed apart.
+pub fn named_biases<'a, P: SidePath>(
+    linears: Vec<&'a mut TunableLinear<P>>,
+    norms: Vec<&'a mut LayerNorm>,
+) -> Vec<(String, &'a mut Param<Tensor<1>>)> {
+    let mut out: Vec<(String, &'a mut Param<Tensor<1>>)> = Vec::new();
+    for linear in linears {
+        if let Some(bias) = linear.base.bias.as_mut() {
+            out.push((format!("{}.bias", linear.path), bias));
+        }
+    }
+    out.extend(norms.into_iter().map(|n| (format!("{}.bias", n.path), &mut n.bias)));
+    out
 }
 
 /// `f` applied to `x` [.., d] with its leading dimensions folded into rows ([rows, d]), unfolded again. burn keeps a

@@ -2,7 +2,7 @@
 //! running a method (`run.rs`), comparing methods over seeds with learning-rate searches (`compare.rs`) and
 //! summarising that comparison (`report.rs`), opening trained runs from adapter files and links (`open.rs`), making
 //! links (`link.rs`), timing steps for the benchmark and the page's choice of backend (`timing.rs`), predicting
-//! (`predict.rs`), generating text from a decoder (`generate.rs`).
+//! (`predict.rs`), generating text from a decoder (`generate.rs`) and fine-tuning one (`lm.rs`).
 //! The session sits above the engine's layers and below its edges:
 //! model < method < data < train < share < session < CLI, worker, page.
 
@@ -11,6 +11,7 @@ pub mod comparison_link;
 pub mod dataset;
 pub mod generate;
 pub mod link;
+pub mod lm;
 pub mod open;
 pub mod predict;
 pub mod report;

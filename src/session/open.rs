@@ -4,9 +4,9 @@
 use burn::tensor::Device;
 
 use super::Error;
-use crate::method::MethodConfig;
-use crate::method::SequenceClassifier;
+use crate::method::{CausalLm, MethodConfig, SequenceClassifier};
 use crate::model::Pretrained;
+use crate::model::decoder::PretrainedDecoder;
 use crate::share::link::{self, LinkMeta, Precision};
 use crate::share::peft::{self, RunInfo};
 
@@ -44,6 +44,17 @@ pub fn open_files(
     let (model, info) = peft::import(pretrained, config_json, weights, run_info_json, &inference_device(device))?;
     let max_length = default_max_length(pretrained, &info.method);
     Ok(OpenedRun { model, info, max_length })
+}
+
+/// A decoder's adapter files (ours, or a `CAUSAL_LM` folder saved by Python's peft) on `pretrained`, off autodiff.
+pub fn open_decoder_files(
+    pretrained: &PretrainedDecoder,
+    config_json: &str,
+    weights: &[u8],
+    run_info_json: Option<&str>,
+    device: &Device,
+) -> Result<(CausalLm, RunInfo), Error> {
+    Ok(peft::import_decoder(pretrained, config_json, weights, run_info_json, &inference_device(device))?)
 }
 
 /// A share link (or its payload) on `pretrained`, whose model.safetensors has sha256 `pretrained_sha256`; the run

@@ -4,7 +4,7 @@ use burn::tensor::Device;
 
 use super::Error;
 use crate::method::SequenceClassifier;
-use crate::method::{AttachContext, MethodConfig};
+use crate::method::{AttachContext, MethodConfig, TunableModel};
 use crate::model::Pretrained;
 use crate::share::peft::{self, AdapterFiles, RunInfo};
 use crate::train::{Host, MethodResult, PreparedData, TrainConfig, Trained, evaluate, train};
@@ -41,7 +41,7 @@ pub async fn train_fresh(
         max_length: run.config.max_length,
         tokenizer: Some(&pretrained.tokenizer),
     };
-    let model = run.method.method().attach(model, &ctx)?;
+    let model = run.method.tuner().attach(model, &ctx)?;
     let counts = model.parameter_counts();
     host.reset_peak_memory();
     let pad_id = pretrained.tokenizer.pad_id();
@@ -127,6 +127,6 @@ pub fn check_methods(
     let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&pretrained.tokenizer) };
     Ok(methods
         .iter()
-        .filter_map(|m| m.method().attach(model.clone(), &ctx).err().map(|e| (m.label(), e.to_string())))
+        .filter_map(|m| m.tuner().attach(model.clone(), &ctx).err().map(|e| (m.label(), e.to_string())))
         .collect())
 }

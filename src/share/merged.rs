@@ -5,7 +5,7 @@
 use super::peft::{ExportError, write_safetensors};
 use crate::method::full::Full;
 use crate::method::lora::merge;
-use crate::method::{Method, SequenceClassifier, SidePaths};
+use crate::method::{SequenceClassifier, SidePaths, Tuner};
 
 /// config.json and model.safetensors of the merged model.
 pub struct MergedModel {

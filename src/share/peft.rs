@@ -4,15 +4,15 @@
 
 use std::collections::HashMap;
 
-use burn::module::Module;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
 use super::SharedTensor;
 use crate::data::{MAX_CLASSES, check_labels};
-use crate::method::SequenceClassifier;
-use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig};
+use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig, SidePaths, TunableModel};
+use crate::method::{CausalLm, SequenceClassifier};
+use crate::model::decoder::PretrainedDecoder;
 use crate::model::{Checkpoint, LoadError, Pretrained};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,16 +61,16 @@ pub struct AdapterFiles {
 }
 
 /// Reads the method's tensors back and writes them in peft's format.
-pub async fn export(
+pub async fn export<M: TunableModel<SidePaths>>(
     method: &MethodConfig,
-    model: &SequenceClassifier,
+    model: &M,
     info: &RunInfo,
 ) -> Result<AdapterFiles, ExportError> {
     // Off autodiff: a trained P-tuning LSTM's table would otherwise come out through its dropout.
-    let weights = write_safetensors(method.method().adapter_tensors(&model.valid())).await?;
-    let mut config = method.method().peft_json(&model.config);
+    let weights = write_safetensors(method.tuner().adapter_tensors(&model.valid())).await?;
+    let mut config = method.tuner().peft_json(model);
     let common = serde_json::json!({
-        "task_type": "SEQ_CLS",
+        "task_type": M::TASK_TYPE,
         "base_model_name_or_path": info.base_model,
         "revision": null,
         "inference_mode": true,
@@ -107,7 +107,7 @@ pub fn import(
     let info = match run_info_json {
         Some(json) => serde_json::from_str(json).map_err(|e| ImportError::RunInfo(e.to_string()))?,
         None => {
-            let method = method_from_peft_config(config_json)?;
+            let method = method_from_peft_config(config_json, SequenceClassifier::TASK_TYPE)?;
             let labels = saved_head_labels(&adapter)?;
             RunInfo { base_model: pretrained.name.clone(), labels, method }
         }
@@ -115,7 +115,7 @@ pub fn import(
     check_labels(&info.labels).map_err(ImportError::Labels)?;
     // The shortest texts fit here; "try it" truncates to what the positions leave (MethodConfig::virtual_tokens).
     let model = attach_fresh(pretrained, &info, pretrained.min_max_length(), device)?;
-    let model = info.method.method().load(model, &adapter)?;
+    let model = info.method.tuner().load(model, &adapter)?;
     Ok((model, info))
 }
 
@@ -129,16 +129,24 @@ pub fn attach_fresh(
 ) -> Result<SequenceClassifier, ImportError> {
     let model = pretrained.classifier(info.labels.len(), device)?;
     let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&pretrained.tokenizer) };
-    Ok(info.method.method().attach(model, &ctx)?)
+    Ok(info.method.tuner().attach(model, &ctx)?)
 }
 
-/// The method an adapter_config.json written by peft describes, for the peft types and options we run.
-pub fn method_from_peft_config(json: &str) -> Result<MethodConfig, ImportError> {
+/// The method an adapter_config.json written by peft describes, for the peft types and options we run, on a model
+/// whose adapters have `task_type` (`SEQ_CLS` for a classifier, `CAUSAL_LM` for a decoder).
+pub fn method_from_peft_config(json: &str, task_type: &str) -> Result<MethodConfig, ImportError> {
     let config = PeftConfig(serde_json::from_str(json).map_err(|e| ImportError::Config(e.to_string()))?);
     let task = config.field("task_type");
-    if task != "SEQ_CLS" {
+    if task != task_type {
+        let goes_on = |task: &str| match task {
+            "SEQ_CLS" => "a classifier (an encoder with a head)",
+            "CAUSAL_LM" => "a decoder (a language model)",
+            _ => "a model peft-lab does not run",
+        };
+        let task = task.as_str().unwrap_or("missing");
         return Err(ImportError::Config(format!(
-            "task_type {task}: only SEQ_CLS (sequence classification) adapters run here"
+            "task_type {task}: this model takes {task_type} adapters; a {task} adapter goes on {}",
+            goes_on(task)
         )));
     }
     let peft_type = config.field("peft_type");
@@ -150,6 +158,38 @@ pub fn method_from_peft_config(json: &str) -> Result<MethodConfig, ImportError> 
     };
     let read = peft_type.as_str().and_then(|t| crate::method::from_peft(t, &config)).ok_or_else(unsupported)?;
     read.map_err(ImportError::Config)
+}
+
+/// Rebuilds a fine-tuned decoder from its adapter files on `pretrained`: the method from peft_lab.json, or from
+/// adapter_config.json (`CAUSAL_LM`) for a folder saved by Python's peft; attached to a fresh model, then the saved
+/// tensors replace its trainable ones.
+pub fn import_decoder(
+    pretrained: &PretrainedDecoder,
+    config_json: &str,
+    weights: &[u8],
+    run_info_json: Option<&str>,
+    device: &burn::tensor::Device,
+) -> Result<(CausalLm, RunInfo), ImportError> {
+    let adapter = Checkpoint::parse_adapter(weights)?;
+    let info: RunInfo = match run_info_json {
+        Some(json) => serde_json::from_str(json).map_err(|e| ImportError::RunInfo(e.to_string()))?,
+        None => RunInfo {
+            base_model: pretrained.name.clone(),
+            labels: Vec::new(),
+            method: method_from_peft_config(config_json, CausalLm::TASK_TYPE)?,
+        },
+    };
+    if !info.labels.is_empty() {
+        return Err(ImportError::Labels(format!(
+            "the adapter has {} labels: it is a classifier's, not a decoder's",
+            info.labels.len()
+        )));
+    }
+    let model: CausalLm = pretrained.causal_lm(device)?;
+    // One token of text fits; generation checks its own prompt against the positions the method leaves.
+    let ctx = AttachContext { device: device.clone(), max_length: 1, tokenizer: Some(&pretrained.tokenizer) };
+    let model = info.method.tuner().attach(model, &ctx)?;
+    Ok((info.method.tuner().load(model, &adapter)?, info))
 }
 
 /// `LABEL_0..LABEL_{n-1}` for the n outputs of the saved head (`*classifier.weight`, [labels, hidden]).

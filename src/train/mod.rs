@@ -1,12 +1,14 @@
 //! The training loop: async so the same code runs in a Web Worker (tensors are only read with `*_async`),
 //! reporting through a [`Host`] instead of printing.
 
+pub mod fit;
 pub mod lm;
 pub mod metrics;
 pub mod optim;
 pub mod order;
 mod result;
 pub mod shard;
+pub mod task;
 
 use std::ops::ControlFlow;
 
@@ -20,9 +22,10 @@ pub use result::MethodResult;
 
 use crate::data::Example;
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
-use crate::method::SequenceClassifier;
+use crate::method::{SequenceClassifier, TunableModel};
 use crate::model::TextTokenizer;
-use crate::rng::{SplitMix64, derive_seed};
+pub use fit::{TaskRun, train_task};
+pub use task::Task;
 
 /// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +146,13 @@ pub enum TrainEvent {
         epoch: usize,
         metrics: EvalMetrics,
     },
+    /// A language model's held-out loss and perplexity, and its continuation of each sample prompt.
+    LmEvaluated {
+        step: usize,
+        epoch: usize,
+        metrics: lm::LmMetrics,
+        samples: Vec<lm::Sample>,
+    },
 }
 
 /// What the engine needs from whoever runs it: a clock (std's `Instant` does not exist in browsers),
@@ -212,10 +222,52 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     log_softmax(logits, 1).mul(targets).sum_dim(1).mean().neg()
 }
 
+/// Sequence classification as a [`Task`]: cross-entropy over each example's label; accuracy, macro-F1 and the confusion
+/// matrix held out.
+struct Classification {
+    pad_id: u32,
+}
+
+impl Task for Classification {
+    type Model = SequenceClassifier;
+    type Example = TokenizedExample;
+    type Metrics = (EvalMetrics, Confusion);
+
+    fn length(&self, example: &TokenizedExample) -> usize {
+        example.ids.len()
+    }
+
+    fn weight(&self, _model: &SequenceClassifier, _example: &TokenizedExample) -> usize {
+        1
+    }
+
+    fn loss(&self, model: &SequenceClassifier, examples: &[&TokenizedExample], padded_length: usize) -> Tensor<1> {
+        let batch = Batch::padded(examples, padded_length, self.pad_id, &model.device());
+        cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels)
+    }
+
+    async fn evaluate(
+        &self,
+        model: &SequenceClassifier,
+        examples: &[TokenizedExample],
+        batch_size: usize,
+    ) -> Result<(EvalMetrics, Confusion), TrainError> {
+        evaluate(model, examples, self.pad_id, batch_size).await
+    }
+
+    fn evaluated(&self, step: usize, epoch: usize, (metrics, _): &(EvalMetrics, Confusion)) -> TrainEvent {
+        TrainEvent::Evaluated { step, epoch, metrics: metrics.clone() }
+    }
+
+    fn device(&self, model: &SequenceClassifier) -> Device {
+        model.device()
+    }
+}
+
 /// Trains `model` (already on an autodiff device, method attached) on `data.train`, evaluating on `data.val`
 /// after each epoch. `label` names the run in events.
 pub async fn train(
-    mut model: SequenceClassifier,
+    model: SequenceClassifier,
     data: &PreparedData,
     pad_id: u32,
     config: &TrainConfig,
@@ -223,71 +275,18 @@ pub async fn train(
     label: &str,
     host: &mut dyn Host,
 ) -> Result<Trained, TrainError> {
-    let (train, val) = (&data.train, &data.val);
-    if train.is_empty() {
-        return Err(TrainError::NoData);
-    }
-    let total_steps = config.total_steps(train.len());
-    let warmup = config.warmup_steps(total_steps);
-    let mut optimizer = optim::adamw(config.weight_decay);
-    let mut rng = SplitMix64::new(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let lengths: Vec<usize> = train.iter().map(|e| e.ids.len()).collect();
-    let (mut losses, mut evaluations) = (Vec::new(), Vec::new());
-    let (mut step, mut epoch) = (0, 0);
-    let started = TrainEvent::Started { seed: config.seed, learning_rate, total_steps };
-    if host.event(label, &started).is_break() {
-        return Err(TrainError::Cancelled);
-    }
-    let (mut first_step_seconds, mut later_seconds) = (0.0, 0.0);
-    let mut confusion = Confusion::new();
-    while step < total_steps {
-        for chunk in order::epoch_batches(&mut order, &lengths, config.batch_size, config.group_by_length, &mut rng) {
-            if step >= total_steps {
-                break;
-            }
-            let started = host.now();
-            let examples: Vec<&TokenizedExample> = chunk.into_iter().map(|i| &train[i]).collect();
-            let learning_rate = optim::linear_schedule(learning_rate, step, warmup, total_steps);
-            let mask_seed = derive_seed(config.seed, step as u64);
-            let (loss, grads) = shard::loss_and_gradients(&model, &examples, pad_id, mask_seed);
-            let loss_value: f32 =
-                loss.into_scalar_async().await.map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
-            if !loss_value.is_finite() {
-                return Err(if step == 0 {
-                    TrainError::NonFiniteAtStart { loss: loss_value }
-                } else {
-                    TrainError::NonFinite { step: step + 1, loss: loss_value, learning_rate }
-                });
-            }
-            let grads = optim::clip_global_norm(&model, grads, config.max_grad_norm);
-            model = optimizer.step(learning_rate, model, grads);
-            step += 1;
-            losses.push(loss_value);
-            let seconds = host.now() - started;
-            if step == 1 {
-                first_step_seconds = seconds;
-            } else {
-                later_seconds += seconds;
-            }
-            let event = TrainEvent::Step { step, total_steps, epoch, loss: loss_value, learning_rate, seconds };
-            if host.event(label, &event).is_break() {
-                return Err(TrainError::Cancelled);
-            }
-        }
-        epoch += 1;
-        if !val.is_empty() {
-            let (metrics, last_confusion) = evaluate(&model, val, pad_id, config.batch_size).await?;
-            confusion = last_confusion;
-            let event = TrainEvent::Evaluated { step, epoch, metrics: metrics.clone() };
-            evaluations.push((step, metrics));
-            if host.event(label, &event).is_break() {
-                return Err(TrainError::Cancelled);
-            }
-        }
-    }
-    let seconds_per_step = if step > 1 { later_seconds / (step - 1) as f64 } else { first_step_seconds };
-    Ok(Trained { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds, confusion })
+    let task = Classification { pad_id };
+    let run = train_task(&task, model, &data.train, &data.val, config, learning_rate, label, host).await?;
+    let confusion = run.evaluations.last().map(|(_, (_, confusion))| confusion.clone()).unwrap_or_else(Confusion::new);
+    Ok(Trained {
+        model: run.model,
+        losses: run.losses,
+        evaluations: run.evaluations.into_iter().map(|(step, (metrics, _))| (step, metrics)).collect(),
+        steps: run.steps,
+        seconds_per_step: run.seconds_per_step,
+        first_step_seconds: run.first_step_seconds,
+        confusion,
+    })
 }
 
 /// Logits for `examples`, row-major [n, classes], computed without autodiff and read back asynchronously.

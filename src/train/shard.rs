@@ -11,31 +11,39 @@ use std::ops::Range;
 
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use super::cross_entropy;
 use super::optim::float_params;
-use crate::data::batch::{Batch, TokenizedExample, longest};
-use crate::method::SequenceClassifier;
+use super::task::Task;
 use crate::model::dropout::start_masks;
 
 /// The batch's mean loss and its gradients; `mask_seed` names the step's dropout masks.
-pub fn loss_and_gradients(
-    model: &SequenceClassifier,
-    examples: &[&TokenizedExample],
-    pad_id: u32,
+pub fn loss_and_gradients<T: Task>(
+    task: &T,
+    model: &T::Model,
+    examples: &[&T::Example],
     mask_seed: u64,
 ) -> (Tensor<1>, GradientsParams) {
-    let device = model.classifier.weight.val().device();
+    let device = task.device(model);
+    let weights: Vec<usize> = examples.iter().map(|e| task.weight(model, e)).collect();
+    // Padded as the whole batch is: a mask's values are laid out by the padded length.
+    let longest = examples.iter().map(|e| task.length(e)).max().unwrap_or(1).max(1);
     let shards = shard_ranges(examples.len(), shard_count(&device));
+    let shard = |model: &T::Model, rows: Range<usize>| {
+        let share = weights[rows.clone()].iter().sum::<usize>() as f64 / weights.iter().sum::<usize>().max(1) as f64;
+        let _masks = start_masks(mask_seed, rows.clone());
+        let mut loss = task.loss(model, &examples[rows], longest);
+        if share < 1.0 {
+            loss = loss.mul_scalar(share);
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        // Only the value is wanted now: a sum of the graphs' roots would keep the graphs.
+        (loss.detach(), grads)
+    };
     if let [whole] = shards.as_slice() {
-        return shard_loss_and_gradients(model, examples, whole.clone(), pad_id, mask_seed, &device);
+        return shard(model, whole.clone());
     }
-    let mut parts = map_shards(shards, |rows| {
-        let fork = model.clone().fork(&device);
-        shard_loss_and_gradients(&fork, examples, rows, pad_id, mask_seed, &device)
-    })
-    .into_iter();
+    let mut parts = map_shards(shards, |rows| shard(&model.clone().fork(&device), rows)).into_iter();
     let (mut loss, mut grads) = parts.next().expect("at least two shards");
     let params = float_params(model);
     for (shard_loss, mut shard_grads) in parts {
@@ -53,37 +61,15 @@ pub fn loss_and_gradients(
     (loss, grads)
 }
 
-/// `rows` of `examples`: the loss scaled by the shard's share of the batch, and its gradients.
-fn shard_loss_and_gradients(
-    model: &SequenceClassifier,
-    examples: &[&TokenizedExample],
-    rows: Range<usize>,
-    pad_id: u32,
-    mask_seed: u64,
-    device: &Device,
-) -> (Tensor<1>, GradientsParams) {
-    let share = rows.len() as f64 / examples.len() as f64;
-    let _masks = start_masks(mask_seed, rows.clone());
-    // Padded as the whole batch is: a mask's values are laid out by the padded length.
-    let batch = Batch::padded(&examples[rows], longest(examples), pad_id, device);
-    let mut loss = cross_entropy(model.forward(batch.input_ids, batch.mask), batch.labels);
-    if share < 1.0 {
-        loss = loss.mul_scalar(share);
-    }
-    let grads = GradientsParams::from_grads(loss.backward(), model);
-    // Only the value is wanted now: a sum of the graphs' roots would keep the graphs.
-    (loss.detach(), grads)
-}
-
 /// Fewer examples than this a shard would not keep a thread's matmuls busy, and every shard holds a set of gradients
 /// (full fine-tuning: one copy of the model) until they are summed.
 const MIN_SHARD_EXAMPLES: usize = 4;
 
 /// One shard per CPU thread natively; one on GPUs (a shard would only halve each kernel's work) and in wasm (one
 /// thread a worker).
-fn shard_count(device: &Device) -> usize {
+fn shard_count(device: &burn::tensor::Device) -> usize {
     #[cfg(not(target_arch = "wasm32"))]
-    if device.clone().inner() == Device::flex() {
+    if device.clone().inner() == burn::tensor::Device::flex() {
         return rayon::current_num_threads();
     }
     let _ = device;

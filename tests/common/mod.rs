@@ -13,7 +13,7 @@ use peft_lab::method::SequenceClassifier;
 use peft_lab::method::lora::LoraLayer;
 use peft_lab::method::prefix::PrefixEncoder;
 use peft_lab::method::side_mut;
-use peft_lab::method::{AttachContext, Method};
+use peft_lab::method::{AttachContext, Tuner};
 use peft_lab::model::Pretrained;
 use peft_lab::model::load::transpose;
 
@@ -202,7 +202,11 @@ pub fn classifier(
     model
 }
 
-pub fn attach(method: &dyn Method, model: SequenceClassifier, device: &Device) -> SequenceClassifier {
+pub fn attach(
+    method: &dyn Tuner<SequenceClassifier>,
+    model: SequenceClassifier,
+    device: &Device,
+) -> SequenceClassifier {
     method
         .attach(model, &AttachContext { device: device.clone(), max_length: 32, tokenizer: None })
         .expect("method attaches")

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use peft_lab::data::generation::TextLayout;
 use peft_lab::method::{MethodConfig, catalog};
 use peft_lab::session::{ComparePlan, PlannedMethod, SearchSettings};
 use peft_lab::share::link::Precision;
@@ -46,6 +47,15 @@ pub enum Command {
         /// The base model as the Python script should load it (a Hub id or folder); default: --model.
         #[arg(long)]
         python_model: Option<String>,
+        /// What to train: a classifier (an encoder folder with a labelled file) or a decoder as a language model
+        /// (a GGUF file or decoder folder with text, prompt→completion or chat data); `auto` goes by the model.
+        #[arg(long, value_enum, default_value_t = TaskArg::Auto)]
+        task: TaskArg,
+        /// How a plain-text file holds a decoder's documents: one per line, separated by `%` lines (fortune files), or
+        /// the whole file cut into pieces of --max-length tokens. Default: `%` lines where the file has them, else
+        /// lines.
+        #[arg(long, value_enum)]
+        text_layout: Option<TextLayoutArg>,
     },
     /// Train several methods on the same splits, seeds and budget, and print a table: the mean, spread and 95 %
     /// interval over the seeds, and which methods cannot be told apart from the best.
@@ -91,6 +101,9 @@ pub enum Command {
         /// tokenizer.json (Llama family or GPT-2).
         #[arg(long)]
         model: PathBuf,
+        /// A decoder adapter folder to generate with (ours, or a CAUSAL_LM one saved by Python's peft).
+        #[arg(long)]
+        adapter: Option<PathBuf>,
         #[arg(long)]
         prompt: String,
         /// Put the prompt in the model's chat template as a user's message, and answer as the assistant.
@@ -194,6 +207,30 @@ pub struct ShareArgs {
     /// The playground's address the link starts with.
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     pub page_url: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    Auto,
+    Classification,
+    CausalLm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TextLayoutArg {
+    Lines,
+    Percent,
+    Whole,
+}
+
+impl From<TextLayoutArg> for TextLayout {
+    fn from(layout: TextLayoutArg) -> Self {
+        match layout {
+            TextLayoutArg::Lines => Self::Lines,
+            TextLayoutArg::Percent => Self::Percent,
+            TextLayoutArg::Whole => Self::Whole,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -7,11 +7,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use burn::tensor::Device;
 
 use peft_lab::data::batch::tokenize;
+use peft_lab::data::generation::{self, GenerationData, TextLayout};
 use peft_lab::data::{DataError, Dataset, Example, Remedy, Summary};
 use peft_lab::method::{MethodConfig, SidePaths, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder};
 use peft_lab::model::generate::{Finish, GenerationSettings};
+use peft_lab::session::open::open_decoder_files;
 use peft_lab::session::report::Report;
 use peft_lab::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use peft_lab::session::timing::time_steps_counting_launches;
@@ -113,6 +115,86 @@ pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Te
         }];
         print_report(&Report::new(&runs), &runs);
     }
+    Ok(())
+}
+
+/// `train` on a decoder: one method fine-tunes it as a language model (documents, completions or conversations), with
+/// the base model's held-out perplexity first and perplexity and samples after each epoch; then its adapter folder.
+pub fn train_lm(
+    common: &Common,
+    method: &str,
+    layout: Option<TextLayout>,
+    outputs: TrainOutputs,
+    host: &mut Terminal,
+) -> Result<(), String> {
+    let model = common.model.display();
+    for (flag, given) in [
+        ("--share-link", outputs.share.share_link.is_some()),
+        ("--continue-in-python", outputs.continue_in_python.is_some()),
+        ("--test-data", common.test_data.is_some()),
+        ("--test-split", common.test_split.is_some()),
+        ("--text-column", common.text_column.is_some()),
+        ("--label-column", common.label_column.is_some()),
+    ] {
+        if given {
+            return Err(format!("{flag} is for classifiers; {model} is a decoder, trained as a language model"));
+        }
+    }
+    let [(method, lr)] = <[_; 1]>::try_from(common.methods(method)?)
+        .map_err(|_| format!("--method {method}: train takes one method; use compare for several"))?;
+    let config = common.train_config();
+    config.check()?;
+    let pretrained = PretrainedDecoder::from_path(&common.model).map_err(|e| format!("model {model}: {e}"))?;
+    let read = |path: &Path| -> Result<GenerationData, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        generation::read(&name, &bytes, layout, common.skip_bad_rows).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let data = read(&common.data)?;
+    let val = common.val_data.as_deref().map(read).transpose()?;
+    let prepared =
+        session::lm::prepare_lm(&pretrained, &data, val.as_ref(), common.val_split, common.seed, config.max_length)
+            .map_err(|e| format!("{}: {e}", common.data.display()))?;
+    let t = &prepared.tokenizing;
+    eprintln!(
+        "{} training and {} held-out examples: {} tokens, {} learned; {} cut to {} tokens, {} with nothing left to learn",
+        prepared.train.len(),
+        prepared.val.len(),
+        t.tokens,
+        t.learned_tokens,
+        t.truncated,
+        config.max_length,
+        t.dropped
+    );
+    for (line, why) in data.skipped.iter().chain(val.iter().flat_map(|v| &v.skipped)) {
+        eprintln!("skipped record {line}: {why}");
+    }
+    let device = common.backend.device();
+    let trained =
+        pollster::block_on(session::lm::train_lm(&pretrained, &method, lr, &prepared, &config, &device, host))
+            .map_err(|e| format!("{}: {e}", method.label()))?;
+    if let Some(dir) = &outputs.save_adapter {
+        peft::write_dir(&trained.adapter, dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        eprintln!("adapter saved to {}", dir.display());
+    }
+    let result = trained.result;
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
+        return Ok(());
+    }
+    let perplexity =
+        |e: Option<&session::lm::LmEvaluation>| e.map_or("-".into(), |e| format!("{:.2}", e.metrics.perplexity));
+    println!(
+        "{}: {} of {} parameters train ({:.3} %), {} steps at {:.2} s/step; held-out perplexity {} before, {} after",
+        result.method,
+        result.trainable_params,
+        result.total_params,
+        100.0 * result.trainable_params as f64 / result.total_params.max(1) as f64,
+        result.steps,
+        result.seconds_per_step,
+        perplexity(result.base.as_ref()),
+        perplexity(result.evaluations.last().map(|(_, e)| e)),
+    );
     Ok(())
 }
 
@@ -278,7 +360,8 @@ pub fn bench(
 }
 
 /// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
-fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Result<OpenedRun, String> {
+/// An adapter folder's adapter_config.json, adapter_model.safetensors and, where there is one, peft_lab.json.
+fn read_adapter_files(adapter: &Path) -> Result<(String, Vec<u8>, Option<String>), String> {
     let read = |file: &str| {
         std::fs::read(adapter.join(file)).map_err(|e| format!("cannot read {}: {e}", adapter.join(file).display()))
     };
@@ -289,6 +372,11 @@ fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Res
         Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| "peft_lab.json is not UTF-8".to_string())?),
         Err(_) => None,
     };
+    Ok((config, weights, run_info))
+}
+
+fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Result<OpenedRun, String> {
+    let (config, weights, run_info) = read_adapter_files(adapter)?;
     open_files(pretrained, &config, &weights, run_info.as_deref(), device)
         .map_err(|e| format!("adapter {}: {e}", adapter.display()))
 }
@@ -457,6 +545,7 @@ pub fn eval(
 /// `generate`: the decoder continues `prompt`, printed as it comes, then a line on stderr with the counts and speed.
 pub fn generate(
     model: &Path,
+    adapter: Option<&Path>,
     prompt: &str,
     chat: bool,
     settings: GenerationSettings,
@@ -465,8 +554,16 @@ pub fn generate(
     let pretrained = PretrainedDecoder::from_path(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     // Generation needs no gradients: the model lives off the autodiff device.
     let device = backend.device().inner();
-    let decoder: CausalLm<SidePaths> =
-        pretrained.causal_lm(&device).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let decoder: CausalLm<SidePaths> = match adapter {
+        None => pretrained.causal_lm(&device).map_err(|e| format!("model {}: {e}", model.display()))?,
+        Some(dir) => {
+            let (config, weights, run_info) = read_adapter_files(dir)?;
+            let (decoder, info) = open_decoder_files(&pretrained, &config, &weights, run_info.as_deref(), &device)
+                .map_err(|e| format!("adapter {}: {e}", dir.display()))?;
+            eprintln!("adapter {}: {}", dir.display(), info.method.label());
+            decoder
+        }
+    };
     let started = Instant::now();
     let mut stdout = std::io::stdout();
     let generated = pollster::block_on(session::generate::generate(

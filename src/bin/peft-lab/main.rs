@@ -8,9 +8,10 @@ mod terminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use peft_lab::model::decoder::PretrainedDecoder;
 use peft_lab::model::generate::GenerationSettings;
 
-use args::{Cli, Command};
+use args::{Cli, Command, TaskArg};
 use commands::{Saved, TrainOutputs};
 use terminal::Terminal;
 
@@ -30,6 +31,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Generate {
             model,
+            adapter,
             prompt,
             chat,
             max_new_tokens,
@@ -43,7 +45,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let settings =
                 GenerationSettings { max_new_tokens, temperature, top_k, top_p, stop, seed, use_cache: !no_cache };
-            commands::generate(&model, &prompt, chat, settings, backend)
+            commands::generate(&model, adapter.as_deref(), &prompt, chat, settings, backend)
         }
         Command::Merge { model, adapter, out } => commands::merge(&model, &adapter, &out),
         Command::Methods { keys } => {
@@ -51,9 +53,17 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Summary { common } => commands::summary(&common),
-        Command::Train { common, method, save_adapter, share, continue_in_python, python_model } => {
+        Command::Train { common, method, save_adapter, share, continue_in_python, python_model, task, text_layout } => {
             let outputs = TrainOutputs { save_adapter, share, continue_in_python, python_model };
-            commands::train(&common, &method, outputs, &mut host)
+            let decoder = match task {
+                TaskArg::Auto => PretrainedDecoder::is_decoder_path(&common.model),
+                TaskArg::Classification => false,
+                TaskArg::CausalLm => true,
+            };
+            match decoder {
+                true => commands::train_lm(&common, &method, text_layout.map(Into::into), outputs, &mut host),
+                false => commands::train(&common, &method, outputs, &mut host),
+            }
         }
         Command::Compare { common, methods, plan } => commands::compare(&common, &methods, &plan, &mut host),
     }

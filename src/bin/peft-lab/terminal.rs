@@ -73,6 +73,22 @@ impl Host for Terminal {
                 metrics.accuracy * 100.0,
                 metrics.macro_f1
             )),
+            TrainEvent::LmEvaluated { epoch, metrics, samples, .. } => {
+                let when = if *epoch == 0 { "before training".to_string() } else { format!("epoch {epoch}") };
+                self.line(format!(
+                    "{method:<18} {when}: val loss {:.4} perplexity {:.2} ({} tokens)",
+                    metrics.loss, metrics.perplexity, metrics.tokens
+                ));
+                for sample in samples {
+                    let one_line = |text: &str| text.replace('\n', "⏎");
+                    self.line(format!(
+                        "{:<18}   {} → {}",
+                        "",
+                        one_line(&sample.prompt),
+                        one_line(&sample.continuation)
+                    ));
+                }
+            }
         }
         ControlFlow::Continue(())
     }

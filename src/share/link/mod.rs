@@ -132,7 +132,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The link payload (what follows `#share=`) for a trained model.
 pub async fn make(model: &SequenceClassifier, meta: &LinkMeta, precision: Precision) -> Result<String, ShareError> {
     // Off autodiff, as in `peft::export`: no dropout in the shared tensors.
-    let tensors = read_back(meta.method.method().adapter_tensors(&model.valid())).await?;
+    let tensors = read_back(meta.method.tuner().adapter_tensors(&model.valid())).await?;
     Ok(codec::encode(meta, &tensors, precision)?)
 }
 
@@ -174,7 +174,7 @@ pub fn rebuild(
     // Attaching checks the method's settings (sizes included) before allocating its tensors.
     let info = meta.run_info();
     let model = attach_fresh(pretrained, &info, meta.train.max_length, device)?;
-    let method = info.method.method();
+    let method = info.method.tuner();
     let expected: Vec<(String, Vec<usize>)> =
         method.adapter_tensors(&model).into_iter().map(|t| (t.name, t.shape)).collect();
     for tensor in tensors {
