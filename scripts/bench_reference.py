@@ -1,4 +1,5 @@
-"""The benchmark's reference: the same training step with PyTorch + transformers + peft, same synthetic batches.
+"""The benchmark's reference: the same training step with PyTorch + transformers + peft, same synthetic batches (for
+a decoder, every token of each sequence learned).
 
 Prints one JSON line like `peft-lab bench`. Run by scripts/bench.sh; needs torch, transformers and peft.
 """
@@ -7,7 +8,7 @@ import argparse, json, math, resource, time
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from peft_reference import LEARNING_RATES, METHODS, adamw, make_model
+from peft_reference import LEARNING_RATES, METHODS, adamw, is_decoder, make_decoder, make_model
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
@@ -20,7 +21,8 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(42)
 
-model, params = make_model(a.model, a.method, 2)
+decoder = is_decoder(a.model)
+model, params = make_decoder(a.model, a.method) if decoder else make_model(a.model, a.method, 2)
 model.train()
 optim = adamw(params, LEARNING_RATES[a.method])
 total = a.steps + 1
@@ -32,8 +34,10 @@ def batch(step):
     for b in range(a.batch_size):
         i = step * a.batch_size + b
         ids.append([101] + [1000 + (i * 7919 + j * 104729) % (vocab - 1000) for j in range(1, a.seq_len - 1)] + [102])
-    labels = [(step * a.batch_size + b) % 2 for b in range(a.batch_size)]
-    return torch.tensor(ids), torch.ones(a.batch_size, a.seq_len, dtype=torch.long), torch.tensor(labels)
+    ids = torch.tensor(ids)
+    # A decoder learns every token of the sequence; a classifier, the example's label.
+    labels = ids if decoder else torch.tensor([(step * a.batch_size + b) % 2 for b in range(a.batch_size)])
+    return ids, torch.ones(a.batch_size, a.seq_len, dtype=torch.long), labels
 
 times = []
 for step in range(total):

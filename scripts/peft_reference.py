@@ -62,5 +62,38 @@ def make_model(model_dir, method, num_labels, settings=None):
     return model, [p for p in model.parameters() if p.requires_grad]
 
 
+def is_decoder(model_dir):
+    """A folder holding a GGUF file, or a config.json of a Llama or GPT-2 decoder (as peft-lab decides)."""
+    import os
+
+    if any(f.lower().endswith(".gguf") for f in os.listdir(model_dir)) and not os.path.exists(
+            os.path.join(model_dir, "config.json")):
+        return True
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return json.load(f).get("model_type") in ("llama", "gpt2")
+
+
+def make_decoder(model_dir, method):
+    """The causal LM (from its GGUF file where the folder holds one, de-quantised to f32 as peft-lab does) with
+    `method` attached as peft-lab's defaults define it; returns (model, trainable params)."""
+    import os
+
+    from transformers import AutoModelForCausalLM
+
+    ggufs = [f for f in os.listdir(model_dir) if f.lower().endswith(".gguf")]
+    extra = {"gguf_file": ggufs[0]} if ggufs and not os.path.exists(os.path.join(model_dir, "config.json")) else {}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, **extra)
+    if method == "lora":
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=8))
+    elif method in ("prefix", "ptuning-v2"):
+        model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=10,
+                                                         prefix_projection=method == "prefix"))
+    elif method == "full":
+        pass
+    else:
+        raise SystemExit(f"the decoder reference has lora, prefix, ptuning-v2 and full, not {method}")
+    return model, [p for p in model.parameters() if p.requires_grad]
+
+
 def adamw(params, lr):
     return torch.optim.AdamW(params, lr=lr, weight_decay=0.01, eps=1e-8)

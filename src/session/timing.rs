@@ -8,10 +8,13 @@ use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::tensor::Device;
 
 use super::Error;
+use super::lm::{LmData, LmResult, train_lm};
 use super::run::run_method;
 use crate::data::batch::TokenizedExample;
+use crate::data::lm::LmExample;
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
+use crate::model::decoder::PretrainedDecoder;
 use crate::train::{Host, MethodResult, PreparedData, TrainConfig, TrainEvent};
 
 /// `count` two-label examples of exactly `seq_len` ids: [CLS], varied ids from the vocabulary, [SEP].
@@ -51,6 +54,29 @@ pub async fn time_steps(
     let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let lr = method.default_learning_rate();
     Ok(run_method(pretrained, method, lr, &data, &config, device, host).await?.result)
+}
+
+/// [`time_steps`] for a decoder: `method` trains as a language model on synthetic sequences of `seq_len` ids, every
+/// token learned, without held-out data.
+pub async fn time_lm_steps(
+    pretrained: &PretrainedDecoder,
+    method: &MethodConfig,
+    batch_size: usize,
+    seq_len: usize,
+    steps: usize,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<LmResult, Error> {
+    let total = steps + 1;
+    let examples = synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size());
+    let train = examples
+        .into_iter()
+        .map(|e| LmExample { labels: e.ids.iter().map(|&id| i64::from(id)).collect(), ids: e.ids })
+        .collect();
+    let data = LmData { train, val: Vec::new(), tokenizing: Default::default(), sample_prompts: Vec::new() };
+    let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
+    let lr = method.default_learning_rate();
+    Ok(train_lm(pretrained, method, lr, &data, &config, device, host).await?.result)
 }
 
 /// [`time_steps`], also counting the GPU kernels launched per step after the first (cubecl's launch observer; none on

@@ -28,7 +28,7 @@ pub fn loss_and_gradients<T: Task>(
     let weights: Vec<usize> = examples.iter().map(|e| task.weight(model, e)).collect();
     // Padded as the whole batch is: a mask's values are laid out by the padded length.
     let longest = examples.iter().map(|e| task.length(e)).max().unwrap_or(1).max(1);
-    let shards = shard_ranges(examples.len(), shard_count(&device));
+    let shards = shard_ranges(examples.len(), longest, shard_count(&device));
     let shard = |model: &T::Model, rows: Range<usize>| {
         let share = weights[rows.clone()].iter().sum::<usize>() as f64 / weights.iter().sum::<usize>().max(1) as f64;
         let _masks = start_masks(mask_seed, rows.clone());
@@ -61,9 +61,13 @@ pub fn loss_and_gradients<T: Task>(
     (loss, grads)
 }
 
-/// Fewer examples than this a shard would not keep a thread's matmuls busy, and every shard holds a set of gradients
-/// (full fine-tuning: one copy of the model) until they are summed.
+/// A shard of fewer examples than this, and fewer tokens than [`MIN_SHARD_TOKENS`], would not keep a thread's matmuls
+/// busy; and every shard holds a set of gradients (full fine-tuning: one copy of the model) until they are summed.
 const MIN_SHARD_EXAMPLES: usize = 4;
+
+/// Tokens that keep a thread busy as a shard whatever its examples (4 of MiniLM's 64-token benchmark rows): a
+/// decoder's batches are few long sequences (SmolLM2's benchmark: 4 x 128).
+const MIN_SHARD_TOKENS: usize = 256;
 
 /// One shard per CPU thread natively; one on GPUs (a shard would only halve each kernel's work) and in wasm (one
 /// thread a worker).
@@ -76,10 +80,12 @@ fn shard_count(device: &burn::tensor::Device) -> usize {
     1
 }
 
-/// Up to `count` shards of `len` rows as even as they come, each of at least `MIN_SHARD_EXAMPLES` rows where the
-/// batch has them.
-fn shard_ranges(len: usize, count: usize) -> Vec<Range<usize>> {
-    let count = count.min(len / MIN_SHARD_EXAMPLES).max(1);
+/// Up to `count` shards of `len` rows of `padded_length` tokens as even as they come, each of at least
+/// `MIN_SHARD_EXAMPLES` rows or `MIN_SHARD_TOKENS` tokens where the batch has them.
+fn shard_ranges(len: usize, padded_length: usize, count: usize) -> Vec<Range<usize>> {
+    let by_rows = len / MIN_SHARD_EXAMPLES;
+    let by_tokens = (len * padded_length / MIN_SHARD_TOKENS).min(len);
+    let count = count.min(by_rows.max(by_tokens)).max(1);
     (0..count).map(|i| i * len / count..(i + 1) * len / count).collect()
 }
 
@@ -112,10 +118,13 @@ mod tests {
 
     #[test]
     fn shards_cover_the_batch_evenly() {
-        assert_eq!(shard_ranges(16, 2), vec![0..8, 8..16]);
-        assert_eq!(shard_ranges(9, 2), vec![0..4, 4..9]);
-        assert_eq!(shard_ranges(16, 16), vec![0..4, 4..8, 8..12, 12..16], "at least 4 examples a shard");
-        assert_eq!(shard_ranges(3, 8), vec![0..3], "a batch too small to split");
-        assert_eq!(shard_ranges(7, 1), vec![0..7]);
+        assert_eq!(shard_ranges(16, 8, 2), vec![0..8, 8..16]);
+        assert_eq!(shard_ranges(9, 8, 2), vec![0..4, 4..9]);
+        assert_eq!(shard_ranges(16, 8, 16), vec![0..4, 4..8, 8..12, 12..16], "at least 4 examples a shard");
+        assert_eq!(shard_ranges(3, 8, 8), vec![0..3], "a batch too small to split");
+        assert_eq!(shard_ranges(7, 8, 1), vec![0..7]);
+        assert_eq!(shard_ranges(4, 128, 2), vec![0..2, 2..4], "or 256 tokens a shard");
+        assert_eq!(shard_ranges(4, 128, 8), vec![0..2, 2..4]);
+        assert_eq!(shard_ranges(2, 1024, 8), vec![0..1, 1..2], "never an empty shard");
     }
 }

@@ -12,7 +12,9 @@ mod page;
 mod pool;
 mod protocol;
 mod store;
+mod to_page;
 mod worker;
+mod worker_decoder;
 
 /// Model files are read whole into memory (and copied to the worker): larger ones are refused, picked or fetched.
 const MAX_MODEL_BYTES: u64 = 2 << 30;
@@ -45,7 +47,7 @@ pub fn start() {
             // The worker cannot continue after a panic; the page restarts it and says what happened.
             std::panic::set_hook(Box::new(|info| {
                 console_error_panic_hook::hook(info);
-                worker::post(&protocol::FromWorker::Crashed(info.to_string()));
+                to_page::post(&protocol::FromWorker::Crashed(info.to_string()));
             }));
             worker::run()
         }

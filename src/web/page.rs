@@ -572,6 +572,13 @@ impl App {
             FromWorker::MergeFailed { request, error } => self.on_merged(request, Err(error)),
             FromWorker::Error(error) => self.compare_error.set(Some(error)),
             FromWorker::Crashed(error) => self.worker_crashed(error),
+            // The page has no decoder view yet; the worker's decoder jobs are driven by their browser test.
+            FromWorker::DecoderProgress { .. }
+            | FromWorker::DecoderTrained { .. }
+            | FromWorker::DecoderFailed { .. }
+            | FromWorker::GeneratedText { .. }
+            | FromWorker::Generated { .. }
+            | FromWorker::GenerateFailed { .. } => {}
         }
     }
 

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Summary};
+use crate::method::MethodConfig;
+use crate::model::generate::GenerationSettings;
 use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
+use crate::session::lm::LmResult;
 use crate::share::link::{CheckedLink, LinkMeta, Precision};
 /// Adapter files travel in messages as the engine writes them.
 pub use crate::share::peft::AdapterFiles;
@@ -91,6 +94,17 @@ pub enum ToWorker {
         /// peft_lab.json, when the files come from peft-lab.
         run_info_json: Option<String>,
     },
+    /// Fine-tune a decoder with one method on a dataset (text, prompt→completion or chat records): the decoder
+    /// generation then uses.
+    FineTuneDecoder(Box<DecoderJob>),
+    /// Continue `prompt` with the fine-tuned decoder, the text streamed as it comes.
+    Generate {
+        request: u64,
+        prompt: String,
+        /// Put the prompt in the model's chat template as a user's message.
+        chat: bool,
+        settings: GenerationSettings,
+    },
     /// LoRA or DoRA folded into the base weights, for download.
     Merge {
         request: u64,
@@ -98,6 +112,42 @@ pub enum ToWorker {
         model: String,
         adapter: AdapterFiles,
     },
+}
+
+/// A decoder's files as the page read them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DecoderFiles {
+    /// One GGUF file: weights, tokenizer and chat template.
+    Gguf {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A Hugging Face folder's config.json, model.safetensors and tokenizer.json.
+    HuggingFace {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        config: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        weights: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        tokenizer: Vec<u8>,
+    },
+}
+
+/// One decoder fine-tuning: the model, the data file, the method and the budget; `val_fraction` of the examples is
+/// held out (seeded by the budget's seed) for perplexity and samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecoderJob {
+    pub request: u64,
+    pub model: DecoderFiles,
+    pub data_name: String,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    pub method: MethodConfig,
+    pub learning_rate: f64,
+    pub config: TrainConfig,
+    pub val_fraction: f64,
 }
 
 /// A finished run as the page stored it.
@@ -248,8 +298,37 @@ pub enum FromWorker {
         #[serde(with = "serde_bytes")]
         weights: Vec<u8>,
     },
+    /// A decoder job's step, or its held-out figures and samples (the base model's first, at step 0).
+    DecoderProgress {
+        request: u64,
+        event: TrainEvent,
+    },
+    DecoderTrained {
+        request: u64,
+        result: LmResult,
+        adapter: AdapterFiles,
+    },
+    /// A piece of generated text, whole characters only.
+    GeneratedText {
+        request: u64,
+        text: String,
+    },
+    /// The generation ended: how many tokens it made and why it stopped.
+    Generated {
+        request: u64,
+        new_tokens: usize,
+        finish: String,
+    },
     /// A request failed; nothing else changed.
     ShareFailed {
+        request: u64,
+        error: String,
+    },
+    DecoderFailed {
+        request: u64,
+        error: String,
+    },
+    GenerateFailed {
         request: u64,
         error: String,
     },

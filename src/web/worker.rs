@@ -10,10 +10,12 @@ use burn::tensor::Device;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+use web_sys::{MessageEvent, Response};
 
 use super::pool;
 use super::protocol::*;
+use super::to_page::{post, scope};
+use super::worker_decoder;
 use super::{MAX_MODEL_BYTES, buffer_bytes, fetch, js_error, model_too_big};
 use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
@@ -55,6 +57,8 @@ struct State {
     validation: Option<(u64, Rc<Vec<TokenizedExample>>)>,
     /// In a helper worker: the id and data of the comparison whose units it runs, tokenised for its first unit.
     unit_data: Option<(u64, Rc<PreparedData>)>,
+    /// The decoder the last decoder job fine-tuned, which generation uses.
+    decoder: Option<Rc<worker_decoder::LoadedDecoder>>,
 }
 
 impl State {
@@ -63,21 +67,6 @@ impl State {
             (Some(pretrained), Some(device)) => Ok((pretrained.clone(), device.clone())),
             _ => Err("the model is not loaded yet".into()),
         }
-    }
-}
-
-fn scope() -> DedicatedWorkerGlobalScope {
-    js_sys::global().unchecked_into()
-}
-
-pub fn post(message: &FromWorker) {
-    match serde_wasm_bindgen::to_value(message) {
-        Ok(value) => {
-            if let Err(e) = scope().post_message(&value) {
-                web_sys::console::error_1(&e);
-            }
-        }
-        Err(e) => web_sys::console::error_1(&format!("cannot serialise a message: {e}").into()),
     }
 }
 
@@ -179,6 +168,25 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                 }
                 Err(error) => FromWorker::ImportFailed { name, error },
             });
+        }
+        ToWorker::FineTuneDecoder(job) => {
+            let request = job.request;
+            // The backend chosen when a model was loaded, else the CPU.
+            let device = state.borrow().device.clone().unwrap_or_else(crate::device::cpu);
+            match worker_decoder::fine_tune(*job, device).await {
+                Ok(decoder) => state.borrow_mut().decoder = Some(Rc::new(decoder)),
+                Err(error) => post(&FromWorker::DecoderFailed { request, error }),
+            }
+        }
+        ToWorker::Generate { request, prompt, chat, settings } => {
+            let decoder = state.borrow().decoder.clone();
+            let generated = match decoder {
+                Some(decoder) => worker_decoder::generate(request, &decoder, &prompt, chat, settings).await,
+                None => Err("no decoder is loaded: fine-tune one first".into()),
+            };
+            if let Err(error) = generated {
+                post(&FromWorker::GenerateFailed { request, error });
+            }
         }
         ToWorker::Merge { request, model, adapter } => {
             post(&match merge(&state, &model, adapter).await {

@@ -27,7 +27,11 @@ export function serve(site) {
     // /fixtures/tiny-bert/ has dropout off (curves comparable across backends); /fixtures/tiny-bert-dropout/ is the
     // checkpoint as it is, dropout 0.1.
     const fixture = url.pathname.match(/^\/fixtures\/tiny-bert(-dropout)?\//);
-    if (fixture) {
+    // The tiny random decoders (tests/fixtures/decoders), as they are.
+    const decoders = url.pathname.match(/^\/fixtures\/decoders\/([\w.-]+)$/);
+    if (decoders) {
+      file = path.join(root, "tests/fixtures/decoders", decoders[1]);
+    } else if (fixture) {
       const name = path.basename(url.pathname);
       file = path.join(root, "tests/fixtures/tiny-bert", name);
       if (name === "config.json" && !fixture[1]) {

@@ -173,7 +173,75 @@ async function predictionOf(page, method, text) {
   }));
 }
 
+/// Runs `job` in a fresh worker of the built site from a page of the same origin: posts its messages in turn, each
+/// when the worker has answered the previous one with a message whose kind is among `until`; returns every message.
+async function driveWorker(page, steps) {
+  return page.evaluate(async (steps) => {
+    const gguf = new Uint8Array(await (await fetch("/fixtures/decoders/tiny-llama.gguf")).arrayBuffer());
+    const worker = new Worker("/worker.js", { type: "module" });
+    const messages = [];
+    let waiting = null;
+    worker.onmessage = (event) => {
+      const kind = Object.keys(event.data)[0] ?? String(event.data);
+      messages.push({ kind, body: event.data[kind] });
+      if (waiting && waiting.until.includes(kind)) waiting.resolve();
+    };
+    worker.onerror = (event) => messages.push({ kind: "WorkerError", body: String(event.message) });
+    for (const { message, until } of steps) {
+      const answered = new Promise((resolve) => (waiting = { until: [...until, "Crashed"], resolve }));
+      const filled = JSON.parse(JSON.stringify(message), (key, value) => (value === "$gguf" ? gguf : value));
+      if (filled.FineTuneDecoder?.data !== undefined) {
+        filled.FineTuneDecoder.data = new TextEncoder().encode(filled.FineTuneDecoder.data);
+      }
+      worker.postMessage(filled);
+      await answered;
+    }
+    worker.terminate();
+    // Maps (JSON values the engine sends) as plain objects, so that the test can read them.
+    return JSON.parse(JSON.stringify(messages, (key, value) => (value instanceof Map ? Object.fromEntries(value) : value)));
+  }, steps);
+}
+
 const tests = {
+  /// The worker's decoder jobs, on the CPU in wasm: LoRA fine-tunes the tiny random Llama (its GGUF file) for a few
+  /// steps on a small text, the held-out perplexity falls from the base model's, and the fine-tuned model generates.
+  async decoder(browser, base) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.log = [];
+    page.on("console", (m) => page.log.push(`[${m.type()}] ${m.text()}`));
+    // Any document of the site's origin will do: the stylesheet, not the app (which would start a worker of its own).
+    await page.goto(`${base}/style.css`);
+    const text = Array.from({ length: 40 }, (_, i) => `${["The capital of France", "A fox", "The dog", "To be"][i % 4]} is number ${i % 5}.`).join("\n");
+    const lora = { method: "lora", r: 8, lora_alpha: 8, lora_dropout: 0, target_modules: null, use_rslora: false, use_dora: false };
+    const config = { epochs: 1, max_steps: 40, batch_size: 8, max_length: 32, weight_decay: 0.01, warmup_ratio: 0.06, max_grad_norm: 1, seed: 42, group_by_length: true };
+    const settings = { max_new_tokens: 8, temperature: 0, top_k: null, top_p: null, stop: [], seed: 0, use_cache: true };
+    const started = Date.now();
+    const messages = await driveWorker(page, [
+      {
+        message: { FineTuneDecoder: { request: 1, model: { Gguf: { name: "tiny-llama.gguf", bytes: "$gguf" } }, data_name: "corpus.txt", data: text, method: lora, learning_rate: 0.01, config, val_fraction: 0.25 } },
+        until: ["DecoderTrained", "DecoderFailed"],
+      },
+      { message: { Generate: { request: 2, prompt: "A fox", chat: false, settings } }, until: ["Generated", "GenerateFailed"] },
+    ]);
+    const kinds = messages.map((m) => m.kind);
+    const failure = messages.find((m) => ["DecoderFailed", "GenerateFailed", "Crashed", "WorkerError", "Error"].includes(m.kind));
+    assert(!failure, `the worker failed: ${JSON.stringify(failure)}`);
+    const trained = messages.find((m) => m.kind === "DecoderTrained").body;
+    const steps = messages.filter((m) => m.kind === "DecoderProgress" && m.body.event.Step).length;
+    assert(steps === 40, `40 steps reported, got ${steps}`);
+    const base_ = trained.result.base.metrics.perplexity;
+    const after = trained.result.evaluations.at(-1)[1].metrics.perplexity;
+    console.log(`  40 LoRA steps on the tiny Llama in wasm (CPU): ${((Date.now() - started) / 1000).toFixed(1)} s, perplexity ${base_.toFixed(1)} -> ${after.toFixed(1)}`);
+    assert(after < 0.7 * base_, `held-out perplexity ${base_} before, ${after} after`);
+    assert(trained.adapter.config_json.includes('"CAUSAL_LM"'), "a CAUSAL_LM adapter");
+    const generated = messages.find((m) => m.kind === "Generated").body;
+    const pieces = messages.filter((m) => m.kind === "GeneratedText").map((m) => m.body.text).join("");
+    console.log(`  generated ${generated.new_tokens} tokens: ${JSON.stringify(pieces)} (${generated.finish})`);
+    assert(generated.new_tokens > 0 && kinds.indexOf("GeneratedText") < kinds.indexOf("Generated"), "text streamed before the end");
+    await context.close();
+  },
+
   /// WebGPU: upload, compare LoRA + prefix + head, read the table, try a sentence; a responsive page during a run,
   /// reload in the middle of one, cancel; then every bad input.
   async webgpu(browser, base) {

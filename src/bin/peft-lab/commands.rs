@@ -16,7 +16,7 @@ use peft_lab::model::generate::{Finish, GenerationSettings};
 use peft_lab::session::open::open_decoder_files;
 use peft_lab::session::report::Report;
 use peft_lab::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
-use peft_lab::session::timing::time_steps_counting_launches;
+use peft_lab::session::timing::{time_lm_steps, time_steps_counting_launches};
 use peft_lab::session::{
     self, HeldOut, MethodRuns, OpenedRun, PlannedMethod, RunRecord, SeedRun, TrainedMethod, check_methods, open_files,
     open_link, predict,
@@ -335,31 +335,47 @@ pub fn bench(
     backend: Backend,
     host: &mut Terminal,
 ) -> Result<(), String> {
-    let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let method = MethodConfig::from_name(method).map_err(|e| e.to_string())?;
     TrainConfig { batch_size, max_steps: Some(steps), max_length: seq_len, ..Default::default() }.check()?;
-    pretrained.check_max_length(seq_len, method.virtual_tokens())?;
     let device = backend.device();
-    let timing = time_steps_counting_launches(&pretrained, &method, batch_size, seq_len, steps, &device, host);
-    let (result, kernel_launches_per_step) = pollster::block_on(timing).map_err(|e| e.to_string())?;
+    let (label, seconds_per_step, first_step_seconds, peak_memory_bytes, trainable_params, kernel_launches_per_step) =
+        if PretrainedDecoder::is_decoder_path(model) {
+            let pretrained =
+                PretrainedDecoder::from_path(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+            let timing = time_lm_steps(&pretrained, &method, batch_size, seq_len, steps, &device, host);
+            let r = pollster::block_on(timing).map_err(|e| e.to_string())?;
+            (r.method, r.seconds_per_step, r.first_step_seconds, r.peak_memory_bytes, r.trainable_params, None)
+        } else {
+            let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+            pretrained.check_max_length(seq_len, method.virtual_tokens())?;
+            let timing = time_steps_counting_launches(&pretrained, &method, batch_size, seq_len, steps, &device, host);
+            let (r, launches) = pollster::block_on(timing).map_err(|e| e.to_string())?;
+            (
+                r.method,
+                r.seconds_per_step,
+                r.first_step_seconds,
+                r.peak_memory_bytes,
+                r.trainable_params,
+                Some(launches),
+            )
+        };
     let json = serde_json::json!({
         "implementation": "peft-lab",
-        "method": result.method,
+        "method": label,
         "batch_size": batch_size,
         "seq_len": seq_len,
         "steps": steps,
-        "seconds_per_step": result.seconds_per_step,
-        "examples_per_second": batch_size as f64 / result.seconds_per_step,
-        "first_step_seconds": result.first_step_seconds,
-        "peak_memory_bytes": result.peak_memory_bytes,
-        "trainable_params": result.trainable_params,
+        "seconds_per_step": seconds_per_step,
+        "examples_per_second": batch_size as f64 / seconds_per_step,
+        "first_step_seconds": first_step_seconds,
+        "peak_memory_bytes": peak_memory_bytes,
+        "trainable_params": trainable_params,
         "kernel_launches_per_step": kernel_launches_per_step,
     });
     println!("{json}");
     Ok(())
 }
 
-/// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
 /// An adapter folder's adapter_config.json, adapter_model.safetensors and, where there is one, peft_lab.json.
 fn read_adapter_files(adapter: &Path) -> Result<(String, Vec<u8>, Option<String>), String> {
     let read = |file: &str| {
@@ -375,6 +391,7 @@ fn read_adapter_files(adapter: &Path) -> Result<(String, Vec<u8>, Option<String>
     Ok((config, weights, run_info))
 }
 
+/// Reads an adapter folder (ours or peft's) and puts it on `pretrained`.
 fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Result<OpenedRun, String> {
     let (config, weights, run_info) = read_adapter_files(adapter)?;
     open_files(pretrained, &config, &weights, run_info.as_deref(), device)
