@@ -782,3 +782,51 @@ fn train_on_a_decoder_refuses_what_it_cannot_do_with_the_reason() {
         assert!(stderr(&out).contains(expected), "{all:?}: {}\n  expected: {expected}", stderr(&out));
     }
 }
+
+#[test]
+fn merge_folds_a_decoder_lora_into_a_hugging_face_folder_that_generates_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decoders");
+    let adapter = fixtures.join("adapters/tiny-llama-lora");
+    let model = tiny_llama();
+    let merged =
+        peft_lab(&["merge", "--model", &model, "--adapter", adapter.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+    let generate = |args: &[&str]| {
+        let all = [&["generate", "--prompt", "A fox", "--max-new-tokens", "6"], args].concat();
+        let out = peft_lab(&all);
+        assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+        out.stdout
+    };
+    let with_adapter = generate(&["--model", &model, "--adapter", adapter.to_str().unwrap()]);
+    assert_eq!(
+        generate(&["--model", out.to_str().unwrap()]),
+        with_adapter,
+        "the merged model writes what the adapter did"
+    );
+    assert_ne!(generate(&["--model", &model]), with_adapter, "the adapter changes the text");
+
+    let refusals = [
+        (fixtures.join("tiny-llama.gguf"), "tiny-llama-lora", "is a GGUF model: merge into a Hugging Face folder"),
+        (fixtures.join("tiny-llama"), "tiny-llama-prefix", "only LoRA and DoRA can be merged"),
+    ];
+    for (base, adapter, expected) in refusals {
+        let adapter = fixtures.join("adapters").join(adapter);
+        let args = [
+            "merge",
+            "--model",
+            base.to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let refused = peft_lab(&args);
+        assert!(!refused.status.success(), "{args:?} succeeded");
+        assert!(stderr(&refused).contains(expected), "{args:?}: {}", stderr(&refused));
+    }
+}

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use peft_lab::model::decoder::PretrainedDecoder;
 use peft_lab::session::open::open_decoder_files;
+use peft_lab::share::merged::export_merged_decoder;
 use peft_lab::share::peft;
 use safetensors::SafeTensors;
 
@@ -110,4 +111,29 @@ fn a_classifier_adapter_on_a_decoder_is_refused_with_the_reason() {
     let gpt2 = PretrainedDecoder::from_path(&fixtures().join("decoders/tiny-gpt2")).expect("loads");
     let Err(err) = open_decoder_files(&gpt2, &config, &weights, None, &device) else { panic!("accepted") };
     assert!(err.to_string().contains("match no layer of this model"), "{err}");
+}
+
+/// LoRA merged into the weights (`peft-lab merge`'s model.safetensors) gives peft's logits for the adapter, on Llama
+/// and on GPT-2 (whose `Conv1D` weights are stored [in, out]).
+#[test]
+fn lora_merged_into_decoder_weights_gives_peft_logits() {
+    let fx = Fixture::load("decoders/adapters_ref");
+    let batch = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu().inner();
+    for case in ["tiny-llama-lora", "tiny-gpt2-lora"] {
+        let folder = fixtures().join("decoders").join(fx.json[case]["model"].as_str().unwrap());
+        let pretrained = PretrainedDecoder::from_path(&folder).expect("loads");
+        let dir = fixtures().join("decoders/adapters").join(case);
+        let config_json = std::fs::read_to_string(dir.join("adapter_config.json")).unwrap();
+        let weights = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+        let (model, _) = open_decoder_files(&pretrained, &config_json, &weights, None, &device).expect("opens");
+        let merged = pollster::block_on(export_merged_decoder(model)).expect("merges");
+        let read = |file: &str| std::fs::read(folder.join(file)).unwrap();
+        let reloaded = PretrainedDecoder::from_bytes(case, &read("config.json"), merged, &read("tokenizer.json"))
+            .expect("the merged weights load as a checkpoint");
+        let model: peft_lab::method::CausalLm = reloaded.causal_lm(&device).expect("builds");
+        let logits =
+            model.forward(batch.int_tensor("input_ids", &device), batch.tensor_of_ints("attention_mask", &device));
+        assert_close(&format!("{case} merged"), &common::read(logits), fx.f(&format!("{case}.logits")), 1e-4);
+    }
 }

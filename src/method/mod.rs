@@ -15,9 +15,9 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::TunableModel;
 pub use crate::model::tensors::{NamedTensor, linear_tensors, load_linear};
 use crate::model::{Checkpoint, LoadError, SidePath, TextIds};
+pub use crate::model::{Projections, TunableModel};
 
 /// The classifier with whichever method's side paths are attached at its tuning sites.
 pub type SequenceClassifier = crate::model::SequenceClassifier<SidePaths>;

@@ -22,7 +22,7 @@ use peft_lab::session::{
     open_link, predict,
 };
 use peft_lab::share::link::{CHAT_LIMIT_CHARS, FRAGMENT_KEY, payload_of, sha256_hex};
-use peft_lab::share::merged::export_merged;
+use peft_lab::share::merged::{export_merged, export_merged_decoder};
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
 use peft_lab::train::{PreparedData, TrainConfig, evaluate};
@@ -400,6 +400,9 @@ fn load_adapter(pretrained: &Pretrained, adapter: &Path, device: &Device) -> Res
 
 /// `merge`: LoRA/DoRA folded into the weights, written with the base model's tokenizer.
 pub fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
+    if PretrainedDecoder::is_decoder_path(model) {
+        return merge_decoder(model, adapter, out);
+    }
     let pretrained = Pretrained::from_dir(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     let OpenedRun { model: classifier, info, .. } = load_adapter(&pretrained, adapter, &peft_lab::device::cpu())?;
     let merged = pollster::block_on(export_merged(classifier, &info.labels)).map_err(|e| e.to_string())?;
@@ -412,6 +415,38 @@ pub fn merge(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
     let tokenizer =
         std::fs::read(model.join("tokenizer.json")).map_err(|e| format!("cannot read tokenizer.json: {e}"))?;
     write("tokenizer.json", &tokenizer)?;
+    eprintln!("{} merged into {} -> {}", info.method.label(), pretrained.name, out.display());
+    Ok(())
+}
+
+/// `merge` of a decoder's LoRA/DoRA adapter: the merged model.safetensors beside copies of the base folder's
+/// config.json, tokenizer and chat template files. A GGUF base has no config.json to give: refused.
+fn merge_decoder(model: &Path, adapter: &Path, out: &Path) -> Result<(), String> {
+    if !model.join("config.json").is_file() {
+        return Err(format!(
+            "merge writes a Hugging Face checkpoint and takes its config.json and tokenizer from the base model's \
+             folder; {} is a GGUF model: merge into a Hugging Face folder of the same model, or use the adapter as it \
+             is (generate --adapter)",
+            model.display()
+        ));
+    }
+    let pretrained = PretrainedDecoder::from_path(model).map_err(|e| format!("model {}: {e}", model.display()))?;
+    let (config, weights, run_info) = read_adapter_files(adapter)?;
+    let device = peft_lab::device::cpu();
+    let (decoder, info) = open_decoder_files(&pretrained, &config, &weights, run_info.as_deref(), &device)
+        .map_err(|e| format!("adapter {}: {e}", adapter.display()))?;
+    let weights = pollster::block_on(export_merged_decoder(decoder)).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    std::fs::write(out.join("model.safetensors"), weights)
+        .map_err(|e| format!("cannot write {}: {e}", out.join("model.safetensors").display()))?;
+    for file in
+        ["config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"]
+    {
+        if model.join(file).is_file() {
+            std::fs::copy(model.join(file), out.join(file))
+                .map_err(|e| format!("cannot copy {} to {}: {e}", file, out.display()))?;
+        }
+    }
     eprintln!("{} merged into {} -> {}", info.method.label(), pretrained.name, out.display());
     Ok(())
 }
