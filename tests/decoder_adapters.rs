@@ -1,5 +1,5 @@
 //! Decoder adapters in Python peft's format, both ways (tests/fixtures/make_decoder_adapters.py): each folder peft
-//! saved (LoRA, IA3, prefix tuning with its MLP and prompt tuning on the tiny Llama; LoRA with `fan_in_fan_out` and
+//! saved (LoRA, DoRA, IA3, prefix tuning with its MLP and prompt tuning on the tiny Llama; LoRA with `fan_in_fan_out` and
 //! P-tuning on the tiny GPT-2) opens in our engine with peft's logits; exported again, our files hold peft's tensors
 //! (names, shapes, values) and peft's settings, so that peft reads ours as it reads its own.
 
@@ -12,13 +12,14 @@ use peft_lab::share::merged::export_merged_decoder;
 use peft_lab::share::peft;
 use safetensors::SafeTensors;
 
-const CASES: [&str; 6] = [
+const CASES: [&str; 7] = [
     "tiny-llama-lora",
     "tiny-llama-ia3",
     "tiny-llama-prefix",
     "tiny-llama-prompt",
     "tiny-gpt2-lora",
     "tiny-gpt2-ptuning",
+    "tiny-llama-dora",
 ];
 
 /// The settings peft reads back that both files must agree on, where peft's has them.
