@@ -655,6 +655,14 @@ fn generate_refuses_what_it_cannot_run_with_the_reason() {
             "and the model has 64 positions; shorten it",
         ),
         (vec!["--model", tiny_llama.to_str().unwrap(), "--top-p", "2"], "top-p is 2; it must be above 0 and at most 1"),
+        (
+            vec!["--model", tiny_llama.to_str().unwrap(), "--link", "no-such-file"],
+            "not a link, and not a readable file",
+        ),
+        (
+            vec!["--model", tiny_llama.to_str().unwrap(), "--link", "http://x/#share=UEwB"],
+            "the link is truncated: it ends before its data does",
+        ),
     ];
     for (args, expected) in cases {
         let mut all = vec!["generate"];
@@ -688,6 +696,7 @@ fn tiny_llama() -> String {
 fn train_fine_tunes_a_decoder_and_saves_a_causal_lm_adapter() {
     let dir = tempfile::tempdir().unwrap();
     let (data, adapter) = (write_corpus(dir.path()), dir.path().join("adapter"));
+    let link = dir.path().join("link.txt");
     let model = tiny_llama();
     let out = peft_lab(&[
         "train",
@@ -708,10 +717,14 @@ fn train_fine_tunes_a_decoder_and_saves_a_causal_lm_adapter() {
         "--json",
         "--save-adapter",
         adapter.to_str().unwrap(),
+        "--share-link",
+        link.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("19 training and 5 held-out examples"), "{err}");
+    assert!(err.contains("share link (int8) written to"), "{err}");
+    assert!(err.contains("held-out perplexity") && err.contains("from the link"), "{err}");
     assert!(err.contains("before training: val loss"), "{err}");
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
     assert_eq!((&result["method"], &result["steps"]), (&"lora r8".into(), &4.into()));
@@ -739,6 +752,12 @@ fn train_fine_tunes_a_decoder_and_saves_a_causal_lm_adapter() {
     assert!(out.status.success(), "{}", stderr(&out));
     let opened = format!("adapter {}: lora r8", adapter.display());
     assert!(stderr(&out).contains(&opened), "{}", stderr(&out));
+    // So does its share link.
+    let args = ["generate", "--model", &model, "--link", link.to_str().unwrap(), "--prompt", "A fox"];
+    let out = peft_lab(&[&args[..], &["--max-new-tokens", "4"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let opened = "lora r8 trained on corpus.txt for 4 steps, recorded held-out perplexity";
+    assert!(stderr(&out).contains(opened), "{}", stderr(&out));
 }
 
 #[test]
@@ -755,7 +774,6 @@ fn train_on_a_decoder_refuses_what_it_cannot_do_with_the_reason() {
     std::fs::write(&binary, [0u8, 159, 146, 150, 0, 1, 2, 255]).unwrap();
     let model = tiny_llama();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--method", "lora", "--share-link", "link.txt"], "--share-link is for classifiers;"),
         (vec!["--method", "lora", "--test-split", "0.1"], "--test-split is for classifiers;"),
         (vec!["--method", "houlsby"], "this model has no such sites"),
         (vec!["--method", "bitfit"], "BitFit trains the bias terms, and this model has none"),

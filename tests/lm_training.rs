@@ -12,6 +12,9 @@ use peft_lab::method::lora::LoraConfig;
 use peft_lab::method::prompt::PromptTuningConfig;
 use peft_lab::model::decoder::PretrainedDecoder;
 use peft_lab::session::lm::{LmData, prepare_lm, train_lm};
+use peft_lab::session::make_lm_link;
+use peft_lab::session::open::{open_decoder_link, open_link};
+use peft_lab::share::link::{LinkMeta, Precision, codec, sha256_hex};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
 
 /// Counts steps and evaluations; cancels after `cancel_after` steps when set.
@@ -92,4 +95,52 @@ fn a_cancelled_decoder_run_stops_at_once() {
     let result = pollster::block_on(train_lm(&pretrained, &method, 1e-2, &data, &config(40), &device, &mut host));
     assert!(matches!(result, Err(peft_lab::session::Error::Train(TrainError::Cancelled))));
     assert_eq!(host.steps, 2);
+}
+
+#[test]
+fn a_decoder_link_rebuilds_the_trained_model_on_the_same_weights_only() {
+    let pretrained = tiny_llama();
+    let data = corpus(&pretrained);
+    let device = peft_lab::device::cpu();
+    let method = MethodConfig::Lora(LoraConfig::default());
+    let trained =
+        pollster::block_on(train_lm(&pretrained, &method, 1e-2, &data, &config(10), &device, &mut Recorder::default()))
+            .unwrap();
+    let sha = sha256_hex(pretrained.weights());
+    let config = config(10);
+    let link = |precision| {
+        let made = make_lm_link(&pretrained, sha.clone(), &trained, &data, config.clone(), "c.txt".into(), precision);
+        pollster::block_on(made).unwrap()
+    };
+    for precision in [Precision::F16, Precision::Int8] {
+        let checked = link(precision);
+        let (full, shared) = (checked.full_perplexity.unwrap(), checked.link_perplexity.unwrap());
+        assert!((shared / full - 1.0).abs() < 0.01, "{precision}: perplexity {full} trained, {shared} from the link");
+        assert_eq!((checked.full_accuracy, checked.agreement), (None, None));
+    }
+    let payload = link(Precision::Int8).payload;
+    let (opened, meta, _) = open_decoder_link(&pretrained, &sha, &payload, &device).unwrap();
+    assert_eq!((meta.task.as_str(), meta.metrics.steps, meta.labels.len()), ("CAUSAL_LM", 10, 0));
+    assert!(meta.metrics.perplexity.unwrap() > 1.0);
+    assert_eq!(opened.virtual_tokens(), 0);
+
+    // The same architecture from another file (the GGUF one) is another model; a classifier takes no decoder link,
+    // and a decoder takes no classifier link.
+    let gguf = PretrainedDecoder::from_path(&fixtures().join("decoders/tiny-llama.gguf")).unwrap();
+    let refused = |result: Result<_, peft_lab::session::Error>| result.expect_err("refused").to_string();
+    let other = refused(open_decoder_link(&gguf, &sha256_hex(gguf.weights()), &payload, &device).map(|_| ()));
+    assert!(other.contains("this link was made for the model") && other.contains("tiny-llama.gguf"), "{other}");
+    let bert = common::tiny_model();
+    let on_bert = refused(open_link(&bert, &sha256_hex(&bert.weights), &payload, &device).map(|_| ()));
+    let expected = "the link is for task CAUSAL_LM, made on a decoder (a language model); the model loaded here takes \
+                    SEQ_CLS links";
+    assert!(on_bert.contains(expected), "{on_bert}");
+    let (mut meta, _, tensors) = codec::decode::<LinkMeta>(&payload).unwrap();
+    meta.task = "SEQ_CLS".into();
+    let classifier_link = codec::encode(&meta, &tensors, Precision::Int8).unwrap();
+    let on_llama = refused(open_decoder_link(&pretrained, &sha, &classifier_link, &device).map(|_| ()));
+    assert!(on_llama.contains("the link is for task SEQ_CLS, made on a classifier"), "{on_llama}");
+    // A cut link.
+    let cut = refused(open_decoder_link(&pretrained, &sha, &payload[..payload.len() / 2], &device).map(|_| ()));
+    assert!(cut.contains("truncated") || cut.contains("damaged"), "{cut}");
 }

@@ -12,7 +12,7 @@ use peft_lab::rng::SplitMix64;
 use peft_lab::share::SharedTensor;
 use peft_lab::share::link::codec;
 use peft_lab::share::link::{LinkMeta, ModelIdentity, Precision, RecordedMetrics, open, sha256_hex};
-use peft_lab::share::peft::{attach_fresh, read_back};
+use peft_lab::share::peft::{AdapterBase, read_back};
 use peft_lab::train::TrainConfig;
 
 fn meta(pretrained: &Pretrained) -> LinkMeta {
@@ -29,6 +29,7 @@ fn meta(pretrained: &Pretrained) -> LinkMeta {
             accuracy: Some(0.5),
             macro_f1: None,
             val_loss: None,
+            perplexity: None,
             trainable_params: 1,
             trainable_percent: 0.1,
             steps: 3,
@@ -38,7 +39,7 @@ fn meta(pretrained: &Pretrained) -> LinkMeta {
 
 /// The tensors a fresh LoRA classifier saves.
 fn lora_tensors(pretrained: &Pretrained, meta: &LinkMeta) -> Vec<SharedTensor> {
-    let model = attach_fresh(pretrained, &meta.run_info(), 16, &peft_lab::device::cpu()).unwrap();
+    let model = pretrained.attach_fresh(&meta.run_info(), 16, &peft_lab::device::cpu()).unwrap();
     pollster::block_on(read_back(meta.method.tuner().adapter_tensors(&model))).unwrap()
 }
 
@@ -67,7 +68,7 @@ fn links_that_do_not_fit_the_model_are_refused_with_the_reason() {
     );
     let mut task = good.clone();
     task.task = "CAUSAL_LM".into();
-    assert!(open_error(&pretrained, &task, &tensors).contains("task CAUSAL_LM"));
+    assert!(open_error(&pretrained, &task, &tensors).contains("the link is for task CAUSAL_LM, made on a decoder (a language model); the model loaded here takes SEQ_CLS links"));
     let mut one_label = good.clone();
     one_label.labels.truncate(1);
     assert!(open_error(&pretrained, &one_label, &tensors).contains("1 label(s)"));

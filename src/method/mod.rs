@@ -52,6 +52,12 @@ macro_rules! side_paths {
             fn attention_prefixes(&self, batch: usize) -> Option<Vec<crate::model::bert::LayerPrefix>> {
                 match self { $(Self::$variant(m) => m.attention_prefixes(batch),)+ }
             }
+            fn input_token_count(&self) -> usize {
+                match self { $(Self::$variant(m) => m.input_token_count(),)+ }
+            }
+            fn prefix_length(&self) -> usize {
+                match self { $(Self::$variant(m) => m.prefix_length(),)+ }
+            }
         }
 
         $(

@@ -84,6 +84,10 @@ impl SidePath for PrefixEncoder {
     fn attention_prefixes(&self, batch: usize) -> Option<Vec<LayerPrefix>> {
         Some(self.layer_prefixes(batch))
     }
+
+    fn prefix_length(&self) -> usize {
+        self.num_virtual_tokens()
+    }
 }
 
 impl PrefixConfig {

@@ -52,6 +52,10 @@ impl SidePath for SoftPrompt {
     fn input_tokens(&self) -> Option<Tensor<2>> {
         Some(self.tokens())
     }
+
+    fn input_token_count(&self) -> usize {
+        self.embedding.dims()[0]
+    }
 }
 
 impl SoftPrompt {

@@ -174,7 +174,7 @@ impl<P: SidePath> CausalLm<P> {
     /// Whether virtual input tokens come before the text (prompt tuning, P-tuning): then the loss predicts the text's
     /// first token too.
     pub fn predicts_first_token(&self) -> bool {
-        self.sequence.as_ref().is_some_and(|side| side.input_tokens().is_some())
+        self.sequence.as_ref().is_some_and(|side| side.input_token_count() > 0)
     }
 
     /// The final hidden states of the virtual tokens (if any) and the text, and every layer's keys and values.
@@ -196,11 +196,7 @@ impl<P: SidePath> CausalLm<P> {
 
     /// Positions the method's virtual tokens or prefix take before the text.
     pub fn virtual_tokens(&self) -> usize {
-        let Some(side) = &self.sequence else { return 0 };
-        match side.input_tokens() {
-            Some(tokens) => tokens.dims()[0],
-            None => side.attention_prefixes(1).and_then(|p| p.first().map(|layer| layer.key.dims()[2])).unwrap_or(0),
-        }
+        self.sequence.as_ref().map_or(0, |side| side.input_token_count() + side.prefix_length())
     }
 }
 
@@ -490,6 +486,40 @@ impl PretrainedDecoder {
         let (config, weights, tokenizer) = (read("config.json")?, read("model.safetensors")?, read("tokenizer.json")?);
         let decoder = Self::from_bytes(&name, &config, weights, &tokenizer)?;
         Ok(decoder.with_chat_template(chat_template_in(path)?))
+    }
+
+    /// The bytes of its weights file (model.safetensors, or the GGUF file): what a share link's model identity
+    /// hashes.
+    pub fn weights(&self) -> &[u8] {
+        match &self.weights {
+            DecoderWeights::Safetensors(bytes) | DecoderWeights::Gguf(bytes) => bytes,
+        }
+    }
+
+    /// How many positions the model has.
+    pub fn max_positions(&self) -> usize {
+        match &self.config {
+            DecoderConfig::Llama(config) => config.max_position_embeddings,
+            DecoderConfig::Gpt2(config) => config.n_positions,
+        }
+    }
+
+    /// Whether examples of up to `max_length` tokens fit in the model's positions beside `virtual_tokens`: the one
+    /// rule for training, links and adapters.
+    pub fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String> {
+        let positions = self.max_positions();
+        if max_length == 0 {
+            return Err("the maximum length must be at least 1 token".into());
+        }
+        if max_length + virtual_tokens > positions {
+            let virtual_part =
+                if virtual_tokens > 0 { format!(" with {virtual_tokens} virtual tokens") } else { String::new() };
+            return Err(format!(
+                "the maximum length {max_length}{virtual_part} exceeds the model's {positions} positions; use at most {}",
+                positions.saturating_sub(virtual_tokens)
+            ));
+        }
+        Ok(())
     }
 
     /// The model on `device`, without side paths.

@@ -72,6 +72,17 @@ pub trait SidePath: Module + ModuleDisplay {
     fn attention_prefixes(&self, _batch: usize) -> Option<Vec<LayerPrefix>> {
         None
     }
+
+    /// How many virtual tokens the input site puts before the text, known without running the site (a training step
+    /// asks per example).
+    fn input_token_count(&self) -> usize {
+        0
+    }
+
+    /// How many positions the attention site's keys and values take, known without running the site.
+    fn prefix_length(&self) -> usize {
+        0
+    }
 }
 
 /// The text's word embeddings with what a sequence site puts before them, as every architecture runs it.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::compare::{ComparePlan, MethodRuns, SearchOutcome, SeedRun};
 use crate::share::SharedTensor;
 use crate::share::link::codec::{self, LinkError, Precision};
-use crate::train::{Confusion, EvalMetrics, MethodResult};
+use crate::train::{Confusion, EvalMetrics, MethodResult, trainable_percent};
 
 /// The fragment key: `https://…/#compare=<payload>`.
 pub const COMPARE_KEY: &str = "compare=";
@@ -183,7 +183,7 @@ pub fn decode_comparison(text: &str) -> Result<OpenedComparison, LinkError> {
                         learning_rate: m.learning_rate,
                         trainable_params: m.trainable_params,
                         total_params: m.total_params,
-                        trainable_percent: 100.0 * m.trainable_params as f64 / m.total_params.max(1) as f64,
+                        trainable_percent: trainable_percent(m.trainable_params, m.total_params),
                         adapter_bytes: m.adapter_bytes,
                         steps: run.steps,
                         seconds_per_step: run.seconds_per_step,

@@ -131,16 +131,8 @@ pub async fn train_lm(
 ) -> Result<TrainedLm, Error> {
     config.check().map_err(Error::Settings)?;
     device.seed(config.seed);
+    pretrained.check_max_length(config.max_length, method.virtual_tokens()).map_err(Error::Settings)?;
     let model: CausalLm = pretrained.causal_lm(device)?;
-    let (positions, virtual_tokens) = (model.max_positions(), method.virtual_tokens());
-    if config.max_length + virtual_tokens > positions {
-        return Err(Error::Settings(format!(
-            "the maximum length {}{} exceeds the model's {positions} positions; use at most {}",
-            config.max_length,
-            if virtual_tokens > 0 { format!(" with {virtual_tokens} virtual tokens") } else { String::new() },
-            positions.saturating_sub(virtual_tokens)
-        )));
-    }
     let task = LanguageModeling {
         pad_id: pretrained.tokenizer.pad_id(),
         tokenizer: &pretrained.tokenizer,

@@ -24,7 +24,7 @@ pub use compare::{
     search_unit, seed_unit,
 };
 pub use dataset::{HeldOut, held_out_fractions, prepare, summarize};
-pub use link::{RunRecord, make_link};
+pub use link::{RunRecord, make_link, make_lm_link};
 pub use open::{OpenedRun, open_files, open_link};
 pub use predict::predict;
 pub use run::{TrainedMethod, check_methods, run_method};

@@ -1,5 +1,5 @@
-//! Trained runs opened on the loaded model, from adapter files (ours or Python peft's) or from a share link, with the
-//! max length their predictions use.
+//! Trained runs opened on the loaded model (a classifier, with the max length its predictions use, or a decoder), from
+//! adapter files (ours or Python peft's) or from a share link.
 
 use burn::tensor::Device;
 
@@ -54,7 +54,7 @@ pub fn open_decoder_files(
     run_info_json: Option<&str>,
     device: &Device,
 ) -> Result<(CausalLm, RunInfo), Error> {
-    Ok(peft::import_decoder(pretrained, config_json, weights, run_info_json, &inference_device(device))?)
+    Ok(peft::import(pretrained, config_json, weights, run_info_json, &inference_device(device))?)
 }
 
 /// A share link (or its payload) on `pretrained`, whose model.safetensors has sha256 `pretrained_sha256`; the run
@@ -68,4 +68,15 @@ pub fn open_link(
     let (model, meta, precision) = link::open(pretrained, pretrained_sha256, text, &inference_device(device))?;
     let opened = OpenedRun { model, info: meta.run_info(), max_length: meta.train.max_length };
     Ok((opened, meta, precision))
+}
+
+/// A decoder's share link (or its payload) on `pretrained`, whose weights file has sha256 `pretrained_sha256`. Off
+/// autodiff.
+pub fn open_decoder_link(
+    pretrained: &PretrainedDecoder,
+    pretrained_sha256: &str,
+    text: &str,
+    device: &Device,
+) -> Result<(CausalLm, LinkMeta, Precision), Error> {
+    Ok(link::open(pretrained, pretrained_sha256, text, &inference_device(device))?)
 }

@@ -7,7 +7,7 @@ use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig, TunableModel};
 use crate::model::Pretrained;
 use crate::share::peft::{self, AdapterFiles, RunInfo};
-use crate::train::{Host, MethodResult, PreparedData, TrainConfig, Trained, evaluate, train};
+use crate::train::{Host, MethodResult, PreparedData, TrainConfig, Trained, evaluate, train, trainable_percent};
 
 /// A finished method: its table row, the trained model and its adapter files.
 pub struct TrainedMethod {
@@ -93,7 +93,7 @@ pub async fn run_tested(
         learning_rate,
         trainable_params,
         total_params,
-        trainable_percent: 100.0 * trainable_params as f64 / total_params.max(1) as f64,
+        trainable_percent: trainable_percent(trainable_params, total_params),
         adapter_bytes: adapter.weights.len(),
         steps: trained.steps,
         seconds_per_step: trained.seconds_per_step,

@@ -92,44 +92,146 @@ pub async fn export<M: TunableModel<SidePaths>>(
     })
 }
 
-/// Rebuilds a trained model from its files on `pretrained`. With peft_lab.json the method and labels come
-/// from it; without (a folder saved by Python's peft) from adapter_config.json, with as many labels as the
-/// saved head has, named `LABEL_0`, `LABEL_1`, ... as transformers names them. The method is attached to a
-/// fresh classifier, then the saved tensors replace its trainable ones.
-pub fn import(
-    pretrained: &Pretrained,
+/// A pretrained model adapters go on: an encoder, which a classifier's head and labels complete, or a decoder.
+pub trait AdapterBase {
+    type Model: TunableModel<SidePaths>;
+    /// Where it came from, recorded in adapters and links.
+    fn name(&self) -> &str;
+    /// The bytes a link's model identity hashes: model.safetensors, or the GGUF file.
+    fn weights(&self) -> &[u8];
+    /// The labels of an adapter saved without peft_lab.json (by Python's peft).
+    fn saved_labels(&self, adapter: &Checkpoint) -> Result<Vec<String>, ImportError>;
+    /// Whether a run's labels fit the model's task.
+    fn check_labels(&self, labels: &[String]) -> Result<(), String>;
+    /// Whether texts of `max_length` tokens fit beside `virtual_tokens` in the model's positions.
+    fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String>;
+    /// The shortest max length there is: what an import, which records none, checks the method against.
+    fn min_max_length(&self) -> usize;
+    /// A fresh model for `info.labels` with `info.method` attached (its tensors still initial), checked for texts of
+    /// up to `max_length` tokens.
+    fn attach_fresh(
+        &self,
+        info: &RunInfo,
+        max_length: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<Self::Model, ImportError>;
+}
+
+impl AdapterBase for Pretrained {
+    type Model = SequenceClassifier;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn weights(&self) -> &[u8] {
+        &self.weights
+    }
+
+    /// `LABEL_0`, `LABEL_1`, ... as transformers names them, as many as the saved head has outputs.
+    fn saved_labels(&self, adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {
+        saved_head_labels(adapter)
+    }
+
+    fn check_labels(&self, labels: &[String]) -> Result<(), String> {
+        check_labels(labels)
+    }
+
+    fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String> {
+        Pretrained::check_max_length(self, max_length, virtual_tokens)
+    }
+
+    fn min_max_length(&self) -> usize {
+        Pretrained::min_max_length(self)
+    }
+
+    fn attach_fresh(
+        &self,
+        info: &RunInfo,
+        max_length: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<SequenceClassifier, ImportError> {
+        let model = self.classifier(info.labels.len(), device)?;
+        let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&self.tokenizer) };
+        Ok(info.method.tuner().attach(model, &ctx)?)
+    }
+}
+
+impl AdapterBase for PretrainedDecoder {
+    type Model = CausalLm;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn weights(&self) -> &[u8] {
+        PretrainedDecoder::weights(self)
+    }
+
+    fn saved_labels(&self, _adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {
+        Ok(Vec::new())
+    }
+
+    fn check_labels(&self, labels: &[String]) -> Result<(), String> {
+        match labels.len() {
+            0 => Ok(()),
+            n => Err(format!("the run has {n} labels: it is a classifier's, not a decoder's")),
+        }
+    }
+
+    fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String> {
+        PretrainedDecoder::check_max_length(self, max_length, virtual_tokens)
+    }
+
+    /// One token of text: generation checks its own prompt against the positions the method leaves.
+    fn min_max_length(&self) -> usize {
+        1
+    }
+
+    fn attach_fresh(
+        &self,
+        info: &RunInfo,
+        max_length: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<CausalLm, ImportError> {
+        let model: CausalLm = self.causal_lm(device)?;
+        let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&self.tokenizer) };
+        Ok(info.method.tuner().attach(model, &ctx)?)
+    }
+}
+
+/// Rebuilds a trained model from its files on `base`. With peft_lab.json the method and labels come from it; without
+/// (a folder saved by Python's peft) from adapter_config.json, whose `task_type` must be the model's, and the labels
+/// from the saved head, if any. The method is attached to a fresh model, then the saved tensors replace its
+/// trainable ones.
+pub fn import<B: AdapterBase>(
+    base: &B,
     config_json: &str,
     weights: &[u8],
     run_info_json: Option<&str>,
     device: &burn::tensor::Device,
-) -> Result<(SequenceClassifier, RunInfo), ImportError> {
+) -> Result<(B::Model, RunInfo), ImportError> {
     let adapter = Checkpoint::parse_adapter(weights)?;
     let info = match run_info_json {
         Some(json) => serde_json::from_str(json).map_err(|e| ImportError::RunInfo(e.to_string()))?,
         None => {
-            let method = method_from_peft_config(config_json, SequenceClassifier::TASK_TYPE)?;
-            let labels = saved_head_labels(&adapter)?;
-            RunInfo { base_model: pretrained.name.clone(), labels, method }
+            let method = method_from_peft_config(config_json, B::Model::TASK_TYPE)?;
+            RunInfo { base_model: base.name().to_string(), labels: base.saved_labels(&adapter)?, method }
         }
     };
-    check_labels(&info.labels).map_err(ImportError::Labels)?;
-    // The shortest texts fit here; "try it" truncates to what the positions leave (MethodConfig::virtual_tokens).
-    let model = attach_fresh(pretrained, &info, pretrained.min_max_length(), device)?;
-    let model = info.method.tuner().load(model, &adapter)?;
-    Ok((model, info))
+    base.check_labels(&info.labels).map_err(ImportError::Labels)?;
+    // The shortest texts fit here; what uses the model truncates to what the positions leave.
+    let model = base.attach_fresh(&info, base.min_max_length(), device)?;
+    Ok((info.method.tuner().load(model, &adapter)?, info))
 }
 
-/// A fresh classifier for `info.labels` with `info.method` attached (its tensors still initial), checked for texts
-/// of up to `max_length` tokens.
-pub fn attach_fresh(
-    pretrained: &Pretrained,
-    info: &RunInfo,
-    max_length: usize,
-    device: &burn::tensor::Device,
-) -> Result<SequenceClassifier, ImportError> {
-    let model = pretrained.classifier(info.labels.len(), device)?;
-    let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&pretrained.tokenizer) };
-    Ok(info.method.tuner().attach(model, &ctx)?)
+/// The kind of model adapters of peft's `task_type` go on.
+pub fn task_goes_on(task_type: &str) -> &'static str {
+    match task_type {
+        "SEQ_CLS" => "a classifier (an encoder with a head)",
+        "CAUSAL_LM" => "a decoder (a language model)",
+        _ => "a model peft-lab does not run",
+    }
 }
 
 /// The method an adapter_config.json written by peft describes, for the peft types and options we run, on a model
@@ -138,15 +240,10 @@ pub fn method_from_peft_config(json: &str, task_type: &str) -> Result<MethodConf
     let config = PeftConfig(serde_json::from_str(json).map_err(|e| ImportError::Config(e.to_string()))?);
     let task = config.field("task_type");
     if task != task_type {
-        let goes_on = |task: &str| match task {
-            "SEQ_CLS" => "a classifier (an encoder with a head)",
-            "CAUSAL_LM" => "a decoder (a language model)",
-            _ => "a model peft-lab does not run",
-        };
         let task = task.as_str().unwrap_or("missing");
         return Err(ImportError::Config(format!(
             "task_type {task}: this model takes {task_type} adapters; a {task} adapter goes on {}",
-            goes_on(task)
+            task_goes_on(task)
         )));
     }
     let peft_type = config.field("peft_type");
@@ -158,38 +255,6 @@ pub fn method_from_peft_config(json: &str, task_type: &str) -> Result<MethodConf
     };
     let read = peft_type.as_str().and_then(|t| crate::method::from_peft(t, &config)).ok_or_else(unsupported)?;
     read.map_err(ImportError::Config)
-}
-
-/// Rebuilds a fine-tuned decoder from its adapter files on `pretrained`: the method from peft_lab.json, or from
-/// adapter_config.json (`CAUSAL_LM`) for a folder saved by Python's peft; attached to a fresh model, then the saved
-/// tensors replace its trainable ones.
-pub fn import_decoder(
-    pretrained: &PretrainedDecoder,
-    config_json: &str,
-    weights: &[u8],
-    run_info_json: Option<&str>,
-    device: &burn::tensor::Device,
-) -> Result<(CausalLm, RunInfo), ImportError> {
-    let adapter = Checkpoint::parse_adapter(weights)?;
-    let info: RunInfo = match run_info_json {
-        Some(json) => serde_json::from_str(json).map_err(|e| ImportError::RunInfo(e.to_string()))?,
-        None => RunInfo {
-            base_model: pretrained.name.clone(),
-            labels: Vec::new(),
-            method: method_from_peft_config(config_json, CausalLm::TASK_TYPE)?,
-        },
-    };
-    if !info.labels.is_empty() {
-        return Err(ImportError::Labels(format!(
-            "the adapter has {} labels: it is a classifier's, not a decoder's",
-            info.labels.len()
-        )));
-    }
-    let model: CausalLm = pretrained.causal_lm(device)?;
-    // One token of text fits; generation checks its own prompt against the positions the method leaves.
-    let ctx = AttachContext { device: device.clone(), max_length: 1, tokenizer: Some(&pretrained.tokenizer) };
-    let model = info.method.tuner().attach(model, &ctx)?;
-    Ok((info.method.tuner().load(model, &adapter)?, info))
 }
 
 /// `LABEL_0..LABEL_{n-1}` for the n outputs of the saved head (`*classifier.weight`, [labels, hidden]).

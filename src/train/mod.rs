@@ -18,7 +18,7 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use metrics::{Confusion, EvalMetrics};
-pub use result::MethodResult;
+pub use result::{MethodResult, trainable_percent};
 
 use crate::data::Example;
 use crate::data::batch::{Batch, TokenizedExample, tokenize};

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use super::{Confusion, EvalMetrics};
 use crate::method::MethodConfig;
 
+/// The share of a model's parameters that train, in percent.
+pub fn trainable_percent(trainable: usize, total: usize) -> f64 {
+    100.0 * trainable as f64 / total.max(1) as f64
+}
+
 /// One method's row of the comparison table, plus its curves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodResult {

@@ -148,6 +148,9 @@ pub struct DecoderJob {
     pub learning_rate: f64,
     pub config: TrainConfig,
     pub val_fraction: f64,
+    /// Make a share link of the trained adapter at this precision (checked on the held-out part).
+    #[serde(default)]
+    pub share_link: Option<Precision>,
 }
 
 /// A finished run as the page stored it.
@@ -307,6 +310,8 @@ pub enum FromWorker {
         request: u64,
         result: LmResult,
         adapter: AdapterFiles,
+        /// The share link, where the job asked for one.
+        link: Option<CheckedLink>,
     },
     /// A piece of generated text, whole characters only.
     GeneratedText {

@@ -15,6 +15,7 @@ use crate::method::CausalLm;
 use crate::model::decoder::PretrainedDecoder;
 use crate::model::generate::GenerationSettings;
 use crate::session;
+use crate::share::link::sha256_hex;
 use crate::train::{Host, TrainEvent};
 
 /// A decoder loaded by a job, and the model generation uses: the fine-tuned one, off autodiff.
@@ -35,8 +36,8 @@ fn load(files: DecoderFiles) -> Result<PretrainedDecoder, String> {
     loaded.map_err(|e| format!("the model: {e}"))
 }
 
-/// Trains the job's method on its data, posting each event and then the result and adapter files; returns the trained
-/// decoder for generation.
+/// Trains the job's method on its data, posting each event and then the result, adapter files and (where asked) share
+/// link; returns the trained decoder for generation.
 pub async fn fine_tune(job: DecoderJob, device: Device) -> Result<LoadedDecoder, String> {
     let pretrained = Rc::new(load(job.model)?);
     let data =
@@ -49,7 +50,17 @@ pub async fn fine_tune(job: DecoderJob, device: Device) -> Result<LoadedDecoder,
         session::lm::train_lm(&pretrained, &job.method, job.learning_rate, &prepared, config, &device, &mut host)
             .await
             .map_err(|e| format!("{}: {e}", job.method.label()))?;
-    post(&FromWorker::DecoderTrained { request: job.request, result: trained.result, adapter: trained.adapter });
+    let link = match job.share_link {
+        None => None,
+        Some(precision) => {
+            let sha = sha256_hex(pretrained.weights());
+            let dataset = job.data_name.clone();
+            let made = session::make_lm_link(&pretrained, sha, &trained, &prepared, config.clone(), dataset, precision);
+            Some(made.await.map_err(|e| format!("share link: {e}"))?)
+        }
+    };
+    let (request, result, adapter) = (job.request, trained.result, trained.adapter);
+    post(&FromWorker::DecoderTrained { request, result, adapter, link });
     // Off autodiff: it only generates from now on.
     Ok(LoadedDecoder { pretrained, model: trained.model.valid(), device: device.inner() })
 }

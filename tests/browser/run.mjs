@@ -219,7 +219,7 @@ const tests = {
     const started = Date.now();
     const messages = await driveWorker(page, [
       {
-        message: { FineTuneDecoder: { request: 1, model: { Gguf: { name: "tiny-llama.gguf", bytes: "$gguf" } }, data_name: "corpus.txt", data: text, method: lora, learning_rate: 0.01, config, val_fraction: 0.25 } },
+        message: { FineTuneDecoder: { request: 1, model: { Gguf: { name: "tiny-llama.gguf", bytes: "$gguf" } }, data_name: "corpus.txt", data: text, method: lora, learning_rate: 0.01, config, val_fraction: 0.25, share_link: "int8" } },
         until: ["DecoderTrained", "DecoderFailed"],
       },
       { message: { Generate: { request: 2, prompt: "A fox", chat: false, settings } }, until: ["Generated", "GenerateFailed"] },
@@ -235,6 +235,9 @@ const tests = {
     console.log(`  40 LoRA steps on the tiny Llama in wasm (CPU): ${((Date.now() - started) / 1000).toFixed(1)} s, perplexity ${base_.toFixed(1)} -> ${after.toFixed(1)}`);
     assert(after < 0.7 * base_, `held-out perplexity ${base_} before, ${after} after`);
     assert(trained.adapter.config_json.includes('"CAUSAL_LM"'), "a CAUSAL_LM adapter");
+    const { full_perplexity: full, link_perplexity: shared, payload } = trained.link;
+    console.log(`  int8 share link: ${payload.length} characters, held-out perplexity ${full.toFixed(3)} trained, ${shared.toFixed(3)} from the link`);
+    assert(Math.abs(shared / full - 1) < 0.01, `the link's perplexity ${shared} is not the trained model's ${full}`);
     const generated = messages.find((m) => m.kind === "Generated").body;
     const pieces = messages.filter((m) => m.kind === "GeneratedText").map((m) => m.body.text).join("");
     console.log(`  generated ${generated.new_tokens} tokens: ${JSON.stringify(pieces)} (${generated.finish})`);

@@ -102,8 +102,11 @@ pub enum Command {
         #[arg(long)]
         model: PathBuf,
         /// A decoder adapter folder to generate with (ours, or a CAUSAL_LM one saved by Python's peft).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "link")]
         adapter: Option<PathBuf>,
+        /// A decoder's share link to generate with (`train --share-link` writes one): the URL, or a file holding it.
+        #[arg(long)]
+        link: Option<String>,
         #[arg(long)]
         prompt: String,
         /// Put the prompt in the model's chat template as a user's message, and answer as the assistant.

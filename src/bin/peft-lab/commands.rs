@@ -13,7 +13,7 @@ use peft_lab::method::{MethodConfig, SidePaths, catalog};
 use peft_lab::model::Pretrained;
 use peft_lab::model::decoder::{CausalLm, PretrainedDecoder};
 use peft_lab::model::generate::{Finish, GenerationSettings};
-use peft_lab::session::open::open_decoder_files;
+use peft_lab::session::open::{open_decoder_files, open_decoder_link};
 use peft_lab::session::report::Report;
 use peft_lab::session::results::{ComparisonInfo, iso_utc, results_csv, results_json};
 use peft_lab::session::timing::{time_lm_steps, time_steps_counting_launches};
@@ -21,7 +21,7 @@ use peft_lab::session::{
     self, HeldOut, MethodRuns, OpenedRun, PlannedMethod, RunRecord, SeedRun, TrainedMethod, check_methods, open_files,
     open_link, predict,
 };
-use peft_lab::share::link::{CHAT_LIMIT_CHARS, FRAGMENT_KEY, payload_of, sha256_hex};
+use peft_lab::share::link::{CHAT_LIMIT_CHARS, CheckedLink, FRAGMENT_KEY, payload_of, sha256_hex};
 use peft_lab::share::merged::{export_merged, export_merged_decoder};
 use peft_lab::share::peft;
 use peft_lab::share::python::{DataSettings, HandoverConfig};
@@ -129,7 +129,6 @@ pub fn train_lm(
 ) -> Result<(), String> {
     let model = common.model.display();
     for (flag, given) in [
-        ("--share-link", outputs.share.share_link.is_some()),
         ("--continue-in-python", outputs.continue_in_python.is_some()),
         ("--test-data", common.test_data.is_some()),
         ("--test-split", common.test_split.is_some()),
@@ -176,6 +175,20 @@ pub fn train_lm(
     if let Some(dir) = &outputs.save_adapter {
         peft::write_dir(&trained.adapter, dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
         eprintln!("adapter saved to {}", dir.display());
+    }
+    if let Some(file) = &outputs.share.share_link {
+        let sha = sha256_hex(pretrained.weights());
+        let dataset = file_name(&common.data);
+        let precision = outputs.share.link_precision;
+        let link = session::make_lm_link(&pretrained, sha, &trained, &prepared, config.clone(), dataset, precision);
+        let checked = pollster::block_on(link).map_err(|e| format!("share link: {e}"))?;
+        let perplexity = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let check = format!(
+            "held-out perplexity {} full precision, {} from the link",
+            perplexity(checked.full_perplexity),
+            perplexity(checked.link_perplexity)
+        );
+        write_link_file(file, &outputs.share, &checked, &check)?;
     }
     let result = trained.result;
     if common.json {
@@ -465,22 +478,25 @@ fn write_link(
         labels: data.labels.clone(),
         result: &trained.result,
         config: common.train_config(),
-        dataset: common.data.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        dataset: file_name(&common.data),
     };
     let sha = sha256_hex(&pretrained.weights);
     let link = session::make_link(pretrained, sha, &trained.model, record, precision, &data.val);
     let checked = pollster::block_on(link).map_err(|e| format!("share link: {e}"))?;
-    let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
-    std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    eprintln!(
-        "share link ({precision}) written to {}: {} characters; validation accuracy {} full precision, {} from the link, \
-         same prediction on {}",
-        file.display(),
-        url.len(),
+    let check = format!(
+        "validation accuracy {} full precision, {} from the link, same prediction on {}",
         percent(checked.full_accuracy),
         percent(checked.link_accuracy),
         percent(checked.agreement),
     );
+    write_link_file(file, share, &checked, &check)
+}
+
+/// Writes the link's URL to `file` and says how long it is and what its check found.
+fn write_link_file(file: &Path, share: &ShareArgs, checked: &CheckedLink, check: &str) -> Result<(), String> {
+    let url = format!("{}#{FRAGMENT_KEY}{}", share.page_url, checked.payload);
+    std::fs::write(file, format!("{url}\n")).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    eprintln!("share link ({}) written to {}: {} characters; {check}", checked.precision, file.display(), url.len());
     if url.len() > CHAT_LIMIT_CHARS {
         eprintln!(
             "note: over {CHAT_LIMIT_CHARS} characters, longer than chat tools accept in one message; \
@@ -490,16 +506,30 @@ fn write_link(
     Ok(())
 }
 
+/// The last part of `path`, as a link records its dataset.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+}
+
 /// A fraction as a percentage with 2 decimals, or "n/a".
 fn percent(value: Option<f64>) -> String {
     value.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0))
 }
 
-/// Where `eval` takes the trained model from.
+/// Where `eval` and `generate` take the trained model from.
 pub enum Saved {
     Adapter(PathBuf),
     /// A link, or a file holding one.
     Link(String),
+}
+
+/// `--link`'s value: a file holding a link, or the link itself.
+fn link_text(link: &str) -> Result<String, String> {
+    match std::fs::read_to_string(link) {
+        Ok(text) => Ok(text),
+        Err(_) if payload_of(link).is_ok() => Ok(link.to_string()),
+        Err(e) => Err(format!("--link {link}: not a link, and not a readable file ({e})")),
+    }
 }
 
 /// The saved adapter or link on `pretrained`.
@@ -507,11 +537,7 @@ fn load_saved(pretrained: &Pretrained, saved: &Saved, device: &Device) -> Result
     match saved {
         Saved::Adapter(dir) => load_adapter(pretrained, dir, device),
         Saved::Link(link) => {
-            let text = match std::fs::read_to_string(link) {
-                Ok(text) => text,
-                Err(_) if payload_of(link).is_ok() => link.clone(),
-                Err(e) => return Err(format!("--link {link}: not a link, and not a readable file ({e})")),
-            };
+            let text = link_text(link)?;
             let (run, meta, precision) = open_link(pretrained, &sha256_hex(&pretrained.weights), &text, device)
                 .map_err(|e| format!("link: {e}"))?;
             eprintln!(
@@ -597,7 +623,7 @@ pub fn eval(
 /// `generate`: the decoder continues `prompt`, printed as it comes, then a line on stderr with the counts and speed.
 pub fn generate(
     model: &Path,
-    adapter: Option<&Path>,
+    saved: Option<&Saved>,
     prompt: &str,
     chat: bool,
     settings: GenerationSettings,
@@ -606,13 +632,27 @@ pub fn generate(
     let pretrained = PretrainedDecoder::from_path(model).map_err(|e| format!("model {}: {e}", model.display()))?;
     // Generation needs no gradients: the model lives off the autodiff device.
     let device = backend.device().inner();
-    let decoder: CausalLm<SidePaths> = match adapter {
+    let decoder: CausalLm<SidePaths> = match saved {
         None => pretrained.causal_lm(&device).map_err(|e| format!("model {}: {e}", model.display()))?,
-        Some(dir) => {
+        Some(Saved::Adapter(dir)) => {
             let (config, weights, run_info) = read_adapter_files(dir)?;
             let (decoder, info) = open_decoder_files(&pretrained, &config, &weights, run_info.as_deref(), &device)
                 .map_err(|e| format!("adapter {}: {e}", dir.display()))?;
             eprintln!("adapter {}: {}", dir.display(), info.method.label());
+            decoder
+        }
+        Some(Saved::Link(link)) => {
+            let sha = sha256_hex(pretrained.weights());
+            let (decoder, meta, precision) =
+                open_decoder_link(&pretrained, &sha, &link_text(link)?, &device).map_err(|e| format!("link: {e}"))?;
+            let perplexity = meta.metrics.perplexity.map_or("n/a".into(), |p| format!("{p:.3}"));
+            eprintln!(
+                "link ({precision}, {}): {} trained on {} for {} steps, recorded held-out perplexity {perplexity}",
+                meta.made_by,
+                meta.method.label(),
+                meta.dataset,
+                meta.metrics.steps
+            );
             decoder
         }
     };

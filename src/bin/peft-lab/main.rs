@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Generate {
             model,
             adapter,
+            link,
             prompt,
             chat,
             max_new_tokens,
@@ -45,7 +46,8 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let settings =
                 GenerationSettings { max_new_tokens, temperature, top_k, top_p, stop, seed, use_cache: !no_cache };
-            commands::generate(&model, adapter.as_deref(), &prompt, chat, settings, backend)
+            let saved = adapter.map(Saved::Adapter).or(link.map(Saved::Link));
+            commands::generate(&model, saved.as_ref(), &prompt, chat, settings, backend)
         }
         Command::Merge { model, adapter, out } => commands::merge(&model, &adapter, &out),
         Command::Methods { keys } => {

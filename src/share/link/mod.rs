@@ -3,19 +3,19 @@
 
 pub mod codec;
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::SharedTensor;
 pub use codec::{FRAGMENT_KEY, LinkError, Precision, payload_of};
 
-use super::peft::{ExportError, ImportError, RunInfo, attach_fresh, read_back, safetensors_bytes};
+use super::peft::{AdapterBase, ExportError, ImportError, RunInfo, read_back, safetensors_bytes, task_goes_on};
 use crate::data::batch::TokenizedExample;
-use crate::data::check_labels;
-use crate::method::MethodConfig;
-use crate::method::SequenceClassifier;
+use crate::data::lm::LmExample;
+use crate::method::{CausalLm, MethodConfig, SequenceClassifier, SidePaths, TunableModel};
+use crate::model::decoder::PretrainedDecoder;
 use crate::model::{Checkpoint, Pretrained};
+use crate::train::lm::evaluate_lm;
 use crate::train::metrics::argmax;
 use crate::train::{MethodResult, TrainConfig, logits};
 
@@ -38,6 +38,9 @@ pub struct RecordedMetrics {
     pub accuracy: Option<f64>,
     pub macro_f1: Option<f64>,
     pub val_loss: Option<f64>,
+    /// A decoder's held-out perplexity (links made before decoders have none).
+    #[serde(default)]
+    pub perplexity: Option<f64>,
     pub trainable_params: usize,
     pub trainable_percent: f64,
     pub steps: usize,
@@ -50,6 +53,7 @@ impl RecordedMetrics {
             accuracy: finite(result.accuracy),
             macro_f1: finite(result.macro_f1),
             val_loss: finite(result.val_loss),
+            perplexity: None,
             trainable_params: result.trainable_params,
             trainable_percent: result.trainable_percent,
             steps: result.steps,
@@ -63,8 +67,9 @@ pub struct LinkMeta {
     /// "peft-lab <version>"
     pub made_by: String,
     pub base_model: ModelIdentity,
-    /// Always "SEQ_CLS" (sequence classification) for now; checked on opening.
+    /// peft's task type: "SEQ_CLS" (a classifier) or "CAUSAL_LM" (a decoder); checked on opening.
     pub task: String,
+    /// A classifier's labels; none for a decoder.
     pub labels: Vec<String>,
     pub method: MethodConfig,
     pub learning_rate: f64,
@@ -111,8 +116,11 @@ pub enum ShareError {
         "this link was made for the model {expected} (sha256 {expected_sha}…), but {found} (sha256 {found_sha}…) is loaded"
     )]
     WrongModel { expected: String, expected_sha: String, found: String, found_sha: String },
-    #[error("the link is for task {0}; only SEQ_CLS (sequence classification) runs here")]
-    Task(String),
+    #[error(
+        "the link is for task {found}, made on {}; the model loaded here takes {expected} links",
+        task_goes_on(found)
+    )]
+    Task { found: String, expected: &'static str },
     #[error("the link's labels are unusable: {0}")]
     Labels(String),
     #[error("the link's settings are unusable: {0}")]
@@ -130,50 +138,62 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The link payload (what follows `#share=`) for a trained model.
-pub async fn make(model: &SequenceClassifier, meta: &LinkMeta, precision: Precision) -> Result<String, ShareError> {
+pub async fn make<M: TunableModel<SidePaths>>(
+    model: &M,
+    meta: &LinkMeta,
+    precision: Precision,
+) -> Result<String, ShareError> {
     // Off autodiff, as in `peft::export`: no dropout in the shared tensors.
     let tensors = read_back(meta.method.tuner().adapter_tensors(&model.valid())).await?;
     Ok(codec::encode(meta, &tensors, precision)?)
 }
 
-/// Decodes a link (a URL, a fragment or a bare payload) and rebuilds its model on `pretrained`, whose
-/// model.safetensors hashes to `pretrained_sha256`.
-pub fn open(
-    pretrained: &Pretrained,
-    pretrained_sha256: &str,
+/// Decodes a link (a URL, a fragment or a bare payload) and rebuilds its model on `base`, whose weights hash to
+/// `base_sha256`.
+pub fn open<B: AdapterBase>(
+    base: &B,
+    base_sha256: &str,
     link: &str,
     device: &burn::tensor::Device,
-) -> Result<(SequenceClassifier, LinkMeta, Precision), ShareError> {
+) -> Result<(B::Model, LinkMeta, Precision), ShareError> {
     let (meta, precision, tensors) = codec::decode::<LinkMeta>(link)?;
-    if meta.base_model.sha256 != pretrained_sha256 {
+    // The task first: a link for another kind of model is that, whichever model it was made on.
+    check_task::<B>(&meta)?;
+    if meta.base_model.sha256 != base_sha256 {
         return Err(ShareError::WrongModel {
             expected: meta.base_model.name.clone(),
             expected_sha: meta.base_model.sha256.chars().take(12).collect(),
-            found: pretrained.name.clone(),
-            found_sha: pretrained_sha256.chars().take(12).collect(),
+            found: base.name().to_string(),
+            found_sha: base_sha256.chars().take(12).collect(),
         });
     }
-    let model = rebuild(pretrained, &meta, &tensors, device)?;
+    let model = rebuild(base, &meta, &tensors, device)?;
     Ok((model, meta, precision))
 }
 
-/// The method of `meta` attached to a fresh classifier, its trainable tensors replaced by `tensors`, which must
-/// be exactly the ones the method saves (names and shapes).
-pub fn rebuild(
-    pretrained: &Pretrained,
+fn check_task<B: AdapterBase>(meta: &LinkMeta) -> Result<(), ShareError> {
+    let expected = B::Model::TASK_TYPE;
+    match meta.task == expected {
+        true => Ok(()),
+        false => Err(ShareError::Task { found: meta.task.clone(), expected }),
+    }
+}
+
+/// The method of `meta` attached to a fresh model, its trainable tensors replaced by `tensors`, which must be exactly
+/// the ones the method saves (names and shapes).
+pub fn rebuild<B: AdapterBase>(
+    base: &B,
     meta: &LinkMeta,
     tensors: &[SharedTensor],
     device: &burn::tensor::Device,
-) -> Result<SequenceClassifier, ShareError> {
-    if meta.task != "SEQ_CLS" {
-        return Err(ShareError::Task(meta.task.clone()));
-    }
-    check_labels(&meta.labels).map_err(ShareError::Labels)?;
+) -> Result<B::Model, ShareError> {
+    check_task::<B>(meta)?;
+    base.check_labels(&meta.labels).map_err(ShareError::Labels)?;
     meta.train.check().map_err(ShareError::Settings)?;
-    pretrained.check_max_length(meta.train.max_length, meta.method.virtual_tokens()).map_err(ShareError::Settings)?;
+    base.check_max_length(meta.train.max_length, meta.method.virtual_tokens()).map_err(ShareError::Settings)?;
     // Attaching checks the method's settings (sizes included) before allocating its tensors.
     let info = meta.run_info();
-    let model = attach_fresh(pretrained, &info, meta.train.max_length, device)?;
+    let model = base.attach_fresh(&info, meta.train.max_length, device)?;
     let method = info.method.tuner();
     let expected: Vec<(String, Vec<usize>)> =
         method.adapter_tensors(&model).into_iter().map(|t| (t.name, t.shape)).collect();
@@ -213,6 +233,27 @@ pub struct CheckedLink {
     pub link_accuracy: Option<f64>,
     /// Fraction of validation examples on which both predict the same label.
     pub agreement: Option<f64>,
+    /// A decoder's held-out perplexity, trained and rebuilt from the link; None for a classifier or without held-out
+    /// examples.
+    #[serde(default)]
+    pub full_perplexity: Option<f64>,
+    #[serde(default)]
+    pub link_perplexity: Option<f64>,
+}
+
+impl CheckedLink {
+    /// A link whose check is still to come.
+    fn new(payload: String, precision: Precision) -> Self {
+        Self {
+            payload,
+            precision,
+            full_accuracy: None,
+            link_accuracy: None,
+            agreement: None,
+            full_perplexity: None,
+            link_perplexity: None,
+        }
+    }
 }
 
 /// Makes the link, rebuilds the model from it as a receiver would, and compares both on `val`.
@@ -227,7 +268,7 @@ pub async fn make_checked(
     let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
     let device = model.classifier.weight.val().device();
     let rebuilt = rebuild(pretrained, meta, &tensors, &device)?;
-    let mut checked = CheckedLink { payload, precision, full_accuracy: None, link_accuracy: None, agreement: None };
+    let mut checked = CheckedLink::new(payload, precision);
     if !val.is_empty() {
         let pad = pretrained.tokenizer.pad_id();
         let predictions = async |m: &SequenceClassifier| -> Result<Vec<usize>, ShareError> {
@@ -239,6 +280,31 @@ pub async fn make_checked(
         checked.full_accuracy = Some(fraction(full.iter().zip(val).filter(|(p, e)| **p == e.label).count()));
         checked.link_accuracy = Some(fraction(shared.iter().zip(val).filter(|(p, e)| **p == e.label).count()));
         checked.agreement = Some(fraction(full.iter().zip(&shared).filter(|(a, b)| a == b).count()));
+    }
+    Ok(checked)
+}
+
+/// A decoder's link, made and rebuilt as a receiver would; both models' perplexities on `val` (none where it is empty).
+pub async fn make_checked_lm(
+    base: &PretrainedDecoder,
+    model: &CausalLm,
+    meta: &LinkMeta,
+    precision: Precision,
+    val: &[LmExample],
+    pad_id: u32,
+) -> Result<CheckedLink, ShareError> {
+    let payload = make(model, meta, precision).await?;
+    let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
+    let rebuilt = rebuild(base, meta, &tensors, &model.device())?;
+    let mut checked = CheckedLink::new(payload, precision);
+    if !val.is_empty() {
+        let batch = meta.train.batch_size;
+        let perplexity = async |m| match evaluate_lm(m, val, pad_id, batch).await {
+            Ok(metrics) => Ok(metrics.perplexity),
+            Err(e) => Err(ShareError::Check(e.to_string())),
+        };
+        checked.full_perplexity = Some(perplexity(model).await?);
+        checked.link_perplexity = Some(perplexity(&rebuilt).await?);
     }
     Ok(checked)
 }
