@@ -1,6 +1,7 @@
 //! Our Llama and GPT-2 against transformers 4.57 on tiny random checkpoints (tests/fixtures/make_decoder_fixtures.py):
-//! logits of a right-padded batch and the causal-LM loss, from safetensors and, for Llama, from the GGUF file
-//! llama.cpp's converter would write for the same weights (rows of the query and key projections permuted).
+//! logits of a right-padded batch and the causal-LM loss, from safetensors and from the GGUF files llama.cpp's converter
+//! would write for the same weights (Llama: rows of the query and key projections permuted; GPT-2: `Conv1D` weights
+//! transposed).
 //! LoRA as peft puts it on decoders (`q_proj`/`v_proj` on Llama, `c_attn` on GPT-2 with `fan_in_fan_out`): logits,
 //! loss and the gradients of every A and B; IA3 with peft's default targets for each, and prefix tuning (with and
 //! without its MLP, sized by the key/value heads under grouped-query attention, as peft does) and prompt tuning (the
@@ -22,7 +23,8 @@ use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::prefix::{PrefixConfig, PrefixEncoder};
 use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::{SidePaths, side, side_mut};
-use peft_lab::model::decoder::{CausalLm, PretrainedDecoder, causal_lm_loss};
+use peft_lab::model::decoder::{CausalLm, DecoderConfig, PretrainedDecoder, causal_lm_loss};
+use peft_lab::model::gpt2::Gpt2Config;
 use peft_lab::model::{Projections, TunableModel};
 use peft_lab::train::lm::evaluate_lm;
 use peft_lab::train::optim;
@@ -78,6 +80,22 @@ fn gpt2_matches_transformers() {
     let device = device();
     let model = decoder("tiny-gpt2").causal_lm(&device).expect("builds");
     check("tiny-gpt2", &model, &fx, "tiny-gpt2", &device);
+}
+
+#[test]
+fn gpt2_from_gguf_gives_the_logits_of_the_same_weights_from_safetensors() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = device();
+    let (pretrained, folder) = (decoder("tiny-gpt2.gguf"), decoder("tiny-gpt2"));
+    let (DecoderConfig::Gpt2(gguf), DecoderConfig::Gpt2(json)) = (&pretrained.config, &folder.config) else {
+        panic!("both are GPT-2")
+    };
+    // config.json leaves n_inner to its default, 4 x n_embd; the GGUF file writes it out.
+    assert_eq!(Gpt2Config { n_inner: json.n_inner.or(Some(json.inner())), ..json.clone() }, *gguf);
+    let text = "The capital of France is Paris. <|im_start|>user";
+    assert_eq!(pretrained.tokenizer.encode(text), folder.tokenizer.encode(text), "the same tokenizer");
+    let model = pretrained.causal_lm(&device).expect("builds");
+    check("tiny-gpt2.gguf", &model, &fx, "tiny-gpt2", &device);
 }
 
 /// Decoder checkpoints this engine cannot run are refused with the reason, before any weight is read.

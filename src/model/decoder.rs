@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::bpe::BpeTokenizer;
 use super::chat::ChatTemplate;
 use super::gguf::Gguf;
-use super::gpt2::{Gpt2, Gpt2Config};
+use super::gpt2::{Gpt2, Gpt2Config, Gpt2Gguf};
 use super::llama::{Llama, LlamaConfig, LlamaGguf};
 #[cfg(not(target_arch = "wasm32"))]
 use super::load::read_file;
@@ -47,9 +47,10 @@ impl DecoderConfig {
     pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
         match gguf.get_str("general.architecture")? {
             Some("llama") => Ok(Self::Llama(LlamaConfig::from_gguf(gguf)?)),
+            Some("gpt2") => Ok(Self::Gpt2(Gpt2Config::from_gguf(gguf)?)),
             Some(other) => Err(LoadError::Unsupported(format!(
                 "the GGUF file's architecture is \"{other}\"; supported in GGUF files: \"llama\" (Llama, SmolLM2, \
-                 TinyLlama)"
+                 TinyLlama) and \"gpt2\""
             ))),
             None => Err(LoadError::Unsupported("the GGUF file names no general.architecture".into())),
         }
@@ -544,8 +545,9 @@ impl PretrainedDecoder {
                 let gguf = Gguf::parse(bytes)?;
                 Decoder::Llama(Llama::load(&LlamaGguf { gguf: &gguf, config }, config, device)?)
             }
-            (DecoderWeights::Gguf(_), DecoderConfig::Gpt2(_)) => {
-                return Err(LoadError::Unsupported("GPT-2 weights from a GGUF file".into()));
+            (DecoderWeights::Gguf(bytes), DecoderConfig::Gpt2(config)) => {
+                let gguf = Gguf::parse(bytes)?;
+                Decoder::Gpt2(Gpt2::load_weights(&Gpt2Gguf { gguf: &gguf }, config, device)?)
             }
         };
         Ok(CausalLm { decoder, sequence: None })

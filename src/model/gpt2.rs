@@ -1,5 +1,5 @@
 //! GPT-2-style decoders (GPT-2, DistilGPT-2 and checkpoints people train in its layout): config.json +
-//! model.safetensors.
+//! model.safetensors, or a GGUF file of architecture "gpt2" (read through the same keys, see [`Gpt2Gguf`]).
 //!
 //! Mirrors transformers' `models/gpt2/modeling_gpt2.py` (4.57): learned positions, pre-norm blocks with LayerNorm,
 //! one fused query/key/value projection, a GELU feed-forward, the head tied to the token embedding. Its projections
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::attention::{attend, causal_bias, split_heads, with_past};
 use super::dropout::Dropout;
-use super::load::{LoadError, Weights, check_config};
+use super::gguf::{Gguf, GgufError};
+use super::load::{LoadError, Weights, all_finite, check_config, transpose};
 use super::norm::LayerNorm;
 use super::site::{LayerPrefix, SidePath};
 use super::tensors::NamedTensor;
@@ -105,6 +106,99 @@ impl Gpt2Config {
     pub fn inner(&self) -> usize {
         self.n_inner.unwrap_or(4 * self.n_embd)
     }
+
+    /// The hyper-parameters a GGUF file of architecture "gpt2" gives in its metadata (`gpt2.block_count`...); the
+    /// vocabulary and the positions are the embeddings' rows; dropouts and the activation are GPT-2's (the file has
+    /// neither).
+    pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
+        let required = |key: &str| -> Result<usize, LoadError> {
+            let value = gguf.get_u64(&format!("gpt2.{key}"))?.ok_or_else(|| {
+                LoadError::Config(format!("the GGUF file has no 'gpt2.{key}', which a GPT-2 model needs"))
+            })?;
+            Ok(usize::try_from(value).unwrap_or(usize::MAX))
+        };
+        let rows = |name: &str| {
+            let info = gguf.tensor_info(name).ok_or_else(|| GgufError::Missing(name.into()))?;
+            Ok::<_, LoadError>(info.shape[0])
+        };
+        let config = Self {
+            vocab_size: rows(GGUF_TOKEN_EMBEDDING)?,
+            n_embd: required("embedding_length")?,
+            n_layer: required("block_count")?,
+            n_head: required("attention.head_count")?,
+            n_inner: Some(required("feed_forward_length")?),
+            n_positions: rows(GGUF_POSITION_EMBEDDING)?,
+            activation_function: default_act(),
+            resid_pdrop: default_dropout(),
+            embd_pdrop: default_dropout(),
+            attn_pdrop: default_dropout(),
+            layer_norm_epsilon: gguf.get_f64("gpt2.attention.layer_norm_epsilon")?.unwrap_or_else(default_eps),
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+const GGUF_TOKEN_EMBEDDING: &str = "token_embd.weight";
+const GGUF_POSITION_EMBEDDING: &str = "position_embd.weight";
+
+/// A GGUF file of architecture "gpt2" seen through the checkpoint's keys (without `transformer.`): llama.cpp's names
+/// for the tensors, and its converter's transposition of the `Conv1D` weights (to [out, in]) undone. The tied head it
+/// writes out as `output.weight` is the token embedding again, and is not read.
+pub struct Gpt2Gguf<'a> {
+    pub gguf: &'a Gguf<'a>,
+}
+
+impl Gpt2Gguf<'_> {
+    /// llama.cpp's name for a checkpoint key, and whether it is a `Conv1D` weight (stored transposed).
+    fn gguf_name(key: &str) -> Option<(String, bool)> {
+        match key {
+            TOKEN_EMBEDDING => return Some((GGUF_TOKEN_EMBEDDING.into(), false)),
+            POSITION_EMBEDDING => return Some((GGUF_POSITION_EMBEDDING.into(), false)),
+            _ => {}
+        }
+        if let Some(part) = key.strip_prefix("ln_f.") {
+            return Some((format!("output_norm.{part}"), false));
+        }
+        let (layer, rest) = key.strip_prefix("h.")?.split_once('.')?;
+        let (module, part) = rest.rsplit_once('.')?;
+        let name = match module {
+            "ln_1" => "attn_norm",
+            "attn.c_attn" => "attn_qkv",
+            "attn.c_proj" => "attn_output",
+            "ln_2" => "ffn_norm",
+            "mlp.c_fc" => "ffn_up",
+            "mlp.c_proj" => "ffn_down",
+            _ => return None,
+        };
+        Some((format!("blk.{layer}.{name}.{part}"), part == "weight" && !module.starts_with("ln")))
+    }
+}
+
+impl Weights for Gpt2Gguf<'_> {
+    fn values(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let (name, transposed) =
+            Self::gguf_name(key).ok_or_else(|| LoadError::Unsupported(format!("no GGUF tensor stands for '{key}'")))?;
+        let (shape, values) = self.gguf.tensor(&name)?;
+        // A Conv1D weight [in, out] is stored as torch's Linear would store it, [out, in].
+        let stored: Vec<usize> = match transposed {
+            true => expected.iter().rev().copied().collect(),
+            false => expected.to_vec(),
+        };
+        if shape != stored {
+            return Err(LoadError::WrongShape {
+                config: "the GGUF file's metadata",
+                key: name,
+                found: shape,
+                expected: stored,
+            });
+        }
+        let values = match transposed {
+            true => transpose(&values, stored[0], stored[1]),
+            false => values,
+        };
+        all_finite("the GGUF file", &name, values)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -181,15 +275,19 @@ pub struct Gpt2<P: SidePath> {
 impl<P: SidePath> Gpt2<P> {
     /// Loads a GPT-2 checkpoint, its keys under `transformer.` (`GPT2LMHeadModel`) or bare (`GPT2Model`, OpenAI's).
     pub fn load(weights: &super::Checkpoint, cfg: &Gpt2Config, device: &Device) -> Result<Self, LoadError> {
-        let weights = weights.reparse()?.with_prefix_if_present(TRANSFORMER, TOKEN_EMBEDDING);
+        Self::load_weights(&weights.reparse()?.with_prefix_if_present(TRANSFORMER, TOKEN_EMBEDDING), cfg, device)
+    }
+
+    /// Loads GPT-2's weights by their keys without `transformer.`: a checkpoint's, or a GGUF file's ([`Gpt2Gguf`]).
+    pub fn load_weights(weights: &impl Weights, cfg: &Gpt2Config, device: &Device) -> Result<Self, LoadError> {
         let h = cfg.n_embd;
-        let blocks = (0..cfg.n_layer).map(|i| Gpt2Block::load(&weights, cfg, i, device)).collect::<Result<_, _>>()?;
+        let blocks = (0..cfg.n_layer).map(|i| Gpt2Block::load(weights, cfg, i, device)).collect::<Result<_, _>>()?;
         Ok(Self {
             wte: Param::from_tensor(weights.tensor(TOKEN_EMBEDDING, [cfg.vocab_size, h], device)?),
             wpe: Param::from_tensor(weights.tensor(POSITION_EMBEDDING, [cfg.n_positions, h], device)?),
             dropout: Dropout::new(cfg.embd_pdrop),
             h: blocks,
-            ln_f: LayerNorm::load(&weights, "ln_f", h, cfg.layer_norm_epsilon, device)?,
+            ln_f: LayerNorm::load(weights, "ln_f", h, cfg.layer_norm_epsilon, device)?,
             config: cfg.clone(),
         })
     }
