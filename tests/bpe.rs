@@ -199,6 +199,45 @@ fn gpt2_and_llama3_pre_tokenizers_equal_the_tokenizers_crate() {
     compare(&llama3, PreTokenizer::Llama3, &texts);
 }
 
+/// A template that puts a start token before each text, as Llama's tokenizer.json has.
+fn start_template(token: &str) -> serde_json::Value {
+    json!({"type": "TemplateProcessing",
+           "single": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+           "pair": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                    {"SpecialToken": {"id": token, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+           "special_tokens": {token: {"id": token, "ids": [1], "tokens": [token]}}})
+}
+
+#[test]
+fn a_start_token_goes_before_texts_where_the_post_processor_puts_one() {
+    let bytes = smollm2();
+    let gguf = Gguf::parse(&bytes).unwrap();
+    assert_eq!(BpeTokenizer::from_gguf(&gguf).unwrap().start(), None, "SmolLM2 adds no start token");
+    let texts = random_texts(POOL, 300);
+    let mut with_start: serde_json::Value = serde_json::from_str(&tokenizer_json(&gguf, byte_level(true))).unwrap();
+    // Llama 2's form (a template alone) and Llama 3's (a template after ByteLevel, in a Sequence).
+    let llama3 = json!({"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+        start_template("<|im_start|>")]});
+    for processor in [start_template("<|im_start|>"), llama3] {
+        with_start["post_processor"] = processor;
+        let json = with_start.to_string();
+        let reference = tokenizers::Tokenizer::from_bytes(json.as_bytes()).unwrap();
+        let ours = BpeTokenizer::from_tokenizer_json(json.as_bytes()).unwrap();
+        assert_eq!(ours.start(), Some(1));
+        for text in &texts {
+            let want = reference.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+            assert_eq!(ours.encode_alone(text), want, "{text:?}");
+        }
+    }
+    // A template that also ends texts with a token is refused rather than run otherwise.
+    let mut ends = start_template("<|im_start|>");
+    ends["single"].as_array_mut().unwrap().push(json!({"SpecialToken": {"id": "<|im_start|>", "type_id": 0}}));
+    with_start["post_processor"] = ends;
+    let refused = BpeTokenizer::from_tokenizer_json(with_start.to_string().as_bytes()).err().unwrap().to_string();
+    assert!(refused.contains("is not one this tokenizer runs (a start token, then the text)"), "{refused}");
+}
+
 #[test]
 fn decoding_gives_the_text_back() {
     let bytes = smollm2();

@@ -123,3 +123,20 @@ fn batches_pad_on_the_right_with_ignored_labels() {
     assert_eq!(ints(batch.labels), vec![IGNORED, 6, 7, 8, IGNORED, IGNORED]);
     assert_eq!(common::read(batch.mask), vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
 }
+
+#[test]
+fn texts_start_with_the_start_token_where_the_tokenizer_adds_one() {
+    let mut model = tiny();
+    let bos = model.tokenizer.token_id("<|im_start|>").unwrap();
+    (model.tokenizer.bos, model.tokenizer.add_bos) = (Some(bos), true);
+    let document = Example::Text("The quick brown fox.".into());
+    let completion = Example::Completion { prompt: "Capital of France:".into(), completion: " Paris".into() };
+    let (examples, _) = tokenize_lm(&data(vec![document, completion]), &model.tokenizer, None, 64).unwrap();
+    let text = model.tokenizer.encode("The quick brown fox.");
+    assert_eq!(examples[0].ids[..text.len() + 1], [&[bos], &text[..]].concat()[..]);
+    // As transformers' labels = input_ids: the start token is a label, predicted only after virtual tokens.
+    assert_eq!(examples[0].labels[0], bos as i64);
+    let prompt = model.tokenizer.encode("Capital of France:");
+    assert_eq!(examples[1].ids[..prompt.len() + 1], [&[bos], &prompt[..]].concat()[..]);
+    assert!(examples[1].labels[..prompt.len() + 1].iter().all(|&l| l == IGNORED), "the prompt is not learned");
+}

@@ -4,7 +4,8 @@
 //! does not; the model shifts them (position t predicts label t + 1). Documents learn every token; prompt→completion
 //! examples learn the completion only; conversations learn the assistant's turns only (their text and the template's
 //! end-of-turn marker), as TRL's `completion_only_loss` and `assistant_only_loss` do. Documents and completions end
-//! with the tokenizer's end token, so that the model learns to stop.
+//! with the tokenizer's end token, so that the model learns to stop, and start with its start token where the tokenizer
+//! adds one (as transformers' `tokenizer(text)`; a chat template writes its own).
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -70,15 +71,15 @@ pub fn tokenize_lm(
         let mut out = LmExample { ids: Vec::new(), labels: Vec::new() };
         match example {
             Example::Text(text) if data.layout == Some(TextLayout::Whole) => {
-                whole.extend(tokenizer.encode(text));
+                whole.extend(tokenizer.encode_alone(text));
                 continue;
             }
             Example::Text(text) => {
-                out.push(&tokenizer.encode(text), true);
+                out.push(&tokenizer.encode_alone(text), true);
                 out.push(&end, true);
             }
             Example::Completion { prompt, completion } => {
-                out.push(&tokenizer.encode(prompt), false);
+                out.push(&tokenizer.encode_alone(prompt), false);
                 out.push(&tokenizer.encode(completion), true);
                 out.push(&end, true);
             }

@@ -42,6 +42,9 @@ pub struct BpeTokenizer {
     char_bytes: HashMap<char, u8>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
+    /// Whether a text the model reads alone starts with `bos` (Llama 2 and 3, TinyLlama; not GPT-2 or SmolLM2), as
+    /// the tokenizer.json's post-processor or the GGUF file's `tokenizer.ggml.add_bos_token` says.
+    pub add_bos: bool,
 }
 
 /// GPT-2's `bytes_to_unicode`: printable bytes stand for themselves, the others for 256 + their rank.
@@ -96,7 +99,7 @@ impl BpeTokenizer {
         specials.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         let byte_chars = byte_chars();
         let char_bytes = byte_chars.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
-        Ok(Self { pre, vocab, tokens, merges: merge_ranks, specials, byte_chars, char_bytes, bos, eos })
+        Ok(Self { pre, vocab, tokens, merges: merge_ranks, specials, byte_chars, char_bytes, bos, eos, add_bos: false })
     }
 
     /// The tokenizer a GGUF file carries (`tokenizer.ggml.model` "gpt2").
@@ -143,15 +146,15 @@ impl BpeTokenizer {
         let id = |key: &str| -> Result<Option<u32>, LoadError> {
             Ok(gguf.get_u64(key).map_err(meta)?.map(|v| v.min(u32::MAX as u64) as u32))
         };
-        Self::new(
-            pre,
-            tokens,
-            &merges,
-            specials,
-            id("tokenizer.ggml.bos_token_id")?,
-            id("tokenizer.ggml.eos_token_id")?,
-        )
-        .map_err(in_gguf)
+        let bos = id("tokenizer.ggml.bos_token_id")?;
+        let add_bos = gguf.get_bool("tokenizer.ggml.add_bos_token").map_err(meta)?.unwrap_or(false);
+        if add_bos && bos.is_none() {
+            return Err(LoadError::GgufTokenizer(
+                "it adds a start token but names none (tokenizer.ggml.bos_token_id)".into(),
+            ));
+        }
+        let tokenizer = Self::new(pre, tokens, &merges, specials, bos, id("tokenizer.ggml.eos_token_id")?);
+        Ok(Self { add_bos, ..tokenizer.map_err(in_gguf)? })
     }
 
     /// The tokenizer of a decoder's tokenizer.json (model "BPE", a byte-level pre-tokenizer).
@@ -201,7 +204,18 @@ impl BpeTokenizer {
                 other => Err(LoadError::Tokenizer(format!("merge {other} is not a pair of tokens"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Self::new(pre, tokens, &merges, specials, None, None)
+        let tokenizer = Self::new(pre, tokens, &merges, specials, None, None)?;
+        match start_token(&root["post_processor"])? {
+            None => Ok(tokenizer),
+            Some(token) => {
+                let id = tokenizer.token_id(&token).ok_or_else(|| {
+                    LoadError::Tokenizer(format!(
+                        "the post-processor starts texts with '{token}', which is not a token"
+                    ))
+                })?;
+                Ok(Self { bos: Some(id), add_bos: true, ..tokenizer })
+            }
+        }
     }
 
     pub fn pre_tokenizer(&self) -> PreTokenizer {
@@ -222,7 +236,18 @@ impl BpeTokenizer {
         self.vocab.get(token).copied()
     }
 
-    /// The ids of `text`, special tokens matched whole.
+    /// The start token a text the model reads alone begins with, if the tokenizer adds one.
+    pub fn start(&self) -> Option<u32> {
+        self.bos.filter(|_| self.add_bos)
+    }
+
+    /// The ids of a text the model reads alone: the start token first where the tokenizer adds one, as transformers'
+    /// `tokenizer(text)` does.
+    pub fn encode_alone(&self, text: &str) -> Vec<u32> {
+        self.start().into_iter().chain(self.encode(text)).collect()
+    }
+
+    /// The ids of `text`, special tokens matched whole, nothing added.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
         let mut rest = text;
@@ -288,6 +313,40 @@ impl BpeTokenizer {
             }
         }
         bytes
+    }
+}
+
+/// The token a tokenizer.json's post-processor puts before a single text: a `TemplateProcessing` (alone, or in a
+/// `Sequence` of processors, as Llama 3's) whose `single` template starts with a special token, as Llama's
+/// `<s> $A`. None for the others (GPT-2's `ByteLevel`, none at all); a template that adds anything after the text,
+/// or two tokens before it, is refused rather than run otherwise than transformers would.
+fn start_token(processor: &serde_json::Value) -> Result<Option<String>, LoadError> {
+    match processor["type"].as_str() {
+        Some("Sequence") => {
+            let mut start = None;
+            for inner in processor["processors"].as_array().into_iter().flatten() {
+                start = start.or(start_token(inner)?);
+            }
+            Ok(start)
+        }
+        Some("TemplateProcessing") => {
+            let single = processor["single"].as_array().cloned().unwrap_or_default();
+            let special = |piece: &serde_json::Value| piece["SpecialToken"]["id"].as_str().map(str::to_string);
+            match single.as_slice() {
+                [only] if only.get("Sequence").is_some() => Ok(None),
+                [first, text] if text.get("Sequence").is_some() && special(first).is_some() => {
+                    // The template names an entry of `special_tokens`, whose tokens are what goes in.
+                    let key = special(first).expect("matched");
+                    let token = processor["special_tokens"][&key]["tokens"][0].as_str().map(str::to_string);
+                    Ok(Some(token.unwrap_or(key)))
+                }
+                _ => Err(LoadError::Tokenizer(format!(
+                    "the post-processor's template {} is not one this tokenizer runs (a start token, then the text)",
+                    serde_json::Value::Array(single)
+                ))),
+            }
+        }
+        _ => Ok(None),
     }
 }
 

@@ -316,6 +316,13 @@ impl<'a> Gguf<'a> {
         self.typed(key, "a number", Value::as_f64)
     }
 
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, GgufError> {
+        self.typed(key, "a bool", |value| match value {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })
+    }
+
     pub fn get_str(&self, key: &str) -> Result<Option<&str>, GgufError> {
         self.typed(key, "a string", Value::as_str)
     }

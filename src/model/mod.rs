@@ -47,8 +47,9 @@ impl TextIds for TextTokenizer {
 }
 
 impl TextIds for bpe::BpeTokenizer {
+    /// With the start token where the tokenizer adds one, as peft's `tokenizer(prompt_tuning_init_text)`.
     fn text_ids(&self, text: &str) -> Vec<u32> {
-        self.encode(text)
+        self.encode_alone(text)
     }
 }
 

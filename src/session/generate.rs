@@ -37,7 +37,12 @@ pub async fn generate<P: SidePath>(
     device: &Device,
     mut on_text: impl FnMut(&str),
 ) -> Result<Generated, Error> {
-    let ids = pretrained.tokenizer.encode(&prompt_text(pretrained, prompt, chat)?);
+    // A chat template writes its own start; a plain prompt gets the tokenizer's, as transformers' `tokenizer(prompt)`.
+    let text = prompt_text(pretrained, prompt, chat)?;
+    let ids = match chat {
+        true => pretrained.tokenizer.encode(&text),
+        false => pretrained.tokenizer.encode_alone(&text),
+    };
     let mut generation = Generation::new(model, &pretrained.tokenizer, &ids, settings, device)?;
     let mut text = String::new();
     loop {
