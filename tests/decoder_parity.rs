@@ -75,6 +75,25 @@ fn llama_from_gguf_gives_the_logits_of_the_same_weights_from_safetensors() {
 }
 
 #[test]
+fn llama3_rotary_scaling_matches_transformers_from_config_json_and_from_gguf() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = device();
+    let (folder, gguf) = (decoder("tiny-llama3"), decoder("tiny-llama3.gguf"));
+    let factors = |d: &PretrainedDecoder| match &d.config {
+        DecoderConfig::Llama(config) => config.rope_factors.clone().expect("scaled"),
+        DecoderConfig::Gpt2(_) => panic!("a Llama"),
+    };
+    // One frequency kept, one blended, two divided by the factor (8).
+    let (ours, llama_cpp) = (factors(&folder), factors(&gguf));
+    assert_eq!((ours[0], ours[2], ours[3]), (1.0, 8.0, 8.0));
+    assert!(ours[1] > 1.0 && ours[1] < 8.0, "{ours:?}");
+    assert_close("rope factors", &ours, &llama_cpp, 1e-6);
+    for (name, pretrained) in [("tiny-llama3", &folder), ("tiny-llama3.gguf", &gguf)] {
+        check(name, &pretrained.causal_lm(&device).expect("builds"), &fx, "tiny-llama3", &device);
+    }
+}
+
+#[test]
 fn gpt2_matches_transformers() {
     let fx = Fixture::load("decoders/decoders_ref");
     let device = device();
@@ -114,8 +133,12 @@ fn decoder_configs_that_cannot_run_are_refused_with_their_reason() {
         (with("model_type", "mistral".into()), "config.json has model_type \"mistral\"; supported decoders"),
         (with("attention_bias", true.into()), "config.json sets attention_bias"),
         (
+            with("rope_scaling", serde_json::json!({"rope_type": "yarn", "factor": 32.0})),
+            "config.json has rope_scaling {\"rope_type\":\"yarn\",\"factor\":32.0}",
+        ),
+        (
             with("rope_scaling", serde_json::json!({"rope_type": "llama3", "factor": 32.0})),
-            "config.json has rope_scaling {\"rope_type\":\"llama3\",\"factor\":32.0}",
+            "rope_scaling needs 'low_freq_factor', a positive number, for rope_type \"llama3\"",
         ),
         (with("hidden_act", "gelu".into()), "hidden_act \"gelu\"; supported: Llama-family"),
         (with("num_key_value_heads", 3.into()), "num_attention_heads 4 is not a multiple of num_key_value_heads 3"),

@@ -95,6 +95,27 @@ fn the_cache_changes_no_token() {
     }
 }
 
+/// A Llama 3-style checkpoint (rotary scaling, a tokenizer that starts texts with a start token), from its folder and
+/// from its GGUF file: the prompt's ids and the greedy continuation equal transformers' `tokenizer(prompt)` and
+/// `generate`.
+#[test]
+fn a_llama3_style_model_continues_a_prompt_as_transformers_does_from_safetensors_and_gguf() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("decoders/decoders_ref.json")).unwrap()).unwrap();
+    let case = &reference["tiny-llama3"];
+    let expected: Vec<u32> =
+        case["greedy_ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+    for name in ["tiny-llama3", "tiny-llama3.gguf"] {
+        let pretrained = tiny(name);
+        let model: CausalLm<SidePaths> = pretrained.causal_lm(&device()).expect("builds");
+        let prompt = pretrained.tokenizer.encode_alone(case["greedy_prompt"].as_str().unwrap());
+        assert_eq!(prompt[0], 0, "{name}: the start token first");
+        assert_eq!(prompt, expected[..prompt.len()], "{name}: prompt ids");
+        let (generated, _, _) = run(&model, &pretrained, &prompt, greedy(expected.len() - prompt.len()));
+        assert_eq!(generated, expected[prompt.len()..], "{name}: generated ids");
+    }
+}
+
 #[test]
 fn sampling_follows_its_seed_and_top_k_1_is_greedy() {
     let pretrained = tiny("tiny-llama");

@@ -57,10 +57,51 @@ pub struct LlamaConfig {
     pub tie_word_embeddings: bool,
     #[serde(default = "default_act")]
     pub hidden_act: Activation,
+    /// Divisors of the rotary frequencies, one per pair of a head's dimensions, where they are scaled as Llama 3.1
+    /// does: from config.json's `rope_scaling` (rope_type "llama3") or a GGUF file's `rope_factors` tensor.
+    #[serde(skip)]
+    pub rope_factors: Option<Vec<f32>>,
 }
 
 const SUPPORTED: &str = "supported: Llama-family decoders (model_type \"llama\") with SiLU feed-forwards, no \
-projection biases and plain rotary embeddings (no rope_scaling)";
+projection biases, and plain rotary embeddings or Llama 3's scaling of them (rope_scaling with rope_type \"llama3\")";
+
+/// The GGUF tensor llama.cpp's converter writes Llama 3's rotary scaling into (the divisors of the frequencies).
+const GGUF_ROPE_FACTORS: &str = "rope_freqs.weight";
+
+/// Llama 3.1's divisors of the rotary frequencies (transformers' `_compute_llama3_parameters`, llama.cpp's
+/// `rope_freqs`): frequencies whose wavelength exceeds the original context over `low_freq_factor` are divided by
+/// `factor`, those shorter than it over `high_freq_factor` kept, and those between blended smoothly.
+fn llama3_rope_factors(scaling: &serde_json::Value, theta: f64, head_dim: usize) -> Result<Vec<f32>, LoadError> {
+    let number = |key: &str| {
+        scaling.get(key).and_then(|v| v.as_f64()).filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| {
+            LoadError::Config(format!("rope_scaling needs '{key}', a positive number, for rope_type \"llama3\""))
+        })
+    };
+    let (factor, low, high) = (number("factor")?, number("low_freq_factor")?, number("high_freq_factor")?);
+    let context = number("original_max_position_embeddings")?;
+    if high <= low {
+        return Err(LoadError::Config(format!(
+            "rope_scaling's high_freq_factor {high} must be above its low_freq_factor {low}"
+        )));
+    }
+    let (low_wavelength, high_wavelength) = (context / low, context / high);
+    Ok((0..head_dim / 2)
+        .map(|i| {
+            let frequency = 1.0 / theta.powf((2 * i) as f64 / head_dim as f64);
+            let wavelength = 2.0 * std::f64::consts::PI / frequency;
+            let divisor = if wavelength < high_wavelength {
+                1.0
+            } else if wavelength > low_wavelength {
+                factor
+            } else {
+                let smooth = (context / wavelength - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            };
+            divisor as f32
+        })
+        .collect())
+}
 
 impl LlamaConfig {
     /// Parses a config.json whose model_type is "llama" and checks that this engine can run it.
@@ -70,14 +111,21 @@ impl LlamaConfig {
                 return Err(LoadError::Unsupported(format!("config.json sets {flag}; {SUPPORTED}")));
             }
         }
-        if let Some(scaling) = value.get("rope_scaling").filter(|v| !v.is_null()) {
-            return Err(LoadError::Unsupported(format!("config.json has rope_scaling {scaling}; {SUPPORTED}")));
+        let scaling = value.get("rope_scaling").filter(|v| !v.is_null()).cloned();
+        if let Some(scaling) = &scaling {
+            let kind = scaling.get("rope_type").or_else(|| scaling.get("type")).and_then(|v| v.as_str());
+            if kind != Some("llama3") {
+                return Err(LoadError::Unsupported(format!("config.json has rope_scaling {scaling}; {SUPPORTED}")));
+            }
         }
         let act = value.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("silu");
         if Activation::from_name(act) != Some(Activation::Swish) {
             return Err(LoadError::Unsupported(format!("hidden_act \"{act}\"; {SUPPORTED}")));
         }
-        let config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
+        let mut config: Self = serde_json::from_value(value).map_err(|e| LoadError::Config(e.to_string()))?;
+        if let Some(scaling) = &scaling {
+            config.rope_factors = Some(llama3_rope_factors(scaling, config.rope_theta, config.head_dim())?);
+        }
         config.checked()
     }
 
@@ -108,6 +156,10 @@ impl LlamaConfig {
             max_position_embeddings: required("context_length")?,
             tie_word_embeddings: gguf.tensor_info(GGUF_HEAD).is_none(),
             hidden_act: Activation::Swish,
+            rope_factors: match gguf.tensor_info(GGUF_ROPE_FACTORS) {
+                Some(_) => Some(gguf.tensor(GGUF_ROPE_FACTORS)?.1),
+                None => None,
+            },
         };
         if gguf.get("llama.rope.scaling.type").is_some_and(|v| v.as_str() != Some("none")) {
             return Err(LoadError::Unsupported(format!("the GGUF file scales its rotary embeddings; {SUPPORTED}")));
@@ -153,6 +205,16 @@ impl LlamaConfig {
         if !(self.rope_theta > 1.0 && self.rope_theta.is_finite()) {
             return Err(LoadError::Config(format!("rope_theta is {}; it must be above 1", self.rope_theta)));
         }
+        if let Some(factors) = &self.rope_factors {
+            let pairs = self.head_dim() / 2;
+            if factors.len() != pairs || !factors.iter().all(|f| f.is_finite() && *f > 0.0) {
+                return Err(LoadError::Config(format!(
+                    "the rotary scaling has {} factors; the head width {} needs {pairs}, each positive",
+                    factors.len(),
+                    self.head_dim()
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -171,10 +233,13 @@ const GGUF_EMBEDDING: &str = "token_embd.weight";
 const GGUF_HEAD: &str = "output.weight";
 
 /// The cosines and sines of the rotary embedding for positions `start..start + count`, each [count, head_dim]
-/// (the angles of the first half repeated for the second), computed in f32 as transformers does.
-fn rotary_tables(head_dim: usize, theta: f64, start: usize, count: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
-    let half = head_dim / 2;
-    let inverse: Vec<f32> = (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
+/// (the angles of the first half repeated for the second), computed in f32 as transformers does; each frequency
+/// divided by its factor where the config scales them.
+fn rotary_tables(config: &LlamaConfig, start: usize, count: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let (head_dim, theta) = (config.head_dim(), config.rope_theta as f32);
+    let divisor = |i: usize| config.rope_factors.as_ref().map_or(1.0, |factors| factors[i]);
+    let inverse: Vec<f32> =
+        (0..head_dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32) / divisor(i)).collect();
     let (mut cos, mut sin) = (Vec::with_capacity(count * head_dim), Vec::with_capacity(count * head_dim));
     for position in start..start + count {
         for _ in 0..2 {
@@ -337,7 +402,7 @@ impl<P: SidePath> Llama<P> {
     ) -> (Tensor<3>, Vec<LayerPrefix>) {
         let seq = words.dims()[1];
         let start = mask.dims()[1] - seq;
-        let rotary = rotary_tables(self.config.head_dim(), self.config.rope_theta, start, seq, &words.device());
+        let rotary = rotary_tables(&self.config, start, seq, &words.device());
         let bias = causal_bias(mask, seq);
         let mut x = words;
         let mut presents = Vec::with_capacity(self.layers.len());
