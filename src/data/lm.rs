@@ -51,6 +51,16 @@ pub struct LmTokenizing {
     pub learned_tokens: usize,
 }
 
+impl std::ops::AddAssign for LmTokenizing {
+    fn add_assign(&mut self, other: Self) {
+        self.examples += other.examples;
+        self.truncated += other.truncated;
+        self.dropped += other.dropped;
+        self.tokens += other.tokens;
+        self.learned_tokens += other.learned_tokens;
+    }
+}
+
 /// Tokenises `data` for a decoder whose inputs hold at most `max_length` tokens. Conversations need the model's chat
 /// template (`chat`); a whole text file is cut into pieces of `max_length` tokens.
 pub fn tokenize_lm(

@@ -57,15 +57,7 @@ pub fn prepare_lm(
     let (train, val) = match val {
         Some(val) => {
             let (val, held_out) = tokenize(val)?;
-            for (total, part) in [
-                (&mut tokenizing.examples, held_out.examples),
-                (&mut tokenizing.truncated, held_out.truncated),
-                (&mut tokenizing.dropped, held_out.dropped),
-                (&mut tokenizing.tokens, held_out.tokens),
-                (&mut tokenizing.learned_tokens, held_out.learned_tokens),
-            ] {
-                *total += part;
-            }
+            tokenizing += held_out;
             (examples, val)
         }
         None => {

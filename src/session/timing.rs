@@ -44,16 +44,20 @@ pub async fn time_steps(
     device: &Device,
     host: &mut dyn Host,
 ) -> Result<MethodResult, Error> {
-    let total = steps + 1;
+    let config = timing_config(batch_size, seq_len, steps);
     let data = PreparedData {
-        train: synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size),
+        train: synthetic_examples(batch_size * (steps + 1), seq_len, pretrained.config.vocab_size),
         val: Vec::new(),
         test: Vec::new(),
         labels: vec!["0".into(), "1".into()],
     };
-    let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let lr = method.default_learning_rate();
     Ok(run_method(pretrained, method, lr, &data, &config, device, host).await?.result)
+}
+
+/// `steps` steps after the first, of `batch_size` x `seq_len` tokens.
+fn timing_config(batch_size: usize, seq_len: usize, steps: usize) -> TrainConfig {
+    TrainConfig { max_steps: Some(steps + 1), batch_size, max_length: seq_len, ..Default::default() }
 }
 
 /// [`time_steps`] for a decoder: `method` trains as a language model on synthetic sequences of `seq_len` ids, every
@@ -67,14 +71,13 @@ pub async fn time_lm_steps(
     device: &Device,
     host: &mut dyn Host,
 ) -> Result<LmResult, Error> {
-    let total = steps + 1;
-    let examples = synthetic_examples(batch_size * total, seq_len, pretrained.config.vocab_size());
+    let config = timing_config(batch_size, seq_len, steps);
+    let examples = synthetic_examples(batch_size * (steps + 1), seq_len, pretrained.config.vocab_size());
     let train = examples
         .into_iter()
         .map(|e| LmExample { labels: e.ids.iter().map(|&id| i64::from(id)).collect(), ids: e.ids })
         .collect();
     let data = LmData { train, val: Vec::new(), tokenizing: Default::default(), sample_prompts: Vec::new() };
-    let config = TrainConfig { max_steps: Some(total), batch_size, max_length: seq_len, ..Default::default() };
     let lr = method.default_learning_rate();
     Ok(train_lm(pretrained, method, lr, &data, &config, device, host).await?.result)
 }
