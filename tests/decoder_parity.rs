@@ -23,7 +23,7 @@ use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::prefix::{PrefixConfig, PrefixEncoder};
 use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::{SidePaths, side, side_mut};
-use peft_lab::model::decoder::{CausalLm, DecoderConfig, PretrainedDecoder, causal_lm_loss};
+use peft_lab::model::decoder::{CausalLm, DecoderConfig, PretrainedDecoder};
 use peft_lab::model::gpt2::Gpt2Config;
 use peft_lab::model::{Projections, TunableModel};
 use peft_lab::train::lm::evaluate_lm;
@@ -41,12 +41,17 @@ fn decoder(path: &str) -> PretrainedDecoder {
     PretrainedDecoder::from_path(&fixtures().join("decoders").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Our loss on the fixture's batch (its labels, -100 on padding).
+fn loss_of(model: &CausalLm<SidePaths>, fx: &Fixture, device: &Device) -> burn::tensor::Tensor<1> {
+    model.loss(fx.int_tensor("input_ids", device), fx.tensor_of_ints("attention_mask", device), &fx.targets())
+}
+
 /// Our logits and loss for the fixture's batch match transformers' for `tag`.
 fn check(name: &str, model: &CausalLm<SidePaths>, fx: &Fixture, tag: &str, device: &Device) {
     let logits = model.forward(fx.int_tensor("input_ids", device), fx.tensor_of_ints("attention_mask", device));
     assert_eq!(logits.dims().to_vec(), fx.shape(&format!("{tag}.logits")), "{name} logits shape");
     assert_close(&format!("{name} logits"), &read(logits.clone()), fx.f(&format!("{tag}.logits")), ABS);
-    let loss = causal_lm_loss(logits, fx.int_tensor("labels", device));
+    let loss = loss_of(model, fx, device);
     assert_close(&format!("{name} loss"), &read(loss), fx.f(&format!("{tag}.loss")), LOSS_ABS);
 }
 
@@ -252,9 +257,7 @@ fn lora_steps_on_llama_match_torch_adamw() {
         let mut optimizer = optim::adamw(0.01);
         let mut losses = Vec::new();
         for _ in 0..8 {
-            let logits =
-                model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
-            let loss = causal_lm_loss(logits, fx.int_tensor("labels", &device));
+            let loss = loss_of(&model, &fx, &device);
             losses.push(read(loss.clone())[0]);
             let grads = optim::clip_global_norm(&model, GradientsParams::from_grads(loss.backward(), &model), 1.0);
             model = optimizer.step(1e-2, model, grads);
@@ -283,8 +286,7 @@ fn lora_on_decoders_matches_peft_logits_loss_and_gradients() {
     for (tag, targets) in LORA_CASES {
         let model = lora_model(&fx, tag, targets, &device);
         check(&format!("{tag} LoRA"), &model, &fx, &format!("{tag}.lora"), &device);
-        let logits = model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
-        let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+        let grads = loss_of(&model, &fx, &device).backward();
         for (path, linear) in model.projections() {
             let Some(lora) = side::<LoraLayer>(&linear.side) else { continue };
             for (name, param) in [("lora_A", &lora.lora_a), ("lora_B", &lora.lora_b)] {
@@ -361,8 +363,7 @@ fn ia3_on_decoders_matches_peft_logits_loss_and_gradients() {
         expected.sort();
         assert_eq!(adapted, expected, "{tag}: the projections peft adapts");
         check(&format!("{tag} IA3"), &model, &fx, &format!("{tag}.ia3"), &device);
-        let logits = model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
-        let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+        let grads = loss_of(&model, &fx, &device).backward();
         for (path, linear) in model.projections() {
             let Some(ia3) = side::<Ia3Scale>(&linear.side) else { continue };
             let key = format!("{tag}.ia3.{path}.ia3_l.grad");
@@ -399,9 +400,7 @@ fn prefix_tuning_on_decoders_matches_peft_logits_loss_and_gradients() {
             }
             model.sequence = Some(encoder.into_side());
             check(&key, &model, &fx, &key, &device);
-            let logits =
-                model.forward(fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
-            let grads = causal_lm_loss(logits, fx.int_tensor("labels", &device)).backward();
+            let grads = loss_of(&model, &fx, &device).backward();
             let encoder = side::<PrefixEncoder>(&model.sequence).expect("attached");
             let mut compared =
                 vec![("embedding.weight".to_string(), read(encoder.embedding.val().grad(&grads).unwrap()))];
@@ -436,7 +435,7 @@ fn prompt_tuning_on_decoders_matches_peft_logits_loss_and_gradient() {
         let (ids, mask) = (fx.int_tensor("input_ids", &device), fx.tensor_of_ints("attention_mask", &device));
         let logits = model.forward(ids.clone(), mask.clone());
         assert_close(&format!("{key} logits"), &read(logits), fx.f(&format!("{key}.logits")), ABS);
-        let loss = model.loss(ids, mask, fx.int_tensor("labels", &device));
+        let loss = model.loss(ids, mask, &fx.targets());
         assert_close(&format!("{key} loss"), &read(loss.clone()), fx.f(&format!("{key}.loss")), LOSS_ABS);
         let grads = loss.backward();
         let prompt = side::<SoftPrompt>(&model.sequence).expect("attached");

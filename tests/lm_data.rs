@@ -112,7 +112,7 @@ fn long_examples_are_cut_and_prompts_that_fill_the_length_are_dropped() {
 }
 
 #[test]
-fn batches_pad_on_the_right_with_ignored_labels() {
+fn batches_pad_on_the_right_and_keep_the_learned_labels_places() {
     let device = peft_lab::device::cpu().inner();
     let a = LmExample { ids: vec![5, 6, 7], labels: vec![IGNORED, 6, 7] };
     let b = LmExample { ids: vec![8], labels: vec![8] };
@@ -120,7 +120,9 @@ fn batches_pad_on_the_right_with_ignored_labels() {
     let ints =
         |t: burn::tensor::Tensor<2, burn::tensor::Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
     assert_eq!(ints(batch.input_ids), vec![5, 6, 7, 8, 0, 0]);
-    assert_eq!(ints(batch.labels), vec![IGNORED, 6, 7, 8, IGNORED, IGNORED]);
+    // The learned labels, by place (row, column): the loss reads only these.
+    assert_eq!(batch.targets.places, vec![(0, 1), (0, 2), (1, 0)]);
+    assert_eq!(batch.targets.ids, vec![6, 7, 8]);
     assert_eq!(common::read(batch.mask), vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
 }
 

@@ -13,6 +13,7 @@ use super::error::DataError;
 use super::generation::{Example, GenerationData, TextLayout};
 use crate::model::bpe::BpeTokenizer;
 use crate::model::chat::{ChatTemplate, Message};
+use crate::model::decoder::Targets;
 
 /// The label of a token the loss leaves out.
 pub const IGNORED: i64 = -100;
@@ -153,7 +154,8 @@ fn conversation(out: &mut LmExample, template: &ChatTemplate, tokenizer: &BpeTok
 pub struct LmBatch {
     pub input_ids: Tensor<2, Int>,
     pub mask: Tensor<2>,
-    pub labels: Tensor<2, Int>,
+    /// The learned labels, where the loss reads them.
+    pub targets: Targets,
 }
 
 impl LmBatch {
@@ -182,7 +184,7 @@ impl LmBatch {
         Self {
             input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
             mask: Tensor::from_data(TensorData::new(mask, shape), device),
-            labels: Tensor::from_data(TensorData::new(labels, shape), device),
+            targets: Targets::of_labels(&labels, longest),
         }
     }
 }

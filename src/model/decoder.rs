@@ -4,7 +4,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::bpe::BpeTokenizer;
 use super::chat::ChatTemplate;
@@ -158,18 +158,35 @@ impl<P: SidePath> CausalLm<P> {
         (self.decoder.logits(hidden.narrow(1, text, seq)), cache)
     }
 
-    /// The mean next-token loss of `labels` [batch, seq] (below 0: not learned) for `input_ids`, as peft computes it:
-    /// with virtual input tokens (prompt tuning, P-tuning) the last of them predicts the text's first token.
-    pub fn loss(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>, labels: Tensor<2, Int>) -> Tensor<1> {
-        let [batch, seq] = input_ids.dims();
+    /// The mean next-token loss of `targets` for `input_ids` [batch, seq], as peft computes it: with virtual input
+    /// tokens (prompt tuning, P-tuning) the last of them predicts the text's first token. Only the positions that
+    /// predict a target go through the head (transformers runs every position, padding included; the mean is the
+    /// same): a batch of short texts padded to its longest pays for its texts only. Zero when nothing is learned.
+    pub fn loss(&self, input_ids: Tensor<2, Int>, mask: Tensor<2>, targets: &Targets) -> Tensor<1> {
+        let seq = input_ids.dims()[1];
         let (hidden, _) = self.hidden(input_ids, mask);
-        let virtual_tokens = hidden.dims()[1] - seq;
-        if virtual_tokens == 0 {
-            return causal_lm_loss(self.decoder.logits(hidden), labels);
+        let [batch, length, width] = hidden.dims();
+        let virtual_tokens = length - seq;
+        let (mut rows, mut ids) = (Vec::with_capacity(targets.ids.len()), Vec::with_capacity(targets.ids.len()));
+        for (&(row, column), &id) in targets.places.iter().zip(&targets.ids) {
+            // The hidden state before the target's place predicts it; the text's first token has one only after
+            // virtual tokens.
+            if let Some(before) = (virtual_tokens + column).checked_sub(1) {
+                rows.push((row * length + before) as i64);
+                ids.push(id);
+            }
         }
-        let logits = self.decoder.logits(hidden.narrow(1, virtual_tokens - 1, seq + 1));
-        let unlearned = Tensor::<2, Int>::full([batch, 1], -100, &labels.device());
-        causal_lm_loss(logits, Tensor::cat(vec![unlearned, labels], 1))
+        let device = hidden.device();
+        if rows.is_empty() {
+            return Tensor::zeros([1], &device);
+        }
+        let count = rows.len();
+        let predicting = hidden.reshape([batch * length, width]).select(0, int_tensor(rows, &device));
+        let logits = self.decoder.logits(predicting.reshape([1, count, width]));
+        let vocab = logits.dims()[2];
+        let logits = logits.reshape([count, vocab]);
+        let picked = log_softmax(logits, 1).gather(1, int_tensor(ids, &device).reshape([count, 1]));
+        picked.mean().neg().reshape([1])
     }
 
     /// Whether virtual input tokens come before the text (prompt tuning, P-tuning): then the loss predicts the text's
@@ -322,17 +339,27 @@ impl<P: SidePath> TunableModel<P> for CausalLm<P> {
     }
 }
 
-/// transformers' causal-LM loss: each position's logits [batch, seq, vocab] predict the next position's label
-/// [batch, seq]; labels below 0 (-100: padding, or a prompt whose loss is not wanted) are left out, and the loss is the
-/// mean over the rest. Zero when nothing is left.
-pub fn causal_lm_loss(logits: Tensor<3>, labels: Tensor<2, Int>) -> Tensor<1> {
-    let [batch, seq, vocab] = logits.dims();
-    let rows = batch * (seq - 1);
-    let predicted = logits.narrow(1, 0, seq - 1).reshape([rows, vocab]);
-    let targets = labels.narrow(1, 1, seq - 1).reshape([rows]);
-    let kept = targets.clone().greater_equal_elem(0).float();
-    let picked = log_softmax(predicted, 1).gather(1, targets.clamp_min(0).reshape([rows, 1])).reshape([rows]);
-    (picked * kept.clone()).sum().neg() / kept.sum().clamp_min(1.0)
+/// The labels a loss reads, known on the host so that only their positions go through the head: each learned
+/// label's place in the text (row, column) and its id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    pub places: Vec<(usize, usize)>,
+    pub ids: Vec<i64>,
+}
+
+impl Targets {
+    /// The learned labels (0 and above; -100 and other negatives are not learned) of a batch's labels, row-major with
+    /// `columns` per row.
+    pub fn of_labels(labels: &[i64], columns: usize) -> Self {
+        let learned = labels.iter().enumerate().filter(|(_, label)| **label >= 0);
+        let (places, ids) = learned.map(|(at, &label)| ((at / columns, at % columns), label)).unzip();
+        Self { places, ids }
+    }
+}
+
+fn int_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let count = values.len();
+    Tensor::from_data(TensorData::new(values, [count]), device)
 }
 
 /// Where a decoder's weights are: a safetensors file, or a GGUF file (which holds the tokenizer too).

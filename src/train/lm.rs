@@ -39,7 +39,7 @@ pub async fn evaluate_lm(
             continue;
         }
         let batch = LmBatch::new(&refs, pad_id, &device);
-        let loss = model.loss(batch.input_ids, batch.mask, batch.labels);
+        let loss = model.loss(batch.input_ids, batch.mask, &batch.targets);
         let mean = loss
             .into_scalar_async::<f32>()
             .await
@@ -95,7 +95,7 @@ impl Task for LanguageModeling<'_> {
 
     fn loss(&self, model: &CausalLm, examples: &[&LmExample], padded_length: usize) -> Tensor<1> {
         let batch = LmBatch::padded(examples, padded_length, self.pad_id, &model.device());
-        model.loss(batch.input_ids, batch.mask, batch.labels)
+        model.loss(batch.input_ids, batch.mask, &batch.targets)
     }
 
     async fn evaluate(

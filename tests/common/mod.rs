@@ -109,6 +109,12 @@ impl Fixture {
         Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
     }
 
+    /// The learned `labels` (not -100), as a decoder's loss reads them.
+    pub fn targets(&self) -> peft_lab::model::decoder::Targets {
+        let (shape, values) = &self.ints["labels"];
+        peft_lab::model::decoder::Targets::of_labels(values, shape[1])
+    }
+
     pub fn rows(&self) -> Vec<Vec<i64>> {
         let (shape, values) = &self.ints["input_ids"];
         values.chunks(shape[1]).map(|r| r.to_vec()).collect()
