@@ -380,6 +380,9 @@ async fn choose_backend(
     let cpu = crate::device::cpu();
     let cpu_seconds = seconds_per_step(pretrained, &cpu, TIMED_BATCH, TIMED_LENGTH, None).await;
     let gpu_seconds = match &cpu_seconds {
+        // A software adapter runs on the CPU through a GPU's interface: timing it (51 s of the page's start in
+        // headless Chromium with SwiftShader) cannot find it faster than the CPU itself.
+        Ok(_) if gpu.software => Err(format!("not timed: {} is a software adapter, slower than the CPU", gpu.adapter)),
         Ok(cpu_seconds) => {
             let (batch, length) = TINY_BATCH;
             match seconds_per_step(pretrained, &gpu.device, batch, length, Some(GPU_TIMING_BUDGET_SECONDS)).await {

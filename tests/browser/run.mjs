@@ -572,8 +572,8 @@ const tests = {
     await context.close();
   },
 
-  /// Both backends present (SwiftShader and the wasm CPU): the page times a step on each, trains on the faster, names
-  /// the software adapter, and the person can override the choice.
+  /// Both backends present (SwiftShader and the wasm CPU): the page times a step on the CPU, leaves the software
+  /// adapter untimed (it cannot be faster), trains on the CPU, and the person can override the choice.
   async choice(browser, base) {
     const { context, page } = await openPage(browser, base, { backend: "auto" });
     const timings = await page.textContent("#backend-timings");
@@ -584,6 +584,8 @@ const tests = {
     };
     const [cpu, gpu] = [seconds("CPU"), seconds("WebGPU")];
     assert(Number.isFinite(cpu), `the CPU was timed: ${timings}`);
+    // SwiftShader is known to be software: it is not timed, and the line says so.
+    assert(!Number.isFinite(gpu) && timings.includes("is a software adapter, slower than the CPU"), `software not timed: ${timings}`);
     const kind = await page.getAttribute("#backend", "data-kind");
     assert(gpu < cpu ? kind === "WebGPU" : kind.startsWith("CPU"), `the faster backend is chosen: ${kind}, ${timings}`);
     if (kind === "WebGPU" && (await page.getAttribute("#backend", "data-software")) === "true") {
