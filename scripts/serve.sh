@@ -20,6 +20,10 @@ if [ "${1:-}" = --dev ]; then
   export PATH="${PEFT_LAB_CACHE:-$HOME/.cache/peft-lab}/binaryen/node_modules/.bin:$PATH"
   exec trunk serve --release "$@"
 fi
+if [ $# -gt 0 ]; then
+  echo "serve: unexpected arguments '$*' (PORT=9000 ./scripts/serve.sh for another port; --dev for trunk serve)" >&2
+  exit 2
+fi
 bash scripts/build-web.sh dist
 port="${PORT:-8080}"
 echo "serve: the playground is at http://127.0.0.1:$port/ (Ctrl-C stops it)"

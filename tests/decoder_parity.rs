@@ -23,7 +23,7 @@ use peft_lab::method::lora::{LoraConfig, LoraLayer};
 use peft_lab::method::prefix::{PrefixConfig, PrefixEncoder};
 use peft_lab::method::prompt::SoftPrompt;
 use peft_lab::method::{SidePaths, side, side_mut};
-use peft_lab::model::decoder::{CausalLm, DecoderConfig, PretrainedDecoder};
+use peft_lab::model::decoder::{CausalLm, DecoderConfig, PretrainedDecoder, Targets};
 use peft_lab::model::gpt2::Gpt2Config;
 use peft_lab::model::{Projections, TunableModel};
 use peft_lab::train::lm::evaluate_lm;
@@ -96,6 +96,28 @@ fn llama3_rotary_scaling_matches_transformers_from_config_json_and_from_gguf() {
     for (name, pretrained) in [("tiny-llama3", &folder), ("tiny-llama3.gguf", &gguf)] {
         check(name, &pretrained.causal_lm(&device).expect("builds"), &fx, "tiny-llama3", &device);
     }
+}
+
+#[test]
+fn rope_type_default_is_no_scaling_as_in_transformers() {
+    let dir = fixtures().join("decoders/tiny-llama");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["rope_scaling"] = serde_json::json!({"rope_type": "default"});
+    let DecoderConfig::Llama(parsed) = DecoderConfig::parse(config).expect("parses") else { panic!("a Llama") };
+    assert_eq!(parsed.rope_factors, None);
+}
+
+/// A batch with nothing to learn has a zero loss that still goes backward (a fresh zero would have no tape).
+#[test]
+fn a_batch_with_nothing_to_learn_has_zero_loss_and_a_backward_pass() {
+    let fx = Fixture::load("decoders/decoders_ref");
+    let device = peft_lab::device::cpu();
+    let model: CausalLm<SidePaths> = decoder("tiny-llama").causal_lm(&device).expect("builds");
+    let ids = fx.int_tensor("input_ids", &device);
+    let loss = model.loss(ids, fx.tensor_of_ints("attention_mask", &device), &Targets::default());
+    assert_eq!(read(loss.clone()), vec![0.0]);
+    let _gradients = loss.backward();
 }
 
 #[test]

@@ -149,7 +149,8 @@ fn conversation(out: &mut LmExample, template: &ChatTemplate, tokenizer: &BpeTok
     }
 }
 
-/// A padded batch for a decoder: ids, mask and labels [batch, longest]; padding is masked and ignored by the loss.
+/// A padded batch for a decoder: ids and mask [batch, longest], and the learned labels' places; padding is masked and
+/// never learned.
 #[derive(Debug, Clone)]
 pub struct LmBatch {
     pub input_ids: Tensor<2, Int>,

@@ -207,8 +207,9 @@ impl BpeTokenizer {
         let tokenizer = Self::new(pre, tokens, &merges, specials, None, None)?;
         match start_token(&root["post_processor"])? {
             None => Ok(tokenizer),
-            Some(token) => {
-                let id = tokenizer.token_id(&token).ok_or_else(|| {
+            Some(StartToken { id, token }) => {
+                let id = id.filter(|&id| (id as usize) < tokenizer.vocab_size()).or(tokenizer.token_id(&token));
+                let id = id.ok_or_else(|| {
                     LoadError::Tokenizer(format!(
                         "the post-processor starts texts with '{token}', which is not a token"
                     ))
@@ -316,11 +317,17 @@ impl BpeTokenizer {
     }
 }
 
+/// What a post-processor puts before a text: its id where the template gives one, and its token.
+struct StartToken {
+    id: Option<u32>,
+    token: String,
+}
+
 /// The token a tokenizer.json's post-processor puts before a single text: a `TemplateProcessing` (alone, or in a
 /// `Sequence` of processors, as Llama 3's) whose `single` template starts with a special token, as Llama's
 /// `<s> $A`. None for the others (GPT-2's `ByteLevel`, none at all); a template that adds anything after the text,
 /// or two tokens before it, is refused rather than run otherwise than transformers would.
-fn start_token(processor: &serde_json::Value) -> Result<Option<String>, LoadError> {
+fn start_token(processor: &serde_json::Value) -> Result<Option<StartToken>, LoadError> {
     match processor["type"].as_str() {
         Some("Sequence") => {
             let mut start = None;
@@ -335,10 +342,12 @@ fn start_token(processor: &serde_json::Value) -> Result<Option<String>, LoadErro
             match single.as_slice() {
                 [only] if only.get("Sequence").is_some() => Ok(None),
                 [first, text] if text.get("Sequence").is_some() && special(first).is_some() => {
-                    // The template names an entry of `special_tokens`, whose tokens are what goes in.
+                    // The template names an entry of `special_tokens`, whose ids (or tokens) are what goes in.
                     let key = special(first).expect("matched");
-                    let token = processor["special_tokens"][&key]["tokens"][0].as_str().map(str::to_string);
-                    Ok(Some(token.unwrap_or(key)))
+                    let entry = &processor["special_tokens"][&key];
+                    let id = entry["ids"][0].as_u64().and_then(|id| u32::try_from(id).ok());
+                    let token = entry["tokens"][0].as_str().unwrap_or(&key).to_string();
+                    Ok(Some(StartToken { id, token }))
                 }
                 _ => Err(LoadError::Tokenizer(format!(
                     "the post-processor's template {} is not one this tokenizer runs (a start token, then the text)",

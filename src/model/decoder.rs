@@ -178,7 +178,8 @@ impl<P: SidePath> CausalLm<P> {
         }
         let device = hidden.device();
         if rows.is_empty() {
-            return Tensor::zeros([1], &device);
+            // Zero, still on the graph (a fresh tensor would have no tape for the backward pass).
+            return hidden.sum().mul_scalar(0.0);
         }
         let count = rows.len();
         let predicting = hidden.reshape([batch * length, width]).select(0, int_tensor(rows, &device));

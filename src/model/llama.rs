@@ -111,12 +111,15 @@ impl LlamaConfig {
                 return Err(LoadError::Unsupported(format!("config.json sets {flag}; {SUPPORTED}")));
             }
         }
-        let scaling = value.get("rope_scaling").filter(|v| !v.is_null()).cloned();
-        if let Some(scaling) = &scaling {
-            let kind = scaling.get("rope_type").or_else(|| scaling.get("type")).and_then(|v| v.as_str());
-            if kind != Some("llama3") {
-                return Err(LoadError::Unsupported(format!("config.json has rope_scaling {scaling}; {SUPPORTED}")));
-            }
+        // transformers reads rope_type "default" as no scaling.
+        fn kind(s: &serde_json::Value) -> Option<&str> {
+            s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str())
+        }
+        let scaling = value.get("rope_scaling").filter(|v| !v.is_null() && kind(v) != Some("default")).cloned();
+        if let Some(scaling) = &scaling
+            && kind(scaling) != Some("llama3")
+        {
+            return Err(LoadError::Unsupported(format!("config.json has rope_scaling {scaling}; {SUPPORTED}")));
         }
         let act = value.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("silu");
         if Activation::from_name(act) != Some(Activation::Swish) {

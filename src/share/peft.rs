@@ -97,8 +97,6 @@ pub trait AdapterBase {
     type Model: TunableModel<SidePaths>;
     /// Where it came from, recorded in adapters and links.
     fn name(&self) -> &str;
-    /// The bytes a link's model identity hashes: model.safetensors, or the GGUF file.
-    fn weights(&self) -> &[u8];
     /// The labels of an adapter saved without peft_lab.json (by Python's peft).
     fn saved_labels(&self, adapter: &Checkpoint) -> Result<Vec<String>, ImportError>;
     /// Whether a run's labels fit the model's task.
@@ -122,10 +120,6 @@ impl AdapterBase for Pretrained {
 
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn weights(&self) -> &[u8] {
-        &self.weights
     }
 
     /// `LABEL_0`, `LABEL_1`, ... as transformers names them, as many as the saved head has outputs.
@@ -162,10 +156,6 @@ impl AdapterBase for PretrainedDecoder {
 
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn weights(&self) -> &[u8] {
-        PretrainedDecoder::weights(self)
     }
 
     fn saved_labels(&self, _adapter: &Checkpoint) -> Result<Vec<String>, ImportError> {

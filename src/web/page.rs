@@ -15,7 +15,7 @@ use super::protocol::*;
 use super::store::{self, StoredRun};
 use super::{buffer_bytes, fetch, js_error};
 use crate::data::{Columns, DataError, Dataset, Format, Remedy, Summary, Table, decode_utf8, parse};
-use sharing::{LinkState, ShareState};
+use sharing::{LinkState, ShareState, next_request};
 
 mod comparison_link;
 mod sharing;
@@ -259,6 +259,8 @@ struct App {
     skip_bad_rows: RwSignal<bool>,
     data_error: RwSignal<Option<String>>,
     summary: RwSignal<Option<Result<Summary, String>>>,
+    /// The latest `Summarize` sent; answers to earlier ones are dropped.
+    summary_request: StoredValue<u64>,
     cards: StoredValue<Vec<Card>>,
     budget: Budget,
     running: RwSignal<Option<Running>>,
@@ -367,6 +369,7 @@ impl App {
             skip_bad_rows: RwSignal::new(false),
             data_error: RwSignal::new(None),
             summary: RwSignal::new(None),
+            summary_request: StoredValue::new(0),
             cards: StoredValue::new(cards),
             budget: Budget {
                 by_steps: RwSignal::new(false),
@@ -528,8 +531,14 @@ impl App {
                 self.resend_pending_share();
             }
             FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
-            FromWorker::Summary(summary) => self.summary.set(Some(Ok(summary))),
-            FromWorker::SummaryFailed(error) => self.summary.set(Some(Err(error))),
+            // An answer for earlier data or another max length arrives after the page asked again: dropped.
+            FromWorker::Summary { request, summary } if request == self.summary_request.get_value() => {
+                self.summary.set(Some(Ok(summary)))
+            }
+            FromWorker::SummaryFailed { request, error } if request == self.summary_request.get_value() => {
+                self.summary.set(Some(Err(error)))
+            }
+            FromWorker::Summary { .. } | FromWorker::SummaryFailed { .. } => {}
             FromWorker::UnitStarted { unit, total_steps } => {
                 let Some(name) = self.unit_name(unit) else { return };
                 if let Unit::Run { .. } = unit {
@@ -877,7 +886,9 @@ pub fn mount() {
             let max_length = app.budget.max_length.get();
             if let (true, Some(dataset)) = (ready, dataset) {
                 let max_length = max_length.trim().parse().unwrap_or(64);
-                app.send(&ToWorker::Summarize { dataset, max_length });
+                let request = next_request(app.summary_request);
+                app.summary.set(None);
+                app.send(&ToWorker::Summarize { request, dataset, max_length });
             }
         });
         view! {

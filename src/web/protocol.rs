@@ -59,6 +59,7 @@ pub enum ToWorker {
     },
     /// Token-length statistics of a dataset under the loaded tokenizer.
     Summarize {
+        request: u64,
         dataset: Dataset,
         max_length: usize,
     },
@@ -249,8 +250,15 @@ pub enum FromWorker {
     },
     ModelReady(ModelInfo),
     ModelFailed(String),
-    Summary(Summary),
-    SummaryFailed(String),
+    /// The page keeps only the answer to its latest `Summarize` (the data or the max length changed since).
+    Summary {
+        request: u64,
+        summary: Summary,
+    },
+    SummaryFailed {
+        request: u64,
+        error: String,
+    },
     /// A unit of the comparison starts: a method's search or one seed's run (methods by their index in the plan).
     UnitStarted {
         unit: Unit,

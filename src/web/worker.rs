@@ -109,10 +109,10 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             post(&FromWorker::ModelReady(model_info(&pretrained)));
             state.pretrained = Some(Rc::new(pretrained));
         }
-        ToWorker::Summarize { dataset, max_length } => {
+        ToWorker::Summarize { request, dataset, max_length } => {
             let message = match summarize(&state, &dataset, max_length) {
-                Ok(summary) => FromWorker::Summary(summary),
-                Err(e) => FromWorker::SummaryFailed(e),
+                Ok(summary) => FromWorker::Summary { request, summary },
+                Err(error) => FromWorker::SummaryFailed { request, error },
             };
             post(&message);
         }
@@ -352,7 +352,8 @@ async fn webgpu() -> Result<Gpu, String> {
 }
 
 /// The device to train on: the one asked for, or with `Auto` the faster of the CPU and WebGPU on a timed LoRA step.
-/// WebGPU's timing starts on a tiny batch: when even that is slower than the CPU's full batch, the GPU cannot win.
+/// A software adapter is not timed (the CPU wins); a GPU's timing starts on a tiny batch: when even that is slower than
+/// the CPU's full batch, the GPU cannot win.
 async fn choose_backend(
     pretrained: &Pretrained,
     choice: BackendChoice,

@@ -200,8 +200,9 @@ pub struct PlanArgs {
 
 #[derive(Args)]
 pub struct ShareArgs {
-    /// Write a share link (a URL the playground opens) to this file, after checking on the validation split
-    /// what its precision costs.
+    /// Write a share link to this file, after checking on the validation split what its precision costs: a URL the
+    /// playground opens for a classifier; a decoder's opens with `generate --link` (the page's decoder view is to
+    /// come).
     #[arg(long)]
     pub share_link: Option<PathBuf>,
     /// int8 or f16.

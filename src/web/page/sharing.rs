@@ -97,7 +97,8 @@ pub(super) fn scroll_to(id: &str) {
     }
 }
 
-fn next_request(counter: StoredValue<u64>) -> u64 {
+/// The id of a new request of the kind `counter` counts: the latest, whose answer alone is kept.
+pub(super) fn next_request(counter: StoredValue<u64>) -> u64 {
     counter.update_value(|n| *n += 1);
     counter.get_value()
 }
