@@ -34,6 +34,8 @@ pub enum GgufError {
     Unsupported { name: String, kind: String },
     #[error("the GGUF file has no tensor '{0}'")]
     Missing(String),
+    #[error("the GGUF file has no '{key}', which a {model} model needs")]
+    MissingMetadata { key: String, model: &'static str },
     #[error("metadata '{key}' is {found}; expected {expected}")]
     Metadata { key: String, found: String, expected: &'static str },
 }
@@ -297,6 +299,11 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// The rows (first dimension, in torch's order) of tensor `name`: a vocabulary or a position table's size.
+    pub fn tensor_rows(&self, name: &str) -> Result<usize, GgufError> {
+        self.tensor_info(name).map(|t| t.shape[0]).ok_or_else(|| GgufError::Missing(name.into()))
+    }
+
     /// The tensor's values, de-quantised to f32, row-major in its torch shape.
     pub fn tensor(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), GgufError> {
         let info = self.tensor_info(name).ok_or_else(|| GgufError::Missing(name.into()))?;
@@ -310,6 +317,16 @@ impl<'a> Gguf<'a> {
     /// A metadata integer, or why it is not one.
     pub fn get_u64(&self, key: &str) -> Result<Option<u64>, GgufError> {
         self.typed(key, "a non-negative integer", Value::as_u64)
+    }
+
+    /// A metadata size, saturated at `usize::MAX` (which every config's size check refuses).
+    pub fn get_size(&self, key: &str) -> Result<Option<usize>, GgufError> {
+        Ok(self.get_u64(key)?.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
+    }
+
+    /// A metadata size a `model` (named in the message) cannot do without.
+    pub fn required_size(&self, key: &str, model: &'static str) -> Result<usize, GgufError> {
+        self.get_size(key)?.ok_or_else(|| GgufError::MissingMetadata { key: key.into(), model })
     }
 
     pub fn get_f64(&self, key: &str) -> Result<Option<f64>, GgufError> {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attention::{attend, causal_bias, split_heads, with_past};
 use super::dropout::Dropout;
-use super::gguf::{Gguf, GgufError};
+use super::gguf::Gguf;
 use super::load::{LoadError, Weights, all_finite, check_config, transpose};
 use super::norm::LayerNorm;
 use super::site::{LayerPrefix, SidePath};
@@ -111,23 +111,14 @@ impl Gpt2Config {
     /// vocabulary and the positions are the embeddings' rows; dropouts and the activation are GPT-2's (the file has
     /// neither).
     pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
-        let required = |key: &str| -> Result<usize, LoadError> {
-            let value = gguf.get_u64(&format!("gpt2.{key}"))?.ok_or_else(|| {
-                LoadError::Config(format!("the GGUF file has no 'gpt2.{key}', which a GPT-2 model needs"))
-            })?;
-            Ok(usize::try_from(value).unwrap_or(usize::MAX))
-        };
-        let rows = |name: &str| {
-            let info = gguf.tensor_info(name).ok_or_else(|| GgufError::Missing(name.into()))?;
-            Ok::<_, LoadError>(info.shape[0])
-        };
+        let required = |key: &str| gguf.required_size(&format!("gpt2.{key}"), "GPT-2");
         let config = Self {
-            vocab_size: rows(GGUF_TOKEN_EMBEDDING)?,
+            vocab_size: gguf.tensor_rows(GGUF_TOKEN_EMBEDDING)?,
             n_embd: required("embedding_length")?,
             n_layer: required("block_count")?,
             n_head: required("attention.head_count")?,
             n_inner: Some(required("feed_forward_length")?),
-            n_positions: rows(GGUF_POSITION_EMBEDDING)?,
+            n_positions: gguf.tensor_rows(GGUF_POSITION_EMBEDDING)?,
             activation_function: default_act(),
             resid_pdrop: default_dropout(),
             embd_pdrop: default_dropout(),

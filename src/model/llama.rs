@@ -135,19 +135,11 @@ impl LlamaConfig {
     /// The hyper-parameters a GGUF file of architecture "llama" gives in its metadata (`llama.block_count`...); the
     /// vocabulary size is the token embedding's, the head is tied when the file has no `output.weight`.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self, LoadError> {
-        let optional = |key: &str| -> Result<Option<usize>, LoadError> {
-            Ok(gguf.get_u64(&format!("llama.{key}"))?.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
-        };
-        let required = |key: &str| -> Result<usize, LoadError> {
-            optional(key)?.ok_or_else(|| {
-                LoadError::Config(format!("the GGUF file has no 'llama.{key}', which a Llama model needs"))
-            })
-        };
-        let embedding =
-            gguf.tensor_info(GGUF_EMBEDDING).ok_or_else(|| super::gguf::GgufError::Missing(GGUF_EMBEDDING.into()))?;
+        let optional = |key: &str| gguf.get_size(&format!("llama.{key}"));
+        let required = |key: &str| gguf.required_size(&format!("llama.{key}"), "Llama");
         let heads = required("attention.head_count")?;
         let config = Self {
-            vocab_size: embedding.shape[0],
+            vocab_size: gguf.tensor_rows(GGUF_EMBEDDING)?,
             hidden_size: required("embedding_length")?,
             intermediate_size: required("feed_forward_length")?,
             num_hidden_layers: required("block_count")?,

@@ -69,6 +69,5 @@ pub async fn make_lm_link(
             steps: result.steps,
         },
     };
-    let pad = pretrained.tokenizer.pad_id();
-    Ok(make_checked_lm(pretrained, &trained.model, &meta, precision, &data.val, pad).await?)
+    Ok(make_checked_lm(pretrained, &trained.model, &meta, precision, &data.val).await?)
 }

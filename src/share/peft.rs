@@ -13,7 +13,7 @@ use crate::data::{MAX_CLASSES, check_labels};
 use crate::method::{AttachContext, MethodConfig, MethodError, NamedTensor, PeftConfig, SidePaths, TunableModel};
 use crate::method::{CausalLm, SequenceClassifier};
 use crate::model::decoder::PretrainedDecoder;
-use crate::model::{Checkpoint, LoadError, Pretrained};
+use crate::model::{Checkpoint, LoadError, Pretrained, TextIds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -105,6 +105,11 @@ pub trait AdapterBase {
     fn check_max_length(&self, max_length: usize, virtual_tokens: usize) -> Result<(), String>;
     /// The shortest max length there is: what an import, which records none, checks the method against.
     fn min_max_length(&self) -> usize;
+    /// The pretrained model with a head for `labels` where it takes one (a classifier), no method attached yet.
+    fn fresh(&self, labels: usize, device: &burn::tensor::Device) -> Result<Self::Model, LoadError>;
+    /// What a method's initialisation reads text with (prompt tuning's TEXT init).
+    fn text_ids(&self) -> &dyn TextIds;
+
     /// A fresh model for `info.labels` with `info.method` attached (its tensors still initial), checked for texts of
     /// up to `max_length` tokens.
     fn attach_fresh(
@@ -112,7 +117,11 @@ pub trait AdapterBase {
         info: &RunInfo,
         max_length: usize,
         device: &burn::tensor::Device,
-    ) -> Result<Self::Model, ImportError>;
+    ) -> Result<Self::Model, ImportError> {
+        let model = self.fresh(info.labels.len(), device)?;
+        let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(self.text_ids()) };
+        Ok(info.method.tuner().attach(model, &ctx)?)
+    }
 }
 
 impl AdapterBase for Pretrained {
@@ -139,15 +148,12 @@ impl AdapterBase for Pretrained {
         Pretrained::min_max_length(self)
     }
 
-    fn attach_fresh(
-        &self,
-        info: &RunInfo,
-        max_length: usize,
-        device: &burn::tensor::Device,
-    ) -> Result<SequenceClassifier, ImportError> {
-        let model = self.classifier(info.labels.len(), device)?;
-        let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&self.tokenizer) };
-        Ok(info.method.tuner().attach(model, &ctx)?)
+    fn fresh(&self, labels: usize, device: &burn::tensor::Device) -> Result<SequenceClassifier, LoadError> {
+        self.classifier(labels, device)
+    }
+
+    fn text_ids(&self) -> &dyn TextIds {
+        &self.tokenizer
     }
 }
 
@@ -178,15 +184,13 @@ impl AdapterBase for PretrainedDecoder {
         1
     }
 
-    fn attach_fresh(
-        &self,
-        info: &RunInfo,
-        max_length: usize,
-        device: &burn::tensor::Device,
-    ) -> Result<CausalLm, ImportError> {
-        let model: CausalLm = self.causal_lm(device)?;
-        let ctx = AttachContext { device: device.clone(), max_length, tokenizer: Some(&self.tokenizer) };
-        Ok(info.method.tuner().attach(model, &ctx)?)
+    /// No head: a decoder's is pretrained (`labels` is 0, as `check_labels` made sure).
+    fn fresh(&self, _labels: usize, device: &burn::tensor::Device) -> Result<CausalLm, LoadError> {
+        self.causal_lm(device)
+    }
+
+    fn text_ids(&self) -> &dyn TextIds {
+        &self.tokenizer
     }
 }
 

@@ -182,7 +182,6 @@ pub fn train_lm(
         let precision = outputs.share.link_precision;
         let link = session::make_lm_link(&pretrained, sha, &trained, &prepared, config.clone(), dataset, precision);
         let checked = pollster::block_on(link).map_err(|e| format!("share link: {e}"))?;
-        let perplexity = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         let check = format!(
             "held-out perplexity {} full precision, {} from the link",
             perplexity(checked.full_perplexity),
@@ -195,7 +194,7 @@ pub fn train_lm(
         println!("{}", serde_json::to_string_pretty(&result).expect("plain data serialises"));
         return Ok(());
     }
-    let perplexity =
+    let evaluated =
         |e: Option<&session::lm::LmEvaluation>| e.map_or("-".into(), |e| format!("{:.2}", e.metrics.perplexity));
     println!(
         "{}: {} of {} parameters train ({:.3} %), {} steps at {:.2} s/step; held-out perplexity {} before, {} after",
@@ -205,8 +204,8 @@ pub fn train_lm(
         100.0 * result.trainable_params as f64 / result.total_params.max(1) as f64,
         result.steps,
         result.seconds_per_step,
-        perplexity(result.base.as_ref()),
-        perplexity(result.evaluations.last().map(|(_, e)| e)),
+        evaluated(result.base.as_ref()),
+        evaluated(result.evaluations.last().map(|(_, e)| e)),
     );
     Ok(())
 }
@@ -511,6 +510,11 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
 }
 
+/// A perplexity with 3 decimals, or "n/a".
+fn perplexity(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{v:.3}"))
+}
+
 /// A fraction as a percentage with 2 decimals, or "n/a".
 fn percent(value: Option<f64>) -> String {
     value.map_or("n/a".to_string(), |v| format!("{:.2}%", v * 100.0))
@@ -645,13 +649,13 @@ pub fn generate(
             let sha = sha256_hex(pretrained.weights());
             let (decoder, meta, precision) =
                 open_decoder_link(&pretrained, &sha, &link_text(link)?, &device).map_err(|e| format!("link: {e}"))?;
-            let perplexity = meta.metrics.perplexity.map_or("n/a".into(), |p| format!("{p:.3}"));
             eprintln!(
-                "link ({precision}, {}): {} trained on {} for {} steps, recorded held-out perplexity {perplexity}",
+                "link ({precision}, {}): {} trained on {} for {} steps, recorded held-out perplexity {}",
                 meta.made_by,
                 meta.method.label(),
                 meta.dataset,
-                meta.metrics.steps
+                meta.metrics.steps,
+                perplexity(meta.metrics.perplexity)
             );
             decoder
         }

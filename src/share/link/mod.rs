@@ -256,6 +256,19 @@ impl CheckedLink {
     }
 }
 
+/// The link's payload, and the model a receiver rebuilds from it (on `model`'s device).
+async fn make_and_rebuild<B: AdapterBase>(
+    base: &B,
+    model: &B::Model,
+    meta: &LinkMeta,
+    precision: Precision,
+) -> Result<(String, B::Model), ShareError> {
+    let payload = make(model, meta, precision).await?;
+    let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
+    let rebuilt = rebuild(base, meta, &tensors, &model.device())?;
+    Ok((payload, rebuilt))
+}
+
 /// Makes the link, rebuilds the model from it as a receiver would, and compares both on `val`.
 pub async fn make_checked(
     pretrained: &Pretrained,
@@ -264,10 +277,7 @@ pub async fn make_checked(
     precision: Precision,
     val: &[TokenizedExample],
 ) -> Result<CheckedLink, ShareError> {
-    let payload = make(model, meta, precision).await?;
-    let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
-    let device = model.classifier.weight.val().device();
-    let rebuilt = rebuild(pretrained, meta, &tensors, &device)?;
+    let (payload, rebuilt) = make_and_rebuild(pretrained, model, meta, precision).await?;
     let mut checked = CheckedLink::new(payload, precision);
     if !val.is_empty() {
         let pad = pretrained.tokenizer.pad_id();
@@ -291,14 +301,11 @@ pub async fn make_checked_lm(
     meta: &LinkMeta,
     precision: Precision,
     val: &[LmExample],
-    pad_id: u32,
 ) -> Result<CheckedLink, ShareError> {
-    let payload = make(model, meta, precision).await?;
-    let (_, _, tensors) = codec::decode::<LinkMeta>(&payload)?;
-    let rebuilt = rebuild(base, meta, &tensors, &model.device())?;
+    let (payload, rebuilt) = make_and_rebuild(base, model, meta, precision).await?;
     let mut checked = CheckedLink::new(payload, precision);
     if !val.is_empty() {
-        let batch = meta.train.batch_size;
+        let (pad_id, batch) = (base.tokenizer.pad_id(), meta.train.batch_size);
         let perplexity = async |m| match evaluate_lm(m, val, pad_id, batch).await {
             Ok(metrics) => Ok(metrics.perplexity),
             Err(e) => Err(ShareError::Check(e.to_string())),
