@@ -848,3 +848,70 @@ fn merge_folds_a_decoder_lora_into_a_hugging_face_folder_that_generates_the_same
         assert!(stderr(&refused).contains(expected), "{args:?}: {}", stderr(&refused));
     }
 }
+
+/// A run killed after its first checkpoint goes on with `--resume` and ends as the run that was never stopped.
+#[test]
+fn train_resumes_after_being_killed_and_ends_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    // 400 steps of 4 examples: long enough to be killed well before the end.
+    let run = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "lora", "--json"];
+        args.extend(["--epochs", "40", "--batch-size", "4", "--max-length", "16"]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let whole = peft_lab(&run(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let checkpoints = dir.path().join("checkpoints");
+    let dir_arg = checkpoints.to_str().unwrap();
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_peft-lab"))
+        .args(run(&["--checkpoint-dir", dir_arg, "--checkpoint-every", "5"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = checkpoints.join("lora-r8.ckpt");
+    let waited = std::time::Instant::now();
+    while !file.exists() {
+        assert!(waited.elapsed().as_secs() < 120, "no checkpoint written");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let resumed =
+        peft_lab(&run(&["--checkpoint-dir", dir_arg, "--resume"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let log = stderr(&resumed);
+    assert!(resumed.status.success(), "{log}");
+    let at = log.split("resumed from its checkpoint at step ").nth(1).expect("resumed");
+    let step: usize = at.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(step > 0 && step < 400, "killed after a checkpoint, before the end: {log}");
+    let json = |out: &Output| -> serde_json::Value { serde_json::from_slice(&out.stdout).unwrap() };
+    let (whole, resumed) = (json(&whole), json(&resumed));
+    for key in ["steps", "losses", "evaluations", "val_loss", "accuracy", "macro_f1", "adapter_bytes"] {
+        assert_eq!(whole[key], resumed[key], "{key}");
+    }
+}
+
+#[test]
+fn resume_refuses_a_folder_without_checkpoints_of_this_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path());
+    let checkpoints = dir.path().join("checkpoints");
+    let dir_arg = checkpoints.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--model", tiny(), "--data", &data, "--method", "head"];
+        args.extend(FAST);
+        args.extend(extra);
+        peft_lab(&args)
+    };
+    let out = train(&["--checkpoint-dir", dir_arg, "--resume"]);
+    assert!(stderr(&out).contains("holds no checkpoints (no model.txt)"), "{}", stderr(&out));
+    assert!(train(&["--checkpoint-dir", dir_arg]).status.success());
+    std::fs::write(checkpoints.join("model.txt"), "another-model (weights sha256 00)\n").unwrap();
+    let out = train(&["--checkpoint-dir", dir_arg, "--resume"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("are of the model another-model (weights sha256 00); this is"), "{}", stderr(&out));
+    let out = train(&["--resume"]);
+    assert!(stderr(&out).contains("--checkpoint-dir"), "clap names the missing flag: {}", stderr(&out));
+}

@@ -95,7 +95,7 @@ fn every_method_trains_saves_and_loads_on_decoders_or_says_why_not() {
             let loss = model.loss(ids, fx.tensor_of_ints("attention_mask", &device), &fx.targets());
             assert!(read(loss.clone())[0].is_finite(), "{name}: loss");
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = optim::adamw(0.0).step(1e-2, model, grads);
+            let model = optim::AdamW::new(0.0).step(1e-2, model, grads);
             let trained = logits(&model, &fx, &inner);
             let moved = before.iter().zip(&trained).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(moved > 1e-4, "{name}: one step moved the logits by {moved}");

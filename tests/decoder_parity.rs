@@ -276,7 +276,7 @@ fn lora_steps_on_llama_match_torch_adamw() {
     let device = peft_lab::device::cpu();
     for (tag, targets) in &LORA_CASES[..1] {
         let mut model = lora_model(&fx, tag, targets, &device);
-        let mut optimizer = optim::adamw(0.01);
+        let mut optimizer = optim::AdamW::new(0.01);
         let mut losses = Vec::new();
         for _ in 0..8 {
             let loss = loss_of(&model, &fx, &device);

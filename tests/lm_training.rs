@@ -6,6 +6,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::fixtures;
+use common::store::ResumingHost;
 use peft_lab::data::generation::{self, TextLayout};
 use peft_lab::method::MethodConfig;
 use peft_lab::method::lora::LoraConfig;
@@ -39,7 +40,7 @@ impl Host for Recorder {
                 }
             }
             TrainEvent::LmEvaluated { step, metrics, .. } => self.evaluations.push((*step, metrics.perplexity)),
-            TrainEvent::Started { .. } | TrainEvent::Evaluated { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::Resumed { .. } | TrainEvent::Evaluated { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -143,4 +144,26 @@ fn a_decoder_link_rebuilds_the_trained_model_on_the_same_weights_only() {
     // A cut link.
     let cut = refused(open_decoder_link(&pretrained, &sha, &payload[..payload.len() / 2], &device).map(|_| ()));
     assert!(cut.contains("truncated") || cut.contains("damaged"), "{cut}");
+}
+
+#[test]
+fn a_decoder_run_stopped_and_resumed_ends_as_the_run_that_never_stopped() {
+    let pretrained = tiny_llama();
+    let data = corpus(&pretrained);
+    let device = peft_lab::device::cpu();
+    let method = MethodConfig::Lora(LoraConfig { dropout: 0.1, ..LoraConfig::default() });
+    // 30 examples in batches of 8: 4 steps an epoch, 3 epochs.
+    let config = TrainConfig { epochs: 3, ..config(12) };
+    let train = |host: &mut ResumingHost| {
+        pollster::block_on(train_lm(&pretrained, &method, 1e-2, &data, &config, &device, host))
+    };
+    let whole = train(&mut ResumingHost::new(5)).unwrap().result;
+    let mut stopped = ResumingHost::new(5);
+    stopped.stop_after = Some(7);
+    assert!(train(&mut stopped).is_err());
+    let mut resumed_host = stopped.resuming();
+    let resumed = train(&mut resumed_host).unwrap().result;
+    assert_eq!(resumed_host.resumed_at, Some(5));
+    assert_eq!(resumed.losses, whole.losses);
+    assert_eq!(resumed.evaluations, whole.evaluations, "the same perplexities and samples");
 }

@@ -12,7 +12,7 @@ use common::*;
 use peft_lab::data::Dataset;
 use peft_lab::method::MethodConfig;
 use peft_lab::model::{Checkpoint, Pretrained, Weights};
-use peft_lab::train::{EvalMetrics, Host, PreparedData, TrainConfig, TrainEvent, train};
+use peft_lab::train::{EvalMetrics, Host, PreparedData, RunSpec, TrainConfig, TrainEvent, train};
 use serde_json::{Value, json};
 
 /// Records what the loop reports.
@@ -35,7 +35,7 @@ impl Host for Recorder {
                 self.learning_rates.push(*learning_rate);
             }
             TrainEvent::Evaluated { step, metrics, .. } => self.evaluations.push((*step, metrics.clone())),
-            TrainEvent::Started { .. } | TrainEvent::LmEvaluated { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::Resumed { .. } | TrainEvent::LmEvaluated { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -116,8 +116,9 @@ fn replay(tag: &str, loss_tol: f32, final_tol: f32) {
 
     let mut host = Recorder::default();
     let lr = run["learning_rate"].as_f64().unwrap();
-    let trained = pollster::block_on(train(model, &data, pretrained.tokenizer.pad_id(), &config, lr, tag, &mut host))
-        .expect("trains");
+    let spec = RunSpec { method: &method, learning_rate: lr, config: &config, name: tag.to_string() };
+    let trained =
+        pollster::block_on(train(model, &data, pretrained.tokenizer.pad_id(), &spec, &mut host)).expect("trains");
 
     let steps = run["steps"].as_array().unwrap();
     assert_eq!(host.losses.len(), steps.len(), "{tag}: number of steps");

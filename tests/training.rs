@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use common::*;
-use peft_lab::data::Example;
 use peft_lab::data::batch::tokenize;
 use peft_lab::method::MethodConfig;
 use peft_lab::method::bottleneck::BottleneckConfig;
@@ -26,29 +25,6 @@ use peft_lab::share::peft::{RunInfo, export};
 use peft_lab::train::{Host, TrainConfig, TrainError, TrainEvent};
 use peft_lab::train::{MethodResult, PreparedData};
 use safetensors::SafeTensors;
-
-/// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
-fn sentiment_examples() -> Vec<Example> {
-    let good = ["good", "great", "excellent", "best", "nice", "fun"];
-    let bad = ["bad", "terrible", "awful", "worst", "boring", "never good"];
-    let templates = [
-        "the movie was {}",
-        "this film is really {}",
-        "the food was very {}",
-        "it was so {}",
-        "the acting is {} !",
-        "my time at this place was {}",
-    ];
-    let mut out = Vec::new();
-    for t in templates {
-        for (label, words) in [(1, good), (0, bad)] {
-            for w in words {
-                out.push(Example { text: t.replace("{}", w), label });
-            }
-        }
-    }
-    out
-}
 
 /// The tiny random BERT without dropout: its large random weights make it chaotic enough that dropout's noise
 /// drowns the signal of a few dozen steps. (MiniLM trains with dropout on; see the README's figures.)
@@ -94,7 +70,7 @@ impl Host for Recorder {
                 }
             }
             TrainEvent::Evaluated { .. } | TrainEvent::LmEvaluated { .. } => self.evaluations += 1,
-            TrainEvent::Started { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::Resumed { .. } => {}
         }
         ControlFlow::Continue(())
     }

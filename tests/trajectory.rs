@@ -21,7 +21,7 @@ const STEPS: usize = 8;
 
 /// Runs the steps on the tiny_ref batch; returns the loss before each update.
 fn run(mut model: SequenceClassifier, fx: &Fixture, device: &Device) -> (Vec<f32>, SequenceClassifier) {
-    let mut optimizer = optim::adamw(0.01);
+    let mut optimizer = optim::AdamW::new(0.01);
     let mut losses = Vec::new();
     for _ in 0..STEPS {
         let loss = cross_entropy(model.forward(fx.ids(device), fx.mask(device)), fx.labels(device));

@@ -6,9 +6,10 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::run::{RunSpec, TrainedMethod, run_tested, train_fresh};
+use super::run::{TrainedMethod, run_tested, train_fresh};
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
+use crate::train::RunSpec;
 use crate::train::{EvalMetrics, Host, MethodResult, PreparedData, TrainConfig, TrainError};
 
 /// One method of a comparison: its settings, its learning rate (the centre of the grid when searched).
@@ -172,7 +173,7 @@ pub async fn search_learning_rate(
         let short = TrainConfig { max_steps: Some(steps), ..config.clone() };
         let mut trials = Vec::new();
         for &learning_rate in &candidates {
-            let name = format!("{} (lr {learning_rate:.1e}, search)", method.config.label());
+            let name = format!("{} (lr {learning_rate:.1e}, {steps}-step search)", method.config.label());
             let run = RunSpec { method: &method.config, learning_rate, config: &short, name };
             let validation = match train_fresh(pretrained, &run, data, device, host).await {
                 Ok((trained, ..)) => {

@@ -13,7 +13,7 @@ use crate::rng::{SplitMix64, derive_seed};
 use crate::share::peft::{self, AdapterFiles, RunInfo};
 pub use crate::train::lm::LmEvaluation;
 use crate::train::lm::{LanguageModeling, evaluate_lm, samples};
-use crate::train::{Host, TrainConfig, TrainError, TrainEvent, train_task};
+use crate::train::{Host, RunSpec, TrainConfig, TrainError, TrainEvent, train_task};
 
 /// Held-out examples whose opening a sample continues after each epoch.
 pub const SAMPLE_PROMPTS: usize = 2;
@@ -148,7 +148,8 @@ pub async fn train_lm(
     let model = method.tuner().attach(model, &ctx)?;
     let (trainable_params, total_params) = model.parameter_counts();
     host.reset_peak_memory();
-    let run = train_task(&task, model, &data.train, &data.val, config, learning_rate, &label, host).await?;
+    let spec = RunSpec { method, learning_rate, config, name: label.clone() };
+    let run = train_task(&task, model, &data.train, &data.val, &spec, host).await?;
     let peak_memory_bytes = host.peak_memory(device);
     let info = RunInfo { base_model: pretrained.name.clone(), labels: Vec::new(), method: method.clone() };
     let adapter = peft::export(method, &run.model, &info).await?;

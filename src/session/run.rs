@@ -7,21 +7,15 @@ use crate::method::SequenceClassifier;
 use crate::method::{AttachContext, MethodConfig, TunableModel};
 use crate::model::Pretrained;
 use crate::share::peft::{self, AdapterFiles, RunInfo};
-use crate::train::{Host, MethodResult, PreparedData, TrainConfig, Trained, evaluate, train, trainable_percent};
+use crate::train::{
+    Host, MethodResult, PreparedData, RunSpec, TrainConfig, Trained, evaluate, train, trainable_percent,
+};
 
 /// A finished method: its table row, the trained model and its adapter files.
 pub struct TrainedMethod {
     pub result: MethodResult,
     pub model: SequenceClassifier,
     pub adapter: AdapterFiles,
-}
-
-/// What one run trains: the method, its learning rate and budget, and the name its progress events carry.
-pub struct RunSpec<'a> {
-    pub method: &'a MethodConfig,
-    pub learning_rate: f64,
-    pub config: &'a TrainConfig,
-    pub name: String,
 }
 
 /// A fresh classifier with the method attached, trained on `data.train` and validated on `data.val` after each epoch;
@@ -45,7 +39,7 @@ pub async fn train_fresh(
     let counts = model.parameter_counts();
     host.reset_peak_memory();
     let pad_id = pretrained.tokenizer.pad_id();
-    let trained = train(model, data, pad_id, run.config, run.learning_rate, &run.name, host).await?;
+    let trained = train(model, data, pad_id, run, host).await?;
     let peak_memory_bytes = host.peak_memory(device);
     Ok((trained, counts, peak_memory_bytes))
 }

@@ -1,9 +1,13 @@
 //! The training loop, written once for every [`Task`]: batches in the run's order, the learning-rate schedule, each
-//! step's loss and gradients (sharded across the CPU's threads), clipping, AdamW, progress events, and the held-out
-//! figures after each epoch.
+//! step's loss and gradients (sharded across the CPU's threads), clipping, AdamW, progress events, the held-out
+//! figures after each epoch, and checkpoints to resume from.
 
+use burn::module::Module;
+
+use super::checkpoint::{DataDigest, Progress, RunIdentity, TrainingCheckpoint};
+use super::optim::AdamW;
 use super::task::Task;
-use super::{Host, TrainConfig, TrainError, TrainEvent, optim, order, shard};
+use super::{Host, RunSpec, TrainError, TrainEvent, optim, order, shard};
 use crate::rng::{SplitMix64, derive_seed};
 
 /// One finished run of a task.
@@ -18,40 +22,82 @@ pub struct TaskRun<M, E> {
     pub first_step_seconds: f64,
 }
 
-/// Trains `model` (already on an autodiff device, method attached) on `train`, evaluating on `val` after each epoch
-/// (not at all when `val` is empty). `label` names the run in events.
-#[allow(clippy::too_many_arguments)]
+/// Trains `model` (already on an autodiff device, `run.method` attached) on `train`, evaluating on `val` after each
+/// epoch (not at all when `val` is empty); events carry `run.name`. Where the host keeps checkpoints, the run is
+/// saved every few steps and after each evaluation, and goes on from the run's checkpoint when the store has one.
 pub async fn train_task<T: Task>(
     task: &T,
-    mut model: T::Model,
+    model: T::Model,
     train: &[T::Example],
     val: &[T::Example],
-    config: &TrainConfig,
-    learning_rate: f64,
-    label: &str,
+    spec: &RunSpec<'_>,
     host: &mut dyn Host,
 ) -> Result<TaskRun<T::Model, T::Metrics>, TrainError> {
+    let RunSpec { learning_rate, config, name: label, .. } = spec;
+    let (learning_rate, label) = (*learning_rate, label.as_str());
     if train.is_empty() {
         return Err(TrainError::NoData);
     }
     let total_steps = config.total_steps(train.len());
     let warmup = config.warmup_steps(total_steps);
-    let mut optimizer = optim::adamw(config.weight_decay);
-    let mut rng = SplitMix64::new(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
     let lengths: Vec<usize> = train.iter().map(|e| task.length(e)).collect();
-    let (mut losses, mut evaluations) = (Vec::new(), Vec::new());
-    let (mut step, mut epoch) = (0, 0);
+    let run = run_identity(task, train, spec);
     let started = TrainEvent::Started { seed: config.seed, learning_rate, total_steps };
     if host.event(label, &started).is_break() {
         return Err(TrainError::Cancelled);
     }
-    let (mut first_step_seconds, mut later_seconds) = (0.0, 0.0);
-    while step < total_steps {
-        for chunk in order::epoch_batches(&mut order, &lengths, config.batch_size, config.group_by_length, &mut rng) {
-            if step >= total_steps {
+    let checkpoint_every = host.checkpoints().map(|store| store.every(total_steps).max(1));
+    let resumed = match host.checkpoints() {
+        Some(store) => store.load(label).map_err(TrainError::Checkpoint)?,
+        None => None,
+    };
+    let (mut model, mut optimizer, mut progress) = match resumed {
+        None => {
+            let order = (0..train.len()).collect();
+            (model, AdamW::new(config.weight_decay), Progress::start(order, config.seed))
+        }
+        Some(checkpoint) => {
+            if let Some(why) = run.mismatch(&checkpoint.run) {
+                return Err(TrainError::Checkpoint(why));
+            }
+            let device = task.device(&model);
+            let (model, optimizer) =
+                checkpoint.restore(model, config.weight_decay, &device).map_err(TrainError::Checkpoint)?;
+            let progress = checkpoint.progress;
+            let event = TrainEvent::Resumed { step: progress.step, total_steps, losses: progress.losses.clone() };
+            if host.event(label, &event).is_break() {
+                return Err(TrainError::Cancelled);
+            }
+            (model, optimizer, progress)
+        }
+    };
+    let mut evaluations = Vec::with_capacity(progress.evaluations.len());
+    for (step, saved) in &progress.evaluations {
+        let metrics: T::Metrics = serde_json::from_value(saved.clone()).map_err(|e| {
+            TrainError::Checkpoint(format!("the checkpoint's evaluation at step {step} is damaged: {e}"))
+        })?;
+        let epoch = evaluations.len() + 1;
+        if host.event(label, &task.evaluated(*step, epoch, &metrics)).is_break() {
+            return Err(TrainError::Cancelled);
+        }
+        evaluations.push((*step, metrics));
+    }
+    // Saved when `every` steps have passed since the last checkpoint.
+    let mut last_saved = progress.step;
+    let checkpoint_due =
+        |step: usize, last_saved: usize| checkpoint_every.is_some_and(|every| step >= last_saved + every);
+    let mut order = progress.epoch_order.clone();
+    let mut rng = SplitMix64::new(progress.epoch_rng);
+    while progress.step < total_steps {
+        progress.epoch_order.clone_from(&order);
+        progress.epoch_rng = rng.state();
+        let batches = order::epoch_batches(&mut order, &lengths, config.batch_size, config.group_by_length, &mut rng);
+        let batch_count = batches.len();
+        for (index, chunk) in batches.into_iter().enumerate().skip(progress.batches_done) {
+            if progress.step >= total_steps {
                 break;
             }
+            let step = progress.step;
             let started = host.now();
             let examples: Vec<&T::Example> = chunk.into_iter().map(|i| &train[i]).collect();
             let learning_rate = optim::linear_schedule(learning_rate, step, warmup, total_steps);
@@ -68,29 +114,76 @@ pub async fn train_task<T: Task>(
             }
             let grads = optim::clip_global_norm(&model, grads, config.max_grad_norm);
             model = optimizer.step(learning_rate, model, grads);
-            step += 1;
-            losses.push(loss_value);
             let seconds = host.now() - started;
-            if step == 1 {
-                first_step_seconds = seconds;
+            if step == 0 {
+                progress.first_step_seconds = seconds;
             } else {
-                later_seconds += seconds;
+                progress.later_seconds += seconds;
             }
+            progress.step += 1;
+            progress.batches_done = index + 1;
+            progress.losses.push(loss_value);
+            let step = progress.step;
+            let epoch = progress.epoch;
             let event = TrainEvent::Step { step, total_steps, epoch, loss: loss_value, learning_rate, seconds };
             if host.event(label, &event).is_break() {
                 return Err(TrainError::Cancelled);
             }
+            // An epoch's last step is saved after its evaluation.
+            if checkpoint_due(step, last_saved) && step < total_steps && index + 1 < batch_count {
+                save_checkpoint(host, label, &run, &progress, &model, &optimizer).await?;
+                last_saved = step;
+            }
         }
-        epoch += 1;
+        progress.epoch += 1;
+        (progress.epoch_order, progress.epoch_rng, progress.batches_done) = (order.clone(), rng.state(), 0);
         if !val.is_empty() {
             let metrics = task.evaluate(&model, val, config.batch_size).await?;
-            let event = task.evaluated(step, epoch, &metrics);
-            evaluations.push((step, metrics));
+            let event = task.evaluated(progress.step, progress.epoch, &metrics);
+            let saved = serde_json::to_value(&metrics).expect("held-out figures serialise");
+            progress.evaluations.push((progress.step, saved));
+            evaluations.push((progress.step, metrics));
             if host.event(label, &event).is_break() {
                 return Err(TrainError::Cancelled);
             }
         }
+        // Short epochs are not each saved; the run's end always is.
+        if checkpoint_due(progress.step, last_saved) || (checkpoint_every.is_some() && progress.step >= total_steps) {
+            save_checkpoint(host, label, &run, &progress, &model, &optimizer).await?;
+            last_saved = progress.step;
+        }
     }
+    let Progress { step, losses, first_step_seconds, later_seconds, .. } = progress;
     let seconds_per_step = if step > 1 { later_seconds / (step - 1) as f64 } else { first_step_seconds };
     Ok(TaskRun { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds })
+}
+
+/// What a checkpoint of this run must match.
+fn run_identity<T: Task>(task: &T, train: &[T::Example], spec: &RunSpec<'_>) -> RunIdentity {
+    let mut digest = DataDigest::new();
+    train.iter().for_each(|example| task.digest(example, &mut digest));
+    RunIdentity {
+        label: spec.name.clone(),
+        method: spec.method.clone(),
+        learning_rate: spec.learning_rate,
+        config: spec.config.clone(),
+        examples: train.len(),
+        data_digest: digest.hex(),
+    }
+}
+
+/// Reads the run back from the device and hands it to the host's store.
+async fn save_checkpoint<M: Module>(
+    host: &mut dyn Host,
+    label: &str,
+    run: &RunIdentity,
+    progress: &Progress,
+    model: &M,
+    optimizer: &AdamW,
+) -> Result<(), TrainError> {
+    let checkpoint = TrainingCheckpoint::capture(run.clone(), progress.clone(), model, optimizer).await?;
+    if let Some(store) = host.checkpoints() {
+        store.save(label, checkpoint);
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::checkpoint::DataDigest;
 use super::{Task, TrainError, TrainEvent};
 use crate::data::lm::{LmBatch, LmExample};
 use crate::method::{CausalLm, TunableModel};
@@ -87,6 +88,11 @@ impl Task for LanguageModeling<'_> {
 
     fn length(&self, example: &LmExample) -> usize {
         example.ids.len()
+    }
+
+    fn digest(&self, example: &LmExample, digest: &mut DataDigest) {
+        example.ids.iter().for_each(|&id| digest.add(id.into()));
+        example.labels.iter().for_each(|&label| digest.add(label as u64));
     }
 
     fn weight(&self, model: &CausalLm, example: &LmExample) -> usize {

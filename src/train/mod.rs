@@ -1,11 +1,13 @@
 //! The training loop: async so the same code runs in a Web Worker (tensors are only read with `*_async`),
 //! reporting through a [`Host`] instead of printing.
 
+pub mod checkpoint;
 pub mod fit;
 pub mod lm;
 pub mod metrics;
 pub mod optim;
 pub mod order;
+mod param_path;
 mod result;
 pub mod shard;
 pub mod task;
@@ -17,15 +19,25 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use checkpoint::DataDigest;
+pub use checkpoint::{CheckpointStore, TrainingCheckpoint};
 pub use metrics::{Confusion, EvalMetrics};
 pub use result::{MethodResult, trainable_percent};
 
 use crate::data::Example;
 use crate::data::batch::{Batch, TokenizedExample, tokenize};
-use crate::method::{SequenceClassifier, TunableModel};
+use crate::method::{MethodConfig, SequenceClassifier, TunableModel};
 use crate::model::TextTokenizer;
 pub use fit::{TaskRun, train_task};
 pub use task::Task;
+
+/// What one run trains: the method, its learning rate and budget, and the name its events and checkpoint carry.
+pub struct RunSpec<'a> {
+    pub method: &'a MethodConfig,
+    pub learning_rate: f64,
+    pub config: &'a TrainConfig,
+    pub name: String,
+}
 
 /// The budget and optimiser settings every method of a comparison shares (the learning rate may differ).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +134,8 @@ pub enum TrainError {
     NoData,
     #[error("the {0} failed: {1}")]
     Device(&'static str, String),
+    #[error("{0}")]
+    Checkpoint(String),
 }
 
 /// What the loop reports as it goes.
@@ -146,6 +160,13 @@ pub enum TrainEvent {
         epoch: usize,
         metrics: EvalMetrics,
     },
+    /// A run goes on from a checkpoint: the steps already taken and their losses (the evaluations follow as
+    /// their own events).
+    Resumed {
+        step: usize,
+        total_steps: usize,
+        losses: Vec<f32>,
+    },
     /// A language model's held-out loss and perplexity, and its continuation of each sample prompt.
     LmEvaluated {
         step: usize,
@@ -166,6 +187,10 @@ pub trait Host {
     fn reset_peak_memory(&mut self) {}
     /// Peak bytes since the last reset, when the platform can tell.
     fn peak_memory(&mut self, _device: &Device) -> Option<u64> {
+        None
+    }
+    /// Where runs are checkpointed and resumed from; `None`: they are not.
+    fn checkpoints(&mut self) -> Option<&mut dyn CheckpointStore> {
         None
     }
 }
@@ -237,6 +262,11 @@ impl Task for Classification {
         example.ids.len()
     }
 
+    fn digest(&self, example: &TokenizedExample, digest: &mut DataDigest) {
+        example.ids.iter().for_each(|&id| digest.add(id.into()));
+        digest.add(example.label as u64);
+    }
+
     fn weight(&self, _model: &SequenceClassifier, _example: &TokenizedExample) -> usize {
         1
     }
@@ -264,19 +294,17 @@ impl Task for Classification {
     }
 }
 
-/// Trains `model` (already on an autodiff device, method attached) on `data.train`, evaluating on `data.val`
-/// after each epoch. `label` names the run in events.
+/// Trains `model` (already on an autodiff device, `run.method` attached) on `data.train`, evaluating on `data.val`
+/// after each epoch.
 pub async fn train(
     model: SequenceClassifier,
     data: &PreparedData,
     pad_id: u32,
-    config: &TrainConfig,
-    learning_rate: f64,
-    label: &str,
+    run: &RunSpec<'_>,
     host: &mut dyn Host,
 ) -> Result<Trained, TrainError> {
     let task = Classification { pad_id };
-    let run = train_task(&task, model, &data.train, &data.val, config, learning_rate, label, host).await?;
+    let run = train_task(&task, model, &data.train, &data.val, run, host).await?;
     let confusion = run.evaluations.last().map(|(_, (_, confusion))| confusion.clone()).unwrap_or_else(Confusion::new);
     Ok(Trained {
         model: run.model,

@@ -629,7 +629,7 @@ impl App {
                 });
             }
             // The page compares classifiers; a decoder's view comes with its own page.
-            TrainEvent::Started { .. } | TrainEvent::LmEvaluated { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::Resumed { .. } | TrainEvent::LmEvaluated { .. } => {}
             TrainEvent::Evaluated { epoch, metrics, .. } => self.live.update(|live| {
                 if let Some(curve) = live.iter_mut().find(|(u, _, _)| *u == unit) {
                     curve.2.push((epoch, metrics.accuracy));

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: reading reference fixtures and comparing tensors.
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -150,6 +152,29 @@ pub fn assert_all_rel_close<S: AsRef<str>>(fx: &Fixture, prefix: &str, pairs: Ve
         let name = name.as_ref();
         assert_rel_close(&format!("{prefix}.{name}"), &ours, fx.f(&format!("{prefix}.{name}")), tol);
     }
+}
+
+/// Sentences the tiny vocabulary covers, labelled by the sentiment word in them.
+pub fn sentiment_examples() -> Vec<Example> {
+    let good = ["good", "great", "excellent", "best", "nice", "fun"];
+    let bad = ["bad", "terrible", "awful", "worst", "boring", "never good"];
+    let templates = [
+        "the movie was {}",
+        "this film is really {}",
+        "the food was very {}",
+        "it was so {}",
+        "the acting is {} !",
+        "my time at this place was {}",
+    ];
+    let mut out = Vec::new();
+    for t in templates {
+        for (label, words) in [(1, good), (0, bad)] {
+            for w in words {
+                out.push(Example { text: t.replace("{}", w), label });
+            }
+        }
+    }
+    out
 }
 
 /// `examples` as a dataset read from a file with columns `text` and `label`, labels `neg` and `pos`.

@@ -28,6 +28,7 @@ use peft_lab::share::python::{DataSettings, HandoverConfig};
 use peft_lab::train::{PreparedData, TrainConfig, evaluate};
 
 use crate::args::{Backend, Common, PlanArgs, ShareArgs};
+use crate::checkpoints::FolderStore;
 use crate::terminal::{Terminal, print_report, print_summary};
 
 /// `methods`: the catalog, or its keys alone.
@@ -70,6 +71,7 @@ pub fn train(common: &Common, method: &str, outputs: TrainOutputs, host: &mut Te
     config.check()?;
     let (pretrained, data, summary) = prepare(common)?;
     check(&pretrained, &[(method.clone(), lr)], &data, common)?;
+    open_checkpoints(common, &pretrained.name, &pretrained.weights, host)?;
     print_summary(&summary, &data);
     let device = common.backend.device();
     let trained = pollster::block_on(session::run_method(&pretrained, &method, lr, &data, &config, &device, host))
@@ -144,6 +146,7 @@ pub fn train_lm(
     let config = common.train_config();
     config.check()?;
     let pretrained = PretrainedDecoder::from_path(&common.model).map_err(|e| format!("model {model}: {e}"))?;
+    open_checkpoints(common, &pretrained.name, pretrained.weights(), host)?;
     let read = |path: &Path| -> Result<GenerationData, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -217,6 +220,7 @@ pub fn compare(common: &Common, methods: &str, outputs: &PlanArgs, host: &mut Te
     let (pretrained, data, summary) = prepare(common)?;
     let selected: Vec<(MethodConfig, f64)> = plan.methods.iter().map(|m| (m.config.clone(), m.learning_rate)).collect();
     check(&pretrained, &selected, &data, common)?;
+    open_checkpoints(common, &pretrained.name, &pretrained.weights, host)?;
     print_summary(&summary, &data);
     let full = plan.config.total_steps(data.train.len());
     let searches = plan.methods.iter().filter(|m| m.search).count();
@@ -283,6 +287,15 @@ fn check(
     }
     let lines: Vec<String> = refused.iter().map(|(label, reason)| format!("  {label}: {reason}")).collect();
     Err(format!("these settings do not fit {}:\n{}", pretrained.name, lines.join("\n")))
+}
+
+/// With `--checkpoint-dir`, runs are checkpointed there (and resumed from there with `--resume`) for this model.
+fn open_checkpoints(common: &Common, name: &str, weights: &[u8], host: &mut Terminal) -> Result<(), String> {
+    if let Some(dir) = &common.checkpoint_dir {
+        let model = format!("{name} (weights sha256 {})", sha256_hex(weights));
+        host.keep_checkpoints(FolderStore::open(dir, common.checkpoint_every, common.resume, &model)?);
+    }
+    Ok(())
 }
 
 fn unix_seconds() -> f64 {

@@ -2,6 +2,7 @@
 //! one function per subcommand in `commands.rs` (over the engine's session layer), the terminal in `terminal.rs`.
 
 mod args;
+mod checkpoints;
 mod commands;
 mod terminal;
 

@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use peft_lab::data::Summary;
 use peft_lab::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, interval, percent};
 use peft_lab::session::{ComparisonHost, MethodRuns};
-use peft_lab::train::{Host, PreparedData, TrainEvent};
+use peft_lab::train::{CheckpointStore, Host, PreparedData, TrainEvent};
+
+use crate::checkpoints::FolderStore;
 
 /// Progress on stderr; peak memory from the kernel's high-water mark (reset through clear_refs) on the CPU,
 /// from the allocator's reserved bytes on wgpu.
@@ -18,11 +20,17 @@ pub struct Terminal {
     start: Instant,
     /// The bar of the run in progress, named after it.
     bar: Option<ProgressBar>,
+    /// Where runs are checkpointed (`--checkpoint-dir`).
+    checkpoints: Option<FolderStore>,
 }
 
 impl Terminal {
     pub fn new() -> Self {
-        Self { start: Instant::now(), bar: None }
+        Self { start: Instant::now(), bar: None, checkpoints: None }
+    }
+
+    pub fn keep_checkpoints(&mut self, store: FolderStore) {
+        self.checkpoints = Some(store);
     }
 
     /// A line beside the bar, or alone where there is none.
@@ -67,6 +75,12 @@ impl Host for Terminal {
                     bar.finish();
                 }
             }
+            TrainEvent::Resumed { step, total_steps, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(*step as u64);
+                }
+                self.line(format!("{method:<18} resumed from its checkpoint at step {step} of {total_steps}"));
+            }
             TrainEvent::Evaluated { epoch, metrics, .. } => self.line(format!(
                 "{method:<18} epoch {epoch}: val loss {:.4} accuracy {:.2}% macro-F1 {:.4}",
                 metrics.loss,
@@ -91,6 +105,10 @@ impl Host for Terminal {
             }
         }
         ControlFlow::Continue(())
+    }
+
+    fn checkpoints(&mut self) -> Option<&mut dyn CheckpointStore> {
+        self.checkpoints.as_mut().map(|store| store as &mut dyn CheckpointStore)
     }
 
     fn reset_peak_memory(&mut self) {

@@ -1,0 +1,90 @@
+//! Checkpoints in a folder (`--checkpoint-dir`): one file per run, written whole under a temporary name and then
+//! renamed, so a run killed while saving leaves its previous checkpoint intact; and `model.txt`, the model they were
+//! made with, so that `--resume` never continues a run on another model.
+
+use std::path::{Path, PathBuf};
+
+use peft_lab::train::{CheckpointStore, TrainingCheckpoint};
+
+pub struct FolderStore {
+    dir: PathBuf,
+    every: usize,
+    resume: bool,
+}
+
+impl FolderStore {
+    /// Opens (or creates) `dir` for runs on the model `model` (a name and the sha256 of its weights). With `resume`,
+    /// the folder must hold checkpoints of that model.
+    pub fn open(dir: &Path, every: usize, resume: bool, model: &str) -> Result<Self, String> {
+        if every == 0 {
+            return Err("--checkpoint-every is 0; it must be a number of steps from 1".into());
+        }
+        let marker = dir.join("model.txt");
+        if resume {
+            let saved = std::fs::read_to_string(&marker).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("--resume: {} holds no checkpoints (no model.txt)", dir.display())
+                }
+                _ => format!("cannot read {}: {e}", marker.display()),
+            })?;
+            if saved.trim() != model {
+                return Err(format!(
+                    "--resume: the checkpoints in {} are of the model {}; this is {model}",
+                    dir.display(),
+                    saved.trim()
+                ));
+            }
+        } else {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::write(&marker, format!("{model}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+        }
+        Ok(Self { dir: dir.to_path_buf(), every, resume })
+    }
+
+    /// The run's file: its name in lowercase letters, digits and dashes, so "LoRA · seed 1 (lr 1.0e-3)" is
+    /// `lora-seed-1-lr-1-0e-3.ckpt`.
+    fn file(&self, label: &str) -> PathBuf {
+        let mut name = String::new();
+        for c in label.chars() {
+            if c.is_ascii_alphanumeric() {
+                name.push(c.to_ascii_lowercase());
+            } else if !name.is_empty() && !name.ends_with('-') {
+                name.push('-');
+            }
+        }
+        self.dir.join(format!("{}.ckpt", name.trim_end_matches('-')))
+    }
+}
+
+impl CheckpointStore for FolderStore {
+    fn every(&self, _total_steps: usize) -> usize {
+        self.every
+    }
+
+    fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String> {
+        if !self.resume {
+            return Ok(None);
+        }
+        let file = self.file(label);
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        };
+        TrainingCheckpoint::from_bytes(&bytes).map(Some).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    fn save(&mut self, label: &str, checkpoint: TrainingCheckpoint) {
+        let file = self.file(label);
+        let partial = file.with_extension("ckpt.partial");
+        let written = std::fs::write(&partial, checkpoint.to_bytes()).and_then(|()| std::fs::rename(&partial, &file));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: the checkpoint of {label} at step {} was not saved to {}: {e}; training goes on",
+                checkpoint.progress.step,
+                file.display()
+            );
+        }
+    }
+}
