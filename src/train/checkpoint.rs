@@ -24,14 +24,18 @@ const METADATA_KEY: &str = "peft_lab_checkpoint";
 
 /// Where a run's checkpoints go and come from (a folder natively, the browser's storage in the page).
 pub trait CheckpointStore {
-    /// Steps between two checkpoints of a run of `total_steps`; one is also saved after each epoch's evaluation.
+    /// Steps between two checkpoints of a run of `total_steps`. An epoch's last step is saved after its evaluation
+    /// (when that many steps have passed), and the run's end always is.
     fn every(&self, total_steps: usize) -> usize;
     /// The checkpoint to resume the run named `label` from, if it is to be resumed and one was saved.
     fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String>;
-    /// Keeps `checkpoint` as the run's latest. The store reports what happened (saving may finish later, in the
-    /// page): a failed save does not stop the run.
-    fn save(&mut self, label: &str, checkpoint: TrainingCheckpoint);
+    /// Keeps `checkpoint` as the run's latest; the run waits for it (in the page, for the browser's storage). The
+    /// store reports what happened: a failed save does not stop the run.
+    fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a>;
 }
+
+/// A save in progress.
+pub type Saving<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
 
 /// What a checkpoint must match to resume a run: the same run on the same training examples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +248,12 @@ impl TrainingCheckpoint {
         let model = map_by_path(model, &mut restore);
         let mut errors = restore.errors;
         errors.extend(restore.saved.keys().map(|path| format!("{path} is in the checkpoint but not trained here")));
+        let sizes: HashMap<&str, usize> = self.params.iter().map(|t| (t.path.as_str(), t.values.len())).collect();
+        for m in &self.moments {
+            if sizes.get(m.path.as_str()).is_none_or(|&n| m.first.len() != n || m.second.len() != n) {
+                errors.push(format!("the optimiser's state of {} does not fit its tensor", m.path));
+            }
+        }
         if !errors.is_empty() {
             errors.sort();
             return Err(format!("the checkpoint does not fit this model: {}", errors.join("; ")));

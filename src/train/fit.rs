@@ -183,7 +183,7 @@ async fn save_checkpoint<M: Module>(
 ) -> Result<(), TrainError> {
     let checkpoint = TrainingCheckpoint::capture(run.clone(), progress.clone(), model, optimizer).await?;
     if let Some(store) = host.checkpoints() {
-        store.save(label, checkpoint);
+        store.save(label, checkpoint).await;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod protocol;
 mod store;
 mod to_page;
 mod worker;
+mod worker_checkpoints;
 mod worker_decoder;
 
 /// Model files are read whole into memory (and copied to the worker): larger ones are refused, picked or fetched.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
@@ -210,10 +211,16 @@ struct Progress {
     seconds_per_step: f64,
     /// Finished or failed: counted as done, no longer shown.
     finished: bool,
+    /// Steps timed in this page (a resumed run's earlier steps were not).
+    timed_steps: usize,
+    /// The step of its latest checkpoint the browser has stored.
+    saved_step: Option<usize>,
+    /// The step it went on from after a reload.
+    resumed_from: Option<usize>,
 }
 
 /// The comparison in progress: what its finished runs are stored with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Running {
     comparison: u64,
     dataset: String,
@@ -226,6 +233,13 @@ struct Running {
     train_examples: usize,
     /// Optimiser steps of the whole plan: searches and runs.
     total_steps: usize,
+}
+
+/// The comparison in progress as kept in the browser until it finishes or is stopped: a reload goes on with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PendingComparison {
+    running: Running,
+    job: CompareJob,
 }
 
 /// Live curves of the running comparison's seed runs: losses per step, (epoch, accuracy) per evaluation.
@@ -299,6 +313,10 @@ struct App {
     kept: StoredValue<Vec<String>>,
     first_step_marked: StoredValue<bool>,
     last_crash: StoredValue<f64>,
+    /// The comparisons a reload (or a worker's crash) interrupted, newest first, until one is resumed.
+    interrupted: StoredValue<Vec<PendingComparison>>,
+    /// The comparison running now, as kept for a reload.
+    current: StoredValue<Option<PendingComparison>>,
 }
 
 fn query_param(name: &str) -> Option<String> {
@@ -410,6 +428,8 @@ impl App {
             kept: StoredValue::new(Vec::new()),
             first_step_marked: StoredValue::new(false),
             last_crash: StoredValue::new(f64::NEG_INFINITY),
+            interrupted: StoredValue::new(Vec::new()),
+            current: StoredValue::new(None),
         }
     }
 
@@ -483,6 +503,11 @@ impl App {
         };
         self.running.set(None);
         self.progress.set(Vec::new());
+        // The restarted worker goes on with the comparison from its checkpoints (once its model is loaded).
+        if let Some(current) = self.current.try_update_value(Option::take).flatten() {
+            store::release();
+            self.interrupted.update_value(|i| i.insert(0, current));
+        }
         self.link_stopped_worker(&message);
         let now = js_sys::Date::now();
         let again = now - self.last_crash.get_value() < 60_000.0;
@@ -499,6 +524,9 @@ impl App {
 
     fn cancel(&self) {
         self.notice(format!("cancelled {}; the methods that had finished are kept", self.training_now()));
+        if let Some(running) = self.running.get_untracked() {
+            self.forget_pending(running.comparison);
+        }
         self.running.set(None);
         self.progress.set(Vec::new());
         self.start_worker();
@@ -529,6 +557,7 @@ impl App {
                 self.model.set(ModelState::Ready(info));
                 self.reopen_link();
                 self.resend_pending_share();
+                self.resume_interrupted();
             }
             FromWorker::ModelFailed(error) => self.model.set(ModelState::Failed(error)),
             // An answer for earlier data or another max length arrives after the page asked again: dropped.
@@ -544,7 +573,17 @@ impl App {
                 if let Unit::Run { .. } = unit {
                     self.live.update(|live| live.push((unit, Vec::new(), Vec::new())));
                 }
-                let started = Progress { unit, name, step: 0, total_steps, seconds_per_step: 0.0, finished: false };
+                let started = Progress {
+                    unit,
+                    name,
+                    step: 0,
+                    total_steps,
+                    seconds_per_step: 0.0,
+                    finished: false,
+                    timed_steps: 0,
+                    saved_step: None,
+                    resumed_from: None,
+                };
                 self.progress.update(|p| p.push(started));
             }
             FromWorker::Progress { unit, event } => self.on_progress(unit, event),
@@ -558,7 +597,22 @@ impl App {
                 let name = self.unit_name(unit).unwrap_or_default();
                 self.failures.update(|f| f.push((unit, name, error)))
             }
+            FromWorker::CheckpointSaved { unit, step } => self.progress.update(|p| {
+                if let Some(p) = p.iter_mut().find(|p| p.unit == unit) {
+                    p.saved_step = Some(p.saved_step.map_or(step, |saved| saved.max(step)));
+                }
+            }),
+            FromWorker::CheckpointFailed { unit, step, error } => {
+                let name = self.unit_name(unit).unwrap_or_default();
+                self.notice(format!(
+                    "{name}: its checkpoint at step {step} could not be stored in the browser ({error}); training goes \
+                     on, but a reload would start it again"
+                ));
+            }
             FromWorker::CompareFinished => {
+                if let Some(running) = self.running.get_untracked() {
+                    self.forget_pending(running.comparison);
+                }
                 self.running.set(None);
                 self.progress.set(Vec::new());
             }
@@ -617,9 +671,10 @@ impl App {
                     if let Some(p) = p.iter_mut().find(|p| p.unit == unit) {
                         // The first step compiles GPU kernels; the ETA uses the mean of the later ones. A search's
                         // trials each start again at step 1, so its steps are counted across them.
-                        p.seconds_per_step = match p.step {
-                            0 | 1 => seconds,
-                            n => (p.seconds_per_step * (n - 1) as f64 + seconds) / n as f64,
+                        p.timed_steps += 1;
+                        p.seconds_per_step = match p.timed_steps {
+                            1 | 2 => seconds,
+                            n => (p.seconds_per_step * (n - 2) as f64 + seconds) / (n - 1) as f64,
                         };
                         p.step = match unit {
                             Unit::Search { .. } => p.step + 1,
@@ -628,8 +683,26 @@ impl App {
                     }
                 });
             }
+            TrainEvent::Resumed { step, losses, .. } => {
+                self.live.update(|live| {
+                    if let Some(curve) = live.iter_mut().find(|(u, _, _)| *u == unit) {
+                        curve.1 = losses;
+                        curve.2.clear();
+                    }
+                });
+                self.progress.update(|p| {
+                    if let Some(p) = p.iter_mut().find(|p| p.unit == unit) {
+                        match unit {
+                            Unit::Search { .. } => p.step += step,
+                            Unit::Run { .. } => p.step = step,
+                        }
+                        p.resumed_from = Some(step);
+                        p.saved_step = Some(step);
+                    }
+                });
+            }
             // The page compares classifiers; a decoder's view comes with its own page.
-            TrainEvent::Started { .. } | TrainEvent::Resumed { .. } | TrainEvent::LmEvaluated { .. } => {}
+            TrainEvent::Started { .. } | TrainEvent::LmEvaluated { .. } => {}
             TrainEvent::Evaluated { epoch, metrics, .. } => self.live.update(|live| {
                 if let Some(curve) = live.iter_mut().find(|(u, _, _)| *u == unit) {
                     curve.2.push((epoch, metrics.accuracy));
@@ -667,10 +740,18 @@ impl App {
         // The row appears once the run is stored, so what the table shows survives a reload.
         let app = *self;
         spawn_local(async move {
-            if let Err(e) = store::save(&run).await {
-                app.notice(format!("{} finished but could not be stored in the browser: {e}", run.result.method));
+            match store::save(&run).await {
+                Ok(()) => store::announce_change(),
+                Err(e) => {
+                    app.notice(format!("{} finished but could not be stored in the browser: {e}", run.result.method))
+                }
             }
-            app.runs.update(|runs| runs.push(run));
+            // A resumed comparison finishes its finished runs again, from their last checkpoints: one row each.
+            let key = (run.comparison, run.index, run.result.seed);
+            app.runs.update(|runs| {
+                runs.retain(|r| (r.comparison, r.index, r.result.seed) != key);
+                runs.push(run);
+            });
         });
     }
 
@@ -747,30 +828,108 @@ impl App {
                 train_examples,
                 plan: plan.clone(),
             };
-            let comparison = running.comparison;
-            self.running.set(Some(running));
-            self.live.set(Vec::new());
-            self.comparison_link.set(None);
-            self.failures.set(Vec::new());
-            self.searches.set(Vec::new());
-            self.last_comparison.set(Some(comparison));
-            // Runs opened from a link or loaded from files stay; the previous comparison's go.
-            self.tryable.set(self.kept.get_value());
-            self.predictions.set(Vec::new());
-            let parallel_workers = parallel_workers();
-            self.send(&ToWorker::Compare(CompareJob {
-                comparison,
+            let job = CompareJob {
+                comparison: running.comparison,
                 dataset,
                 val_fraction,
                 test_fraction,
                 plan,
-                parallel_workers,
-            }));
+                parallel_workers: parallel_workers(),
+                resume: false,
+            };
+            self.begin(running, job);
             Ok(())
         };
         if let Err(e) = start() {
             self.compare_error.set(Some(e));
         }
+    }
+
+    /// Starts `job` (a new comparison, or one a reload interrupted) and keeps it in the browser until it finishes.
+    fn begin(&self, running: Running, job: CompareJob) {
+        let comparison = running.comparison;
+        self.current.set_value(Some(PendingComparison { running: running.clone(), job: job.clone() }));
+        self.running.set(Some(running.clone()));
+        self.live.set(Vec::new());
+        self.progress.set(Vec::new());
+        self.comparison_link.set(None);
+        self.failures.set(Vec::new());
+        self.searches.set(Vec::new());
+        self.last_comparison.set(Some(comparison));
+        // Runs opened from a link or loaded from files stay; the previous comparison's go.
+        self.tryable.set(self.kept.get_value());
+        self.predictions.set(Vec::new());
+        self.send(&ToWorker::Compare(job.clone()));
+        let app = *self;
+        spawn_local(async move {
+            store::hold(comparison).await;
+            // Stopped or finished meanwhile: nothing to keep.
+            if app.current.with_value(|c| c.as_ref().map(|c| c.running.comparison)) != Some(comparison) {
+                return;
+            }
+            if let Err(e) = store::save_pending(comparison, &PendingComparison { running, job }).await {
+                app.notice(format!(
+                    "the browser's storage refused this comparison ({e}): a reload now would lose the runs in progress"
+                ));
+            }
+        });
+    }
+
+    /// Goes on with the comparison a reload (or a closed tab) interrupted, once its model is loaded again: finished
+    /// runs are rebuilt from their last checkpoints, the one in progress goes on from its last, the rest start.
+    fn resume_interrupted(&self) {
+        if self.running.with_untracked(Option::is_some) {
+            return;
+        }
+        let model = self.model_source.with_untracked(|s| s.name.clone());
+        let interrupted = self.interrupted.get_value();
+        let Some(at) = interrupted.iter().position(|p| p.running.model == model) else {
+            // Kept: loading that model goes on with it.
+            if let Some(other) = interrupted.first() {
+                self.notice(format!(
+                    "a comparison on {} was interrupted; load that model to go on with it (this page has {model})",
+                    other.running.model
+                ));
+            }
+            return;
+        };
+        let pending = self.interrupted.try_update_value(|i| i.remove(at)).expect("the page's state lives");
+        // Every run stored: it had finished, and only its end was not recorded.
+        let comparison = pending.running.comparison;
+        let stored = self.runs.with_untracked(|runs| runs.iter().filter(|r| r.comparison == comparison).count());
+        let plan = &pending.running.plan;
+        if stored >= plan.methods.len() * plan.seeds.len() {
+            return self.forget_pending(comparison);
+        }
+        let app = *self;
+        spawn_local(async move {
+            let PendingComparison { running, mut job } = pending;
+            let started = iso_utc(running.comparison as f64 / 1000.0);
+            if !store::hold_if_free(running.comparison).await {
+                let dataset = &running.dataset;
+                return app
+                    .notice(format!("the comparison on {dataset} started at {started} is running in another tab"));
+            }
+            app.notice(format!(
+                "the comparison on {} started at {started} was interrupted; it goes on from its runs' last checkpoints",
+                running.dataset
+            ));
+            job.resume = true;
+            job.parallel_workers = parallel_workers();
+            app.begin(running, job);
+        });
+    }
+
+    /// The comparison is over (finished or stopped): a reload no longer goes on with it.
+    fn forget_pending(&self, comparison: u64) {
+        self.current.set_value(None);
+        store::release();
+        let app = *self;
+        spawn_local(async move {
+            if let Err(e) = store::clear_pending(comparison).await {
+                app.notice(format!("the comparison's checkpoints could not be removed from the browser: {e}"));
+            }
+        });
     }
 
     /// The shown comparison as peft method_comparison-style JSON, with what it ran on.
@@ -866,6 +1025,26 @@ pub fn mount() {
             match store::load().await {
                 Ok(runs) => app.runs.set(runs),
                 Err(e) => app.notice(format!("earlier runs could not be read from the browser's storage: {e}")),
+            }
+            // Runs another tab stores or clears show here too.
+            store::watch_other_tabs(move || {
+                spawn_local(async move {
+                    match store::load().await {
+                        Ok(runs) => app.runs.set(runs),
+                        Err(e) => app.notice(format!("another tab's runs could not be read: {e}")),
+                    }
+                })
+            });
+            match store::load_pending::<PendingComparison>().await {
+                Ok(mut pending) => {
+                    pending.sort_by_key(|p: &PendingComparison| std::cmp::Reverse(p.running.comparison));
+                    app.interrupted.set_value(pending)
+                }
+                Err(e) => app.notice(format!("an interrupted comparison could not be read back: {e}")),
+            }
+            // Resumed here if the model was ready first, else when it is.
+            if matches!(app.model.get_untracked(), ModelState::Ready(_)) {
+                app.resume_interrupted();
             }
         });
         // Three runs per method where the estimate says they fit, unless the person chose.
@@ -1251,7 +1430,13 @@ fn compare_view(app: App) -> impl IntoView {
             .into_iter()
             .map(|p| {
                 let line = format!("{}: step {}/{} · {:.2} s/step", p.name, p.step, p.total_steps, p.seconds_per_step);
-                view! { <li>{line}</li> }
+                let resumed = p.resumed_from.map(|step| {
+                    view! { <span class="resumed" data-step=step>{format!(" · went on from step {step}")}</span> }
+                });
+                let saved = p.saved_step.map(|step| {
+                    view! { <span class="saved" data-step=step>{format!(" · saved at step {step}")}</span> }
+                });
+                view! { <li>{line}{resumed}{saved}</li> }
             })
             .collect_view();
         Some(view! {
@@ -1789,9 +1974,24 @@ fn results_view(app: App) -> impl IntoView {
     let charts = move || shown_comparison(app).map(|shown| charts_view(&shown, &app.live.get()));
     let summary = move || shown_comparison(app).and_then(|shown| summary_view(app, shown));
     let clear = move |_| {
+        let (runs, comparisons) = app.runs.with_untracked(|runs| {
+            let mut ids: Vec<u64> = runs.iter().map(|r| r.comparison).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (runs.len(), ids.len())
+        });
+        let question = format!(
+            "Remove the {runs} stored run(s) of {comparisons} comparison(s) from this browser, in every tab of this \
+             page? Files you downloaded are not touched."
+        );
+        let window = web_sys::window().expect("the page has a window");
+        if !window.confirm_with_message(&question).unwrap_or(false) {
+            return;
+        }
         spawn_local(async move {
             match store::clear().await {
                 Ok(()) => {
+                    store::announce_change();
                     app.runs.set(Vec::new());
                     app.live.set(Vec::new());
                 }

@@ -48,6 +48,9 @@ pub struct CompareJob {
     /// How many units (a search, or one seed's run) may train at once, each in its own worker, when training on the
     /// CPU (one wasm thread a worker); WebGPU runs them one after another on its one device.
     pub parallel_workers: usize,
+    /// Go on from the comparison's checkpoints (after a reload) rather than start afresh.
+    #[serde(default)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +282,17 @@ pub enum FromWorker {
     },
     UnitFailed {
         unit: Unit,
+        error: String,
+    },
+    /// A run's checkpoint at `step` is stored: a reload goes on from there.
+    CheckpointSaved {
+        unit: Unit,
+        step: usize,
+    },
+    /// The browser's storage refused it; the run goes on.
+    CheckpointFailed {
+        unit: Unit,
+        step: usize,
         error: String,
     },
     /// Every unit of the comparison (or of a helper's unit) finished or failed.

@@ -1,6 +1,8 @@
-//! Finished runs kept in IndexedDB (through `www/store.js`), so they are there after a reload.
+//! What survives a reload, in IndexedDB (through `www/store.js`): finished runs, the comparison in progress, and its
+//! runs' checkpoints (written by the workers).
 
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::data::Columns;
@@ -16,6 +18,52 @@ extern "C" {
     async fn store_all() -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = storeClear, catch)]
     async fn store_clear() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = pendingPut, catch)]
+    async fn pending_put(id: &str, value: JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = pendingAll, catch)]
+    async fn pending_all() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = pendingDelete, catch)]
+    async fn pending_delete(id: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = checkpointPut, catch)]
+    async fn checkpoint_put(key: &str, bytes: js_sys::Uint8Array) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = checkpointsWithPrefix, catch)]
+    async fn checkpoints_with_prefix(prefix: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = checkpointsClear, catch)]
+    async fn checkpoints_clear(prefix: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = announceRunsChanged)]
+    fn announce_runs_changed();
+    #[wasm_bindgen(js_name = onRunsChangedElsewhere)]
+    fn on_runs_changed_elsewhere(callback: &js_sys::Function);
+    #[wasm_bindgen(js_name = holdComparison)]
+    async fn hold_comparison(id: &str, if_free: bool) -> JsValue;
+    #[wasm_bindgen(js_name = releaseComparison)]
+    fn release_comparison();
+}
+
+/// Tells the page's other tabs that the stored runs changed.
+pub fn announce_change() {
+    announce_runs_changed();
+}
+
+/// Calls `changed` when another tab of the page stores or clears runs.
+pub fn watch_other_tabs(changed: impl FnMut() + 'static) {
+    let callback = Closure::<dyn FnMut()>::new(changed);
+    on_runs_changed_elsewhere(callback.as_ref().unchecked_ref());
+    callback.forget();
+}
+
+/// Marks `comparison` as running in this tab until [`release`] or until the tab goes (a reload releases it).
+pub async fn hold(comparison: u64) {
+    hold_comparison(&comparison.to_string(), false).await;
+}
+
+/// [`hold`] unless another open tab holds `comparison` (it is running it there): then false, and nothing is held.
+pub async fn hold_if_free(comparison: u64) -> bool {
+    hold_comparison(&comparison.to_string(), true).await.is_truthy()
+}
+
+pub fn release() {
+    release_comparison();
 }
 
 /// One method's finished run (one seed of it) with what produced it.
@@ -76,4 +124,45 @@ pub async fn load() -> Result<Vec<StoredRun>, String> {
 
 pub async fn clear() -> Result<(), String> {
     store_clear().await.map(|_| ()).map_err(|e| super::js_error(&e))
+}
+
+/// A comparison in progress, kept until it finishes or is stopped (any serialisable record: the page's).
+pub async fn save_pending<T: Serialize>(comparison: u64, pending: &T) -> Result<(), String> {
+    let value = serde_wasm_bindgen::to_value(pending).map_err(|e| e.to_string())?;
+    pending_put(&comparison.to_string(), value).await.map(|_| ()).map_err(|e| super::js_error(&e))
+}
+
+/// The comparisons in progress when their tabs went (or still running in other tabs), those that still parse.
+pub async fn load_pending<T: for<'de> Deserialize<'de>>() -> Result<Vec<T>, String> {
+    let values: js_sys::Array = pending_all().await.map_err(|e| super::js_error(&e))?.into();
+    Ok(values.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect())
+}
+
+/// Forgets a comparison in progress and its checkpoints.
+pub async fn clear_pending(comparison: u64) -> Result<(), String> {
+    pending_delete(&comparison.to_string()).await.map_err(|e| super::js_error(&e))?;
+    checkpoints_clear(&checkpoint_prefix(comparison, "")).await.map(|_| ()).map_err(|e| super::js_error(&e))
+}
+
+/// Where the checkpoints of `comparison`'s runs whose names start with `label` are kept.
+pub fn checkpoint_prefix(comparison: u64, label: &str) -> String {
+    format!("{comparison}/{label}")
+}
+
+pub async fn put_checkpoint(key: &str, bytes: &[u8]) -> Result<(), String> {
+    checkpoint_put(key, js_sys::Uint8Array::from(bytes)).await.map(|_| ()).map_err(|e| super::js_error(&e))
+}
+
+/// The checkpoints under `prefix`: each run's name (the key after the comparison) and its bytes.
+pub async fn checkpoints(prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let pairs: js_sys::Array = checkpoints_with_prefix(prefix).await.map_err(|e| super::js_error(&e))?.into();
+    let mut out = Vec::with_capacity(pairs.length() as usize);
+    for pair in pairs.iter() {
+        let pair: js_sys::Array = pair.into();
+        let key = pair.get(0).as_string().unwrap_or_default();
+        let bytes = js_sys::Uint8Array::new(&pair.get(1)).to_vec();
+        let label = key.split_once('/').map_or(key.clone(), |(_, label)| label.to_string());
+        out.push((label, bytes));
+    }
+    Ok(out)
 }

@@ -15,6 +15,7 @@ use web_sys::{MessageEvent, Response};
 use super::pool;
 use super::protocol::*;
 use super::to_page::{post, scope};
+use super::worker_checkpoints::BrowserCheckpoints;
 use super::worker_decoder;
 use super::{MAX_MODEL_BYTES, buffer_bytes, fetch, js_error, model_too_big};
 use crate::data::batch::TokenizedExample;
@@ -28,7 +29,7 @@ use crate::session::{self, ComparisonHost, HeldOut, OpenedRun, RunRecord, SeedUn
 use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::RunInfo;
-use crate::train::{Host, PreparedData, TrainError, TrainEvent};
+use crate::train::{CheckpointStore, Host, PreparedData, TrainError, TrainEvent};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
@@ -634,11 +635,24 @@ struct WorkerHost {
     /// The unit running now, which the training events belong to.
     unit: Option<Unit>,
     keeper: Option<Keeper>,
+    checkpoints: BrowserCheckpoints,
 }
 
 impl WorkerHost {
-    fn new(keeper: Option<Keeper>) -> Self {
-        Self { performance: scope().performance(), unit: None, keeper }
+    fn new(keeper: Option<Keeper>, checkpoints: BrowserCheckpoints) -> Self {
+        Self { performance: scope().performance(), unit: None, keeper, checkpoints }
+    }
+}
+
+/// The checkpoints of `job`'s runs whose names start with `label_prefix`; where the browser's storage cannot be read,
+/// the page hears why and the runs start again.
+async fn job_checkpoints(job: &CompareJob, label_prefix: &str) -> BrowserCheckpoints {
+    match BrowserCheckpoints::open(job.comparison, job.resume, label_prefix).await {
+        Ok(checkpoints) => checkpoints,
+        Err(e) => {
+            post(&FromWorker::Error(format!("the runs' checkpoints could not be read ({e}); they start again")));
+            BrowserCheckpoints::open(job.comparison, false, label_prefix).await.expect("nothing is read")
+        }
     }
 }
 
@@ -657,11 +671,16 @@ impl Host for WorkerHost {
     fn peak_memory(&mut self, device: &Device) -> Option<u64> {
         device.memory_pool_usage().map(|usage| usage.bytes_reserved)
     }
+
+    fn checkpoints(&mut self) -> Option<&mut dyn CheckpointStore> {
+        Some(&mut self.checkpoints)
+    }
 }
 
 impl ComparisonHost for WorkerHost {
     fn unit_started(&mut self, unit: Unit, total_steps: usize) {
         self.unit = Some(unit);
+        self.checkpoints.unit = Some(unit);
         post(&FromWorker::UnitStarted { unit, total_steps });
     }
 
@@ -709,7 +728,7 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && units > 1) {
         return compare_in_helpers(job, source, keeper).await;
     }
-    let mut host = WorkerHost::new(Some(keeper));
+    let mut host = WorkerHost::new(Some(keeper), job_checkpoints(&job, "").await);
     session::compare(&pretrained, &job.plan, &data, &device, &mut host).await;
     if let Some(keeper) = &host.keeper {
         keeper.sort();
@@ -737,7 +756,9 @@ fn unit_data(
 async fn run_unit(state: &Rc<RefCell<State>>, job: &CompareJob, unit: Unit, learning_rate: f64) -> Result<(), String> {
     let (pretrained, device) = state.borrow().loaded()?;
     let data = unit_data(state, &pretrained, job)?;
-    let mut host = WorkerHost::new(None);
+    // Its runs are "label · seed k" and "label (lr …, N-step search)".
+    let label = job.plan.methods.get(unit.method()).map(|m| format!("{} ", m.config.label())).unwrap_or_default();
+    let mut host = WorkerHost::new(None, job_checkpoints(job, &label).await);
     // Failures are posted by the host as they end the unit.
     match unit {
         Unit::Search { method } => {

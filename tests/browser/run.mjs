@@ -271,7 +271,7 @@ const tests = {
     await page.waitForFunction(() => document.querySelectorAll("tr.prediction").length === 3, null, { timeout: 60_000 });
     await page.screenshot({ path: path.join(artifacts, "compare-webgpu.png"), fullPage: true });
 
-    // During a run the page stays responsive; a reload keeps the methods that had finished.
+    // During a run the page stays responsive; a reload keeps the methods that had finished and goes on with the rest.
     await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
     await setBudget(page, { steps: 40, batch: 8, maxLength: 32 });
     await page.click("#compare");
@@ -297,6 +297,10 @@ const tests = {
     const restored = await results(page);
     assert(JSON.stringify(restored.slice(0, 3).map((r) => r.method)) === JSON.stringify(rows.map((r) => r.method)), "runs restored");
     await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 5 && !document.querySelector("#progress"), null, {
+      timeout: 300_000,
+      polling: 500,
+    });
 
     // Cancel stops at once; the worker comes back with the model; finished runs stay.
     await upload(page, "reviews.csv", sentimentCsv(96));
@@ -312,7 +316,7 @@ const tests = {
       timeout: 5_000,
     });
     assert(!(await page.$("#progress")), "no progress after cancel");
-    assert((await page.$$("tr.result-row")).length === 4, "finished runs stay after cancel");
+    assert((await page.$$("tr.result-row")).length === 5, "finished runs stay after cancel");
     await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
 
     await upload(page, "reviews.csv", sentimentCsv(96));
@@ -713,6 +717,101 @@ const tests = {
     const seen = await page.evaluate(() => window.summaries);
     console.log(`  summaries shown after the small file: ${JSON.stringify(seen)}`);
     assert(seen.every((text) => text.includes("of 40 texts")), `only the small file's summary is shown: ${JSON.stringify(seen)}`);
+    await context.close();
+  },
+
+  /// A reload mid-comparison goes on with it: the method in progress from its last stored checkpoint, the finished one
+  /// rebuilt from its own; the comparison finishes with a row per method, and a later reload starts nothing.
+  async resume(browser, base) {
+    const { context, page } = await openPage(browser, base, { noWebGpu: true, query: "&workers=1" });
+    await upload(page, "reviews.csv", sentimentCsv(64));
+    await page.waitForSelector("#class-counts");
+    // Long enough to be reloaded mid-run: a few seconds a method.
+    await setBudget(page, { steps: 1500, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
+    await page.click("#compare");
+    await page.waitForFunction(
+      () => document.querySelectorAll("tr.result-row").length === 1 && document.querySelector("#progress .saved"),
+      null,
+      { timeout: 300_000, polling: 50 },
+    );
+    const saved = Number(await page.getAttribute("#progress .saved", "data-step"));
+    await page.reload();
+    await page.evaluate(() => {
+      window.resumed = [];
+      new MutationObserver(() => {
+        for (const span of document.querySelectorAll("#progress .resumed")) {
+          const entry = span.parentElement.textContent.split(":")[0] + "@" + span.dataset.step;
+          if (!window.resumed.includes(entry)) window.resumed.push(entry);
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await page.waitForFunction(
+      () => document.querySelectorAll("tr.result-row").length === 2 && !document.querySelector("#progress"),
+      null,
+      { timeout: 300_000, polling: 200 },
+    );
+    const resumed = await page.evaluate(() => window.resumed);
+    const notices = await page.$$eval("#notices p", (items) => items.map((i) => i.textContent));
+    console.log(`  saved at step ${saved} before the reload; went on: ${resumed.join(", ")}`);
+    assert(notices.some((n) => n.includes("goes on from its runs' last checkpoints")), `the page says so: ${notices.join(" | ")}`);
+    const midway = resumed.map((r) => Number(r.split("@")[1])).filter((step) => step >= saved && step < 1500);
+    assert(midway.length === 1, `the run in progress went on from its checkpoint (>= ${saved}): ${resumed.join(", ")}`);
+    const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
+    assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
+    const rows = await results(page);
+    assert(rows.map((r) => r.method).sort().join() === "head,lora r8", `a row per method: ${JSON.stringify(rows)}`);
+    for (const row of rows) assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `trained: ${JSON.stringify(row)}`);
+    await page.screenshot({ path: path.join(artifacts, "resumed.png"), fullPage: true });
+    await page.reload();
+    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await page.waitForTimeout(2000);
+    assert(!(await page.$("#progress")), "a finished comparison is not resumed again");
+    assert((await results(page)).length === 2, "its rows stay");
+    await context.close();
+  },
+
+  /// Two tabs of the page: a run finished in one shows in the other; "Clear stored runs" asks first, says what it
+  /// removes, and clears both; a comparison running in one tab is not resumed by another opened meanwhile.
+  async tabs(browser, base) {
+    const { context, page } = await openPage(browser, base, { noWebGpu: true, query: "&workers=1" });
+    const other = await context.newPage();
+    await other.goto(page.url());
+    await other.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await upload(page, "reviews.csv", sentimentCsv(64));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 24, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { head: 3e-2 });
+    await runCompare(page, 1, 300_000);
+    await other.waitForSelector("tr.result-row", { timeout: 30_000 });
+    let asked = "";
+    other.once("dialog", (dialog) => {
+      asked = dialog.message();
+      dialog.dismiss();
+    });
+    await other.click("#clear");
+    assert(asked.includes("Remove the 1 stored run(s) of 1 comparison(s)"), `the question names what goes: ${asked}`);
+    assert((await other.$$("tr.result-row")).length === 1, "declined: the run stays");
+    other.once("dialog", (dialog) => dialog.accept());
+    await other.click("#clear");
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 0, null, { timeout: 30_000 });
+
+    // A third tab opened while the first runs a comparison leaves it to the first.
+    await setBudget(page, { steps: 3000, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await page.click("#compare");
+    await page.waitForSelector("#progress .saved", { timeout: 120_000 });
+    const third = await context.newPage();
+    await third.goto(page.url());
+    await third.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+    await third.waitForFunction(() => document.querySelector("#notices")?.textContent.includes("is running in another tab"), null, { timeout: 30_000 });
+    assert(!(await third.$("#progress")), "the third tab trains nothing");
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 1 && !document.querySelector("#progress"), null, {
+      timeout: 300_000,
+      polling: 500,
+    });
+    await third.waitForSelector("tr.result-row", { timeout: 30_000 });
     await context.close();
   },
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use peft_lab::train::{CheckpointStore, Host, TrainEvent, TrainingCheckpoint};
+use peft_lab::train::{CheckpointStore, Host, Saving, TrainEvent, TrainingCheckpoint};
 
 pub struct MemoryStore {
     pub every: usize,
@@ -26,9 +26,10 @@ impl CheckpointStore for MemoryStore {
         }
     }
 
-    fn save(&mut self, label: &str, checkpoint: TrainingCheckpoint) {
+    fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {
         self.saved_steps.push(checkpoint.progress.step);
         self.files.insert(label.to_string(), checkpoint.to_bytes());
+        Box::pin(std::future::ready(()))
     }
 }
 

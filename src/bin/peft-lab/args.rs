@@ -305,10 +305,11 @@ pub struct Common {
     /// Print one JSON result on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Save each run's checkpoint into this folder (every --checkpoint-every steps and after each epoch), so that
-    /// --resume can go on after an interruption.
+    /// Save each run's checkpoint into this folder (every --checkpoint-every steps, at the end of an epoch when a
+    /// save is due, and at the run's end), so that --resume can go on after an interruption.
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Steps between two checkpoints of a run.
     #[arg(long, default_value_t = 100, value_name = "STEPS", requires = "checkpoint_dir")]
     pub checkpoint_every: usize,
     /// Go on from the checkpoints in --checkpoint-dir: each run continues from its last one (a finished run is not

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use peft_lab::train::{CheckpointStore, TrainingCheckpoint};
+use peft_lab::train::{CheckpointStore, Saving, TrainingCheckpoint};
 
 pub struct FolderStore {
     dir: PathBuf,
@@ -42,8 +42,8 @@ impl FolderStore {
         Ok(Self { dir: dir.to_path_buf(), every, resume })
     }
 
-    /// The run's file: its name in lowercase letters, digits and dashes, so "LoRA · seed 1 (lr 1.0e-3)" is
-    /// `lora-seed-1-lr-1-0e-3.ckpt`.
+    /// The run's file: its name in lowercase letters, digits and dashes, so "lora r8 (lr 1.0e-3, 7-step search)" is
+    /// `lora-r8-lr-1-0e-3-7-step-search.ckpt`.
     fn file(&self, label: &str) -> PathBuf {
         let mut name = String::new();
         for c in label.chars() {
@@ -75,7 +75,7 @@ impl CheckpointStore for FolderStore {
         TrainingCheckpoint::from_bytes(&bytes).map(Some).map_err(|e| format!("{}: {e}", file.display()))
     }
 
-    fn save(&mut self, label: &str, checkpoint: TrainingCheckpoint) {
+    fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {
         let file = self.file(label);
         let partial = file.with_extension("ckpt.partial");
         let written = std::fs::write(&partial, checkpoint.to_bytes()).and_then(|()| std::fs::rename(&partial, &file));
@@ -86,5 +86,6 @@ impl CheckpointStore for FolderStore {
                 file.display()
             );
         }
+        Box::pin(std::future::ready(()))
     }
 }
