@@ -13,5 +13,5 @@ pub mod stats;
 pub mod train;
 
 /// The playground's page and training worker (browser only).
-#[cfg(all(feature = "web", target_arch = "wasm32"))]
+#[cfg(feature = "web")]
 pub mod web;

@@ -72,6 +72,11 @@ async fn fetch(url: &str) -> Result<Response, String> {
     Ok(response)
 }
 
+/// The body of `url`.
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    buffer_bytes(fetch(url).await?.array_buffer()).await
+}
+
 /// Resolves a promise of an `ArrayBuffer` (a response's or a file's body) to bytes.
 async fn buffer_bytes(promise: Result<js_sys::Promise, JsValue>) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(promise.map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;

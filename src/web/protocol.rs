@@ -91,6 +91,7 @@ pub enum ToWorker {
     },
     /// Load adapter files (ours, or saved by Python's peft) on the loaded model and add them to "try it".
     Import {
+        request: u64,
         name: String,
         config_json: String,
         #[serde(with = "serde_bytes")]
@@ -314,6 +315,7 @@ pub enum FromWorker {
     },
     /// Adapter files loaded: ready to try under `method`.
     Imported {
+        request: u64,
         method: String,
         labels: Vec<String>,
     },
@@ -364,6 +366,7 @@ pub enum FromWorker {
         error: String,
     },
     ImportFailed {
+        request: u64,
         name: String,
         error: String,
     },
@@ -375,4 +378,32 @@ pub enum FromWorker {
     Error(String),
     /// The worker panicked and cannot go on.
     Crashed(String),
+}
+
+/// The kinds of request the page asks the worker: of each, only the latest one's answer is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestKind {
+    Summary,
+    Prediction,
+    Share,
+    OpenLink,
+    Import,
+    Merge,
+}
+
+impl FromWorker {
+    /// The request this message answers, for those that answer one the page sent (the decoder's jobs are driven
+    /// by their own caller).
+    pub fn answers(&self) -> Option<(RequestKind, u64)> {
+        use RequestKind as Kind;
+        Some(match *self {
+            Self::Summary { request, .. } | Self::SummaryFailed { request, .. } => (Kind::Summary, request),
+            Self::Prediction { request, .. } => (Kind::Prediction, request),
+            Self::Shared { request, .. } | Self::ShareFailed { request, .. } => (Kind::Share, request),
+            Self::LinkOpened { request, .. } | Self::LinkFailed { request, .. } => (Kind::OpenLink, request),
+            Self::Imported { request, .. } | Self::ImportFailed { request, .. } => (Kind::Import, request),
+            Self::Merged { request, .. } | Self::MergeFailed { request, .. } => (Kind::Merge, request),
+            _ => return None,
+        })
+    }
 }

@@ -155,7 +155,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                 Err(error) => FromWorker::LinkFailed { request, error },
             });
         }
-        ToWorker::Import { name, config_json, weights, run_info_json } => {
+        ToWorker::Import { request, name, config_json, weights, run_info_json } => {
             let imported = state.borrow().loaded().and_then(|(pretrained, device)| {
                 session::open_files(&pretrained, &config_json, &weights, run_info_json.as_deref(), &device)
                     .map_err(|e| e.to_string())
@@ -165,9 +165,9 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                     let method = format!("{} ({name})", run.info.method.label());
                     let labels = run.info.labels.clone();
                     keep_for_trying(&state, &method, run);
-                    FromWorker::Imported { method, labels }
+                    FromWorker::Imported { request, method, labels }
                 }
-                Err(error) => FromWorker::ImportFailed { name, error },
+                Err(error) => FromWorker::ImportFailed { request, name, error },
             });
         }
         ToWorker::FineTuneDecoder(job) => {

@@ -541,6 +541,19 @@ const tests = {
       await tab.click("#open-link-again");
       await tab.waitForSelector("#link-status[data-state=opened]", { timeout: 120_000 });
       console.log(`  after a reload: ${reloaded}; opened on request`);
+
+      // A worker that crashes is restarted with what it held: the link's run, and the adapter files loaded from disk.
+      await tab.setInputFiles("#adapter-files", ["adapter_config.json", "adapter_model.safetensors"].map((f) => path.join(peft.dir, f)));
+      await tab.waitForFunction(() => document.querySelector("#import-status")?.textContent.includes("is loaded"), null, { timeout: 60_000 });
+      const files = (await tab.textContent("#import-status")).split(" is loaded")[0];
+      const before = [await predictionOf(tab, "lora r8 (shared)", text), await predictionOf(tab, files, text)];
+      const current = tab.workers().find((w) => w.url().endsWith("worker.js"));
+      await current.evaluate(() => setTimeout(() => { throw new Error("test: the worker stops"); }));
+      await tab.waitForFunction(() => document.querySelector("#notices")?.textContent.includes("test: the worker stops"), null, { timeout: 60_000 });
+      await tab.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+      const after = [await predictionOf(tab, "lora r8 (shared)", text), await predictionOf(tab, files, text)];
+      console.log(`  after the worker's crash: ${JSON.stringify(after)}`);
+      assert(JSON.stringify(after) === JSON.stringify(before), `the link's run and the loaded files are back: ${JSON.stringify([before, after])}`);
       await tabContext.close();
     }
     await context.close();

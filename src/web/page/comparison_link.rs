@@ -4,77 +4,50 @@
 
 use leptos::prelude::*;
 
-use super::sharing::{page_address, scroll_to};
-use super::{App, Shown, charts_view, format_count, shown_comparison, summary_view};
+use super::budget::Budget;
+use super::compare::Comparison;
+use super::curves::Charts;
+use super::format::format_count;
+use super::methods::Cards;
+use super::notices::Notices;
+use super::report::{Shown, SummaryTable, shown};
+use super::{location_hash, page_address, scroll_to};
 use crate::session::MethodRuns;
 use crate::session::comparison_link::{
     COMPARE_KEY, ComparisonSource, OpenedComparison, decode_comparison, encode_comparison,
 };
 
-impl App {
-    /// A comparison link in the address (`#compare=…`) is opened as the page starts.
-    pub(super) fn comparison_from_location(&self) {
-        let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-        if hash.contains(COMPARE_KEY) {
-            self.opened_comparison.set(Some(decode_comparison(&hash).map_err(|e| e.to_string())));
-        }
-    }
+/// A comparison link opened from the address (`#compare=…`), or why it could not be.
+#[derive(Clone, Copy)]
+pub struct OpenedLinkComparison {
+    opened: RwSignal<Option<Result<OpenedComparison, String>>>,
+    cards: Cards,
+    budget: Budget,
+    notices: Notices,
+}
 
-    /// The link of the comparison the results show.
-    fn share_comparison(&self) {
-        let made = (|| {
-            let shown = shown_comparison(*self).ok_or("there is no comparison to share")?;
-            let plan = shown.plan.clone().ok_or("this comparison was stored before plans were: run it again")?;
-            let first = shown.stored.first().ok_or("no run of this comparison has finished")?;
-            let source = ComparisonSource {
-                model: first.model.clone(),
-                dataset: first.dataset.clone(),
-                val_fraction: first.val_fraction.unwrap_or(0.2),
-                test_fraction: first.test_fraction,
-                labels: shown.labels.clone(),
-            };
-            // Every method of the plan, those with nothing finished as empty runs.
-            let methods = (0..plan.methods.len())
-                .map(|i| {
-                    shown.methods.iter().find(|(m, _)| *m == i).map(|(_, runs)| runs.clone()).unwrap_or_else(|| {
-                        MethodRuns {
-                            method: plan.methods[i].config.clone(),
-                            learning_rate: plan.methods[i].learning_rate,
-                            search: None,
-                            runs: Vec::new(),
-                        }
-                    })
-                })
-                .collect::<Vec<_>>();
-            let payload = encode_comparison(&source, &plan, &methods).map_err(|e| e.to_string())?;
-            Ok::<_, String>(format!("{}#{COMPARE_KEY}{payload}", page_address()))
-        })();
-        self.comparison_link.set(Some(made));
+impl OpenedLinkComparison {
+    pub fn from_location(cards: Cards, budget: Budget, notices: Notices) -> Self {
+        let hash = location_hash();
+        let opened = hash.contains(COMPARE_KEY).then(|| decode_comparison(&hash).map_err(|e| e.to_string()));
+        Self { opened: RwSignal::new(opened), cards, budget, notices }
     }
 
     /// The cards and the budget as the opened comparison's plan has them; the person drops their data and compares.
-    fn run_shared_comparison(&self, opened: &OpenedComparison) {
+    fn run_on_my_data(&self, opened: &OpenedComparison) {
         let plan = &opened.plan;
         let mut set = Vec::new();
-        for card in self.cards.get_value() {
+        for card in self.cards.all() {
             let planned = plan.methods.iter().find(|m| m.config.key() == card.key);
             card.enabled.set(planned.is_some());
             if let Some(planned) = planned {
-                card.settings.set(serde_json::to_value(&planned.config).expect("plain data serialises"));
-                card.learning_rate.set(format!("{:e}", planned.learning_rate));
-                card.search.set(planned.search);
-                card.error.set(None);
+                card.set(&planned.config, planned.learning_rate, planned.search);
                 set.push(planned.config.label());
             }
         }
-        let train = &plan.config;
         let budget = self.budget;
-        budget.by_steps.set(train.max_steps.is_some());
-        budget.amount.set(train.max_steps.unwrap_or(train.epochs).to_string());
-        budget.batch_size.set(train.batch_size.to_string());
-        budget.max_length.set(train.max_length.to_string());
-        let first_seed = plan.seeds.iter().min().copied().unwrap_or(train.seed);
-        budget.seed.set(first_seed.to_string());
+        let first_seed = plan.seeds.iter().min().copied().unwrap_or(plan.config.seed);
+        budget.set(&plan.config, first_seed);
         budget.runs_chosen.set(true);
         budget.runs.set(plan.seeds.len().to_string());
         budget.val_percent.set(format!("{}", (opened.source.val_fraction * 100.0).round()));
@@ -85,7 +58,7 @@ impl App {
         } else {
             String::new()
         };
-        self.notice(format!(
+        self.notices.push(format!(
             "The shared comparison's settings are set: {}{also}, its budget and {} run(s) per method from seed {first_seed}. Drop your data and press Compare.",
             set.join(", "),
             plan.seeds.len()
@@ -94,15 +67,51 @@ impl App {
     }
 }
 
+/// The link of the comparison the results show.
+fn share_comparison(comparison: Comparison) {
+    let made = (|| {
+        let shown = shown(comparison).ok_or("there is no comparison to share")?;
+        let plan = shown.plan.clone().ok_or("this comparison was stored before plans were: run it again")?;
+        let first = shown.stored.first().ok_or("no run of this comparison has finished")?;
+        let source = ComparisonSource {
+            model: first.model.clone(),
+            dataset: first.dataset.clone(),
+            val_fraction: first.val_fraction.unwrap_or(0.2),
+            test_fraction: first.test_fraction,
+            labels: shown.labels.clone(),
+        };
+        // Every method of the plan, those with nothing finished as empty runs.
+        let methods = (0..plan.methods.len())
+            .map(|i| {
+                shown.methods.iter().find(|(m, _)| *m == i).map(|(_, runs)| runs.clone()).unwrap_or_else(|| {
+                    MethodRuns {
+                        method: plan.methods[i].config.clone(),
+                        learning_rate: plan.methods[i].learning_rate,
+                        search: None,
+                        runs: Vec::new(),
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let payload = encode_comparison(&source, &plan, &methods).map_err(|e| e.to_string())?;
+        Ok::<_, String>(format!("{}#{COMPARE_KEY}{payload}", page_address()))
+    })();
+    comparison.made_link.set(Some(made));
+}
+
 /// "Share this comparison", beside the downloads.
-pub(super) fn share_button(app: App) -> impl IntoView {
-    view! { <button id="share-comparison" on:click=move |_| app.share_comparison()>"Share this comparison"</button> }
+#[component]
+pub fn ShareComparisonButton() -> impl IntoView {
+    let comparison = expect_context::<Comparison>();
+    view! { <button id="share-comparison" on:click=move |_| share_comparison(comparison)>"Share this comparison"</button> }
 }
 
 /// The comparison link just made, with its length, or why there is none.
-pub(super) fn made_link_view(app: App) -> impl IntoView {
+#[component]
+pub fn MadeLink() -> impl IntoView {
+    let comparison = expect_context::<Comparison>();
     move || {
-        app.comparison_link.get().map(|made| match made {
+        comparison.made_link.get().map(|made| match made {
             Ok(link) => {
                 let length = format!(
                     "{} characters: the settings, every run's figures and curves, no trained weights (share each run for those).",
@@ -122,10 +131,11 @@ pub(super) fn made_link_view(app: App) -> impl IntoView {
 }
 
 /// A comparison opened from a link: what it ran on, its table and plots, read-only.
-pub(super) fn shared_comparison_view(app: App) -> impl IntoView {
+#[component]
+pub fn SharedComparison() -> impl IntoView {
+    let this = expect_context::<OpenedLinkComparison>();
     move || {
-        let opened = app.opened_comparison.get()?;
-        let body = match opened {
+        let body = match this.opened.get()? {
             Err(e) => view! { <p id="shared-comparison-error" class="error" role="alert">"This comparison link cannot be opened: " {e}</p> }.into_any(),
             Ok(opened) => {
                 let plan = &opened.plan;
@@ -153,14 +163,12 @@ pub(super) fn shared_comparison_view(app: App) -> impl IntoView {
                     methods: opened.methods.iter().cloned().enumerate().collect(),
                     labels: opened.source.labels.clone(),
                 };
-                let charts = charts_view(&shown, &Vec::new());
-                let table = summary_view(app, shown);
                 let rerun = opened.clone();
                 view! {
                     <p id="shared-comparison-about">{about}</p>
-                    {table}
-                    {charts}
-                    <button id="run-shared-comparison" class="primary" on:click=move |_| app.run_shared_comparison(&rerun)>
+                    <SummaryTable shown=shown.clone() />
+                    <Charts shown live=Vec::new() />
+                    <button id="run-shared-comparison" class="primary" on:click=move |_| this.run_on_my_data(&rerun)>
                         "Run this comparison on my data"</button>
                 }
                 .into_any()
