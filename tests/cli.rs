@@ -908,6 +908,13 @@ fn resume_refuses_a_folder_without_checkpoints_of_this_model() {
     let out = train(&["--checkpoint-dir", dir_arg, "--resume"]);
     assert!(stderr(&out).contains("holds no checkpoints (no model.txt)"), "{}", stderr(&out));
     assert!(train(&["--checkpoint-dir", dir_arg]).status.success());
+    // A new run without --resume starts clean: an earlier run's checkpoints go, other files stay.
+    let saved: Vec<_> = std::fs::read_dir(&checkpoints).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(saved.iter().any(|n| n.to_string_lossy().ends_with(".ckpt")), "{saved:?}");
+    std::fs::write(checkpoints.join("lora-r8.ckpt"), b"another model's run").unwrap();
+    std::fs::write(checkpoints.join("notes.txt"), b"mine").unwrap();
+    assert!(train(&["--checkpoint-dir", dir_arg]).status.success());
+    assert!(!checkpoints.join("lora-r8.ckpt").exists() && checkpoints.join("notes.txt").exists());
     std::fs::write(checkpoints.join("model.txt"), "another-model (weights sha256 00)\n").unwrap();
     let out = train(&["--checkpoint-dir", dir_arg, "--resume"]);
     assert!(!out.status.success());

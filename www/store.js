@@ -9,7 +9,12 @@ const RUNS = "runs";
 const PENDING = "pending";
 const CHECKPOINTS = "checkpoints";
 
+// Test-only switch, for the page's own storage: `?test-storage=off` makes it unavailable (as in a private window
+// without storage), `?test-storage=full` makes every write fail as a full disk does.
+const testStorage = typeof window === "undefined" ? null : new URLSearchParams(location.search).get("test-storage");
+
 function open() {
+  if (testStorage === "off") return Promise.reject(new Error("test: this window has no storage"));
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(DB, 2);
     request.onupgradeneeded = () => {
@@ -30,12 +35,17 @@ function finish(db, transaction, result) {
       db.close();
       resolve(result());
     };
-    transaction.onerror = () => reject(transaction.error);
-    transaction.onabort = () => reject(transaction.error ?? new Error("the storage transaction was aborted"));
+    const failed = (error) => {
+      db.close();
+      reject(error);
+    };
+    transaction.onerror = () => failed(transaction.error);
+    transaction.onabort = () => failed(transaction.error ?? new Error("the storage transaction was aborted"));
   });
 }
 
 async function write(name, change) {
+  if (testStorage === "full") throw new DOMException("test: the disk is full", "QuotaExceededError");
   const db = await open();
   const tx = db.transaction(name, "readwrite");
   change(tx.objectStore(name));

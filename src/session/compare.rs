@@ -10,7 +10,7 @@ use super::run::{TrainedMethod, run_tested, train_fresh};
 use crate::method::MethodConfig;
 use crate::model::Pretrained;
 use crate::train::RunSpec;
-use crate::train::{EvalMetrics, Host, MethodResult, PreparedData, TrainConfig, TrainError};
+use crate::train::{EvalMetrics, Host, MethodResult, PreparedData, TrainConfig};
 
 /// One method of a comparison: its settings, its learning rate (the centre of the grid when searched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,7 +179,7 @@ pub async fn search_learning_rate(
                 Ok((trained, ..)) => {
                     trained.evaluations.last().map(|(_, m)| m.clone()).ok_or_else(|| "no validation data".into())
                 }
-                Err(Error::Train(TrainError::Cancelled)) => return Err(TrainError::Cancelled.into()),
+                Err(e) if e.ends_comparison() => return Err(e),
                 Err(e) => Err(e.to_string()),
             };
             trials.push(SearchTrial { learning_rate, validation });
@@ -287,7 +287,8 @@ pub async fn seed_unit(
 }
 
 /// Runs the plan, one unit after another: each method's search where asked, then a run per seed. A failing run or
-/// search is recorded and the rest go on; cancelling stops the whole comparison (what finished is returned).
+/// search is recorded and the rest go on; cancelling, or losing the device, stops the whole comparison (what finished
+/// is returned).
 pub async fn compare(
     pretrained: &Pretrained,
     plan: &ComparePlan,
@@ -309,7 +310,7 @@ pub async fn compare(
                     runs.learning_rate = outcome.chosen;
                     runs.search = Some(Ok(outcome));
                 }
-                Err(Error::Train(TrainError::Cancelled)) => return out,
+                Err(e) if e.ends_comparison() => return out,
                 Err(e) => {
                     runs.search = Some(Err(e.to_string()));
                     out.push(runs);
@@ -320,9 +321,9 @@ pub async fn compare(
         for &seed in &plan.seeds {
             let unit = SeedUnit { method: index, seed, learning_rate: runs.learning_rate };
             let result = seed_unit(pretrained, plan, unit, data, device, host).await.map(|t| t.result);
-            let cancelled = matches!(result, Err(Error::Train(TrainError::Cancelled)));
+            let ended = result.as_ref().is_err_and(Error::ends_comparison);
             runs.runs.push(SeedRun { seed, result: result.map_err(|e| e.to_string()) });
-            if cancelled {
+            if ended {
                 out.push(runs);
                 return out;
             }

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod generate;
 pub mod link;
 pub mod lm;
+pub mod memory;
 pub mod open;
 pub mod predict;
 pub mod report;
@@ -55,4 +56,35 @@ pub enum Error {
     /// Settings that do not fit the model, with both numbers.
     #[error("{0}")]
     Settings(String),
+}
+
+impl Error {
+    /// Cancelled, or the device lost: no later unit of a comparison could run.
+    pub fn ends_comparison(&self) -> bool {
+        matches!(self, Error::Train(train::TrainError::Cancelled | train::TrainError::DeviceLost(_)))
+    }
+
+    /// Why the device was lost, when it was.
+    pub fn device_lost(&self) -> Option<&str> {
+        match self {
+            Error::Train(train::TrainError::DeviceLost(reason)) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use crate::train::TrainError;
+
+    #[test]
+    fn a_lost_device_or_a_cancel_ends_a_comparison_and_other_failures_do_not() {
+        let lost = Error::from(TrainError::DeviceLost("Destroyed".into()));
+        assert!(lost.ends_comparison());
+        assert_eq!(lost.device_lost(), Some("Destroyed"));
+        assert!(Error::from(TrainError::Cancelled).ends_comparison());
+        let diverged = Error::from(TrainError::NonFinite { step: 3, loss: f32::NAN, learning_rate: 1.0 });
+        assert!(!diverged.ends_comparison() && diverged.device_lost().is_none());
+    }
 }

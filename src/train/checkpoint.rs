@@ -165,13 +165,12 @@ struct Metadata {
     updates: BTreeMap<String, u32>,
 }
 
-fn read_back_error(what: &str, e: impl std::fmt::Debug) -> TrainError {
-    TrainError::Device("checkpoint read-back", format!("{what}: {e:?}"))
-}
-
 async fn read_back(what: &str, tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
-    let data = tensor.into_data_async().await.map_err(|e| read_back_error(what, e))?;
-    data.try_to_vec::<f32>().map_err(|e| read_back_error(what, e))
+    let data = tensor.into_data_async().await.map_err(|e| match TrainError::read_back("checkpoint read-back", e) {
+        TrainError::Device(part, e) => TrainError::Device(part, format!("{what}: {e}")),
+        lost => lost,
+    })?;
+    data.try_to_vec::<f32>().map_err(|e| TrainError::Device("checkpoint read-back", format!("{what}: {e:?}")))
 }
 
 /// The trainable parameters of a module, each with its path and shape, flattened.

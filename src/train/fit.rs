@@ -104,7 +104,7 @@ pub async fn train_task<T: Task>(
             let mask_seed = derive_seed(config.seed, step as u64);
             let (loss, grads) = shard::loss_and_gradients(task, &model, &examples, mask_seed);
             let loss_value: f32 =
-                loss.into_scalar_async().await.map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
+                loss.into_scalar_async().await.map_err(|e| TrainError::read_back("loss read-back", e))?;
             if !loss_value.is_finite() {
                 return Err(if step == 0 {
                     TrainError::NonFiniteAtStart { loss: loss_value }

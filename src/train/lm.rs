@@ -15,7 +15,9 @@ use crate::model::generate::{Generation, GenerationSettings, Step};
 /// Loss and perplexity over a set of examples.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LmMetrics {
+    #[serde(deserialize_with = "super::metrics::nan_if_null")]
     pub loss: f64,
+    #[serde(deserialize_with = "super::metrics::nan_if_null")]
     pub perplexity: f64,
     /// The tokens the loss read.
     pub tokens: usize,
@@ -41,10 +43,7 @@ pub async fn evaluate_lm(
         }
         let batch = LmBatch::new(&refs, pad_id, &device);
         let loss = model.loss(batch.input_ids, batch.mask, &batch.targets);
-        let mean = loss
-            .into_scalar_async::<f32>()
-            .await
-            .map_err(|e| TrainError::Device("loss read-back", format!("{e:?}")))?;
+        let mean = loss.into_scalar_async::<f32>().await.map_err(|e| TrainError::read_back("loss read-back", e))?;
         total += f64::from(mean) * learned as f64;
         tokens += learned;
     }

@@ -4,11 +4,20 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalMetrics {
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub accuracy: f64,
     /// Unweighted mean of per-class F1 over the classes present in the labels or the predictions (as sklearn).
+    #[serde(deserialize_with = "nan_if_null")]
     pub macro_f1: f64,
     pub examples: usize,
+}
+
+/// JSON has no NaN or infinity (serde_json writes `null`): a figure that was not finite reads back as NaN, so that
+/// what holds one (a checkpoint, a results file) stays readable.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// Softmax of one row of logits, computed stably.
@@ -88,5 +97,14 @@ mod tests {
     fn classes_never_seen_do_not_count_in_macro_f1() {
         let (m, _) = evaluate(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[0, 0], 3);
         assert_eq!(m.macro_f1, 1.0);
+    }
+
+    #[test]
+    fn figures_that_are_not_finite_survive_json() {
+        let m = EvalMetrics { loss: f64::NAN, accuracy: 0.5, macro_f1: f64::INFINITY, examples: 4 };
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, r#"{"loss":null,"accuracy":0.5,"macro_f1":null,"examples":4}"#);
+        let back: EvalMetrics = serde_json::from_str(&json).unwrap();
+        assert!(back.loss.is_nan() && back.macro_f1.is_nan() && back.accuracy == 0.5 && back.examples == 4);
     }
 }

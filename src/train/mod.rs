@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, ExecutionError, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use checkpoint::DataDigest;
@@ -134,8 +134,42 @@ pub enum TrainError {
     NoData,
     #[error("the {0} failed: {1}")]
     Device(&'static str, String),
+    /// The GPU went away (a driver reset, out of memory, a test's switch): every later operation on it fails, so the
+    /// run can only go on from its last checkpoint on another device.
+    #[error("the GPU was lost ({0})")]
+    DeviceLost(String),
     #[error("{0}")]
     Checkpoint(String),
+}
+
+impl TrainError {
+    /// A device failure may be the device going away before it says so (WebGPU reports a loss after the reads it
+    /// fails): where the device cannot read back one number either, it is lost.
+    pub async fn settle(self, device: &Device) -> Self {
+        let Self::Device(_, message) = &self else { return self };
+        match Tensor::<1>::from_floats([0.0f32], device).into_data_async().await {
+            Ok(_) => self,
+            Err(e @ ExecutionError::DevicePoisoned { .. }) => Self::DeviceLost(cause(&e)),
+            Err(_) => Self::DeviceLost(message.clone()),
+        }
+    }
+
+    /// A read-back that failed: the device lost apart from other failures.
+    pub fn read_back(what: &'static str, error: ExecutionError) -> Self {
+        match error {
+            ExecutionError::DevicePoisoned { .. } => Self::DeviceLost(cause(&error)),
+            _ => Self::Device(what, cause(&error)),
+        }
+    }
+}
+
+/// The innermost cause of an execution error, without its backtrace.
+fn cause(error: &ExecutionError) -> String {
+    let (ExecutionError::WithContext { reason }
+    | ExecutionError::Generic { reason, .. }
+    | ExecutionError::DevicePoisoned { reason }) = error;
+    let reason = reason.split("Backtrace:").next().unwrap_or(reason);
+    reason.rsplit("Caused by:").next().unwrap_or(reason).trim().to_string()
 }
 
 /// What the loop reports as it goes.
@@ -304,7 +338,11 @@ pub async fn train(
     host: &mut dyn Host,
 ) -> Result<Trained, TrainError> {
     let task = Classification { pad_id };
-    let run = train_task(&task, model, &data.train, &data.val, run, host).await?;
+    let device = model.classifier.weight.val().device();
+    let run = match train_task(&task, model, &data.train, &data.val, run, host).await {
+        Ok(run) => run,
+        Err(e) => return Err(TrainError::settle(e, &device).await),
+    };
     let confusion = run.evaluations.last().map(|(_, (_, confusion))| confusion.clone()).unwrap_or_else(Confusion::new);
     Ok(Trained {
         model: run.model,
@@ -338,7 +376,7 @@ pub async fn logits(
             .forward(batch.input_ids, batch.mask)
             .into_data_async()
             .await
-            .map_err(|e| TrainError::Device("logits read-back", format!("{e:?}")))?;
+            .map_err(|e| TrainError::read_back("logits read-back", e))?;
         let rows = data.try_to_vec::<f32>().map_err(|e| TrainError::Device("logits conversion", format!("{e:?}")))?;
         for (&i, row) in chunk.iter().zip(rows.chunks(classes)) {
             out[i * classes..(i + 1) * classes].copy_from_slice(row);
@@ -361,7 +399,25 @@ pub async fn evaluate(
 
 #[cfg(test)]
 mod tests {
-    use super::TrainConfig;
+    use super::{ExecutionError, TrainConfig, TrainError};
+
+    #[test]
+    fn a_device_error_on_a_device_that_still_answers_is_not_a_loss() {
+        let error = TrainError::Device("loss read-back", "timeout".into());
+        let settled = pollster::block_on(error.settle(&crate::device::cpu()));
+        assert!(matches!(settled, TrainError::Device("loss read-back", ref e) if e == "timeout"), "{settled}");
+    }
+
+    #[test]
+    fn a_lost_device_is_told_apart_from_other_read_back_failures() {
+        let lost =
+            TrainError::read_back("loss read-back", ExecutionError::DevicePoisoned { reason: "Destroyed".into() });
+        assert_eq!(lost.to_string(), "the GPU was lost (Destroyed)");
+        let nested =
+            "An error happened during execution\nCaused by:\n  the buffer could not be mapped\nBacktrace:\nnone";
+        let other = TrainError::read_back("loss read-back", ExecutionError::WithContext { reason: nested.into() });
+        assert_eq!(other.to_string(), "the loss read-back failed: the buffer could not be mapped");
+    }
 
     #[test]
     fn a_budget_out_of_range_is_refused_with_its_range() {

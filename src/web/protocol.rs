@@ -8,6 +8,7 @@ use crate::method::MethodConfig;
 use crate::model::generate::GenerationSettings;
 use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
 use crate::session::lm::LmResult;
+use crate::session::memory::ModelShape;
 use crate::share::link::{CheckedLink, LinkMeta, Precision};
 /// Adapter files travel in messages as the engine writes them.
 pub use crate::share::peft::AdapterFiles;
@@ -110,6 +111,8 @@ pub enum ToWorker {
         chat: bool,
         settings: GenerationSettings,
     },
+    /// Test-only: destroys the WebGPU device training runs on, as a driver reset would.
+    LoseGpuForTest,
     /// LoRA or DoRA folded into the base weights, for download.
     Merge {
         request: u64,
@@ -230,6 +233,8 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     pub parameters: usize,
     pub weight_bytes: usize,
+    /// What training memory follows, for the estimate before a comparison.
+    pub shape: ModelShape,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,6 +378,10 @@ pub enum FromWorker {
     MergeFailed {
         request: u64,
         error: String,
+    },
+    /// The WebGPU device was lost mid-run: the comparison stopped, its runs' checkpoints kept.
+    GpuLost {
+        reason: String,
     },
     /// Anything else that went wrong (a malformed message).
     Error(String),

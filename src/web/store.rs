@@ -110,12 +110,12 @@ impl StoredRun {
 
 pub async fn save(run: &StoredRun) -> Result<(), String> {
     let value = serde_wasm_bindgen::to_value(run).map_err(|e| e.to_string())?;
-    store_put(&run.key(), value).await.map(|_| ()).map_err(|e| super::js_error(&e))
+    store_put(&run.key(), value).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
 /// Every stored run in comparison order; records that no longer parse (an older format) are skipped.
 pub async fn load() -> Result<Vec<StoredRun>, String> {
-    let values = store_all().await.map_err(|e| super::js_error(&e))?;
+    let values = store_all().await.map_err(|e| storage_error(&e))?;
     let array: js_sys::Array = values.into();
     let mut runs: Vec<StoredRun> = array.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect();
     runs.sort_by_key(|r| (r.comparison, r.index, r.result.seed));
@@ -123,25 +123,25 @@ pub async fn load() -> Result<Vec<StoredRun>, String> {
 }
 
 pub async fn clear() -> Result<(), String> {
-    store_clear().await.map(|_| ()).map_err(|e| super::js_error(&e))
+    store_clear().await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
 /// A comparison in progress, kept until it finishes or is stopped (any serialisable record: the page's).
 pub async fn save_pending<T: Serialize>(comparison: u64, pending: &T) -> Result<(), String> {
     let value = serde_wasm_bindgen::to_value(pending).map_err(|e| e.to_string())?;
-    pending_put(&comparison.to_string(), value).await.map(|_| ()).map_err(|e| super::js_error(&e))
+    pending_put(&comparison.to_string(), value).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
 /// The comparisons in progress when their tabs went (or still running in other tabs), those that still parse.
 pub async fn load_pending<T: for<'de> Deserialize<'de>>() -> Result<Vec<T>, String> {
-    let values: js_sys::Array = pending_all().await.map_err(|e| super::js_error(&e))?.into();
+    let values: js_sys::Array = pending_all().await.map_err(|e| storage_error(&e))?.into();
     Ok(values.iter().filter_map(|v| serde_wasm_bindgen::from_value(v).ok()).collect())
 }
 
 /// Forgets a comparison in progress and its checkpoints.
 pub async fn clear_pending(comparison: u64) -> Result<(), String> {
-    pending_delete(&comparison.to_string()).await.map_err(|e| super::js_error(&e))?;
-    checkpoints_clear(&checkpoint_prefix(comparison, "")).await.map(|_| ()).map_err(|e| super::js_error(&e))
+    pending_delete(&comparison.to_string()).await.map_err(|e| storage_error(&e))?;
+    checkpoints_clear(&checkpoint_prefix(comparison, "")).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
 /// Where the checkpoints of `comparison`'s runs whose names start with `label` are kept.
@@ -150,12 +150,12 @@ pub fn checkpoint_prefix(comparison: u64, label: &str) -> String {
 }
 
 pub async fn put_checkpoint(key: &str, bytes: &[u8]) -> Result<(), String> {
-    checkpoint_put(key, js_sys::Uint8Array::from(bytes)).await.map(|_| ()).map_err(|e| super::js_error(&e))
+    checkpoint_put(key, js_sys::Uint8Array::from(bytes)).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
 /// The checkpoints under `prefix`: each run's name (the key after the comparison) and its bytes.
 pub async fn checkpoints(prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let pairs: js_sys::Array = checkpoints_with_prefix(prefix).await.map_err(|e| super::js_error(&e))?.into();
+    let pairs: js_sys::Array = checkpoints_with_prefix(prefix).await.map_err(|e| storage_error(&e))?.into();
     let mut out = Vec::with_capacity(pairs.length() as usize);
     for pair in pairs.iter() {
         let pair: js_sys::Array = pair.into();
@@ -165,4 +165,15 @@ pub async fn checkpoints(prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String>
         out.push((label, bytes));
     }
     Ok(out)
+}
+
+/// A storage failure in words: a full disk is named as such (its message alone may not say so).
+fn storage_error(error: &JsValue) -> String {
+    let message = super::js_error(error);
+    let name = js_sys::Reflect::get(error, &"name".into()).ok().and_then(|n| n.as_string());
+    if name.as_deref() == Some("QuotaExceededError") {
+        format!("the browser's storage for this page is full ({message})")
+    } else {
+        message
+    }
 }

@@ -24,6 +24,7 @@ use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
 use crate::model::{Checkpoint, Pretrained};
 use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
+use crate::session::memory::ModelShape;
 use crate::session::timing::time_steps;
 use crate::session::{self, ComparisonHost, HeldOut, OpenedRun, RunRecord, SeedUnit, TrainedMethod, predict};
 use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
@@ -48,6 +49,8 @@ struct State {
     device: Option<Device>,
     /// Set on WebGPU; `None` on the CPU.
     gpu_buffer_limit: Option<u64>,
+    /// The WebGPU device training runs on, if it does.
+    webgpu: Option<burn::tensor::wgpu::wgpu::Device>,
     /// Where the model came from, for helper workers.
     source: Option<ModelSource>,
     pretrained: Option<Rc<Pretrained>>,
@@ -102,10 +105,12 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                     return post(&FromWorker::ModelFailed(e));
                 }
             };
+            let webgpu = gpu.as_ref().ok().map(|gpu| gpu.wgpu.clone());
             let (device, info, limit) = choose_backend(&pretrained, backend, gpu).await;
             post(&FromWorker::Backend(info));
             let mut state = state.borrow_mut();
             state.device = Some(device);
+            state.webgpu = webgpu.filter(|_| limit.is_some());
             state.gpu_buffer_limit = limit;
             post(&FromWorker::ModelReady(model_info(&pretrained)));
             state.pretrained = Some(Rc::new(pretrained));
@@ -128,6 +133,11 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                 post(&FromWorker::UnitFailed { unit, error });
             }
             post(&FromWorker::CompareFinished);
+        }
+        ToWorker::LoseGpuForTest => {
+            if let Some(gpu) = state.borrow().webgpu.as_ref() {
+                gpu.destroy();
+            }
         }
         ToWorker::Predict { request, text } => {
             let trained = state.borrow().trained.clone();
@@ -281,6 +291,8 @@ fn rank(method: &str, labels: &[String], probabilities: &[f64]) -> MethodPredict
 /// A granted WebGPU adapter.
 struct Gpu {
     device: Device,
+    /// The WebGPU device under it (for the test-only switch that loses it).
+    wgpu: burn::tensor::wgpu::wgpu::Device,
     adapter: String,
     software: bool,
     max_storage_binding: u64,
@@ -345,6 +357,7 @@ async fn webgpu() -> Result<Gpu, String> {
     let name = if name.is_empty() { format!("{:?} adapter", adapter.backend) } else { name };
     Ok(Gpu {
         device: device.autodiff(),
+        wgpu: setup.device.clone(),
         software: fallback || name.to_lowercase().contains("swiftshader"),
         adapter: name,
         max_storage_binding: limits.max_storage_buffer_binding_size,
@@ -582,6 +595,7 @@ fn model_info(pretrained: &Pretrained) -> ModelInfo {
         vocab_size: c.vocab_size,
         parameters: Checkpoint::parse(&pretrained.weights).map_or(0, |ck| ck.parameter_count()),
         weight_bytes: pretrained.weights.len(),
+        shape: ModelShape::of(pretrained),
     }
 }
 
@@ -687,7 +701,7 @@ impl ComparisonHost for WorkerHost {
     fn search_finished(&mut self, method: usize, outcome: &Result<SearchOutcome, session::Error>) {
         post(&match outcome {
             Ok(outcome) => FromWorker::SearchFinished { method, outcome: outcome.clone() },
-            Err(e) => FromWorker::UnitFailed { unit: Unit::Search { method }, error: e.to_string() },
+            Err(e) => unit_failed(Unit::Search { method }, e),
         });
     }
 
@@ -700,8 +714,16 @@ impl ComparisonHost for WorkerHost {
                     keeper.keep(method, seed, trained.model.clone());
                 }
             }
-            Err(e) => post(&FromWorker::UnitFailed { unit: Unit::Run { method, seed }, error: e.to_string() }),
+            Err(e) => post(&unit_failed(Unit::Run { method, seed }, e)),
         }
+    }
+}
+
+/// Why `unit` ended: a lost GPU ends the comparison here (the page goes on with it on the CPU).
+fn unit_failed(unit: Unit, error: &session::Error) -> FromWorker {
+    match error.device_lost() {
+        Some(reason) => FromWorker::GpuLost { reason: reason.to_string() },
+        None => FromWorker::UnitFailed { unit, error: error.to_string() },
     }
 }
 

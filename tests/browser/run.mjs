@@ -39,7 +39,8 @@ function sentimentCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-/// Opens the page on WebGPU (SwiftShader) unless asked otherwise: `backend` is the page's `?backend=` (auto times both).
+/// Opens the page on WebGPU (SwiftShader) unless asked otherwise: `backend` is the page's `?backend=` (auto times both);
+/// `model` a fixture's name or a path under the site.
 async function openPage(browser, base, { noWebGpu = false, backend = "webgpu", query = "", model = "tiny-bert" } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   if (noWebGpu) {
@@ -52,7 +53,8 @@ async function openPage(browser, base, { noWebGpu = false, backend = "webgpu", q
   page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
   page.log = log;
-  await page.goto(`${base}/?model=fixtures/${model}/&backend=${backend}${query}`);
+  const modelPath = model.includes("/") ? model : `fixtures/${model}/`;
+  await page.goto(`${base}/?model=${modelPath}&backend=${backend}${query}`);
   await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
   return { context, page };
 }
@@ -826,6 +828,88 @@ const tests = {
     });
     await third.waitForSelector("tr.result-row", { timeout: 30_000 });
     await context.close();
+  },
+
+  /// A batch too big for a worker's memory is refused before anything trains, with the largest batch that fits (from
+  /// the engine's estimate); that batch then trains. MiniLM at 512 tokens, on the CPU.
+  async memory(browser, base) {
+    const { context, page } = await openPage(browser, base, { noWebGpu: true, backend: "cpu", model: "models/all-MiniLM-L6-v2/" });
+    // Texts longer than 512 tokens, so that the batches are as large as the estimate assumes.
+    const long = sentimentCsv(40).split("\n").map((line, i) => (i === 0 || !line ? line : line.replace("the food was", "the food was ".repeat(120))));
+    await upload(page, "reviews.csv", long.join("\n"));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 2, batch: 256, maxLength: 512 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await page.click("#compare");
+    await page.waitForSelector("#compare-error");
+    const refused = await page.textContent("#compare-error");
+    console.log(`  ${refused}`);
+    const fits = refused.match(/needs about .* a batch of (\d+) fits/);
+    assert(fits, `refused with a batch that fits: ${refused}`);
+    assert(!(await page.$("#progress")), "nothing started");
+    await page.fill("#batch-size", fits[1]);
+    await runCompare(page, 1, 300_000);
+    await context.close();
+  },
+
+  /// A lost GPU (the test-only message LoseGpuForTest destroys the worker's WebGPU device, as a driver reset would)
+  /// mid-run: the page says so and the run finishes on the CPU from its last stored checkpoint.
+  async gpulost(browser, base) {
+    const { context, page } = await openPage(browser, base);
+    await page.waitForSelector("#backend[data-kind=WebGPU]");
+    await upload(page, "reviews.csv", sentimentCsv(96));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 30, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await page.click("#compare");
+    await page.waitForSelector("#progress .saved", { timeout: 300_000 });
+    const saved = Number(await page.getAttribute("#progress .saved", "data-step"));
+    const worker = page.workers().find((w) => w.url().endsWith("worker.js"));
+    await worker.evaluate(() => self.onmessage(new MessageEvent("message", { data: "LoseGpuForTest" })));
+    await page.waitForFunction(() => document.querySelector("#notices")?.textContent.includes("The GPU was lost"), null, { timeout: 120_000 });
+    await page.waitForFunction(() => document.querySelector("#backend")?.dataset.kind?.startsWith("CPU"), null, { timeout: 120_000 });
+    await page.waitForSelector("#progress .resumed", { timeout: 120_000 });
+    const resumedFrom = Number(await page.getAttribute("#progress .resumed", "data-step"));
+    await page.waitForFunction(() => document.querySelectorAll("tr.result-row").length === 1 && !document.querySelector("#progress"), null, { timeout: 300_000 });
+    const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
+    assert(failures.length === 0, `nothing failed: ${failures.join("; ")}`);
+    const notice = await page.textContent("#notices");
+    console.log(`  lost after the checkpoint at step ${saved}; went on from step ${resumedFrom} on the CPU; ${notice}`);
+    assert(resumedFrom >= saved && resumedFrom < 30, `the run went on from its last checkpoint (${resumedFrom}, saved ${saved})`);
+    assert(Number(await page.getAttribute("tr.result-row", "data-loss-end")) > 0, "the run finished");
+    await page.screenshot({ path: path.join(artifacts, "gpu-lost.png"), fullPage: true });
+    await context.close();
+  },
+
+  /// Storage refused (the test-only `?test-storage=off`, as in a private window without storage): the page says so at
+  /// once, the comparison still runs, its rows say they are not stored, and they download as one zip.
+  async storage(browser, base) {
+    const downloads = fs.mkdtempSync(path.join(os.tmpdir(), "peft-lab-storage-"));
+    const { context, page } = await openPage(browser, base, { noWebGpu: true, backend: "cpu", query: "&test-storage=off" });
+    await page.waitForFunction(() => document.querySelector("#notices")?.textContent.includes("keeps nothing"), null, { timeout: 30_000 });
+    await upload(page, "reviews.csv", sentimentCsv(64));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 8, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3, head: 1e-2 });
+    await runCompare(page, 2, 300_000);
+    const notStored = await page.$$eval("tr.result-row .not-stored", (marks) => marks.length);
+    assert(notStored === 2, `both rows say they are not stored: ${notStored}`);
+    assert((await page.getAttribute("#unsaved", "data-runs")) === "2", "the runs not stored are offered");
+    assert(await page.$("#download-json"), "the results' own downloads are offered too");
+    const notices = await page.textContent("#notices");
+    assert(notices.includes("could not be stored in the browser"), `a finished run says it was not stored: ${notices}`);
+    await page.screenshot({ path: path.join(artifacts, "storage.png"), fullPage: true });
+    const zip = await downloadZip(page, "#download-unsaved", downloads);
+    assert(zip.name === "peft-lab-runs.zip", `the runs' zip: ${zip.name}`);
+    const figures = JSON.parse(fs.readFileSync(path.join(zip.dir, "runs.json")));
+    assert(figures.length === 2 && figures.every((f) => f.result.losses.length === 8), `runs.json has both runs' figures`);
+    for (const folder of ["peft-lab-lora-r8-seed42", "peft-lab-head-seed42"]) {
+      const config = path.join(zip.dir, folder, "adapter_config.json");
+      assert(fs.existsSync(config) && fs.existsSync(path.join(zip.dir, folder, "adapter_model.safetensors")), `${folder} holds the PEFT files`);
+    }
+    console.log(`  ${notStored} runs not stored, downloaded: ${fs.readdirSync(zip.dir).join(", ")}`);
+    await context.close();
+    fs.rmSync(downloads, { recursive: true, force: true });
   },
 
   async cpu(browser, base) {

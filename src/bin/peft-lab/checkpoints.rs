@@ -14,7 +14,8 @@ pub struct FolderStore {
 
 impl FolderStore {
     /// Opens (or creates) `dir` for runs on the model `model` (a name and the sha256 of its weights). With `resume`,
-    /// the folder must hold checkpoints of that model.
+    /// the folder must hold checkpoints of that model; without, its checkpoints of an earlier run are removed (a run
+    /// of the same name on another model would otherwise be resumed from one later).
     pub fn open(dir: &Path, every: usize, resume: bool, model: &str) -> Result<Self, String> {
         if every == 0 {
             return Err("--checkpoint-every is 0; it must be a number of steps from 1".into());
@@ -36,6 +37,7 @@ impl FolderStore {
             }
         } else {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            remove_checkpoints(dir)?;
             std::fs::write(&marker, format!("{model}\n"))
                 .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
         }
@@ -55,6 +57,19 @@ impl FolderStore {
         }
         self.dir.join(format!("{}.ckpt", name.trim_end_matches('-')))
     }
+}
+
+/// Removes the checkpoints (finished or partly written) in `dir`; nothing else.
+fn remove_checkpoints(dir: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.ends_with(".ckpt") || name.ends_with(".ckpt.partial") {
+            std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 impl CheckpointStore for FolderStore {

@@ -4,12 +4,13 @@
 use leptos::prelude::*;
 
 use super::data::Data;
-use super::format::{duration, format_count};
+use super::format::{duration, format_count, mib};
 use super::methods::Cards;
 use super::parallel_workers;
-use super::status::Status;
+use super::status::{ModelState, Status};
 use crate::session::compare::{ComparePlan, SearchSettings};
 use crate::session::held_out_fractions;
+use crate::session::memory::MemoryEstimate;
 use crate::train::TrainConfig;
 
 /// The budget as typed (validated when a comparison starts).
@@ -137,6 +138,19 @@ fn plan_size(
     Some((plan.methods.len(), steps, seconds))
 }
 
+/// The memory the most demanding ticked method needs at this batch and length (the engine's estimate, checked
+/// again when Compare is pressed).
+fn memory_note(budget: Budget, cards: Cards, status: Status) -> String {
+    let ModelState::Ready(model) = status.model.get() else { return String::new() };
+    let (Ok(choice), Ok(methods)) = (budget.choice(), cards.planned()) else { return String::new() };
+    let (batch, length) = (choice.config.batch_size, choice.config.max_length);
+    let most =
+        methods.iter().map(|m| MemoryEstimate::new(&model.shape, &m.config, batch, length)).max_by_key(|e| e.total());
+    most.map_or(String::new(), |e| {
+        format!(" A run needs about {} of memory, {} of it activations.", mib(e.total()), mib(e.activations))
+    })
+}
+
 /// The budget's fields, and the plan's size and time (with why the runs per method were set to one when three would
 /// not fit). Three runs per method are chosen where the estimate says they fit, unless the person chose.
 #[component]
@@ -176,7 +190,11 @@ pub fn BudgetFields() -> impl IntoView {
         } else {
             String::new()
         };
-        Some(format!("Plan: {methods} method(s) × {runs} run(s), {} optimiser steps{time}.{note}", format_count(steps)))
+        let memory = memory_note(budget, cards, status);
+        Some(format!(
+            "Plan: {methods} method(s) × {runs} run(s), {} optimiser steps{time}.{note}{memory}",
+            format_count(steps)
+        ))
     };
     let number = move |id: &'static str, field: RwSignal<String>| {
         view! { <input id=id type="number" class="short" prop:value=move || field.get() on:input=move |ev| field.set(event_target_value(&ev)) /> }

@@ -1,16 +1,15 @@
-//! The comparison: started from the cards, the budget and the data, kept in the browser until it ends (a reload or
-//! a crashed worker goes on with it), cancelled, and its section (budget, Compare, progress, failures).
+//! The comparison: started from the cards, the budget and the data, kept in the browser until it ends (a reload, a
+//! crashed worker or a lost GPU goes on with it), cancelled.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
-use super::budget::{Budget, BudgetChoice, BudgetFields};
+use super::budget::{Budget, BudgetChoice};
 use super::data::Data;
 use super::methods::Cards;
 use super::notices::Notices;
-use super::progress::{Progress, ProgressView};
-use super::results::Results;
+use super::runs::Runs;
 use super::status::Status;
 use super::try_it::TryIt;
 use super::worker_link::WorkerLink;
@@ -48,6 +47,25 @@ pub struct PendingComparison {
 /// Live curves of the running comparison's seed runs: losses per step, (epoch, accuracy) per evaluation.
 pub type LiveCurves = Vec<(Unit, Vec<f32>, Vec<(usize, f64)>)>;
 
+/// A unit of the running comparison that started: a search or one seed's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub unit: Unit,
+    /// "lora r8 · seed 42", "lora r8 · learning-rate search".
+    pub name: String,
+    pub step: usize,
+    pub total_steps: usize,
+    pub seconds_per_step: f64,
+    /// Finished or failed: counted as done, no longer shown.
+    pub finished: bool,
+    /// Steps timed in this page (a resumed run's earlier steps were not).
+    pub timed_steps: usize,
+    /// The step of its latest checkpoint the browser has stored.
+    pub saved_step: Option<usize>,
+    /// The step it went on from after a reload.
+    pub resumed_from: Option<usize>,
+}
+
 #[derive(Clone, Copy)]
 pub struct Comparison {
     pub running: RwSignal<Option<Running>>,
@@ -69,7 +87,7 @@ pub struct Comparison {
     current: StoredValue<Option<PendingComparison>>,
     pub worker: WorkerLink,
     pub notices: Notices,
-    pub results: Results,
+    pub results: Runs,
     pub try_it: TryIt,
     status: Status,
     data: Data,
@@ -78,17 +96,8 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        worker: WorkerLink,
-        notices: Notices,
-        results: Results,
-        try_it: TryIt,
-        status: Status,
-        data: Data,
-        cards: Cards,
-        budget: Budget,
-    ) -> Self {
+    /// Built where the slices it works with are provided.
+    pub fn new() -> Self {
         Self {
             running: RwSignal::new(None),
             progress: RwSignal::new(Vec::new()),
@@ -101,15 +110,20 @@ impl Comparison {
             first_step_marked: StoredValue::new(false),
             interrupted: StoredValue::new(Vec::new()),
             current: StoredValue::new(None),
-            worker,
-            notices,
-            results,
-            try_it,
-            status,
-            data,
-            cards,
-            budget,
+            worker: expect_context(),
+            notices: expect_context(),
+            results: expect_context(),
+            try_it: expect_context(),
+            status: expect_context(),
+            data: expect_context(),
+            cards: expect_context(),
+            budget: expect_context(),
         }
+    }
+
+    /// Whether the model and a usable dataset are there (tracked).
+    pub fn can_start(&self) -> bool {
+        self.status.ready() && self.data.usable()
     }
 
     /// Whether a comparison runs (tracked).
@@ -117,7 +131,7 @@ impl Comparison {
         self.running.with(Option::is_some)
     }
 
-    fn compare(&self) {
+    pub fn compare(&self) {
         self.error.set(None);
         let start = || -> Result<(), String> {
             let data = self.data.loaded.get_untracked().ok_or("load a dataset first")?;
@@ -131,6 +145,7 @@ impl Comparison {
             let train_examples = dataset.train_size(&fractions);
             let plan = ComparePlan { methods, seeds, config, search: SearchSettings::default() };
             plan.check()?;
+            self.status.memory_check(&plan)?;
             let backend = self.status.backend.get_untracked().map(|b| b.kind).unwrap_or_default();
             let running = Running {
                 comparison: now_ms(),
@@ -275,7 +290,7 @@ impl Comparison {
         self.progress.set(Vec::new());
     }
 
-    fn cancel(&self) {
+    pub fn cancel(&self) {
         self.notices.push(format!("cancelled {}; the methods that had finished are kept", self.training_now()));
         self.finished();
         self.worker.start();
@@ -286,29 +301,5 @@ impl Comparison {
         self.progress.with_untracked(|p| {
             p.iter().filter(|p| !p.finished).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
         })
-    }
-}
-
-#[component]
-pub fn CompareSection() -> impl IntoView {
-    let comparison = expect_context::<Comparison>();
-    let ready = move || comparison.status.ready() && comparison.data.usable();
-    view! {
-        <section id="compare-section">
-            <h2>"3. Budget and compare"</h2>
-            <BudgetFields />
-            <div class="actions">
-                <button id="compare" class="primary" on:click=move |_| comparison.compare()
-                    disabled=move || !ready() || comparison.is_running()>"Compare"</button>
-                <button id="cancel" on:click=move |_| comparison.cancel() disabled=move || !comparison.is_running()>"Cancel"</button>
-            </div>
-            <Show when=move || comparison.error.get().is_some()>
-                <p id="compare-error" class="error" role="alert">{move || comparison.error.get()}</p>
-            </Show>
-            <ProgressView />
-            <Show when=move || !comparison.failures.get().is_empty()>
-                <ul id="failures">{move || comparison.failures.get().into_iter().map(|(_, name, e)| view! { <li class="error">{name} " failed: " {e}</li> }).collect_view()}</ul>
-            </Show>
-        </section>
     }
 }

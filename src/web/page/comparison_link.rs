@@ -1,21 +1,15 @@
-//! Comparison links: the shown comparison (plan, every run's figures and curves, no tensors) as a link; and a link
-//! opened from the page's address, shown read-only as the same table and plots, with "Run this comparison on my
-//! data", which sets the cards and the budget from its plan.
+//! A comparison link opened from the page's address, shown read-only as the report's table and plots, with "Run this
+//! comparison on my data", which sets the cards and the budget from its plan. (Links are made beside the report.)
 
 use leptos::prelude::*;
 
 use super::budget::Budget;
-use super::compare::Comparison;
 use super::curves::Charts;
-use super::format::format_count;
 use super::methods::Cards;
 use super::notices::Notices;
-use super::report::{Shown, SummaryTable, shown};
-use super::{location_hash, page_address, scroll_to};
-use crate::session::MethodRuns;
-use crate::session::comparison_link::{
-    COMPARE_KEY, ComparisonSource, OpenedComparison, decode_comparison, encode_comparison,
-};
+use super::report::{Shown, SummaryTable};
+use super::{location_hash, scroll_to};
+use crate::session::comparison_link::{COMPARE_KEY, OpenedComparison, decode_comparison};
 
 /// A comparison link opened from the address (`#compare=…`), or why it could not be.
 #[derive(Clone, Copy)]
@@ -27,10 +21,11 @@ pub struct OpenedLinkComparison {
 }
 
 impl OpenedLinkComparison {
-    pub fn from_location(cards: Cards, budget: Budget, notices: Notices) -> Self {
+    pub fn from_location() -> Self {
         let hash = location_hash();
         let opened = hash.contains(COMPARE_KEY).then(|| decode_comparison(&hash).map_err(|e| e.to_string()));
-        Self { opened: RwSignal::new(opened), cards, budget, notices }
+        let opened = RwSignal::new(opened);
+        Self { opened, cards: expect_context(), budget: expect_context(), notices: expect_context() }
     }
 
     /// The cards and the budget as the opened comparison's plan has them; the person drops their data and compares.
@@ -64,69 +59,6 @@ impl OpenedLinkComparison {
             plan.seeds.len()
         ));
         scroll_to("data-section");
-    }
-}
-
-/// The link of the comparison the results show.
-fn share_comparison(comparison: Comparison) {
-    let made = (|| {
-        let shown = shown(comparison).ok_or("there is no comparison to share")?;
-        let plan = shown.plan.clone().ok_or("this comparison was stored before plans were: run it again")?;
-        let first = shown.stored.first().ok_or("no run of this comparison has finished")?;
-        let source = ComparisonSource {
-            model: first.model.clone(),
-            dataset: first.dataset.clone(),
-            val_fraction: first.val_fraction.unwrap_or(0.2),
-            test_fraction: first.test_fraction,
-            labels: shown.labels.clone(),
-        };
-        // Every method of the plan, those with nothing finished as empty runs.
-        let methods = (0..plan.methods.len())
-            .map(|i| {
-                shown.methods.iter().find(|(m, _)| *m == i).map(|(_, runs)| runs.clone()).unwrap_or_else(|| {
-                    MethodRuns {
-                        method: plan.methods[i].config.clone(),
-                        learning_rate: plan.methods[i].learning_rate,
-                        search: None,
-                        runs: Vec::new(),
-                    }
-                })
-            })
-            .collect::<Vec<_>>();
-        let payload = encode_comparison(&source, &plan, &methods).map_err(|e| e.to_string())?;
-        Ok::<_, String>(format!("{}#{COMPARE_KEY}{payload}", page_address()))
-    })();
-    comparison.made_link.set(Some(made));
-}
-
-/// "Share this comparison", beside the downloads.
-#[component]
-pub fn ShareComparisonButton() -> impl IntoView {
-    let comparison = expect_context::<Comparison>();
-    view! { <button id="share-comparison" on:click=move |_| share_comparison(comparison)>"Share this comparison"</button> }
-}
-
-/// The comparison link just made, with its length, or why there is none.
-#[component]
-pub fn MadeLink() -> impl IntoView {
-    let comparison = expect_context::<Comparison>();
-    move || {
-        comparison.made_link.get().map(|made| match made {
-            Ok(link) => {
-                let length = format!(
-                    "{} characters: the settings, every run's figures and curves, no trained weights (share each run for those).",
-                    format_count(link.len())
-                );
-                view! {
-                    <div id="comparison-link-box">
-                        <input id="comparison-link" type="text" readonly size="60" prop:value=link.clone() />
-                        <p class="muted" id="comparison-link-length" data-chars=link.len()>{length}</p>
-                    </div>
-                }
-                .into_any()
-            }
-            Err(e) => view! { <p id="comparison-link-error" class="error">{e}</p> }.into_any(),
-        })
     }
 }
 

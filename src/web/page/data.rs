@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::budget::Budget;
 use super::format::truncate;
 use super::status::Status;
 use super::worker_link::WorkerLink;
@@ -183,17 +182,18 @@ impl Data {
     }
 }
 
+/// The data section; `max_length` is the budget's (the token lengths are counted against it) and `val_percent` its
+/// validation share, set beside the columns.
 #[component]
-pub fn DataSection() -> impl IntoView {
+pub fn DataSection(max_length: RwSignal<String>, val_percent: RwSignal<String>) -> impl IntoView {
     let data = expect_context::<Data>();
     let status = expect_context::<Status>();
-    let budget = expect_context::<Budget>();
     let worker = expect_context::<WorkerLink>();
     // The token-length summary needs the tokenizer, which lives in the worker.
     Effect::new(move |_| {
         let ready = status.ready();
         let dataset = data.dataset();
-        let max_length = budget.max_length.get();
+        let max_length = max_length.get();
         if let (true, Some(dataset)) = (ready, dataset) {
             let max_length = max_length.trim().parse().unwrap_or(64);
             let request = worker.request(RequestKind::Summary);
@@ -230,16 +230,15 @@ pub fn DataSection() -> impl IntoView {
             <Show when=move || data.error.get().is_some()>
                 <p id="data-error" class="error" role="alert">{move || data.error.get()}</p>
             </Show>
-            {move || data.loaded.get().map(|loaded| view! { <Loaded loaded /> })}
+            {move || data.loaded.get().map(|loaded| view! { <Loaded loaded val_percent /> })}
         </section>
     }
 }
 
 /// The loaded file: its preview, the column pickers, its classes and token lengths.
 #[component]
-fn Loaded(loaded: LoadedData) -> impl IntoView {
+fn Loaded(loaded: LoadedData, val_percent: RwSignal<String>) -> impl IntoView {
     let data = expect_context::<Data>();
-    let budget = expect_context::<Budget>();
     let columns = loaded.table.columns.clone();
     let picker = move |id: &'static str, current: String, is_text: bool| {
         let options = columns
@@ -289,7 +288,7 @@ fn Loaded(loaded: LoadedData) -> impl IntoView {
                     on:change=move |ev| { data.skip_bad_rows.set(event_target_checked(&ev)); data.parse_last_file(); } />
                     "skip bad rows"</label>
                 <label>"Validation " <input id="val-percent" type="number" min="0" max="90" step="5" class="short"
-                    prop:value=move || budget.val_percent.get() on:input=move |ev| budget.val_percent.set(event_target_value(&ev)) />" %"</label>
+                    prop:value=move || val_percent.get() on:input=move |ev| val_percent.set(event_target_value(&ev)) />" %"</label>
             </div>
             {(!loaded.column_reasons.is_empty())
                 .then(|| view! { <p id="column-reasons" class="muted">"Columns: " {loaded.column_reasons.join("; ")}</p> })}

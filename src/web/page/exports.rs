@@ -49,13 +49,16 @@ pub fn download_zip(name: &str, files: &[(&str, &[u8])], notices: Notices) {
 
 /// adapter_config.json + adapter_model.safetensors (+ peft_lab.json), as `save_pretrained` writes them.
 pub fn download_peft(run: &StoredRun, notices: Notices) {
+    download_zip(&format!("{}-adapter.zip", file_stem(&run.result.method)), &peft_files(run), notices);
+}
+
+fn peft_files(run: &StoredRun) -> [(&'static str, &[u8]); 3] {
     let a = &run.adapter;
-    let files = [
+    [
         ("adapter_config.json", a.config_json.as_bytes()),
         ("adapter_model.safetensors", a.weights.as_slice()),
         ("peft_lab.json", a.run_info_json.as_bytes()),
-    ];
-    download_zip(&format!("{}-adapter.zip", file_stem(&run.result.method)), &files, notices);
+    ]
 }
 
 /// train_peft.py + peft_lab_run.json: the same run with transformers + peft.
@@ -112,4 +115,30 @@ fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
         let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
     }
     Ok(())
+}
+
+/// Runs as one zip: `runs.json` (what each ran on and its figures, curves included) and each run's PEFT files in a
+/// folder of its own.
+pub fn download_runs(runs: &[StoredRun], notices: Notices) {
+    let figures: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "comparison": iso_utc(r.comparison as f64 / 1000.0),
+                "model": r.model,
+                "dataset": r.dataset,
+                "backend": r.backend,
+                "training": r.config,
+                "result": r.result,
+            })
+        })
+        .collect();
+    let figures = serde_json::to_string_pretty(&figures).expect("JSON serialises");
+    let mut owned: Vec<(String, &[u8])> = vec![("runs.json".into(), figures.as_bytes())];
+    for run in runs {
+        let folder = format!("{}-seed{}", file_stem(&run.result.method), run.result.seed);
+        owned.extend(peft_files(run).map(|(name, bytes)| (format!("{folder}/{name}"), bytes)));
+    }
+    let files: Vec<(&str, &[u8])> = owned.iter().map(|(name, bytes)| (name.as_str(), *bytes)).collect();
+    download_zip("peft-lab-runs.zip", &files, notices);
 }

@@ -46,13 +46,13 @@ pub struct Imports {
 }
 
 impl Imports {
-    pub fn new(worker: WorkerLink, try_it: TryIt) -> Self {
+    pub fn new() -> Self {
         Self {
             status: RwSignal::new(None),
             loading: StoredValue::new(None),
             loaded: StoredValue::new(Vec::new()),
-            worker,
-            try_it,
+            worker: expect_context(),
+            try_it: expect_context(),
         }
     }
 

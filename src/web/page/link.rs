@@ -92,16 +92,18 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(
-        worker: WorkerLink,
-        notices: Notices,
-        status: Status,
-        try_it: TryIt,
-        cards: Cards,
-        budget: Budget,
-    ) -> Self {
-        let state = RwSignal::new(LinkState::None);
-        Self { state, in_flight: StoredValue::new(false), worker, notices, status, try_it, cards, budget }
+    /// Built where the slices it works with are provided.
+    pub fn new() -> Self {
+        Self {
+            state: RwSignal::new(LinkState::None),
+            in_flight: StoredValue::new(false),
+            worker: expect_context(),
+            notices: expect_context(),
+            status: expect_context(),
+            try_it: expect_context(),
+            cards: expect_context(),
+            budget: expect_context(),
+        }
     }
 
     /// A link in the address (`#share=…`) is opened as the page starts.

@@ -16,6 +16,7 @@ mod notices;
 mod progress;
 mod report;
 mod results;
+mod runs;
 mod share;
 mod status;
 mod try_it;
@@ -25,14 +26,16 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use budget::Budget;
-use compare::{CompareSection, Comparison, PendingComparison};
+use compare::{Comparison, PendingComparison};
 use comparison_link::{OpenedLinkComparison, SharedComparison};
 use data::{Data, DataSection, SAMPLES};
 use import::Imports;
 use link::{Link, OpenedLink};
 use methods::{Cards, MethodsSection};
 use notices::{NoticeList, Notices};
-use results::{Results, ResultsSection};
+use progress::CompareSection;
+use results::ResultsSection;
+use runs::Runs;
 use share::{ShareSection, Sharing};
 use status::{Status, StatusBar};
 use try_it::{TryIt, TrySection};
@@ -102,35 +105,29 @@ fn page_address() -> String {
     format!("{}{}{query}", part(location.origin()), part(location.pathname()))
 }
 
+/// Provides `slice` to the views below (and to the slices built after it).
+fn provide<T: Clone + Send + Sync + 'static>(slice: T) -> T {
+    provide_context(slice.clone());
+    slice
+}
+
 #[component]
 fn App() -> impl IntoView {
-    let notices = Notices::new();
-    let worker = WorkerLink::new();
-    let status = Status::new(worker);
-    let try_it = TryIt::new(worker);
-    let data = Data::new();
-    let cards = Cards::new();
-    let budget = Budget::new();
-    let results = Results::new(notices);
-    let comparison = Comparison::new(worker, notices, results, try_it, status, data, cards, budget);
-    let link = Link::new(worker, notices, status, try_it, cards, budget);
-    let share = Sharing::new(worker, notices, status);
-    let imports = Imports::new(worker, try_it);
-    let opened_comparison = OpenedLinkComparison::from_location(cards, budget, notices);
+    // Each slice takes the slices it works with from the context, so they are provided in this order.
+    let notices = provide(Notices::new());
+    let worker = provide(WorkerLink::new());
+    let status = provide(Status::new());
+    let try_it = provide(TryIt::new());
+    let data = provide(Data::new());
+    provide(Cards::new());
+    let budget = provide(Budget::new());
+    let results = provide(Runs::new());
+    let comparison = provide(Comparison::new());
+    let link = provide(Link::new());
+    let share = provide(Sharing::new());
+    let imports = provide(Imports::new());
+    provide(OpenedLinkComparison::from_location());
     worker.connect(Page { notices, status, data, comparison, try_it, link, share, imports });
-    provide_context(notices);
-    provide_context(worker);
-    provide_context(status);
-    provide_context(try_it);
-    provide_context(data);
-    provide_context(cards);
-    provide_context(budget);
-    provide_context(results);
-    provide_context(comparison);
-    provide_context(link);
-    provide_context(share);
-    provide_context(imports);
-    provide_context(opened_comparison);
 
     link.open_from_location();
     worker.start();
@@ -153,7 +150,7 @@ fn App() -> impl IntoView {
             <NoticeList />
             <OpenedLink />
             <SharedComparison />
-            <DataSection />
+            <DataSection max_length=budget.max_length val_percent=budget.val_percent />
             <MethodsSection />
             <CompareSection />
             <ResultsSection />

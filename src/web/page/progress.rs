@@ -1,35 +1,18 @@
 //! The running comparison as the worker reports it: units started, steps, evaluations, checkpoints stored, runs
-//! finished (stored, then shown) or failed; and the progress line with its ETA.
+//! finished (stored, then shown) or failed; and its section: the budget, Compare and Cancel, the progress line with
+//! its ETA, the failures.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::compare::Comparison;
+use super::budget::BudgetFields;
+use super::compare::{Comparison, Progress};
 use super::format::{duration, format_count};
 use super::{mark, now_ms};
 use crate::session::compare::{SearchOutcome, Unit};
 use crate::share::peft::AdapterFiles;
 use crate::train::{MethodResult, TrainEvent};
 use crate::web::store::{self, StoredRun};
-
-/// A unit of the running comparison that started: a search or one seed's run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    unit: Unit,
-    /// "lora r8 · seed 42", "lora r8 · learning-rate search".
-    pub name: String,
-    step: usize,
-    total_steps: usize,
-    seconds_per_step: f64,
-    /// Finished or failed: counted as done, no longer shown.
-    pub finished: bool,
-    /// Steps timed in this page (a resumed run's earlier steps were not).
-    timed_steps: usize,
-    /// The step of its latest checkpoint the browser has stored.
-    saved_step: Option<usize>,
-    /// The step it went on from after a reload.
-    resumed_from: Option<usize>,
-}
 
 impl Comparison {
     /// "lora r8 · seed 42" or "lora r8 · learning-rate search", for a unit of the running comparison.
@@ -180,13 +163,21 @@ impl Comparison {
         };
         let (notices, results) = (self.notices, self.results);
         spawn_local(async move {
-            match store::save(&run).await {
-                Ok(()) => store::announce_change(),
-                Err(e) => {
-                    notices.push(format!("{} finished but could not be stored in the browser: {e}", run.result.method))
+            let stored = match store::save(&run).await {
+                Ok(()) => {
+                    store::announce_change();
+                    true
                 }
-            }
-            results.add(run);
+                Err(e) => {
+                    notices.push(format!(
+                        "{} finished but could not be stored in the browser ({e}): download it under Results before \
+                         this page closes",
+                        run.result.method
+                    ));
+                    false
+                }
+            };
+            results.add(run, stored);
         });
     }
 }
@@ -228,5 +219,28 @@ pub fn ProgressView() -> impl IntoView {
                 <ul class="running">{lines}</ul>
             </div>
         })
+    }
+}
+
+#[component]
+pub fn CompareSection() -> impl IntoView {
+    let comparison = expect_context::<Comparison>();
+    view! {
+        <section id="compare-section">
+            <h2>"3. Budget and compare"</h2>
+            <BudgetFields />
+            <div class="actions">
+                <button id="compare" class="primary" on:click=move |_| comparison.compare()
+                    disabled=move || !comparison.can_start() || comparison.is_running()>"Compare"</button>
+                <button id="cancel" on:click=move |_| comparison.cancel() disabled=move || !comparison.is_running()>"Cancel"</button>
+            </div>
+            <Show when=move || comparison.error.get().is_some()>
+                <p id="compare-error" class="error" role="alert">{move || comparison.error.get()}</p>
+            </Show>
+            <ProgressView />
+            <Show when=move || !comparison.failures.get().is_empty()>
+                <ul id="failures">{move || comparison.failures.get().into_iter().map(|(_, name, e)| view! { <li class="error">{name} " failed: " {e}</li> }).collect_view()}</ul>
+            </Show>
+        </section>
     }
 }

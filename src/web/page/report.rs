@@ -1,15 +1,16 @@
 //! The shown comparison's report: a row per method over its runs (size, speed, accuracy as mean ± std with its
-//! interval and the mark against the best), what the marks mean, runs at chance and failures, the downloads and the
-//! confusion matrices.
+//! interval and the mark against the best), what the marks mean, runs at chance and failures, the downloads, its link
+//! (plan, every run's figures and curves, no tensors) and the confusion matrices.
 
 use leptos::prelude::*;
 
 use super::compare::Comparison;
-use super::comparison_link::{MadeLink, ShareComparisonButton};
 use super::exports;
 use super::format::format_count;
 use super::notices::Notices;
+use super::page_address;
 use crate::session::compare::{ComparePlan, MethodRuns, SeedRun, Unit};
+use crate::session::comparison_link::{COMPARE_KEY, ComparisonSource, encode_comparison};
 use crate::session::report::{AT_CHANCE, NOT_DISTINGUISHABLE, Part, Report, Verdict, interval, percent};
 use crate::session::results::results_csv;
 use crate::web::store::StoredRun;
@@ -219,5 +220,68 @@ fn confusion_view(report: &Report, labels: &[String]) -> impl IntoView + use<> {
             <summary>"Confusion matrices (true label by row, mean over each method's runs)"</summary>
             <div class="confusions">{tables}</div>
         </details>
+    }
+}
+
+/// The link of the comparison the results show.
+fn share_comparison(comparison: Comparison) {
+    let made = (|| {
+        let shown = shown(comparison).ok_or("there is no comparison to share")?;
+        let plan = shown.plan.clone().ok_or("this comparison was stored before plans were: run it again")?;
+        let first = shown.stored.first().ok_or("no run of this comparison has finished")?;
+        let source = ComparisonSource {
+            model: first.model.clone(),
+            dataset: first.dataset.clone(),
+            val_fraction: first.val_fraction.unwrap_or(0.2),
+            test_fraction: first.test_fraction,
+            labels: shown.labels.clone(),
+        };
+        // Every method of the plan, those with nothing finished as empty runs.
+        let methods = (0..plan.methods.len())
+            .map(|i| {
+                shown.methods.iter().find(|(m, _)| *m == i).map(|(_, runs)| runs.clone()).unwrap_or_else(|| {
+                    MethodRuns {
+                        method: plan.methods[i].config.clone(),
+                        learning_rate: plan.methods[i].learning_rate,
+                        search: None,
+                        runs: Vec::new(),
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let payload = encode_comparison(&source, &plan, &methods).map_err(|e| e.to_string())?;
+        Ok::<_, String>(format!("{}#{COMPARE_KEY}{payload}", page_address()))
+    })();
+    comparison.made_link.set(Some(made));
+}
+
+/// "Share this comparison", beside the downloads.
+#[component]
+pub fn ShareComparisonButton() -> impl IntoView {
+    let comparison = expect_context::<Comparison>();
+    view! { <button id="share-comparison" on:click=move |_| share_comparison(comparison)>"Share this comparison"</button> }
+}
+
+/// The comparison link just made, with its length, or why there is none.
+#[component]
+pub fn MadeLink() -> impl IntoView {
+    let comparison = expect_context::<Comparison>();
+    move || {
+        comparison.made_link.get().map(|made| match made {
+            Ok(link) => {
+                let length = format!(
+                    "{} characters: the settings, every run's figures and curves, no trained weights (share each run for those).",
+                    format_count(link.len())
+                );
+                view! {
+                    <div id="comparison-link-box">
+                        <input id="comparison-link" type="text" readonly size="60" prop:value=link.clone() />
+                        <p class="muted" id="comparison-link-length" data-chars=link.len()>{length}</p>
+                    </div>
+                }
+                .into_any()
+            }
+            Err(e) => view! { <p id="comparison-link-error" class="error">{e}</p> }.into_any(),
+        })
     }
 }

@@ -1,17 +1,17 @@
-//! Every stored run: kept in the browser (IndexedDB, shared by the page's tabs), a sortable table with each run's
-//! share and export buttons, and the shown comparison's report and charts above it.
+//! The results: the shown comparison's report and charts, then every run in a sortable table with each run's share
+//! and export buttons, and the runs the browser's storage refused, offered as one download.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::compare::Comparison;
 use super::curves::Charts;
+use super::exports;
 use super::format::{format_count, mib, optional};
-use super::notices::Notices;
 use super::report::{SummaryTable, shown};
+use super::runs::{Runs, run_key};
 use super::share::RunActions;
 use crate::session::report::{AT_CHANCE, at_chance};
-use crate::web::store::{self, StoredRun};
+use crate::web::store::StoredRun;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SortKey {
@@ -27,92 +27,42 @@ enum SortKey {
     MacroF1,
 }
 
-#[derive(Clone, Copy)]
-pub struct Results {
-    pub runs: RwSignal<Vec<StoredRun>>,
-    sort: RwSignal<(SortKey, bool)>,
-    notices: Notices,
-}
-
-impl Results {
-    pub fn new(notices: Notices) -> Self {
-        Self { runs: RwSignal::new(Vec::new()), sort: RwSignal::new((SortKey::Run, true)), notices }
-    }
-
-    /// Reads the stored runs, now and whenever another tab of the page stores or clears some.
-    pub async fn load(&self) {
-        match store::load().await {
-            Ok(runs) => self.runs.set(runs),
-            Err(e) => self.notices.push(format!("earlier runs could not be read from the browser's storage: {e}")),
-        }
-        let this = *self;
-        store::watch_other_tabs(move || {
-            spawn_local(async move {
-                match store::load().await {
-                    Ok(runs) => this.runs.set(runs),
-                    Err(e) => this.notices.push(format!("another tab's runs could not be read: {e}")),
-                }
-            })
-        });
-    }
-
-    /// How many runs of `comparison` are stored.
-    pub fn stored_of(&self, comparison: u64) -> usize {
-        self.runs.with_untracked(|runs| runs.iter().filter(|r| r.comparison == comparison).count())
-    }
-
-    /// Shows a stored run; a resumed comparison finishes its finished runs again (from their last checkpoints):
-    /// one row each.
-    pub fn add(&self, run: StoredRun) {
-        let key = (run.comparison, run.index, run.result.seed);
-        self.runs.update(|runs| {
-            runs.retain(|r| (r.comparison, r.index, r.result.seed) != key);
-            runs.push(run);
-        });
-    }
-
-    /// Asks first, then removes every stored run from the browser, in every tab.
-    fn clear(&self, comparison: Comparison) {
-        let (runs, comparisons) = self.runs.with_untracked(|runs| {
-            let mut ids: Vec<u64> = runs.iter().map(|r| r.comparison).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            (runs.len(), ids.len())
-        });
-        let question = format!(
-            "Remove the {runs} stored run(s) of {comparisons} comparison(s) from this browser, in every tab of this \
-             page? Files you downloaded are not touched."
-        );
-        let window = web_sys::window().expect("the page has a window");
-        if !window.confirm_with_message(&question).unwrap_or(false) {
-            return;
-        }
-        let this = *self;
-        spawn_local(async move {
-            match store::clear().await {
-                Ok(()) => {
-                    store::announce_change();
-                    this.runs.set(Vec::new());
-                    comparison.live.set(Vec::new());
-                }
-                Err(e) => this.notices.push(format!("the stored runs could not be cleared: {e}")),
+/// The runs the browser's storage refused, offered as one download before they are lost with the page.
+#[component]
+fn UnsavedRuns() -> impl IntoView {
+    let results = expect_context::<Runs>();
+    let unsaved = move || {
+        let keys = results.unsaved.get();
+        results.runs.with(|runs| runs.iter().filter(|r| keys.contains(&run_key(r))).cloned().collect::<Vec<_>>())
+    };
+    move || {
+        let runs = unsaved();
+        (!runs.is_empty()).then(|| {
+            let count = runs.len();
+            view! {
+                <div id="unsaved" class="warning" data-runs=count>
+                    {format!("{count} run(s) are not stored in this browser (its storage refused them): they are lost when this page closes. ")}
+                    <button id="download-unsaved" on:click=move |_| exports::download_runs(&runs, results.notices)>
+                        "Download them (figures and adapter files, one zip)"</button>
+                </div>
             }
-        });
+        })
     }
 }
 
 #[component]
 pub fn ResultsSection() -> impl IntoView {
-    let results = expect_context::<Results>();
+    let results = expect_context::<Runs>();
+    let sort = RwSignal::new((SortKey::Run, true));
     let comparison = expect_context::<Comparison>();
     let header = move |key: SortKey, title: &'static str| {
-        let arrow = move || match results.sort.get() {
+        let arrow = move || match sort.get() {
             (k, true) if k == key => " ▲",
             (k, false) if k == key => " ▼",
             _ => "",
         };
         view! {
-            <th class="sortable" on:click=move |_| results.sort.update(|s| *s = if s.0 == key { (key, !s.1) } else { (key, true) })>
+            <th class="sortable" on:click=move |_| sort.update(|s| *s = if s.0 == key { (key, !s.1) } else { (key, true) })>
                 {title}{arrow}
             </th>
         }
@@ -122,6 +72,7 @@ pub fn ResultsSection() -> impl IntoView {
     view! {
         <section id="results-section">
             <h2>"4. Results"</h2>
+            <UnsavedRuns />
             {summary}
             {charts}
             <h3>"Every run"</h3>
@@ -143,24 +94,24 @@ pub fn ResultsSection() -> impl IntoView {
                         <th></th>
                         <th>"share and export"</th>
                     </tr></thead>
-                    <tbody>{move || rows(results)}</tbody>
+                    <tbody>{move || rows(results, sort.get())}</tbody>
                 </table>
             </div>
             <p class="muted">"Peak GPU memory is what burn's allocator reserved on WebGPU; browsers do not report CPU memory per task, so CPU runs show n/a. Runs are kept in this browser (IndexedDB) until cleared."</p>
-            <button id="clear" on:click=move |_| results.clear(comparison) disabled=move || comparison.is_running()>"Clear stored runs"</button>
+            <button id="clear" on:click=move |_| results.clear(move || comparison.live.set(Vec::new())) disabled=move || comparison.is_running()>"Clear stored runs"</button>
         </section>
     }
 }
 
 /// The table's rows, in the chosen order (missing values last either way).
-fn rows(results: Results) -> impl IntoView {
+fn rows(results: Runs, (key, ascending): (SortKey, bool)) -> impl IntoView {
     let mut runs = results.runs.get();
+    let unsaved = results.unsaved.get();
     let comparisons: Vec<u64> = {
         let mut ids: Vec<u64> = runs.iter().map(|r| r.comparison).collect();
         ids.dedup();
         ids
     };
-    let (key, ascending) = results.sort.get();
     runs.sort_by(|a, b| {
         let order = match key {
             SortKey::Run => (a.comparison, a.index, a.result.seed).cmp(&(b.comparison, b.index, b.result.seed)),
@@ -185,7 +136,8 @@ fn rows(results: Results) -> impl IntoView {
             view! {
                 <tr class="result-row" class:at-chance=at_chance(r).is_some() data-method=r.method.clone() data-seed=r.seed data-loss-start=loss_mean(&r.losses, true)
                     data-loss-end=loss_mean(&r.losses, false)>
-                    <td title=format!("{} on {} · {} · {}", run.model, run.dataset, run.backend, run.config.batch_size)>{format!("#{number}")}</td>
+                    <td title=format!("{} on {} · {} · {}", run.model, run.dataset, run.backend, run.config.batch_size)>{format!("#{number}")}
+                        {unsaved.contains(&run_key(&run)).then(|| view! { <span class="not-stored" title="the browser's storage refused it: download it">" not stored"</span> })}</td>
                     <td class="method">{r.method.clone()}</td>
                     <td class="num" data-col="seed">{r.seed}</td>
                     <td class="num" data-col="trainable">{format_count(r.trainable_params)}</td>

@@ -38,9 +38,15 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    pub fn new(worker: WorkerLink, notices: Notices, status: Status) -> Self {
+    pub fn new() -> Self {
         let state = ShareState { run: None, precision: Precision::Int8, result: None };
-        Self { state: RwSignal::new(state), merging: RwSignal::new(None), worker, notices, status }
+        Self {
+            state: RwSignal::new(state),
+            merging: RwSignal::new(None),
+            worker: expect_context(),
+            notices: expect_context(),
+            status: expect_context(),
+        }
     }
 
     /// A merge in flight is lost with the worker; a link asked is asked of the next one.

@@ -8,8 +8,13 @@ use super::format::{format_count, mib};
 use super::notices::Notices;
 use super::worker_link::WorkerLink;
 use super::{DEFAULT_MODEL, query_param};
+use crate::session::compare::ComparePlan;
+use crate::session::memory::MemoryLimits;
 use crate::web::protocol::{BackendChoice, BackendInfo, ModelFiles, ModelInfo, ModelSource, ToWorker};
 use crate::web::{MAX_MODEL_BYTES, buffer_bytes, model_too_big};
+
+/// What a worker's run may hold on the CPU: wasm32's 4 GiB, less a quarter for the allocator's slack and the data.
+const WORKER_MEMORY: u64 = 3 << 30;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelState {
@@ -31,7 +36,7 @@ pub struct Status {
 
 impl Status {
     /// The model of `?model=` (else the default) on the backend of `?backend=` (`?cpu`, or no WebGPU: the CPU).
-    pub fn new(worker: WorkerLink) -> Self {
+    pub fn new() -> Self {
         let navigator = web_sys::window().expect("the page has a window").navigator();
         let page_has_webgpu = js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
         let model_source = match query_param("model") {
@@ -49,8 +54,20 @@ impl Status {
             model_source: RwSignal::new(model_source),
             backend: RwSignal::new(None),
             model: RwSignal::new(ModelState::Loading { loaded: 0, total: None }),
-            worker,
+            worker: expect_context(),
         }
+    }
+
+    pub fn model_loading(&self, loaded: u64, total: Option<u64>) {
+        self.model.set(ModelState::Loading { loaded, total });
+    }
+
+    pub fn model_ready(&self, info: ModelInfo) {
+        self.model.set(ModelState::Ready(info));
+    }
+
+    pub fn model_failed(&self, error: String) {
+        self.model.set(ModelState::Failed(error));
     }
 
     /// A new worker acquires the backend and loads the model again.
@@ -74,6 +91,25 @@ impl Status {
 
     pub fn model_name(&self) -> String {
         self.model_source.with_untracked(|s| s.name.clone())
+    }
+
+    /// Whether each method of `plan` fits in memory at its batch and length, on the backend chosen: a worker's wasm
+    /// memory on the CPU, the largest buffer on a GPU.
+    pub fn memory_check(&self, plan: &ComparePlan) -> Result<(), String> {
+        let (Some(backend), ModelState::Ready(model)) = (self.backend.get_untracked(), self.model.get_untracked())
+        else {
+            return Ok(());
+        };
+        let limits = if backend.gpu {
+            MemoryLimits { total: None, largest_tensor: backend.max_storage_binding_mib.map(|m| m << 20) }
+        } else {
+            MemoryLimits { total: Some(WORKER_MEMORY), largest_tensor: None }
+        };
+        let config = &plan.config;
+        for method in &plan.methods {
+            limits.check(&model.shape, &method.config, config.batch_size, config.max_length)?;
+        }
+        Ok(())
     }
 
     fn load(&self, source: ModelSource) {

@@ -20,13 +20,13 @@ pub struct TryIt {
 }
 
 impl TryIt {
-    pub fn new(worker: WorkerLink) -> Self {
+    pub fn new() -> Self {
         Self {
             tryable: RwSignal::new(Vec::new()),
             text: RwSignal::new("The food was great and the staff were friendly.".into()),
             predictions: RwSignal::new(Vec::new()),
             kept: StoredValue::new(Vec::new()),
-            worker,
+            worker: expect_context(),
         }
     }
 

@@ -9,10 +9,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use super::status::ModelState;
 use super::{Page, mark};
 use crate::web::js_error;
-use crate::web::protocol::{FromWorker, RequestKind, ToWorker};
+use crate::web::protocol::{BackendChoice, FromWorker, RequestKind, ToWorker};
 
 #[derive(Clone, Copy)]
 pub struct WorkerLink {
@@ -90,7 +89,7 @@ impl WorkerLink {
             Ok(worker) => worker,
             Err(e) => {
                 let error = format!("the training worker cannot start: {}", js_error(&e));
-                return page.status.model.set(ModelState::Failed(error));
+                return page.status.model_failed(error);
             }
         };
         let link = *self;
@@ -131,13 +130,26 @@ impl WorkerLink {
         self.last_crash.set_value(now);
         if again {
             let error = format!("the training worker stopped twice in a minute: {message}");
-            page.status.model.set(ModelState::Failed(error));
+            page.status.model_failed(error);
         } else {
             page.notices.push(format!(
                 "the training worker stopped{during}: {message}. It was restarted; finished runs are kept."
             ));
             self.start();
         }
+    }
+
+    /// The GPU went away mid-run: the comparison goes on on the CPU from its runs' last checkpoints.
+    fn gpu_lost(&self, reason: String) {
+        let page = self.page();
+        let during = page.comparison.training_now();
+        page.comparison.interrupt();
+        page.status.backend_choice.set(BackendChoice::Cpu);
+        page.notices.push(format!(
+            "The GPU was lost while training {during} ({reason}): the comparison goes on on the CPU from its runs' last \
+             checkpoints."
+        ));
+        self.start();
     }
 
     /// Hands a message to the slice it concerns; an answer to anything but the latest request of its kind is
@@ -152,16 +164,16 @@ impl WorkerLink {
         let comparison = page.comparison;
         match message {
             FromWorker::Backend(info) => page.status.backend.set(Some(info)),
-            FromWorker::ModelProgress { loaded, total } => page.status.model.set(ModelState::Loading { loaded, total }),
+            FromWorker::ModelProgress { loaded, total } => page.status.model_loading(loaded, total),
             FromWorker::ModelReady(info) => {
                 mark("peft-lab:model-ready");
-                page.status.model.set(ModelState::Ready(info));
+                page.status.model_ready(info);
                 page.link.reopen();
                 page.share.resend_pending();
                 page.imports.import_again();
                 comparison.resume_interrupted();
             }
-            FromWorker::ModelFailed(error) => page.status.model.set(ModelState::Failed(error)),
+            FromWorker::ModelFailed(error) => page.status.model_failed(error),
             FromWorker::Summary { summary, .. } => page.data.summary.set(Some(Ok(summary))),
             FromWorker::SummaryFailed { error, .. } => page.data.summary.set(Some(Err(error))),
             FromWorker::UnitStarted { unit, total_steps } => comparison.unit_started(unit, total_steps),
@@ -183,6 +195,7 @@ impl WorkerLink {
             FromWorker::Merged { config_json, weights, .. } => page.share.merged(Ok((config_json, weights))),
             FromWorker::MergeFailed { error, .. } => page.share.merged(Err(error)),
             FromWorker::Crashed(error) => self.crashed(error),
+            FromWorker::GpuLost { reason } => self.gpu_lost(reason),
             // The page has no decoder view yet; the worker's decoder jobs are driven by their browser test.
             FromWorker::DecoderProgress { .. }
             | FromWorker::DecoderTrained { .. }
