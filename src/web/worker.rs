@@ -587,15 +587,16 @@ async fn load_model(source: ModelSource) -> Result<Pretrained, String> {
 }
 
 fn model_info(pretrained: &Pretrained) -> ModelInfo {
-    let c = &pretrained.config;
+    // The shape parses the weights' header for their count; the rest reads it from there.
+    let shape = ModelShape::of(pretrained);
     ModelInfo {
         name: pretrained.name.clone(),
-        layers: c.num_hidden_layers,
-        hidden_size: c.hidden_size,
-        vocab_size: c.vocab_size,
-        parameters: Checkpoint::parse(&pretrained.weights).map_or(0, |ck| ck.parameter_count()),
+        layers: shape.layers as usize,
+        hidden_size: shape.hidden as usize,
+        vocab_size: pretrained.config.vocab_size,
+        parameters: shape.parameters as usize,
         weight_bytes: pretrained.weights.len(),
-        shape: ModelShape::of(pretrained),
+        shape,
     }
 }
 
@@ -646,15 +647,14 @@ impl Keeper {
 /// burn's allocator where there is one.
 struct WorkerHost {
     performance: Option<web_sys::Performance>,
-    /// The unit running now, which the training events belong to.
-    unit: Option<Unit>,
     keeper: Option<Keeper>,
+    /// The run's checkpoints, with the unit running now (which the training events belong to too).
     checkpoints: BrowserCheckpoints,
 }
 
 impl WorkerHost {
     fn new(keeper: Option<Keeper>, checkpoints: BrowserCheckpoints) -> Self {
-        Self { performance: scope().performance(), unit: None, keeper, checkpoints }
+        Self { performance: scope().performance(), keeper, checkpoints }
     }
 }
 
@@ -676,7 +676,7 @@ impl Host for WorkerHost {
     }
 
     fn event(&mut self, _name: &str, event: &TrainEvent) -> ControlFlow<()> {
-        if let Some(unit) = self.unit {
+        if let Some(unit) = self.checkpoints.unit {
             post(&FromWorker::Progress { unit, event: event.clone() });
         }
         ControlFlow::Continue(())
@@ -693,7 +693,6 @@ impl Host for WorkerHost {
 
 impl ComparisonHost for WorkerHost {
     fn unit_started(&mut self, unit: Unit, total_steps: usize) {
-        self.unit = Some(unit);
         self.checkpoints.unit = Some(unit);
         post(&FromWorker::UnitStarted { unit, total_steps });
     }
