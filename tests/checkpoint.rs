@@ -117,7 +117,9 @@ fn a_checkpoint_of_another_run_or_model_or_a_damaged_one_is_refused() {
     let checkpoint = TrainingCheckpoint::from_bytes(&host.store.files["lora r4"]).unwrap();
     let device = peft_lab::device::cpu();
     let wider = attach(lora(8).tuner(), tiny_model().classifier(2, &device).unwrap(), &device);
-    let misfit = checkpoint.restore(wider, 0.01, &device).err().expect("refused");
+    let misfit = checkpoint.misfit(&wider).expect("refused");
+    let (_given_back, refused) = checkpoint.restore(wider, 0.01, &device).err().expect("refused");
+    assert_eq!(refused, misfit);
     assert!(misfit.starts_with("the checkpoint does not fit this model:"), "{misfit}");
     assert!(misfit.contains("lora_a is [") && misfit.contains("in the checkpoint"), "{misfit}");
     let mut damaged = host.resuming();
@@ -130,4 +132,31 @@ fn a_checkpoint_of_another_run_or_model_or_a_damaged_one_is_refused() {
     };
     assert!(cut.starts_with("not a peft-lab checkpoint"), "{cut}");
     assert!(TrainingCheckpoint::from_bytes(b"{}").is_err());
+}
+
+/// Where resuming is the store's own idea (the page after a reload), a checkpoint that cannot resume its run, of other
+/// settings or damaged, starts the run afresh: it ends as a run that never had one, and the store hears why.
+#[test]
+fn a_store_that_resumes_on_its_own_starts_a_refused_run_afresh() {
+    let mut host = ResumingHost::new(3);
+    host.stop_after = Some(4);
+    assert!(train(&lora(4), 2e-2, &mut host).is_err());
+    let fresh = train(&lora(4), 1e-2, &mut ResumingHost::new(3)).unwrap().result;
+    let mut other_rate = host.resuming();
+    other_rate.store.start_afresh = true;
+    let afresh = train(&lora(4), 1e-2, &mut other_rate).unwrap().result;
+    assert_eq!(other_rate.resumed_at, None, "not resumed");
+    assert_eq!(other_rate.trained_steps, (1..=14).collect::<Vec<_>>(), "every step trained");
+    assert_eq!(afresh.losses, fresh.losses, "as a run without a checkpoint");
+    assert_eq!(other_rate.store.refused.len(), 1);
+    assert!(other_rate.store.refused[0].contains("its learning rate was 2.00e-2"), "{:?}", other_rate.store.refused);
+    let mut damaged = host.resuming();
+    damaged.store.start_afresh = true;
+    for bytes in damaged.store.files.values_mut() {
+        bytes.truncate(bytes.len() / 2);
+    }
+    let whole = train(&lora(4), 2e-2, &mut ResumingHost::new(3)).unwrap().result;
+    assert_eq!(train(&lora(4), 2e-2, &mut damaged).unwrap().result.losses, whole.losses);
+    assert_eq!((damaged.resumed_at, damaged.store.refused.len()), (None, 1));
+    assert!(damaged.store.refused[0].starts_with("not a peft-lab checkpoint"), "{:?}", damaged.store.refused);
 }

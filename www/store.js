@@ -75,15 +75,7 @@ export const pendingDelete = (id) => write(PENDING, (s) => s.delete(id));
 export const checkpointPut = (key, bytes) => write(CHECKPOINTS, (s) => s.put(bytes, key));
 export const checkpointsClear = (prefix) => write(CHECKPOINTS, (s) => s.delete(prefixed(prefix)));
 
-/// [key, bytes] of every checkpoint whose key starts with `prefix`.
-export async function checkpointsWithPrefix(prefix) {
-  const db = await open();
-  const tx = db.transaction(CHECKPOINTS, "readonly");
-  const store = tx.objectStore(CHECKPOINTS);
-  const keys = store.getAllKeys(prefixed(prefix));
-  const values = store.getAll(prefixed(prefix));
-  return finish(db, tx, () => keys.result.map((key, i) => [key, values.result[i]]));
-}
+export const checkpointGet = (key) => read(CHECKPOINTS, (s) => s.get(key));
 
 // Other tabs of the page hear when runs are stored or cleared here, and read them again.
 const channel = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("peft-lab-runs");

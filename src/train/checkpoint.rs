@@ -27,8 +27,13 @@ pub trait CheckpointStore {
     /// Steps between two checkpoints of a run of `total_steps`. An epoch's last step is saved after its evaluation
     /// (when that many steps have passed), and the run's end always is.
     fn every(&self, total_steps: usize) -> usize;
-    /// The checkpoint to resume the run named `label` from, if it is to be resumed and one was saved.
-    fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String>;
+    /// The checkpoint to resume the run named `label` from, if it is to be resumed and one was saved; read when the
+    /// run starts (in the page, from the browser's storage), so that only one run's is in memory at a time.
+    fn load<'a>(&'a mut self, label: &'a str) -> Loading<'a>;
+    /// A checkpoint of `label` that cannot resume its run (`why`: damaged, of other settings or another model):
+    /// `true` starts the run afresh (where resuming was the store's own idea, as in the page after a reload; the store
+    /// says so where it can), `false` fails the run with `why` (where a person asked to resume).
+    fn start_afresh(&mut self, label: &str, why: &str) -> bool;
     /// Keeps `checkpoint` as the run's latest; the run waits for it (in the page, for the browser's storage). The
     /// store reports what happened: a failed save does not stop the run.
     fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a>;
@@ -36,6 +41,9 @@ pub trait CheckpointStore {
 
 /// A save in progress.
 pub type Saving<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+/// A checkpoint being read.
+pub type Loading<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<TrainingCheckpoint>, String>> + 'a>>;
 
 /// What a checkpoint must match to resume a run: the same run on the same training examples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,30 +195,22 @@ impl VisitByPath for Trainable {
     }
 }
 
-/// Replaces each trainable parameter by the saved tensor of its path.
+/// Replaces each trainable parameter by the saved tensor of its path (which [`TrainingCheckpoint::misfit`] checked).
 struct Restore<'a> {
     saved: HashMap<&'a str, &'a SavedTensor>,
     device: Device,
-    errors: Vec<String>,
 }
 
 impl MapByPath for Restore<'_> {
     fn map<const D: usize>(&mut self, path: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        if !tensor.is_require_grad() {
-            return Param::from_mapped_value(id, tensor, mapper);
+        match self.saved.get(path).filter(|_| tensor.is_require_grad()) {
+            Some(saved) => {
+                let data = TensorData::new(saved.values.clone(), saved.shape.clone());
+                Param::from_mapped_value(id, Tensor::<D>::from_data(data, &self.device).require_grad(), mapper)
+            }
+            None => Param::from_mapped_value(id, tensor, mapper),
         }
-        let Some(saved) = self.saved.remove(path) else {
-            self.errors.push(format!("{path} is trained here but not in the checkpoint"));
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        if saved.shape != tensor.dims() {
-            self.errors.push(format!("{path} is {:?} in the checkpoint, {:?} here", saved.shape, tensor.dims()));
-            return Param::from_mapped_value(id, tensor, mapper);
-        }
-        let data = TensorData::new(saved.values.clone(), saved.shape.clone());
-        let restored = Tensor::<D>::from_data(data, &self.device).require_grad();
-        Param::from_mapped_value(id, restored, mapper)
     }
 }
 
@@ -239,24 +239,41 @@ impl TrainingCheckpoint {
         Ok(Self { run, progress, params, moments })
     }
 
-    /// `model` with its trainable parameters as saved, and the optimiser as it was, on `device`. Refuses a
-    /// checkpoint whose tensors do not match the model's trainable parameters one for one.
-    pub fn restore<M: Module>(&self, model: M, weight_decay: f64, device: &Device) -> Result<(M, AdamW), String> {
-        let saved = self.params.iter().map(|t| (t.path.as_str(), t)).collect();
-        let mut restore = Restore { saved, device: device.clone(), errors: Vec::new() };
-        let model = map_by_path(model, &mut restore);
-        let mut errors = restore.errors;
-        errors.extend(restore.saved.keys().map(|path| format!("{path} is in the checkpoint but not trained here")));
+    /// Why this checkpoint cannot restore `model`: tensors that do not match its trainable parameters one for one,
+    /// or optimiser state that does not fit them; `None` when it can.
+    pub fn misfit<M: Module>(&self, model: &M) -> Option<String> {
+        let mut trainable = Trainable(Vec::new());
+        visit_by_path(model, &mut trainable);
+        let mut saved: HashMap<&str, &SavedTensor> = self.params.iter().map(|t| (t.path.as_str(), t)).collect();
+        let mut errors = Vec::new();
+        for (path, shape, _) in &trainable.0 {
+            match saved.remove(path.as_str()) {
+                None => errors.push(format!("{path} is trained here but not in the checkpoint")),
+                Some(t) if t.shape != *shape => {
+                    errors.push(format!("{path} is {:?} in the checkpoint, {shape:?} here", t.shape))
+                }
+                Some(_) => {}
+            }
+        }
+        errors.extend(saved.keys().map(|path| format!("{path} is in the checkpoint but not trained here")));
         let sizes: HashMap<&str, usize> = self.params.iter().map(|t| (t.path.as_str(), t.values.len())).collect();
         for m in &self.moments {
             if sizes.get(m.path.as_str()).is_none_or(|&n| m.first.len() != n || m.second.len() != n) {
                 errors.push(format!("the optimiser's state of {} does not fit its tensor", m.path));
             }
         }
-        if !errors.is_empty() {
-            errors.sort();
-            return Err(format!("the checkpoint does not fit this model: {}", errors.join("; ")));
+        errors.sort();
+        (!errors.is_empty()).then(|| format!("the checkpoint does not fit this model: {}", errors.join("; ")))
+    }
+
+    /// `model` with its trainable parameters as saved, and the optimiser as it was, on `device`; refused (with the
+    /// model given back) where [`Self::misfit`] says why.
+    pub fn restore<M: Module>(&self, model: M, weight_decay: f64, device: &Device) -> Result<(M, AdamW), (M, String)> {
+        if let Some(why) = self.misfit(&model) {
+            return Err((model, why));
         }
+        let saved = self.params.iter().map(|t| (t.path.as_str(), t)).collect();
+        let model = map_by_path(model, &mut Restore { saved, device: device.clone() });
         let moments = self
             .moments
             .iter()

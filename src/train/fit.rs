@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 
-use super::checkpoint::{DataDigest, Progress, RunIdentity, TrainingCheckpoint};
+use super::checkpoint::{CheckpointStore, DataDigest, Progress, RunIdentity, TrainingCheckpoint};
 use super::optim::AdamW;
 use super::task::Task;
 use super::{Host, RunSpec, TrainError, TrainEvent, optim, order, shard};
@@ -48,7 +48,7 @@ pub async fn train_task<T: Task>(
     }
     let checkpoint_every = host.checkpoints().map(|store| store.every(total_steps).max(1));
     let resumed = match host.checkpoints() {
-        Some(store) => store.load(label).map_err(TrainError::Checkpoint)?,
+        Some(store) => resumable(store, label, &run, &model).await?,
         None => None,
     };
     let (mut model, mut optimizer, mut progress) = match resumed {
@@ -57,12 +57,10 @@ pub async fn train_task<T: Task>(
             (model, AdamW::new(config.weight_decay), Progress::start(order, config.seed))
         }
         Some(checkpoint) => {
-            if let Some(why) = run.mismatch(&checkpoint.run) {
-                return Err(TrainError::Checkpoint(why));
-            }
             let device = task.device(&model);
-            let (model, optimizer) =
-                checkpoint.restore(model, config.weight_decay, &device).map_err(TrainError::Checkpoint)?;
+            let (model, optimizer) = checkpoint
+                .restore(model, config.weight_decay, &device)
+                .map_err(|(_, why)| TrainError::Checkpoint(why))?;
             let progress = checkpoint.progress;
             let event = TrainEvent::Resumed { step: progress.step, total_steps, losses: progress.losses.clone() };
             if host.event(label, &event).is_break() {
@@ -156,6 +154,25 @@ pub async fn train_task<T: Task>(
     let Progress { step, losses, first_step_seconds, later_seconds, .. } = progress;
     let seconds_per_step = if step > 1 { later_seconds / (step - 1) as f64 } else { first_step_seconds };
     Ok(TaskRun { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds })
+}
+
+/// The checkpoint to resume `label` from: none saved, or one that fits the run and its model; one that does not (or
+/// cannot be read) fails the run with why, unless the store starts the run afresh.
+async fn resumable<M: Module>(
+    store: &mut dyn CheckpointStore,
+    label: &str,
+    run: &RunIdentity,
+    model: &M,
+) -> Result<Option<TrainingCheckpoint>, TrainError> {
+    let why = match store.load(label).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(checkpoint)) => match run.mismatch(&checkpoint.run).or_else(|| checkpoint.misfit(model)) {
+            None => return Ok(Some(checkpoint)),
+            Some(why) => why,
+        },
+        Err(why) => why,
+    };
+    if store.start_afresh(label, &why) { Ok(None) } else { Err(TrainError::Checkpoint(why)) }
 }
 
 /// What a checkpoint of this run must match.

@@ -20,7 +20,7 @@ use burn::tensor::{Device, ExecutionError, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use checkpoint::DataDigest;
-pub use checkpoint::{CheckpointStore, Saving, TrainingCheckpoint};
+pub use checkpoint::{CheckpointStore, Loading, Saving, TrainingCheckpoint};
 pub use metrics::{Confusion, EvalMetrics};
 pub use result::{MethodResult, trainable_percent};
 

@@ -14,6 +14,7 @@ mod protocol;
 mod store;
 mod to_page;
 mod worker;
+mod worker_backend;
 mod worker_checkpoints;
 mod worker_decoder;
 

@@ -202,7 +202,9 @@ pub async fn compare(
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         handlers.push((on_message, on_error));
-        if let Err(e) = send(worker, &ToWorker::Start { model: source.clone(), backend: BackendChoice::Cpu }) {
+        if let Err(e) =
+            send(worker, &ToWorker::Start { model: source.clone(), backend: BackendChoice::Cpu, test_gpu: None })
+        {
             pool.borrow_mut().fail(h, format!("a helper worker cannot be reached: {e}"));
         }
     }

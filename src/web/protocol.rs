@@ -60,6 +60,8 @@ pub enum ToWorker {
     Start {
         model: ModelSource,
         backend: BackendChoice,
+        /// Test-only (`?test-gpu=`): the browser tests have no GPU.
+        test_gpu: Option<TestGpu>,
     },
     /// Token-length statistics of a dataset under the loaded tokenizer.
     Summarize {
@@ -196,6 +198,26 @@ impl BackendChoice {
     }
 }
 
+/// How the browser tests, which have only a software adapter, have it taken for a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum TestGpu {
+    /// `?test-gpu=hardware`: timed in the background as a GPU is.
+    Hardware,
+    /// `?test-gpu=faster`: timed on the full batch only, and taken as the faster whatever its figure (to test the
+    /// move to WebGPU).
+    Faster,
+}
+
+impl TestGpu {
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "hardware" => Some(Self::Hardware),
+            "faster" => Some(Self::Faster),
+            _ => None,
+        }
+    }
+}
+
 /// One backend's timed training step when the model loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendTiming {
@@ -204,6 +226,8 @@ pub struct BackendTiming {
     /// Seconds per step after the first; `None` when the timing was stopped or failed (`note` says why).
     pub seconds_per_step: Option<f64>,
     pub note: Option<String>,
+    /// Being timed in the background (or waiting to be, while training runs) while the CPU trains.
+    pub pending: bool,
 }
 
 /// The compute backend the worker trains on.
@@ -385,6 +409,8 @@ pub enum FromWorker {
     },
     /// Anything else that went wrong (a malformed message).
     Error(String),
+    /// Something the person should know that went wrong without stopping anything (a run starts again).
+    Notice(String),
     /// The worker panicked and cannot go on.
     Crashed(String),
 }

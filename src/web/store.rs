@@ -26,8 +26,8 @@ extern "C" {
     async fn pending_delete(id: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = checkpointPut, catch)]
     async fn checkpoint_put(key: &str, bytes: js_sys::Uint8Array) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = checkpointsWithPrefix, catch)]
-    async fn checkpoints_with_prefix(prefix: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = checkpointGet, catch)]
+    async fn checkpoint_get(key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = checkpointsClear, catch)]
     async fn checkpoints_clear(prefix: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = announceRunsChanged)]
@@ -153,18 +153,10 @@ pub async fn put_checkpoint(key: &str, bytes: &[u8]) -> Result<(), String> {
     checkpoint_put(key, js_sys::Uint8Array::from(bytes)).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
-/// The checkpoints under `prefix`: each run's name (the key after the comparison) and its bytes.
-pub async fn checkpoints(prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let pairs: js_sys::Array = checkpoints_with_prefix(prefix).await.map_err(|e| storage_error(&e))?.into();
-    let mut out = Vec::with_capacity(pairs.length() as usize);
-    for pair in pairs.iter() {
-        let pair: js_sys::Array = pair.into();
-        let key = pair.get(0).as_string().unwrap_or_default();
-        let bytes = js_sys::Uint8Array::new(&pair.get(1)).to_vec();
-        let label = key.split_once('/').map_or(key.clone(), |(_, label)| label.to_string());
-        out.push((label, bytes));
-    }
-    Ok(out)
+/// The checkpoint stored under `key`, if any.
+pub async fn checkpoint(key: &str) -> Result<Option<Vec<u8>>, String> {
+    let value = checkpoint_get(key).await.map_err(|e| storage_error(&e))?;
+    Ok((!value.is_undefined() && !value.is_null()).then(|| js_sys::Uint8Array::new(&value).to_vec()))
 }
 
 /// A storage failure in words: a full disk is named as such (its message alone may not say so).

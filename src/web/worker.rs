@@ -15,22 +15,21 @@ use web_sys::{MessageEvent, Response};
 use super::pool;
 use super::protocol::*;
 use super::to_page::{post, scope};
+use super::worker_backend::{self, CPU_CHOSEN, Job, SharedBackend, cpu_info, webgpu};
 use super::worker_checkpoints::BrowserCheckpoints;
 use super::worker_decoder;
 use super::{MAX_MODEL_BYTES, buffer_bytes, fetch, js_error, model_too_big};
 use crate::data::batch::TokenizedExample;
 use crate::data::{Dataset, Summary};
-use crate::method::MethodConfig;
 use crate::method::SequenceClassifier;
-use crate::model::{Checkpoint, Pretrained};
+use crate::model::Pretrained;
 use crate::session::compare::{ComparePlan, SearchOutcome, Unit};
 use crate::session::memory::ModelShape;
-use crate::session::timing::time_steps;
 use crate::session::{self, ComparisonHost, HeldOut, OpenedRun, RunRecord, SeedUnit, TrainedMethod, predict};
 use crate::share::link::{CheckedLink, LinkMeta, Precision, sha256_hex};
 use crate::share::merged::{MergedModel, export_merged};
 use crate::share::peft::RunInfo;
-use crate::train::{CheckpointStore, Host, PreparedData, TrainError, TrainEvent};
+use crate::train::{CheckpointStore, Host, PreparedData, TrainEvent};
 
 /// A method trained since the worker started, kept for "try it".
 struct TrainedModel {
@@ -46,11 +45,7 @@ struct TrainedModel {
 
 #[derive(Default)]
 struct State {
-    device: Option<Device>,
-    /// Set on WebGPU; `None` on the CPU.
-    gpu_buffer_limit: Option<u64>,
-    /// The WebGPU device training runs on, if it does.
-    webgpu: Option<burn::tensor::wgpu::wgpu::Device>,
+    backend: Option<SharedBackend>,
     /// Where the model came from, for helper workers.
     source: Option<ModelSource>,
     pretrained: Option<Rc<Pretrained>>,
@@ -67,10 +62,15 @@ struct State {
 
 impl State {
     fn loaded(&self) -> Result<(Rc<Pretrained>, Device), String> {
-        match (&self.pretrained, &self.device) {
-            (Some(pretrained), Some(device)) => Ok((pretrained.clone(), device.clone())),
+        match (&self.pretrained, &self.backend) {
+            (Some(pretrained), Some(backend)) => Ok((pretrained.clone(), backend.borrow().device.clone())),
             _ => Err("the model is not loaded yet".into()),
         }
+    }
+
+    /// Marks a training job running while the result lives (see [`Job`]).
+    fn job(&self) -> Option<Job> {
+        self.backend.as_ref().map(Job::start)
     }
 }
 
@@ -89,14 +89,14 @@ pub fn run() {
 
 async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
     match message {
-        ToWorker::Start { model, backend } => {
+        ToWorker::Start { model, backend, test_gpu } => {
             let gpu = match backend {
                 BackendChoice::Cpu => Err(CPU_CHOSEN.to_string()),
                 _ => webgpu().await,
             };
             state.borrow_mut().source = Some(model.clone());
             let pretrained = match load_model(model).await {
-                Ok(pretrained) => pretrained,
+                Ok(pretrained) => Rc::new(pretrained),
                 Err(e) => {
                     post(&FromWorker::Backend(match gpu {
                         Ok(gpu) => gpu.info(Vec::new()),
@@ -105,15 +105,11 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
                     return post(&FromWorker::ModelFailed(e));
                 }
             };
-            let webgpu = gpu.as_ref().ok().map(|gpu| gpu.wgpu.clone());
-            let (device, info, limit) = choose_backend(&pretrained, backend, gpu).await;
-            post(&FromWorker::Backend(info));
+            let backend = worker_backend::start(&pretrained, backend, gpu, test_gpu).await;
             let mut state = state.borrow_mut();
-            state.device = Some(device);
-            state.webgpu = webgpu.filter(|_| limit.is_some());
-            state.gpu_buffer_limit = limit;
+            state.backend = Some(backend);
             post(&FromWorker::ModelReady(model_info(&pretrained)));
-            state.pretrained = Some(Rc::new(pretrained));
+            state.pretrained = Some(pretrained);
         }
         ToWorker::Summarize { request, dataset, max_length } => {
             let message = match summarize(&state, &dataset, max_length) {
@@ -123,6 +119,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             post(&message);
         }
         ToWorker::Compare(job) => {
+            let _job = state.borrow().job();
             if let Err(e) = compare(&state, job).await {
                 post(&FromWorker::Error(e));
             }
@@ -135,7 +132,7 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
             post(&FromWorker::CompareFinished);
         }
         ToWorker::LoseGpuForTest => {
-            if let Some(gpu) = state.borrow().webgpu.as_ref() {
+            if let Some(gpu) = state.borrow().backend.as_ref().and_then(|b| b.borrow().webgpu.clone()) {
                 gpu.destroy();
             }
         }
@@ -183,7 +180,8 @@ async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
         ToWorker::FineTuneDecoder(job) => {
             let request = job.request;
             // The backend chosen when a model was loaded, else the CPU.
-            let device = state.borrow().device.clone().unwrap_or_else(crate::device::cpu);
+            let device = state.borrow().backend.as_ref().map_or_else(crate::device::cpu, |b| b.borrow().device.clone());
+            let _job = state.borrow().job();
             match worker_decoder::fine_tune(*job, device).await {
                 Ok(decoder) => state.borrow_mut().decoder = Some(Rc::new(decoder)),
                 Err(error) => post(&FromWorker::DecoderFailed { request, error }),
@@ -286,223 +284,6 @@ fn rank(method: &str, labels: &[String], probabilities: &[f64]) -> MethodPredict
         .collect();
     ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     MethodPrediction { method: method.to_string(), ranked }
-}
-
-/// A granted WebGPU adapter.
-struct Gpu {
-    device: Device,
-    /// The WebGPU device under it (for the test-only switch that loses it).
-    wgpu: burn::tensor::wgpu::wgpu::Device,
-    adapter: String,
-    software: bool,
-    max_storage_binding: u64,
-    max_buffer: u64,
-}
-
-impl Gpu {
-    fn info(&self, timings: Vec<BackendTiming>) -> BackendInfo {
-        BackendInfo {
-            kind: "WebGPU".into(),
-            gpu: true,
-            adapter: self.adapter.clone(),
-            software: self.software,
-            timed_shape: (!timings.is_empty()).then(timed_shape),
-            timings,
-            max_storage_binding_mib: Some(self.max_storage_binding >> 20),
-            max_buffer_mib: Some(self.max_buffer >> 20),
-            fallback_reason: None,
-        }
-    }
-}
-
-fn cpu_info(fallback_reason: Option<String>, timings: Vec<BackendTiming>) -> BackendInfo {
-    BackendInfo {
-        kind: "CPU (WebAssembly SIMD)".into(),
-        gpu: false,
-        adapter: "one thread a worker".into(),
-        software: false,
-        timed_shape: (!timings.is_empty()).then(timed_shape),
-        timings,
-        max_storage_binding_mib: None,
-        max_buffer_mib: None,
-        fallback_reason,
-    }
-}
-
-const CPU_CHOSEN: &str = "the CPU was chosen for this page";
-/// The backends are timed on LoRA at this batch size and length (the page's default batch).
-const TIMED_BATCH: usize = 16;
-const TIMED_LENGTH: usize = 64;
-/// WebGPU is timed first at this batch size and length: slower there than the CPU's whole batch, it cannot win.
-const TINY_BATCH: (usize, usize) = (2, 16);
-/// WebGPU's timing stops after the step that passes this many seconds (a software adapter can take minutes a step).
-const GPU_TIMING_BUDGET_SECONDS: f64 = 60.0;
-
-fn timed_shape() -> String {
-    format!("LoRA, batch {TIMED_BATCH} x {TIMED_LENGTH} tokens")
-}
-
-/// WebGPU when the browser has it and grants an adapter, else why not.
-async fn webgpu() -> Result<Gpu, String> {
-    let has_webgpu = js_sys::Reflect::get(&scope().navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined());
-    if !has_webgpu {
-        return Err("this browser does not offer WebGPU to workers".into());
-    }
-    let (device, setup) =
-        Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("WebGPU could not start ({e})"))?;
-    let adapter = setup.adapter.get_info();
-    let limits = setup.adapter.limits();
-    let (description, fallback) = webgpu_adapter_description().await;
-    let name = description.unwrap_or_else(|| format!("{} {}", adapter.name, adapter.driver).trim().to_string());
-    let name = if name.is_empty() { format!("{:?} adapter", adapter.backend) } else { name };
-    Ok(Gpu {
-        device: device.autodiff(),
-        wgpu: setup.device.clone(),
-        software: fallback || name.to_lowercase().contains("swiftshader"),
-        adapter: name,
-        max_storage_binding: limits.max_storage_buffer_binding_size,
-        max_buffer: limits.max_buffer_size,
-    })
-}
-
-/// The device to train on: the one asked for, or with `Auto` the faster of the CPU and WebGPU on a timed LoRA step.
-/// A software adapter is not timed (the CPU wins); a GPU's timing starts on a tiny batch: when even that is slower than
-/// the CPU's full batch, the GPU cannot win.
-async fn choose_backend(
-    pretrained: &Pretrained,
-    choice: BackendChoice,
-    gpu: Result<Gpu, String>,
-) -> (Device, BackendInfo, Option<u64>) {
-    let gpu = gpu.and_then(|gpu| match Checkpoint::parse(&pretrained.weights).ok().and_then(|c| c.largest_tensor()) {
-        Some((name, bytes)) if bytes as u64 > gpu.max_storage_binding => Err(format!(
-            "the model is too big for this GPU: tensor '{name}' needs {} MiB in one buffer and this GPU allows {} MiB",
-            bytes >> 20,
-            gpu.max_storage_binding >> 20
-        )),
-        _ => Ok(gpu),
-    });
-    let gpu = match (choice, gpu) {
-        (_, Err(reason)) => return (crate::device::cpu(), cpu_info(Some(reason), Vec::new()), None),
-        (BackendChoice::Cpu, Ok(_)) => {
-            return (crate::device::cpu(), cpu_info(Some(CPU_CHOSEN.into()), Vec::new()), None);
-        }
-        (BackendChoice::WebGpu, Ok(gpu)) => {
-            let limit = Some(gpu.max_storage_binding);
-            return (gpu.device.clone(), gpu.info(Vec::new()), limit);
-        }
-        (BackendChoice::Auto, Ok(gpu)) => gpu,
-    };
-    let cpu = crate::device::cpu();
-    let cpu_seconds = seconds_per_step(pretrained, &cpu, TIMED_BATCH, TIMED_LENGTH, None).await;
-    let gpu_seconds = match &cpu_seconds {
-        // A software adapter runs on the CPU through a GPU's interface: timing it (51 s of the page's start in
-        // headless Chromium with SwiftShader) cannot find it faster than the CPU itself.
-        Ok(_) if gpu.software => Err(format!("not timed: {} is a software adapter, slower than the CPU", gpu.adapter)),
-        Ok(cpu_seconds) => {
-            let (batch, length) = TINY_BATCH;
-            match seconds_per_step(pretrained, &gpu.device, batch, length, Some(GPU_TIMING_BUDGET_SECONDS)).await {
-                Ok(tiny) if tiny >= *cpu_seconds => Err(format!(
-                    "{tiny:.2} s a step already at batch {batch} x {length}, slower than the CPU's whole batch"
-                )),
-                Ok(_) => {
-                    seconds_per_step(
-                        pretrained,
-                        &gpu.device,
-                        TIMED_BATCH,
-                        TIMED_LENGTH,
-                        Some(GPU_TIMING_BUDGET_SECONDS),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Err(_) => Err("not timed: the CPU's timing failed".into()),
-    };
-    let timing = |backend: &str, seconds: &Result<f64, String>| BackendTiming {
-        backend: backend.into(),
-        seconds_per_step: seconds.as_ref().ok().copied(),
-        note: seconds.as_ref().err().cloned(),
-    };
-    let timings = vec![timing("CPU", &cpu_seconds), timing("WebGPU", &gpu_seconds)];
-    let gpu_wins = match (&cpu_seconds, &gpu_seconds) {
-        (Ok(cpu), Ok(gpu)) => gpu < cpu,
-        (Err(_), _) => true,
-        (Ok(_), Err(_)) => false,
-    };
-    if gpu_wins {
-        let limit = Some(gpu.max_storage_binding);
-        (gpu.device.clone(), gpu.info(timings), limit)
-    } else {
-        (cpu, cpu_info(None, timings), None)
-    }
-}
-
-/// Seconds per LoRA step after the first on `device`; stopped after the step that passes `budget` seconds.
-async fn seconds_per_step(
-    pretrained: &Pretrained,
-    device: &Device,
-    batch: usize,
-    length: usize,
-    budget: Option<f64>,
-) -> Result<f64, String> {
-    let lora = MethodConfig::from_name("lora").map_err(|e| e.to_string())?;
-    let mut host = TimingHost { performance: scope().performance(), started: None, budget };
-    match time_steps(pretrained, &lora, batch, length, 1, device, &mut host).await {
-        Ok(result) => Ok(result.seconds_per_step),
-        Err(session::Error::Train(TrainError::Cancelled)) => {
-            Err(format!("stopped: over {:.0} s at batch {batch} x {length}", budget.unwrap_or_default()))
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Cancels a timing run after the step that passes its budget.
-struct TimingHost {
-    performance: Option<web_sys::Performance>,
-    started: Option<f64>,
-    budget: Option<f64>,
-}
-
-impl Host for TimingHost {
-    fn now(&self) -> f64 {
-        self.performance.as_ref().map_or(0.0, |p| p.now() / 1000.0)
-    }
-
-    fn event(&mut self, _method: &str, _event: &TrainEvent) -> ControlFlow<()> {
-        let now = self.now();
-        let started = *self.started.get_or_insert(now);
-        match self.budget {
-            Some(budget) if now - started > budget => ControlFlow::Break(()),
-            _ => ControlFlow::Continue(()),
-        }
-    }
-}
-
-/// The browser's own description of its adapter (wgpu's adapter info is empty on WebGPU) and whether it is the
-/// browser's fallback (software) adapter.
-async fn webgpu_adapter_description() -> (Option<String>, bool) {
-    use js_sys::Reflect;
-    let Some(adapter) = requested_adapter().await else { return (None, false) };
-    let info = Reflect::get(&adapter, &"info".into()).ok();
-    // `info.isFallbackAdapter` since Chrome 136; `adapter.isFallbackAdapter` before.
-    let fallback = [info.as_ref(), Some(&adapter)]
-        .into_iter()
-        .flatten()
-        .any(|o| Reflect::get(o, &"isFallbackAdapter".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false));
-    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
-        .iter()
-        .filter_map(|key| Reflect::get(info.as_ref()?, &(*key).into()).ok()?.as_string().filter(|s| !s.is_empty()))
-        .collect();
-    ((!parts.is_empty()).then(|| parts.join(" · ")), fallback)
-}
-
-async fn requested_adapter() -> Option<JsValue> {
-    use js_sys::Reflect;
-    let gpu = Reflect::get(&scope().navigator(), &"gpu".into()).ok()?;
-    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
-    let adapter = JsFuture::from(js_sys::Promise::from(request.call0(&gpu).ok()?)).await.ok()?;
-    (!adapter.is_null() && !adapter.is_undefined()).then_some(adapter)
 }
 
 /// A model file from the browser's cache when it was fetched before, else from the network (then cached).
@@ -658,18 +439,6 @@ impl WorkerHost {
     }
 }
 
-/// The checkpoints of `job`'s runs whose names start with `label_prefix`; where the browser's storage cannot be read,
-/// the page hears why and the runs start again.
-async fn job_checkpoints(job: &CompareJob, label_prefix: &str) -> BrowserCheckpoints {
-    match BrowserCheckpoints::open(job.comparison, job.resume, label_prefix).await {
-        Ok(checkpoints) => checkpoints,
-        Err(e) => {
-            post(&FromWorker::Error(format!("the runs' checkpoints could not be read ({e}); they start again")));
-            BrowserCheckpoints::open(job.comparison, false, label_prefix).await.expect("nothing is read")
-        }
-    }
-}
-
 impl Host for WorkerHost {
     fn now(&self) -> f64 {
         self.performance.as_ref().map_or(0.0, |p| p.now() / 1000.0)
@@ -744,12 +513,12 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
     let keeper = Keeper { state: state.clone(), plan: job.plan.clone(), labels: data.labels.clone() };
     let source = state.borrow().source.clone();
-    let on_cpu = state.borrow().gpu_buffer_limit.is_none();
+    let on_cpu = state.borrow().backend.as_ref().is_some_and(|b| b.borrow().gpu_buffer_limit.is_none());
     let units = job.plan.methods.len() * job.plan.seeds.len();
     if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && units > 1) {
         return compare_in_helpers(job, source, keeper).await;
     }
-    let mut host = WorkerHost::new(Some(keeper), job_checkpoints(&job, "").await);
+    let mut host = WorkerHost::new(Some(keeper), BrowserCheckpoints::new(job.comparison, job.resume));
     session::compare(&pretrained, &job.plan, &data, &device, &mut host).await;
     if let Some(keeper) = &host.keeper {
         keeper.sort();
@@ -777,9 +546,7 @@ fn unit_data(
 async fn run_unit(state: &Rc<RefCell<State>>, job: &CompareJob, unit: Unit, learning_rate: f64) -> Result<(), String> {
     let (pretrained, device) = state.borrow().loaded()?;
     let data = unit_data(state, &pretrained, job)?;
-    // Its runs are "label · seed k" and "label (lr …, N-step search)".
-    let label = job.plan.methods.get(unit.method()).map(|m| format!("{} ", m.config.label())).unwrap_or_default();
-    let mut host = WorkerHost::new(None, job_checkpoints(job, &label).await);
+    let mut host = WorkerHost::new(None, BrowserCheckpoints::new(job.comparison, job.resume));
     // Failures are posted by the host as they end the unit.
     match unit {
         Unit::Search { method } => {

@@ -1,38 +1,29 @@
-//! A comparison's checkpoints in the browser's IndexedDB, for the workers that train its runs. The engine asks for
-//! a checkpoint synchronously as a run starts, so those of a resumed comparison are read before it runs; a run waits
-//! for its checkpoint to be stored (which also lets the worker's event loop turn), and the page hears of it only
-//! then (`CheckpointSaved`), never before.
-
-use std::collections::HashMap;
+//! A comparison's checkpoints in the browser's IndexedDB, for the workers that train its runs. A run's checkpoint is
+//! read as the run starts (one run's at a time in memory: full fine-tuning's is hundreds of MB); a run waits for its
+//! checkpoint to be stored (which also lets the worker's event loop turn), and the page hears of it only then
+//! (`CheckpointSaved`), never before.
 
 use super::protocol::FromWorker;
 use super::store;
 use super::to_page::post;
 use crate::session::compare::Unit;
-use crate::train::{CheckpointStore, Saving, TrainingCheckpoint};
+use crate::train::{CheckpointStore, Loading, Saving, TrainingCheckpoint};
 
 /// Checkpoints a run about ten times (and at the end of each epoch that many steps after the last).
 const CHECKPOINTS_PER_RUN: usize = 10;
 
 pub struct BrowserCheckpoints {
     comparison: u64,
-    /// The checkpoints a resumed comparison goes on from, by run name; each is taken once.
-    saved: HashMap<String, Vec<u8>>,
+    /// Runs go on from their stored checkpoints (a resumed comparison).
+    resume: bool,
     /// The unit the runs belong to, named in the page's messages.
     pub unit: Option<Unit>,
 }
 
 impl BrowserCheckpoints {
-    /// The store of `comparison`: with `resume`, holding its checkpoints of the runs whose names start with
-    /// `label_prefix` (a helper reads only its unit's).
-    pub async fn open(comparison: u64, resume: bool, label_prefix: &str) -> Result<Self, String> {
-        let saved = match resume {
-            true => {
-                store::checkpoints(&store::checkpoint_prefix(comparison, label_prefix)).await?.into_iter().collect()
-            }
-            false => HashMap::new(),
-        };
-        Ok(Self { comparison, saved, unit: None })
+    /// The store of `comparison`'s checkpoints; with `resume`, runs go on from theirs.
+    pub fn new(comparison: u64, resume: bool) -> Self {
+        Self { comparison, resume, unit: None }
     }
 }
 
@@ -41,8 +32,23 @@ impl CheckpointStore for BrowserCheckpoints {
         total_steps.div_ceil(CHECKPOINTS_PER_RUN)
     }
 
-    fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String> {
-        self.saved.remove(label).map(|bytes| TrainingCheckpoint::from_bytes(&bytes)).transpose()
+    fn load<'a>(&'a mut self, label: &'a str) -> Loading<'a> {
+        let key = store::checkpoint_prefix(self.comparison, label);
+        let resume = self.resume;
+        Box::pin(async move {
+            if !resume {
+                return Ok(None);
+            }
+            let bytes = store::checkpoint(&key).await.map_err(|e| format!("the browser's storage: {e}"))?;
+            bytes.map(|bytes| TrainingCheckpoint::from_bytes(&bytes)).transpose()
+        })
+    }
+
+    /// The page resumes on its own after a reload: a run its checkpoint cannot resume starts again, and the page
+    /// hears why.
+    fn start_afresh(&mut self, label: &str, why: &str) -> bool {
+        post(&FromWorker::Notice(format!("{label} starts again: its checkpoint cannot resume it ({why})")));
+        true
     }
 
     fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {

@@ -109,6 +109,68 @@ async function runCompare(page, count, timeout) {
   assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
 }
 
+/// A reload mid-comparison with `workers` workers goes on with it: the method in progress from its last stored
+/// checkpoint, the finished one rebuilt from its own; the comparison finishes with a row per method, and a later
+/// reload starts nothing.
+async function resumeWith(browser, base, workers) {
+  const { context, page } = await openPage(browser, base, { noWebGpu: true, query: `&workers=${workers}` });
+  await upload(page, "reviews.csv", sentimentCsv(64));
+  await page.waitForSelector("#class-counts");
+  // Long enough to be reloaded mid-run: a few seconds a method.
+  await setBudget(page, { steps: 1500, batch: 8, maxLength: 32 });
+  await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
+  await page.click("#compare");
+  // In one worker: one method finished and the other checkpointed midway; in two helpers both run at once, and both
+  // are checkpointed midway.
+  const [finished, running] = workers === 1 ? [1, 1] : [0, 2];
+  await page.waitForFunction(
+    ([finished, running]) =>
+      document.querySelectorAll("tr.result-row").length === finished &&
+      [...document.querySelectorAll("#progress .saved")].filter((s) => Number(s.dataset.step) < 1500).length === running,
+    [finished, running],
+    { timeout: 300_000, polling: 50 },
+  );
+  const savedMidway = await page.$$eval("#progress .saved", (spans) => spans.map((s) => Number(s.dataset.step)).filter((step) => step < 1500));
+  const saved = Math.min(...savedMidway);
+  await page.reload();
+  await page.evaluate(() => {
+    window.resumed = [];
+    new MutationObserver(() => {
+      for (const span of document.querySelectorAll("#progress .resumed")) {
+        const entry = span.parentElement.textContent.split(":")[0] + "@" + span.dataset.step;
+        if (!window.resumed.includes(entry)) window.resumed.push(entry);
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  });
+  await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+  await page.waitForFunction(
+    () => document.querySelectorAll("tr.result-row").length === 2 && !document.querySelector("#progress"),
+    null,
+    { timeout: 300_000, polling: 200 },
+  );
+  const resumed = await page.evaluate(() => window.resumed);
+  const notices = await page.$$eval("#notices p", (items) => items.map((i) => i.textContent));
+  console.log(`  ${workers} worker(s): saved at step ${saved} before the reload; went on: ${resumed.join(", ")}`);
+  assert(notices.some((n) => n.includes("goes on from its runs' last checkpoints")), `the page says so: ${notices.join(" | ")}`);
+  // The data section shows the resumed comparison's data, not the page's default sample.
+  const shown = await page.textContent("#data-name");
+  assert(shown === "reviews.csv" && (await page.$$("#preview tbody tr")).length > 0, `the resumed data is shown: ${shown}`);
+  const midway = resumed.map((r) => Number(r.split("@")[1])).filter((step) => step >= saved && step < 1500);
+  assert(midway.length === running, `the runs in progress went on from their checkpoints (>= ${saved}): ${resumed.join(", ")}`);
+  const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
+  assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
+  const rows = await results(page);
+  assert(rows.map((r) => r.method).sort().join() === "head,lora r8", `a row per method: ${JSON.stringify(rows)}`);
+  for (const row of rows) assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `trained: ${JSON.stringify(row)}`);
+  await page.screenshot({ path: path.join(artifacts, "resumed.png"), fullPage: true });
+  await page.reload();
+  await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
+  await page.waitForTimeout(2000);
+  assert(!(await page.$("#progress")), "a finished comparison is not resumed again");
+  assert((await results(page)).length === 2, "its rows stay");
+  await context.close();
+}
+
 const BAD_FILES = [
   ["not-utf8.csv", Buffer.from([...Buffer.from("text,label\nok,pos\n"), 0xff, 0xfe, 0x41, 0x2c, 0x6e, 0x0a]), "not UTF-8"],
   ["empty.csv", Buffer.alloc(0), "empty"],
@@ -626,6 +688,59 @@ const tests = {
     await context.close();
   },
 
+  /// A real GPU is timed in the background while the page is already usable on the CPU. There is no GPU here: the
+  /// test-only `?test-gpu=hardware` times SwiftShader as a GPU would be. A comparison started before the timing ends
+  /// runs on the CPU and stops the timing; once it ends the GPU is timed again, and trained on if it is the faster
+  /// (which SwiftShader is not: `?test-gpu=faster` has it taken for the faster to test the move).
+  async background(browser, base) {
+    const { context, page } = await openPage(browser, base, { backend: "auto", query: "&test-gpu=hardware", model: "models/all-MiniLM-L6-v2/" });
+    const ready = await page.evaluate(() => performance.getEntriesByName("peft-lab:model-ready")[0]?.startTime / 1000);
+    assert((await page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the page starts on the CPU");
+    const waiting = await page.textContent("#backend-timings");
+    console.log(`  ready after ${ready.toFixed(1)} s | ${waiting}`);
+    assert((await page.getAttribute("#backend-timings", "data-pending")) === "true", `WebGPU is still being timed: ${waiting}`);
+    assert(/CPU \d+ ms\/step/.test(waiting) && waiting.includes("WebGPU being timed in the background"), `the line says so: ${waiting}`);
+    // Usable meanwhile: a comparison runs, on the CPU.
+    await upload(page, "reviews.csv", sentimentCsv(48));
+    await page.waitForSelector("#class-counts");
+    await setBudget(page, { steps: 3, batch: 8, maxLength: 32 });
+    await chooseMethods(page, { lora: 5e-3 });
+    await runCompare(page, 1, 300_000);
+    const ranOn = await page.getAttribute("tr.result-row td[title]", "title");
+    assert(ranOn.includes("CPU"), `the run trained on the CPU: ${ranOn}`);
+    // Then the timing ends, and the faster backend is the page's.
+    await page.waitForSelector("#backend-timings[data-pending=false]", { timeout: 300_000 });
+    const timings = await page.textContent("#backend-timings");
+    const seconds = (name) => {
+      const m = timings.match(new RegExp(`${name} (\\d+) ms/step`));
+      return m ? Number(m[1]) : Infinity;
+    };
+    const [cpu, gpu] = [seconds("CPU"), seconds("WebGPU")];
+    const kind = await page.getAttribute("#backend", "data-kind");
+    console.log(`  ${kind} | ${timings}`);
+    assert(Number.isFinite(cpu), `the CPU's figure stays: ${timings}`);
+    assert(gpu < cpu ? kind === "WebGPU" : kind.startsWith("CPU"), `the faster backend is chosen: ${kind}, ${timings}`);
+    if (kind === "WebGPU") assert((await page.textContent("#notices")).includes("timed faster than the CPU"), "the switch is said");
+    await page.screenshot({ path: path.join(artifacts, "backend-background.png"), fullPage: true });
+    await context.close();
+    // The move itself (`?test-gpu=faster` takes the adapter for the faster whatever its figure): once timed, the page
+    // says so and trains on WebGPU.
+    const moving = await openPage(browser, base, { backend: "auto", query: "&test-gpu=faster" });
+    assert((await moving.page.getAttribute("#backend", "data-kind")).startsWith("CPU"), "the page starts on the CPU");
+    await moving.page.waitForSelector("#backend[data-kind=WebGPU]", { timeout: 300_000 });
+    const said = await moving.page.textContent("#notices");
+    assert(said.includes("WebGPU was timed faster than the CPU"), `the move is said: ${said}`);
+    await upload(moving.page, "reviews.csv", sentimentCsv(48));
+    await moving.page.waitForSelector("#class-counts");
+    await setBudget(moving.page, { steps: 3, batch: 8, maxLength: 32 });
+    await chooseMethods(moving.page, { lora: 5e-3 });
+    await runCompare(moving.page, 1, 300_000);
+    const movedTo = await moving.page.getAttribute("tr.result-row td[title]", "title");
+    console.log(`  moved: ${await moving.page.textContent("#backend-timings")} | the run: ${movedTo}`);
+    assert(movedTo.includes("WebGPU"), `the run trained on WebGPU: ${movedTo}`);
+    await moving.context.close();
+  },
+
   /// A comparison over seeds on the CPU path: 2 methods x 2 runs with a test part and LoRA's learning rate searched.
   /// The plan is estimated before the run; the summary has intervals and marks, the curves bands; the results download
   /// as JSON (peft's method_comparison fields per run) and CSV; each method has its confusion matrix.
@@ -735,56 +850,9 @@ const tests = {
     await context.close();
   },
 
-  /// A reload mid-comparison goes on with it: the method in progress from its last stored checkpoint, the finished one
-  /// rebuilt from its own; the comparison finishes with a row per method, and a later reload starts nothing.
+  /// A reload mid-comparison goes on with it, in one worker and in two helpers (each reads its own run's checkpoint).
   async resume(browser, base) {
-    const { context, page } = await openPage(browser, base, { noWebGpu: true, query: "&workers=1" });
-    await upload(page, "reviews.csv", sentimentCsv(64));
-    await page.waitForSelector("#class-counts");
-    // Long enough to be reloaded mid-run: a few seconds a method.
-    await setBudget(page, { steps: 1500, batch: 8, maxLength: 32 });
-    await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
-    await page.click("#compare");
-    await page.waitForFunction(
-      () => document.querySelectorAll("tr.result-row").length === 1 && document.querySelector("#progress .saved"),
-      null,
-      { timeout: 300_000, polling: 50 },
-    );
-    const saved = Number(await page.getAttribute("#progress .saved", "data-step"));
-    await page.reload();
-    await page.evaluate(() => {
-      window.resumed = [];
-      new MutationObserver(() => {
-        for (const span of document.querySelectorAll("#progress .resumed")) {
-          const entry = span.parentElement.textContent.split(":")[0] + "@" + span.dataset.step;
-          if (!window.resumed.includes(entry)) window.resumed.push(entry);
-        }
-      }).observe(document.body, { childList: true, subtree: true });
-    });
-    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
-    await page.waitForFunction(
-      () => document.querySelectorAll("tr.result-row").length === 2 && !document.querySelector("#progress"),
-      null,
-      { timeout: 300_000, polling: 200 },
-    );
-    const resumed = await page.evaluate(() => window.resumed);
-    const notices = await page.$$eval("#notices p", (items) => items.map((i) => i.textContent));
-    console.log(`  saved at step ${saved} before the reload; went on: ${resumed.join(", ")}`);
-    assert(notices.some((n) => n.includes("goes on from its runs' last checkpoints")), `the page says so: ${notices.join(" | ")}`);
-    const midway = resumed.map((r) => Number(r.split("@")[1])).filter((step) => step >= saved && step < 1500);
-    assert(midway.length === 1, `the run in progress went on from its checkpoint (>= ${saved}): ${resumed.join(", ")}`);
-    const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
-    assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
-    const rows = await results(page);
-    assert(rows.map((r) => r.method).sort().join() === "head,lora r8", `a row per method: ${JSON.stringify(rows)}`);
-    for (const row of rows) assert(Number.isFinite(row.accuracy) && row.lossEnd < row.lossStart, `trained: ${JSON.stringify(row)}`);
-    await page.screenshot({ path: path.join(artifacts, "resumed.png"), fullPage: true });
-    await page.reload();
-    await page.waitForSelector("#model[data-state=ready]", { timeout: 120_000 });
-    await page.waitForTimeout(2000);
-    assert(!(await page.$("#progress")), "a finished comparison is not resumed again");
-    assert((await results(page)).length === 2, "its rows stay");
-    await context.close();
+    for (const workers of [1, 2]) await resumeWith(browser, base, workers);
   },
 
   /// Two tabs of the page: a run finished in one shows in the other; "Clear stored runs" asks first, says what it

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use peft_lab::train::{CheckpointStore, Host, Saving, TrainEvent, TrainingCheckpoint};
+use peft_lab::train::{CheckpointStore, Host, Loading, Saving, TrainEvent, TrainingCheckpoint};
 
 pub struct MemoryStore {
     pub every: usize,
@@ -12,6 +12,10 @@ pub struct MemoryStore {
     pub files: HashMap<String, Vec<u8>>,
     /// The step of every save, in order.
     pub saved_steps: Vec<usize>,
+    /// Whether a checkpoint that cannot resume its run starts it afresh (as the page does) or fails it (as the CLI).
+    pub start_afresh: bool,
+    /// The refusals that started a run afresh.
+    pub refused: Vec<String>,
 }
 
 impl CheckpointStore for MemoryStore {
@@ -19,11 +23,18 @@ impl CheckpointStore for MemoryStore {
         self.every
     }
 
-    fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String> {
-        match (self.resume, self.files.get(label)) {
+    fn load<'a>(&'a mut self, label: &'a str) -> Loading<'a> {
+        Box::pin(std::future::ready(match (self.resume, self.files.get(label)) {
             (true, Some(bytes)) => TrainingCheckpoint::from_bytes(bytes).map(Some),
             _ => Ok(None),
+        }))
+    }
+
+    fn start_afresh(&mut self, _label: &str, why: &str) -> bool {
+        if self.start_afresh {
+            self.refused.push(why.to_string());
         }
+        self.start_afresh
     }
 
     fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {
@@ -46,7 +57,14 @@ pub struct ResumingHost {
 
 impl ResumingHost {
     pub fn new(every: usize) -> Self {
-        let store = MemoryStore { every, resume: false, files: HashMap::new(), saved_steps: Vec::new() };
+        let store = MemoryStore {
+            every,
+            resume: false,
+            files: HashMap::new(),
+            saved_steps: Vec::new(),
+            start_afresh: false,
+            refused: Vec::new(),
+        };
         Self { store, stop_after: None, resumed_at: None, trained_steps: Vec::new(), evaluated_steps: Vec::new() }
     }
 

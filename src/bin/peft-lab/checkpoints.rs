@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use peft_lab::train::{CheckpointStore, Saving, TrainingCheckpoint};
+use peft_lab::train::{CheckpointStore, Loading, Saving, TrainingCheckpoint};
 
 pub struct FolderStore {
     dir: PathBuf,
@@ -44,6 +44,20 @@ impl FolderStore {
         Ok(Self { dir: dir.to_path_buf(), every, resume })
     }
 
+    /// The checkpoint of `label` when resuming and one was saved.
+    fn read(&self, label: &str) -> Result<Option<TrainingCheckpoint>, String> {
+        if !self.resume {
+            return Ok(None);
+        }
+        let file = self.file(label);
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        };
+        TrainingCheckpoint::from_bytes(&bytes).map(Some).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
     /// The run's file: its name in lowercase letters, digits and dashes, so "lora r8 (lr 1.0e-3, 7-step search)" is
     /// `lora-r8-lr-1-0e-3-7-step-search.ckpt`.
     fn file(&self, label: &str) -> PathBuf {
@@ -77,17 +91,13 @@ impl CheckpointStore for FolderStore {
         self.every
     }
 
-    fn load(&mut self, label: &str) -> Result<Option<TrainingCheckpoint>, String> {
-        if !self.resume {
-            return Ok(None);
-        }
-        let file = self.file(label);
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
-        };
-        TrainingCheckpoint::from_bytes(&bytes).map(Some).map_err(|e| format!("{}: {e}", file.display()))
+    fn load<'a>(&'a mut self, label: &'a str) -> Loading<'a> {
+        Box::pin(std::future::ready(self.read(label)))
+    }
+
+    /// `--resume` was asked for: a checkpoint that cannot resume its run fails it, saying why.
+    fn start_afresh(&mut self, _label: &str, _why: &str) -> bool {
+        false
     }
 
     fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {

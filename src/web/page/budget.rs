@@ -114,11 +114,10 @@ fn plan_size(
     status: Status,
     runs: u64,
 ) -> Option<(usize, usize, Option<f64>)> {
-    let dataset = data.dataset()?;
     let BudgetChoice { config, val_fraction, test_fraction, .. } = budget.choice().ok()?;
     let methods = cards.planned().ok()?;
     let fractions = held_out_fractions(Some(val_fraction), test_fraction).ok()?;
-    let train_examples = dataset.train_size(&fractions);
+    let train_examples = data.train_size(&fractions)?;
     let seeds = (0..runs).collect();
     let plan = ComparePlan { methods, seeds, config, search: SearchSettings::default() };
     let steps = plan.total_steps(train_examples);

@@ -252,6 +252,7 @@ impl Comparison {
                 "the comparison on {} started at {started} was interrupted; it goes on from its runs' last checkpoints",
                 running.dataset
             ));
+            this.data.show_resumed(&running.dataset, &job.dataset);
             job.resume = true;
             job.parallel_workers = parallel_workers();
             this.begin(running, job);

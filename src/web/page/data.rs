@@ -21,7 +21,8 @@ const PREVIEW_ROWS: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedData {
     pub name: String,
-    format: Format,
+    /// `None` for the data of a comparison resumed after a reload (the file itself is not kept).
+    format: Option<Format>,
     table: Table,
     text_column: String,
     label_column: String,
@@ -32,7 +33,7 @@ pub struct LoadedData {
 
 impl LoadedData {
     /// The file's columns as the data layer chooses them; where it cannot, the first two with its message.
-    fn new(name: String, format: Format, table: Table, skip_bad_rows: bool) -> Self {
+    fn new(name: String, format: Option<Format>, table: Table, skip_bad_rows: bool) -> Self {
         let choice = Columns::choose(&table, None, None);
         let first = table.columns.first().cloned().unwrap_or_default();
         let (text, label, reasons) = match &choice {
@@ -104,6 +105,16 @@ impl Data {
         self.loaded.with(|d| d.as_ref().and_then(|d| d.dataset.clone().ok()))
     }
 
+    /// The examples left to train on once the parts of `held_out` are drawn from the usable dataset (tracked).
+    pub fn train_size(&self, held_out: &[f64]) -> Option<usize> {
+        self.loaded.with(|d| d.as_ref()?.dataset.as_ref().ok().map(|dataset| dataset.train_size(held_out)))
+    }
+
+    /// Whether data is shown, usable or not.
+    fn has_data(&self) -> bool {
+        self.loaded.with_untracked(Option::is_some)
+    }
+
     /// Whether a usable dataset is loaded (tracked).
     pub fn usable(&self) -> bool {
         self.loaded.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()))
@@ -129,7 +140,7 @@ impl Data {
         })();
         match parsed {
             Ok((format, table)) => {
-                self.loaded.set(Some(LoadedData::new(name, format, table, skip)));
+                self.loaded.set(Some(LoadedData::new(name, Some(format), table, skip)));
                 self.error.set(None);
                 self.summary.set(None);
             }
@@ -137,12 +148,23 @@ impl Data {
         }
     }
 
+    /// Shows the data of a comparison resumed after a reload: its texts and labels, as the comparison has them.
+    pub fn show_resumed(&self, name: &str, dataset: &Dataset) {
+        let rows = dataset.examples.iter().map(|e| vec![e.text.clone(), dataset.labels[e.label].clone()]).collect();
+        let columns = vec![dataset.columns.text.clone(), dataset.columns.label.clone()];
+        let table = Table { columns, rows, skipped: Vec::new(), quoted_lines: None };
+        self.last_file.set_value(None);
+        self.loaded.set(Some(LoadedData::new(name.into(), None, table, false)));
+        self.error.set(None);
+        self.summary.set(None);
+    }
+
     /// Loads a sample dataset; `unless_loaded` (on opening the page) leaves a file the user dropped meanwhile alone.
     pub fn load_sample(&self, url: &'static str, unless_loaded: bool) {
         let data = *self;
         spawn_local(async move {
             match fetch_bytes(url).await {
-                Ok(_) if unless_loaded && data.last_file.with_value(Option::is_some) => {}
+                Ok(_) if unless_loaded && (data.last_file.with_value(Option::is_some) || data.has_data()) => {}
                 Ok(bytes) => data.load_file(url.rsplit('/').next().unwrap_or(url).into(), bytes),
                 Err(e) => data.error.set(Some(format!("the sample {url} did not load: {e}"))),
             }
@@ -279,7 +301,11 @@ fn Loaded(loaded: LoadedData, val_percent: RwSignal<String>) -> impl IntoView {
     };
     view! {
         <div class="loaded">
-            <p><b id="data-name">{loaded.name.clone()}</b> {format!(" · {:?} · {} rows", loaded.format, loaded.table.rows.len())}</p>
+            <p><b id="data-name">{loaded.name.clone()}</b> {format!(
+                " · {} · {} rows",
+                loaded.format.map_or("as the interrupted comparison had it".into(), |f| format!("{f:?}")),
+                loaded.table.rows.len()
+            )}</p>
             <div class="table-wrap"><table id="preview"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>
             <div class="pickers">
                 <label>"Text column " {picker("text-column", loaded.text_column.clone(), true)}</label>

@@ -10,7 +10,7 @@ use super::worker_link::WorkerLink;
 use super::{DEFAULT_MODEL, query_param};
 use crate::session::compare::ComparePlan;
 use crate::session::memory::MemoryLimits;
-use crate::web::protocol::{BackendChoice, BackendInfo, ModelFiles, ModelInfo, ModelSource, ToWorker};
+use crate::web::protocol::{BackendChoice, BackendInfo, ModelFiles, ModelInfo, ModelSource, TestGpu, ToWorker};
 use crate::web::{MAX_MODEL_BYTES, buffer_bytes, model_too_big};
 
 /// What a worker's run may hold on the CPU: wasm32's 4 GiB, less a quarter for the allocator's slack and the data.
@@ -31,6 +31,8 @@ pub struct Status {
     /// The backend the worker acquired, with its timings.
     pub backend: RwSignal<Option<BackendInfo>>,
     pub model: RwSignal<ModelState>,
+    /// Test-only (`?test-gpu=hardware|faster`): the software adapter taken for a GPU.
+    test_gpu: Option<TestGpu>,
     worker: WorkerLink,
 }
 
@@ -54,6 +56,7 @@ impl Status {
             model_source: RwSignal::new(model_source),
             backend: RwSignal::new(None),
             model: RwSignal::new(ModelState::Loading { loaded: 0, total: None }),
+            test_gpu: query_param("test-gpu").as_deref().and_then(TestGpu::from_key),
             worker: expect_context(),
         }
     }
@@ -77,7 +80,11 @@ impl Status {
     }
 
     pub fn start_message(&self) -> ToWorker {
-        ToWorker::Start { model: self.model_source.get_untracked(), backend: self.backend_choice.get_untracked() }
+        ToWorker::Start {
+            model: self.model_source.get_untracked(),
+            backend: self.backend_choice.get_untracked(),
+            test_gpu: self.test_gpu,
+        }
     }
 
     /// Whether the model is loaded (tracked).
@@ -179,8 +186,17 @@ fn backend_view(status: Status) -> AnyView {
     let notice = b.fallback_reason.clone().map(|reason| {
         view! { <p id="fallback-notice" class="warning">"Training runs on the CPU: " {reason} "."</p> }
     });
+    let pending = b.timings.iter().any(|t| t.pending);
     let timings = (!b.timings.is_empty()).then(|| {
         let shape = b.timed_shape.clone().unwrap_or_default();
+        let (lead, close) = if pending {
+            (
+                "On the CPU while WebGPU is timed (",
+                ". Training moves to WebGPU if it is the faster, once nothing trains; change it under “Model and backend”.",
+            )
+        } else {
+            ("Chosen as the faster on a timed step (", ". Change it under “Model and backend”.")
+        };
         let rows: Vec<String> = b
             .timings
             .iter()
@@ -190,9 +206,8 @@ fn backend_view(status: Status) -> AnyView {
             })
             .collect();
         view! {
-            <p id="backend-timings" class="hint">
-                "Chosen as the faster on a timed step (" {shape} "): " {rows.join(" · ")}
-                ". Change it under “Model and backend”."
+            <p id="backend-timings" class="hint" data-pending=pending.to_string()>
+                {lead} {shape} "): " {rows.join(" · ")} {close}
             </p>
         }
     });

@@ -163,7 +163,14 @@ impl WorkerLink {
         let page = self.page();
         let comparison = page.comparison;
         match message {
-            FromWorker::Backend(info) => page.status.backend.set(Some(info)),
+            FromWorker::Backend(info) => {
+                let was_timing =
+                    page.status.backend.with_untracked(|b| b.iter().flat_map(|b| &b.timings).any(|t| t.pending));
+                if was_timing && info.gpu {
+                    page.notices.push("WebGPU was timed faster than the CPU: training runs on it from now on.".into());
+                }
+                page.status.backend.set(Some(info));
+            }
             FromWorker::ModelProgress { loaded, total } => page.status.model_loading(loaded, total),
             FromWorker::ModelReady(info) => {
                 mark("peft-lab:model-ready");
@@ -185,6 +192,7 @@ impl WorkerLink {
             FromWorker::CheckpointFailed { unit, step, error } => comparison.checkpoint_failed(unit, step, error),
             FromWorker::CompareFinished => comparison.finished(),
             FromWorker::Error(error) => comparison.error.set(Some(error)),
+            FromWorker::Notice(notice) => page.notices.push(notice),
             FromWorker::Prediction { predictions, .. } => page.try_it.predictions.set(predictions),
             FromWorker::Shared { link, .. } => page.share.answered(Ok(link)),
             FromWorker::ShareFailed { error, .. } => page.share.answered(Err(error)),
