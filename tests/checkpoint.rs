@@ -134,8 +134,8 @@ fn a_checkpoint_of_another_run_or_model_or_a_damaged_one_is_refused() {
     assert!(TrainingCheckpoint::from_bytes(b"{}").is_err());
 }
 
-/// Where resuming is the store's own idea (the page after a reload), a checkpoint that cannot resume its run, of other
-/// settings or damaged, starts the run afresh: it ends as a run that never had one, and the store hears why.
+/// Where resuming is the store's own idea (the page after a reload), a checkpoint that cannot resume its run (of other
+/// settings, damaged, or with tensors that do not fit the model) starts the run afresh: it ends as a run that never had one, and the store hears why.
 #[test]
 fn a_store_that_resumes_on_its_own_starts_a_refused_run_afresh() {
     let mut host = ResumingHost::new(3);
@@ -150,13 +150,26 @@ fn a_store_that_resumes_on_its_own_starts_a_refused_run_afresh() {
     assert_eq!(afresh.losses, fresh.losses, "as a run without a checkpoint");
     assert_eq!(other_rate.store.refused.len(), 1);
     assert!(other_rate.store.refused[0].contains("its learning rate was 2.00e-2"), "{:?}", other_rate.store.refused);
+    let whole = train(&lora(4), 2e-2, &mut ResumingHost::new(3)).unwrap().result;
     let mut damaged = host.resuming();
     damaged.store.start_afresh = true;
     for bytes in damaged.store.files.values_mut() {
         bytes.truncate(bytes.len() / 2);
     }
-    let whole = train(&lora(4), 2e-2, &mut ResumingHost::new(3)).unwrap().result;
     assert_eq!(train(&lora(4), 2e-2, &mut damaged).unwrap().result.losses, whole.losses);
     assert_eq!((damaged.resumed_at, damaged.store.refused.len()), (None, 1));
     assert!(damaged.store.refused[0].starts_with("not a peft-lab checkpoint"), "{:?}", damaged.store.refused);
+    // Of this run, with a tensor that does not fit the model (flattened).
+    let mut misfit = host.resuming();
+    misfit.store.start_afresh = true;
+    let mut checkpoint = TrainingCheckpoint::from_bytes(&misfit.store.files["lora r4"]).unwrap();
+    checkpoint.params[0].shape = vec![checkpoint.params[0].values.len()];
+    misfit.store.files.insert("lora r4".into(), checkpoint.to_bytes());
+    assert_eq!(train(&lora(4), 2e-2, &mut misfit).unwrap().result.losses, whole.losses);
+    assert_eq!((misfit.resumed_at, misfit.store.refused.len()), (None, 1));
+    assert!(
+        misfit.store.refused[0].starts_with("the checkpoint does not fit this model:"),
+        "{:?}",
+        misfit.store.refused
+    );
 }

@@ -195,6 +195,18 @@ impl VisitByPath for Trainable {
     }
 }
 
+/// The path and shape of each trainable parameter of a module.
+struct TrainableShapes(Vec<(String, Vec<usize>)>);
+
+impl VisitByPath for TrainableShapes {
+    fn visit<const D: usize>(&mut self, path: &str, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        if value.is_require_grad() {
+            self.0.push((path.to_string(), value.dims().to_vec()));
+        }
+    }
+}
+
 /// Replaces each trainable parameter by the saved tensor of its path (which [`TrainingCheckpoint::misfit`] checked).
 struct Restore<'a> {
     saved: HashMap<&'a str, &'a SavedTensor>,
@@ -242,11 +254,11 @@ impl TrainingCheckpoint {
     /// Why this checkpoint cannot restore `model`: tensors that do not match its trainable parameters one for one,
     /// or optimiser state that does not fit them; `None` when it can.
     pub fn misfit<M: Module>(&self, model: &M) -> Option<String> {
-        let mut trainable = Trainable(Vec::new());
+        let mut trainable = TrainableShapes(Vec::new());
         visit_by_path(model, &mut trainable);
         let mut saved: HashMap<&str, &SavedTensor> = self.params.iter().map(|t| (t.path.as_str(), t)).collect();
         let mut errors = Vec::new();
-        for (path, shape, _) in &trainable.0 {
+        for (path, shape) in &trainable.0 {
             match saved.remove(path.as_str()) {
                 None => errors.push(format!("{path} is trained here but not in the checkpoint")),
                 Some(t) if t.shape != *shape => {

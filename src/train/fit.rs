@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 
-use super::checkpoint::{CheckpointStore, DataDigest, Progress, RunIdentity, TrainingCheckpoint};
+use super::checkpoint::{DataDigest, Progress, RunIdentity, TrainingCheckpoint};
 use super::optim::AdamW;
 use super::task::Task;
 use super::{Host, RunSpec, TrainError, TrainEvent, optim, order, shard};
@@ -47,38 +47,21 @@ pub async fn train_task<T: Task>(
         return Err(TrainError::Cancelled);
     }
     let checkpoint_every = host.checkpoints().map(|store| store.every(total_steps).max(1));
-    let resumed = match host.checkpoints() {
-        Some(store) => resumable(store, label, &run, &model).await?,
-        None => None,
-    };
-    let (mut model, mut optimizer, mut progress) = match resumed {
-        None => {
-            let order = (0..train.len()).collect();
-            (model, AdamW::new(config.weight_decay), Progress::start(order, config.seed))
-        }
-        Some(checkpoint) => {
-            let device = task.device(&model);
-            let (model, optimizer) = checkpoint
-                .restore(model, config.weight_decay, &device)
-                .map_err(|(_, why)| TrainError::Checkpoint(why))?;
-            let progress = checkpoint.progress;
-            let event = TrainEvent::Resumed { step: progress.step, total_steps, losses: progress.losses.clone() };
-            if host.event(label, &event).is_break() {
-                return Err(TrainError::Cancelled);
-            }
-            (model, optimizer, progress)
-        }
-    };
-    let mut evaluations = Vec::with_capacity(progress.evaluations.len());
-    for (step, saved) in &progress.evaluations {
-        let metrics: T::Metrics = serde_json::from_value(saved.clone()).map_err(|e| {
-            TrainError::Checkpoint(format!("the checkpoint's evaluation at step {step} is damaged: {e}"))
-        })?;
-        let epoch = evaluations.len() + 1;
-        if host.event(label, &task.evaluated(*step, epoch, &metrics)).is_break() {
+    let Start { mut model, mut optimizer, mut progress, evaluations: saved, resumed } =
+        start_of(task, model, train.len(), spec, &run, host).await?;
+    if resumed {
+        let event = TrainEvent::Resumed { step: progress.step, total_steps, losses: progress.losses.clone() };
+        if host.event(label, &event).is_break() {
             return Err(TrainError::Cancelled);
         }
-        evaluations.push((*step, metrics));
+    }
+    let mut evaluations = Vec::with_capacity(saved.len());
+    for (step, metrics) in saved {
+        let epoch = evaluations.len() + 1;
+        if host.event(label, &task.evaluated(step, epoch, &metrics)).is_break() {
+            return Err(TrainError::Cancelled);
+        }
+        evaluations.push((step, metrics));
     }
     // Saved when `every` steps have passed since the last checkpoint.
     let mut last_saved = progress.step;
@@ -156,23 +139,71 @@ pub async fn train_task<T: Task>(
     Ok(TaskRun { model, losses, evaluations, steps: step, seconds_per_step, first_step_seconds })
 }
 
-/// The checkpoint to resume `label` from: none saved, or one that fits the run and its model; one that does not (or
-/// cannot be read) fails the run with why, unless the store starts the run afresh.
-async fn resumable<M: Module>(
-    store: &mut dyn CheckpointStore,
-    label: &str,
+/// Where a run starts: its model, optimiser and progress, the held-out figures so far, and whether it goes on from a
+/// checkpoint.
+struct Start<T: Task> {
+    model: T::Model,
+    optimizer: AdamW,
+    progress: Progress,
+    evaluations: Vec<(usize, T::Metrics)>,
+    resumed: bool,
+}
+
+/// The run's start: from its checkpoint where the store has one that fits the run and its model, else from the first
+/// step. A checkpoint that does not fit (or cannot be read) fails the run with why, unless the store starts it afresh.
+async fn start_of<T: Task>(
+    task: &T,
+    mut model: T::Model,
+    examples: usize,
+    spec: &RunSpec<'_>,
     run: &RunIdentity,
-    model: &M,
-) -> Result<Option<TrainingCheckpoint>, TrainError> {
-    let why = match store.load(label).await {
-        Ok(None) => return Ok(None),
-        Ok(Some(checkpoint)) => match run.mismatch(&checkpoint.run).or_else(|| checkpoint.misfit(model)) {
-            None => return Ok(Some(checkpoint)),
-            Some(why) => why,
-        },
-        Err(why) => why,
+    host: &mut dyn Host,
+) -> Result<Start<T>, TrainError> {
+    let (weight_decay, seed, label) = (spec.config.weight_decay, spec.config.seed, spec.name.as_str());
+    let fresh = |model| Start {
+        model,
+        optimizer: AdamW::new(weight_decay),
+        progress: Progress::start((0..examples).collect(), seed),
+        evaluations: Vec::new(),
+        resumed: false,
     };
-    if store.start_afresh(label, &why) { Ok(None) } else { Err(TrainError::Checkpoint(why)) }
+    let Some(store) = host.checkpoints() else { return Ok(fresh(model)) };
+    let why = match store.load(label).await {
+        Ok(None) => return Ok(fresh(model)),
+        Err(why) => why,
+        Ok(Some(checkpoint)) => {
+            match run.mismatch(&checkpoint.run).map_or_else(|| saved_evaluations::<T>(&checkpoint.progress), Err) {
+                Err(why) => why,
+                Ok(evaluations) => {
+                    let device = task.device(&model);
+                    match checkpoint.restore(model, weight_decay, &device) {
+                        Ok((model, optimizer)) => {
+                            let progress = checkpoint.progress;
+                            return Ok(Start { model, optimizer, progress, evaluations, resumed: true });
+                        }
+                        Err((given_back, why)) => {
+                            model = given_back;
+                            why
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if store.start_afresh(label, &why) { Ok(fresh(model)) } else { Err(TrainError::Checkpoint(why)) }
+}
+
+/// The held-out figures a checkpoint kept, as the task reads them.
+fn saved_evaluations<T: Task>(progress: &Progress) -> Result<Vec<(usize, T::Metrics)>, String> {
+    progress
+        .evaluations
+        .iter()
+        .map(|(step, saved)| {
+            let metrics = serde_json::from_value(saved.clone())
+                .map_err(|e| format!("the checkpoint's evaluation at step {step} is damaged: {e}"))?;
+            Ok((*step, metrics))
+        })
+        .collect()
 }
 
 /// What a checkpoint of this run must match.

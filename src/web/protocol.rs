@@ -52,11 +52,16 @@ pub struct CompareJob {
     /// Go on from the comparison's checkpoints (after a reload) rather than start afresh.
     #[serde(default)]
     pub resume: bool,
+    /// Planned (and its memory checked) for the CPU: it trains there even where the worker has moved to WebGPU since
+    /// (a GPU timed in the background).
+    #[serde(default)]
+    pub planned_on_cpu: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Load the model and pick the backend: with `Auto`, the faster of WebGPU and the CPU on a timed step.
+    /// Load the model and pick the backend: with `Auto`, the CPU at once and a GPU, timed in the background, where it
+    /// is the faster.
     Start {
         model: ModelSource,
         backend: BackendChoice,
@@ -218,7 +223,7 @@ impl TestGpu {
     }
 }
 
-/// One backend's timed training step when the model loaded.
+/// One backend's timed training step: the CPU's when the model loaded, a GPU's in the background after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendTiming {
     /// "WebGPU" or "CPU".

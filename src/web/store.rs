@@ -141,11 +141,11 @@ pub async fn load_pending<T: for<'de> Deserialize<'de>>() -> Result<Vec<T>, Stri
 /// Forgets a comparison in progress and its checkpoints.
 pub async fn clear_pending(comparison: u64) -> Result<(), String> {
     pending_delete(&comparison.to_string()).await.map_err(|e| storage_error(&e))?;
-    checkpoints_clear(&checkpoint_prefix(comparison, "")).await.map(|_| ()).map_err(|e| storage_error(&e))
+    checkpoints_clear(&checkpoint_key(comparison, "")).await.map(|_| ()).map_err(|e| storage_error(&e))
 }
 
-/// Where the checkpoints of `comparison`'s runs whose names start with `label` are kept.
-pub fn checkpoint_prefix(comparison: u64, label: &str) -> String {
+/// The key of the checkpoint of `comparison`'s run `label`; with an empty label, the prefix of all its runs' keys.
+pub fn checkpoint_key(comparison: u64, label: &str) -> String {
     format!("{comparison}/{label}")
 }
 

@@ -88,6 +88,9 @@ pub fn run() {
 }
 
 async fn handle(message: ToWorker, state: Rc<RefCell<State>>) {
+    if let Some(backend) = &state.borrow().backend {
+        worker_backend::interrupt(backend);
+    }
     match message {
         ToWorker::Start { model, backend, test_gpu } => {
             let gpu = match backend {
@@ -513,7 +516,9 @@ async fn compare(state: &Rc<RefCell<State>>, job: CompareJob) -> Result<(), Stri
     state.borrow_mut().validation = Some((job.comparison, Rc::new(data.val.clone())));
     let keeper = Keeper { state: state.clone(), plan: job.plan.clone(), labels: data.labels.clone() };
     let source = state.borrow().source.clone();
-    let on_cpu = state.borrow().backend.as_ref().is_some_and(|b| b.borrow().gpu_buffer_limit.is_none());
+    let on_cpu =
+        job.planned_on_cpu || state.borrow().backend.as_ref().is_some_and(|b| b.borrow().gpu_buffer_limit.is_none());
+    let device = if on_cpu { crate::device::cpu() } else { device };
     let units = job.plan.methods.len() * job.plan.seeds.len();
     if let Some(source) = source.filter(|_| on_cpu && job.parallel_workers > 1 && units > 1) {
         return compare_in_helpers(job, source, keeper).await;

@@ -155,11 +155,8 @@ pub struct Job(SharedBackend);
 
 impl Job {
     pub fn start(backend: &SharedBackend) -> Job {
-        let mut b = backend.borrow_mut();
-        b.jobs += 1;
-        if let Some(stop) = b.candidate.as_ref().and_then(|c| c.stop.as_ref()) {
-            stop.set(true);
-        }
+        backend.borrow_mut().jobs += 1;
+        interrupt(backend);
         Job(backend.clone())
     }
 }
@@ -171,42 +168,52 @@ impl Drop for Job {
     }
 }
 
-/// With no job running, times the candidate (unless its timing still runs: a stopped one sees that it may go on when
-/// its step ends).
-fn resume(backend: &SharedBackend) {
-    let b = backend.borrow();
-    if b.jobs == 0 && b.candidate.as_ref().is_some_and(|c| c.stop.is_none()) {
-        wasm_bindgen_futures::spawn_local(time_in_background(backend.clone()));
+/// Work on the worker's one thread (any message it handles) would count in a timing in the background: the timing
+/// stops after its current step and starts again (once no job runs).
+pub fn interrupt(backend: &SharedBackend) {
+    if let Some(stop) = backend.borrow().candidate.as_ref().and_then(|c| c.stop.as_ref()) {
+        stop.set(true);
     }
 }
 
-async fn time_in_background(backend: SharedBackend) {
+/// With no job running, times the candidate unless its timing runs already (a stopped one sees that it may go on
+/// when its step ends). The timing's flag is set here, so that no second timing starts before the first runs.
+fn resume(backend: &SharedBackend) {
+    let mut b = backend.borrow_mut();
+    let jobs = b.jobs;
+    if let Some(c) = b.candidate.as_mut().filter(|c| jobs == 0 && c.stop.is_none()) {
+        let stop = Rc::new(Cell::new(false));
+        c.stop = Some(stop.clone());
+        wasm_bindgen_futures::spawn_local(time_in_background(backend.clone(), stop));
+    }
+}
+
+/// Times the candidate with `stop` (its flag while it runs); stopped, it times again unless a job runs, which starts
+/// it again when it ends.
+async fn time_in_background(backend: SharedBackend, mut stop: Rc<Cell<bool>>) {
     loop {
-        let (device, pretrained, cpu_seconds, stop, test_gpu) = {
+        let (device, pretrained, cpu_seconds, test_gpu) = {
             let mut b = backend.borrow_mut();
-            if b.jobs > 0 {
-                return;
-            }
-            let Some(c) = b.candidate.as_mut() else { return };
-            let stop = Rc::new(Cell::new(false));
-            c.stop = Some(stop.clone());
-            (c.gpu.device.clone(), c.pretrained.clone(), c.cpu_seconds, stop, c.test_gpu)
+            b.waiting(TIMING_IN_BACKGROUND);
+            let Some(c) = b.candidate.as_ref() else { return };
+            (c.gpu.device.clone(), c.pretrained.clone(), c.cpu_seconds, c.test_gpu)
         };
-        backend.borrow_mut().waiting(TIMING_IN_BACKGROUND);
         let taken_faster = test_gpu == Some(TestGpu::Faster);
-        let tiny_first = !taken_faster;
-        let seconds = gpu_seconds(&pretrained, &device, cpu_seconds, tiny_first, &stop).await;
+        let seconds = gpu_seconds(&pretrained, &device, cpu_seconds, !taken_faster, &stop).await;
         let mut b = backend.borrow_mut();
+        let jobs = b.jobs;
         let Some(c) = b.candidate.as_mut() else { return };
-        c.stop = None;
         if stop.get() {
-            b.waiting("stopped while training runs; timed again when it ends");
-            if b.jobs > 0 {
+            if jobs > 0 {
+                c.stop = None;
+                b.waiting("stopped while training runs; timed again when it ends");
                 return;
             }
+            stop = Rc::new(Cell::new(false));
+            c.stop = Some(stop.clone());
             continue;
         }
-        // No job started while it was timed (it would have stopped the timing): nothing trains now.
+        // Nothing ran on this thread while it was timed (it would have stopped the timing), and nothing trains now.
         let gpu_faster = seconds.as_ref().is_ok_and(|&gpu| gpu < cpu_seconds || taken_faster);
         b.timed(gpu_faster, vec![timing("CPU", &Ok(cpu_seconds)), timing("WebGPU", &seconds)]);
         return;

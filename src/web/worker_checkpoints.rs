@@ -33,7 +33,7 @@ impl CheckpointStore for BrowserCheckpoints {
     }
 
     fn load<'a>(&'a mut self, label: &'a str) -> Loading<'a> {
-        let key = store::checkpoint_prefix(self.comparison, label);
+        let key = store::checkpoint_key(self.comparison, label);
         let resume = self.resume;
         Box::pin(async move {
             if !resume {
@@ -52,7 +52,7 @@ impl CheckpointStore for BrowserCheckpoints {
     }
 
     fn save<'a>(&'a mut self, label: &'a str, checkpoint: TrainingCheckpoint) -> Saving<'a> {
-        let key = store::checkpoint_prefix(self.comparison, label);
+        let key = store::checkpoint_key(self.comparison, label);
         let (step, bytes) = (checkpoint.progress.step, checkpoint.to_bytes());
         Box::pin(async move {
             let stored = store::put_checkpoint(&key, &bytes).await;

@@ -59,6 +59,17 @@ async function openPage(browser, base, { noWebGpu = false, backend = "webgpu", q
   return { context, page };
 }
 
+/// Records every text `selector` shows from now on, in `window[name]`.
+async function recordTexts(page, selector, name) {
+  await page.evaluate(([selector, name]) => {
+    window[name] = [];
+    new MutationObserver(() => {
+      const text = document.querySelector(selector)?.textContent;
+      if (text && window[name].at(-1) !== text) window[name].push(text);
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  }, [selector, name]);
+}
+
 async function upload(page, name, contents) {
   await page.setInputFiles("#file-input", { name, mimeType: "text/csv", buffer: Buffer.from(contents) });
 }
@@ -700,14 +711,18 @@ const tests = {
     console.log(`  ready after ${ready.toFixed(1)} s | ${waiting}`);
     assert((await page.getAttribute("#backend-timings", "data-pending")) === "true", `WebGPU is still being timed: ${waiting}`);
     assert(/CPU \d+ ms\/step/.test(waiting) && waiting.includes("WebGPU being timed in the background"), `the line says so: ${waiting}`);
-    // Usable meanwhile: a comparison runs, on the CPU.
+    // Usable meanwhile: a comparison runs, on the CPU, and stops the timing (its work would count in the figure)
+    // until it ends.
+    await recordTexts(page, "#backend-timings", "timingLines");
     await upload(page, "reviews.csv", sentimentCsv(48));
     await page.waitForSelector("#class-counts");
-    await setBudget(page, { steps: 3, batch: 8, maxLength: 32 });
+    await setBudget(page, { steps: 100, batch: 8, maxLength: 32 });
     await chooseMethods(page, { lora: 5e-3 });
     await runCompare(page, 1, 300_000);
     const ranOn = await page.getAttribute("tr.result-row td[title]", "title");
     assert(ranOn.includes("CPU"), `the run trained on the CPU: ${ranOn}`);
+    const stopped = await page.evaluate(() => window.timingLines.some((line) => line.includes("stopped while training runs")));
+    assert(stopped, `the timing stopped while the run trained: ${await page.evaluate(() => window.timingLines.join(" | "))}`);
     // Then the timing ends, and the faster backend is the page's.
     await page.waitForSelector("#backend-timings[data-pending=false]", { timeout: 300_000 });
     const timings = await page.textContent("#backend-timings");
@@ -830,13 +845,7 @@ const tests = {
   /// being counted when a small one replaces it.
   async stale(browser, base) {
     const { context, page } = await openPage(browser, base, { noWebGpu: true });
-    await page.evaluate(() => {
-      window.summaries = [];
-      new MutationObserver(() => {
-        const text = document.querySelector("#summary")?.textContent;
-        if (text && window.summaries.at(-1) !== text) window.summaries.push(text);
-      }).observe(document.body, { childList: true, subtree: true, characterData: true });
-    });
+    await recordTexts(page, "#summary", "summaries");
     const long = sentimentCsv(20_000).replaceAll("the food was", "the food that we ate there on a long evening was");
     await upload(page, "large.csv", long);
     await page.waitForSelector("#class-counts");

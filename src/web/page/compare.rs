@@ -146,7 +146,7 @@ impl Comparison {
             let plan = ComparePlan { methods, seeds, config, search: SearchSettings::default() };
             plan.check()?;
             self.status.memory_check(&plan)?;
-            let backend = self.status.backend.get_untracked().map(|b| b.kind).unwrap_or_default();
+            let (backend, on_gpu) = self.status.backend.get_untracked().map(|b| (b.kind, b.gpu)).unwrap_or_default();
             let running = Running {
                 comparison: now_ms(),
                 dataset: data.name.clone(),
@@ -167,6 +167,7 @@ impl Comparison {
                 plan,
                 parallel_workers: parallel_workers(),
                 resume: false,
+                planned_on_cpu: !on_gpu,
             };
             self.begin(running, job);
             Ok(())
@@ -240,7 +241,7 @@ impl Comparison {
         }
         let this = *self;
         spawn_local(async move {
-            let PendingComparison { running, mut job } = pending;
+            let PendingComparison { mut running, mut job } = pending;
             let started = iso_utc(running.comparison as f64 / 1000.0);
             if !store::hold_if_free(running.comparison).await {
                 let dataset = &running.dataset;
@@ -255,6 +256,10 @@ impl Comparison {
             this.data.show_resumed(&running.dataset, &job.dataset);
             job.resume = true;
             job.parallel_workers = parallel_workers();
+            // On the backend the page has now (the CPU after a lost GPU).
+            let (backend, on_gpu) = this.status.backend.get_untracked().map(|b| (b.kind, b.gpu)).unwrap_or_default();
+            running.backend = backend;
+            job.planned_on_cpu = !on_gpu;
             this.begin(running, job);
         });
     }

@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use super::format::truncate;
 use super::status::Status;
 use super::worker_link::WorkerLink;
-use crate::data::{Columns, DataError, Dataset, Format, Remedy, Summary, Table, decode_utf8, parse};
+use crate::data::{Columns, DataError, Dataset, Example, Format, Remedy, Summary, Table, decode_utf8, parse};
 use crate::web::protocol::{RequestKind, ToWorker};
 use crate::web::{buffer_bytes, fetch_bytes};
 
@@ -83,6 +83,8 @@ fn page_message(error: &DataError) -> String {
 pub struct Data {
     pub loaded: RwSignal<Option<LoadedData>>,
     last_file: StoredValue<Option<(String, Vec<u8>)>>,
+    /// What is shown is a sample (or nothing), not a file the person chose.
+    sample_shown: StoredValue<bool>,
     skip_bad_rows: RwSignal<bool>,
     error: RwSignal<Option<String>>,
     /// Token lengths of the dataset under the model's tokenizer, at the chosen max length.
@@ -94,6 +96,7 @@ impl Data {
         Self {
             loaded: RwSignal::new(None),
             last_file: StoredValue::new(None),
+            sample_shown: StoredValue::new(true),
             skip_bad_rows: RwSignal::new(false),
             error: RwSignal::new(None),
             summary: RwSignal::new(None),
@@ -120,9 +123,10 @@ impl Data {
         self.loaded.with(|d| d.as_ref().is_some_and(|d| d.dataset.is_ok()))
     }
 
-    /// Reads a dropped or picked file; a failure leaves the current dataset as it was.
-    fn load_file(&self, name: String, bytes: Vec<u8>) {
+    /// Reads a dropped or picked file (or a sample's); a failure leaves the current dataset as it was.
+    fn load_file(&self, name: String, bytes: Vec<u8>, sample: bool) {
         self.last_file.set_value(Some((name.clone(), bytes)));
+        self.sample_shown.set_value(sample);
         self.parse_last_file();
     }
 
@@ -148,13 +152,27 @@ impl Data {
         }
     }
 
-    /// Shows the data of a comparison resumed after a reload: its texts and labels, as the comparison has them.
+    /// Shows the data of a comparison resumed after a reload, its texts and labels as the comparison has them, where
+    /// the page shows a sample (after a worker's restart the person's own file stays).
     pub fn show_resumed(&self, name: &str, dataset: &Dataset) {
-        let rows = dataset.examples.iter().map(|e| vec![e.text.clone(), dataset.labels[e.label].clone()]).collect();
+        if !self.sample_shown.get_value() {
+            return;
+        }
+        let label = |e: &Example| dataset.labels.get(e.label).cloned().unwrap_or_default();
+        let rows = dataset.examples.iter().map(|e| vec![e.text.clone(), label(e)]).collect();
         let columns = vec![dataset.columns.text.clone(), dataset.columns.label.clone()];
         let table = Table { columns, rows, skipped: Vec::new(), quoted_lines: None };
         self.last_file.set_value(None);
-        self.loaded.set(Some(LoadedData::new(name.into(), None, table, false)));
+        self.sample_shown.set_value(false);
+        self.loaded.set(Some(LoadedData {
+            name: name.into(),
+            format: None,
+            table,
+            text_column: dataset.columns.text.clone(),
+            label_column: dataset.columns.label.clone(),
+            column_reasons: Vec::new(),
+            dataset: Ok(dataset.clone()),
+        }));
         self.error.set(None);
         self.summary.set(None);
     }
@@ -165,7 +183,7 @@ impl Data {
         spawn_local(async move {
             match fetch_bytes(url).await {
                 Ok(_) if unless_loaded && (data.last_file.with_value(Option::is_some) || data.has_data()) => {}
-                Ok(bytes) => data.load_file(url.rsplit('/').next().unwrap_or(url).into(), bytes),
+                Ok(bytes) => data.load_file(url.rsplit('/').next().unwrap_or(url).into(), bytes, true),
                 Err(e) => data.error.set(Some(format!("the sample {url} did not load: {e}"))),
             }
         });
@@ -185,7 +203,7 @@ impl Data {
         let data = *self;
         spawn_local(async move {
             match buffer_bytes(Ok(file.array_buffer())).await {
-                Ok(bytes) => data.load_file(name, bytes),
+                Ok(bytes) => data.load_file(name, bytes, false),
                 Err(e) => data.error.set(Some(format!("{name} could not be read: {e}"))),
             }
         });

@@ -173,7 +173,7 @@ pub fn StatusBar(#[prop(into)] training: Signal<bool>) -> impl IntoView {
 fn backend_view(status: Status) -> AnyView {
     let Some(b) = status.backend.get() else {
         let doing = match status.backend_choice.get() {
-            BackendChoice::Auto if status.page_has_webgpu => "timing WebGPU against the CPU once the model is in…",
+            BackendChoice::Auto if status.page_has_webgpu => "timing the CPU once the model is in…",
             _ => "starting the backend…",
         };
         return view! { <span id="backend" class="badge">{doing}</span> }.into_any();
