@@ -127,21 +127,23 @@ async function resumeWith(browser, base, workers) {
   const { context, page } = await openPage(browser, base, { noWebGpu: true, query: `&workers=${workers}` });
   await upload(page, "reviews.csv", sentimentCsv(64));
   await page.waitForSelector("#class-counts");
-  // Long enough to be reloaded mid-run: a few seconds a method.
-  await setBudget(page, { steps: 1500, batch: 8, maxLength: 32 });
+  // Long enough to be reloaded mid-run: several seconds a method.
+  const steps = 3000;
+  await setBudget(page, { steps, batch: 8, maxLength: 32 });
   await chooseMethods(page, { head: 1e-2, lora: 5e-3 });
   await page.click("#compare");
   // In one worker: one method finished and the other checkpointed midway; in two helpers both run at once, and both
-  // are checkpointed midway.
+  // are checkpointed midway. The steps saved are read as the page is seen so, and the page reloaded at once.
   const [finished, running] = workers === 1 ? [1, 1] : [0, 2];
-  await page.waitForFunction(
-    ([finished, running]) =>
-      document.querySelectorAll("tr.result-row").length === finished &&
-      [...document.querySelectorAll("#progress .saved")].filter((s) => Number(s.dataset.step) < 1500).length === running,
-    [finished, running],
+  const seen = await page.waitForFunction(
+    ([finished, running, steps]) => {
+      const saved = [...document.querySelectorAll("#progress .saved")].map((s) => Number(s.dataset.step)).filter((step) => step < steps);
+      return document.querySelectorAll("tr.result-row").length === finished && saved.length === running && saved;
+    },
+    [finished, running, steps],
     { timeout: 300_000, polling: 50 },
   );
-  const savedMidway = await page.$$eval("#progress .saved", (spans) => spans.map((s) => Number(s.dataset.step)).filter((step) => step < 1500));
+  const savedMidway = await seen.jsonValue();
   const saved = Math.min(...savedMidway);
   await page.reload();
   await page.evaluate(() => {
@@ -166,7 +168,7 @@ async function resumeWith(browser, base, workers) {
   // The data section shows the resumed comparison's data, not the page's default sample.
   const shown = await page.textContent("#data-name");
   assert(shown === "reviews.csv" && (await page.$$("#preview tbody tr")).length > 0, `the resumed data is shown: ${shown}`);
-  const midway = resumed.map((r) => Number(r.split("@")[1])).filter((step) => step >= saved && step < 1500);
+  const midway = resumed.map((r) => Number(r.split("@")[1])).filter((step) => step >= saved && step < steps);
   assert(midway.length === running, `the runs in progress went on from their checkpoints (>= ${saved}): ${resumed.join(", ")}`);
   const failures = await page.$$eval("#failures li", (items) => items.map((i) => i.textContent));
   assert(failures.length === 0, `methods failed: ${failures.join("; ")}`);
